@@ -1,0 +1,396 @@
+//! Typed configuration: defaults that run with zero set-up, then an optional TOML file, then the
+//! environment (`PORTAL_` + key in upper case, `.` written `__`). Passed around in state, never global.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use ipnet::IpNet;
+use serde::{de, Deserialize, Deserializer, Serialize};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Config {
+    pub bind: String,
+    pub data_dir: PathBuf,
+    pub database_url: Option<String>,
+    pub redis_url: Option<String>,
+    pub log_format: String,
+    pub application_name: String,
+    #[serde(deserialize_with = "list")]
+    pub public_api_keys: Vec<String>,
+    #[serde(deserialize_with = "list")]
+    pub platforms: Vec<String>,
+    #[serde(deserialize_with = "list")]
+    pub trusted_proxies: Vec<String>,
+    pub session: SessionConfig,
+    pub cookie: CookieConfig,
+    pub cors: CorsConfig,
+    pub rate_limit: RateLimitConfig,
+    pub login_code: LoginCodeConfig,
+    pub verify: VerifyConfig,
+    pub geo: GeoConfig,
+    pub statistics: StatisticsConfig,
+    pub subscriptions: SubscriptionsConfig,
+    pub chats: ChatsConfig,
+    pub presence: PresenceConfig,
+    pub database: DatabaseConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SessionConfig {
+    pub cookie_name: String,
+    pub ttl_user_s: i64,
+    pub ttl_staff_s: i64,
+    pub history_retention_days: i64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct CookieConfig {
+    pub same_site: String,
+    /// Unset: on, unless the server listens on a loopback address.
+    pub secure: Option<bool>,
+    pub domain: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct CorsConfig {
+    #[serde(deserialize_with = "list")]
+    pub allowed_origins: Vec<String>,
+}
+
+/// Requests per minute per tier; 0 turns a tier off.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RateLimitConfig {
+    pub login: u32,
+    pub auth: u32,
+    pub admin: u32,
+    pub public: u32,
+    pub bot: u32,
+    pub health: u32,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct LoginCodeConfig {
+    pub ttl_s: i64,
+    pub max_pending_per_ip: i64,
+    pub bot_login_limit: i64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct VerifyConfig {
+    pub max_failures: usize,
+    pub window_s: i64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct GeoConfig {
+    /// `none` or `mmdb`.
+    pub provider: String,
+    pub city_db: Option<PathBuf>,
+    pub asn_db: Option<PathBuf>,
+    pub anonymous_ip_db: Option<PathBuf>,
+    pub connection_type_db: Option<PathBuf>,
+    pub timeout_ms: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct StatisticsConfig {
+    pub cache_s: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SubscriptionsConfig {
+    pub sweep_interval_s: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ChatsConfig {
+    pub slots: ChatSlotsConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ChatSlotsConfig {
+    pub premium: i64,
+    pub admin: i64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct PresenceConfig {
+    pub ping_interval_s: u64,
+    pub idle_timeout_s: u64,
+    pub leave_grace_s: u64,
+    pub max_connections_per_user: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct DatabaseConfig {
+    /// Pooled connections; PostgreSQL default 10, SQLite default 4 (readers; WAL mode).
+    pub max_connections: Option<u32>,
+    /// How long a request waits for a pooled connection before answering 503.
+    pub acquire_timeout_ms: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            bind: "127.0.0.1:8080".into(),
+            data_dir: PathBuf::from("./data"),
+            database_url: None,
+            redis_url: None,
+            log_format: "text".into(),
+            application_name: "Portal API".into(),
+            public_api_keys: Vec::new(),
+            platforms: vec!["discord".into(), "telegram".into()],
+            trusted_proxies: Vec::new(),
+            session: SessionConfig::default(),
+            cookie: CookieConfig::default(),
+            cors: CorsConfig::default(),
+            rate_limit: RateLimitConfig::default(),
+            login_code: LoginCodeConfig::default(),
+            verify: VerifyConfig::default(),
+            geo: GeoConfig::default(),
+            statistics: StatisticsConfig::default(),
+            subscriptions: SubscriptionsConfig::default(),
+            chats: ChatsConfig::default(),
+            presence: PresenceConfig::default(),
+            database: DatabaseConfig::default(),
+        }
+    }
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        SessionConfig {
+            cookie_name: "psession".into(),
+            ttl_user_s: 2_592_000,
+            ttl_staff_s: 86_400,
+            history_retention_days: 365,
+        }
+    }
+}
+
+impl Default for CookieConfig {
+    fn default() -> Self {
+        CookieConfig { same_site: "Lax".into(), secure: None, domain: None }
+    }
+}
+
+impl Default for RateLimitConfig {
+    fn default() -> Self {
+        RateLimitConfig { login: 20, auth: 120, admin: 60, public: 120, bot: 600, health: 60 }
+    }
+}
+
+impl Default for LoginCodeConfig {
+    fn default() -> Self {
+        LoginCodeConfig { ttl_s: 600, max_pending_per_ip: 5, bot_login_limit: 5 }
+    }
+}
+
+impl Default for VerifyConfig {
+    fn default() -> Self {
+        VerifyConfig { max_failures: 10, window_s: 600 }
+    }
+}
+
+impl Default for GeoConfig {
+    fn default() -> Self {
+        GeoConfig {
+            provider: "none".into(),
+            city_db: None,
+            asn_db: None,
+            anonymous_ip_db: None,
+            connection_type_db: None,
+            timeout_ms: 500,
+        }
+    }
+}
+
+impl Default for StatisticsConfig {
+    fn default() -> Self {
+        StatisticsConfig { cache_s: 10 }
+    }
+}
+
+impl Default for SubscriptionsConfig {
+    fn default() -> Self {
+        SubscriptionsConfig { sweep_interval_s: 60 }
+    }
+}
+
+impl Default for ChatSlotsConfig {
+    fn default() -> Self {
+        ChatSlotsConfig { premium: 3, admin: 10 }
+    }
+}
+
+impl Default for ChatsConfig {
+    fn default() -> Self {
+        ChatsConfig { slots: ChatSlotsConfig::default() }
+    }
+}
+
+impl Default for PresenceConfig {
+    fn default() -> Self {
+        PresenceConfig {
+            ping_interval_s: 25,
+            idle_timeout_s: 60,
+            leave_grace_s: 5,
+            max_connections_per_user: 10,
+        }
+    }
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        DatabaseConfig { max_connections: None, acquire_timeout_ms: 3_000 }
+    }
+}
+
+/// Values that are checked once at start-up so that a bad configuration refuses to start.
+#[derive(Debug, Clone)]
+pub struct Derived {
+    pub trusted_proxies: Vec<IpNet>,
+    pub cookie_secure: bool,
+}
+
+impl Config {
+    /// Defaults, then `file` (if given), then the environment.
+    pub fn load(file: Option<&Path>) -> Result<Config, String> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(path) = file {
+            if !path.exists() {
+                return Err(format!("config file {} does not exist", path.display()));
+            }
+            figment = figment.merge(Toml::file(path));
+        }
+        figment = figment
+            .merge(Env::prefixed("PORTAL_").split("__"))
+            .merge(Env::raw().only(&["DATABASE_URL", "REDIS_URL"]));
+        figment.extract::<Config>().map_err(|e| format!("invalid configuration: {e}"))
+    }
+
+    pub fn derive(&self) -> Result<Derived, String> {
+        let trusted_proxies = self
+            .trusted_proxies
+            .iter()
+            .map(|text| parse_cidr(text).ok_or_else(|| format!("trusted_proxies: bad CIDR {text:?}")))
+            .collect::<Result<Vec<_>, _>>()?;
+        if let Some(key) = self.public_api_keys.iter().find(|k| k.starts_with("hbot_") || k.is_empty()) {
+            let shown: String = key.chars().take(5).collect();
+            return Err(format!("public_api_keys: a public key may not be empty or start with hbot_ ({shown}…)"));
+        }
+        let same_site = self.cookie.same_site.as_str();
+        if !["Lax", "Strict", "None"].contains(&same_site) {
+            return Err("cookie.same_site must be one of: Lax, Strict, None".into());
+        }
+        let loopback = self
+            .bind
+            .parse::<SocketAddr>()
+            .map(|addr| addr.ip().is_loopback())
+            .unwrap_or(false);
+        let cookie_secure = self.cookie.secure.unwrap_or(!loopback);
+        if same_site == "None" && !cookie_secure {
+            return Err("cookie.same_site = None requires cookie.secure".into());
+        }
+        if !["none", "mmdb"].contains(&self.geo.provider.as_str()) {
+            return Err("geo.provider must be one of: none, mmdb".into());
+        }
+        if self.geo.provider == "mmdb" && self.geo.city_db.is_none() {
+            return Err("geo.provider = mmdb requires geo.city_db".into());
+        }
+        Ok(Derived { trusted_proxies, cookie_secure })
+    }
+
+    /// The database URL in use: the configured one, or the embedded SQLite file under `data_dir`.
+    pub fn effective_database_url(&self) -> String {
+        match &self.database_url {
+            Some(url) if !url.is_empty() => url.clone(),
+            _ => format!("sqlite://{}?mode=rwc", self.data_dir.join("portal.db").display()),
+        }
+    }
+}
+
+fn parse_cidr(text: &str) -> Option<IpNet> {
+    let text = text.trim();
+    text.parse::<IpNet>()
+        .ok()
+        .or_else(|| text.parse::<IpAddr>().ok().map(IpNet::from))
+}
+
+/// Lists come from TOML arrays or from comma-separated environment values.
+fn list<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Error> {
+    struct ListVisitor;
+    impl<'de> de::Visitor<'de> for ListVisitor {
+        type Value = Vec<String>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a list or a comma-separated string")
+        }
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+            Ok(v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect())
+        }
+        fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+            Ok(vec![v.to_string()])
+        }
+        fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+            Ok(vec![v.to_string()])
+        }
+        fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+            let mut out = Vec::new();
+            while let Some(item) = seq.next_element::<figment::value::Value>()? {
+                match item {
+                    figment::value::Value::String(_, s) => out.push(s),
+                    other => out.push(other.to_actual().to_string()),
+                }
+            }
+            Ok(out)
+        }
+    }
+    deserializer.deserialize_any(ListVisitor)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn environment_beats_file_beats_default() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("portal.toml", "application_name = \"From File\"\n[rate_limit]\nlogin = 7\nauth = 9\n")?;
+            jail.set_env("PORTAL_RATE_LIMIT__LOGIN", "3");
+            jail.set_env("PORTAL_TRUSTED_PROXIES", "127.0.0.1/32,10.0.0.0/8");
+            let config = Config::load(Some(Path::new("portal.toml"))).unwrap();
+            assert_eq!(config.rate_limit.login, 3);
+            assert_eq!(config.rate_limit.auth, 9);
+            assert_eq!(config.rate_limit.admin, 60);
+            assert_eq!(config.application_name, "From File");
+            assert_eq!(config.trusted_proxies, vec!["127.0.0.1/32", "10.0.0.0/8"]);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn refuses_bot_shaped_public_keys_and_unsafe_cookies() {
+        let mut config = Config { public_api_keys: vec!["hbot_x".into()], ..Config::default() };
+        assert!(config.derive().is_err());
+        config.public_api_keys.clear();
+        config.cookie.same_site = "None".into();
+        config.cookie.secure = Some(false);
+        assert!(config.derive().is_err());
+    }
+}

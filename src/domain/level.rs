@@ -1,0 +1,82 @@
+//! The rank ladder. `can_act_on` is the only place that decides who may act on whom.
+
+use serde::{Serialize, Serializer};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Level {
+    User = 0,
+    Moderator = 1,
+    Admin = 2,
+    Owner = 3,
+}
+
+impl Level {
+    pub fn from_i64(value: i64) -> Option<Level> {
+        match value {
+            0 => Some(Level::User),
+            1 => Some(Level::Moderator),
+            2 => Some(Level::Admin),
+            3 => Some(Level::Owner),
+            _ => None,
+        }
+    }
+
+    pub fn as_i64(self) -> i64 {
+        self as i64
+    }
+
+    /// The message of the 403 given to callers below this floor.
+    pub fn required_message(self) -> &'static str {
+        match self {
+            Level::User => "Authentication required",
+            Level::Moderator => "Moderator access required",
+            Level::Admin => "Admin access required",
+            Level::Owner => "Owner access required",
+        }
+    }
+
+    /// The highest level this level may assign over HTTP (00-conventions §3.3); `None` below Admin.
+    pub fn assignment_ceiling(self) -> Option<Level> {
+        match self {
+            Level::User | Level::Moderator => None,
+            Level::Admin => Some(Level::Moderator),
+            Level::Owner => Some(Level::Admin),
+        }
+    }
+
+    pub fn is_staff_ttl(self) -> bool {
+        self >= Level::Admin
+    }
+}
+
+impl Serialize for Level {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_i64(self.as_i64())
+    }
+}
+
+/// `actor.level > target.level`, or both are Owners.
+pub fn can_act_on(actor: Level, target: Level) -> bool {
+    actor > target || (actor == Level::Owner && target == Level::Owner)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ladder_matches_the_contract_table() {
+        let levels = [Level::User, Level::Moderator, Level::Admin, Level::Owner];
+        let expected = [
+            [false, false, false, false],
+            [true, false, false, false],
+            [true, true, false, false],
+            [true, true, true, true],
+        ];
+        for (a, row) in levels.iter().zip(expected) {
+            for (t, allowed) in levels.iter().zip(row) {
+                assert_eq!(can_act_on(*a, *t), allowed, "{a:?} on {t:?}");
+            }
+        }
+    }
+}

@@ -1,0 +1,7 @@
+//! The rules of the product. Handlers and the command-line tool call these; these call the store.
+
+pub mod level;
+pub mod sessions;
+pub mod staff;
+pub mod users;
+pub mod views;

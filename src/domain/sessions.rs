@@ -1,0 +1,80 @@
+//! Sessions: creation with its token, TTL and geo; the cookie that carries it; how sessions end.
+
+use std::net::IpAddr;
+
+use crate::app::App;
+use crate::crypto;
+use crate::domain::level::Level;
+use crate::error::ApiError;
+use crate::store::{self, Conn};
+use crate::time::MICROS_PER_SECOND;
+
+/// The TTL in seconds for a user of `level` (10-auth §4.2).
+pub fn ttl_seconds(app: &App, level: Level) -> i64 {
+    if level.is_staff_ttl() {
+        app.config.session.ttl_staff_s
+    } else {
+        app.config.session.ttl_user_s
+    }
+}
+
+/// A new session's token (shown once, in the cookie) and its TTL.
+pub struct Opened {
+    pub token: String,
+    pub ttl_s: i64,
+}
+
+/// Opens a session for `user_id` inside the caller's transaction.
+pub async fn open(app: &App, conn: &mut Conn, user_id: i64, level: Level, client_ip: IpAddr, user_agent: Option<&str>) -> Result<Opened, ApiError> {
+    let now = app.now();
+    let ttl_s = ttl_seconds(app, level);
+    let token = loop {
+        let token = crypto::new_session_token();
+        if !store::sessions::suffix_in_use(conn, user_id, crypto::token_suffix(&token), now).await? {
+            break token;
+        }
+    };
+    let geo = app.geo.lookup(client_ip).and_then(|g| serde_json::to_string(&g).ok());
+    let user_agent: Option<String> = user_agent.map(|ua| ua.chars().take(512).collect());
+    store::sessions::insert(
+        conn,
+        store::sessions::NewSession {
+            user_id,
+            token_hash: &crypto::sha256_hex(&token),
+            token_suffix: crypto::token_suffix(&token),
+            expires_at: now + ttl_s * MICROS_PER_SECOND,
+            client_ip: &client_ip.to_string(),
+            user_agent: user_agent.as_deref(),
+            geo,
+            now,
+        },
+    )
+    .await?;
+    Ok(Opened { token, ttl_s })
+}
+
+fn cookie_attributes(app: &App) -> String {
+    let mut attrs = format!("Path=/; HttpOnly; SameSite={}", app.config.cookie.same_site);
+    if app.derived.cookie_secure {
+        attrs.push_str("; Secure");
+    }
+    if let Some(domain) = &app.config.cookie.domain {
+        attrs.push_str("; Domain=");
+        attrs.push_str(domain);
+    }
+    attrs
+}
+
+pub fn set_cookie(app: &App, opened: &Opened) -> String {
+    format!(
+        "{}={}; Max-Age={}; {}",
+        app.config.session.cookie_name,
+        opened.token,
+        opened.ttl_s,
+        cookie_attributes(app)
+    )
+}
+
+pub fn clear_cookie(app: &App) -> String {
+    format!("{}=; Max-Age=0; {}", app.config.session.cookie_name, cookie_attributes(app))
+}

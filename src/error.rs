@@ -1,0 +1,239 @@
+//! The one error type of the API. Every non-2xx answer is built here, so the JSON body
+//! `{"error","code","correlation_id"}` and its extra fields cannot drift between handlers.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::{json, Map, Value};
+
+use crate::http::correlation;
+
+/// Why a request failed, as the client is told. Internal causes are logged once, where they are
+/// turned into `Internal`/`Unavailable`, and never reach the body.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{message}")]
+    Validation { field: Option<String>, message: String },
+    #[error("Malformed JSON body")]
+    InvalidJson,
+    #[error("{0}")]
+    AuthRequired(&'static str),
+    #[error("Invalid API key")]
+    InvalidApiKey,
+    #[error("{0}")]
+    Forbidden(&'static str),
+    #[error("{0}")]
+    InsufficientPermission(&'static str),
+    #[error("Not found")]
+    NotFound,
+    #[error("Method not allowed")]
+    MethodNotAllowed,
+    #[error("Request body too large")]
+    PayloadTooLarge,
+    #[error("Content-Type must be application/json")]
+    UnsupportedMediaType,
+    #[error("Too many requests")]
+    RateLimited { retry_after_s: u64 },
+    #[error("Internal server error")]
+    Internal,
+    #[error("Service unavailable")]
+    Unavailable,
+    #[error("Invalid or expired code")]
+    InvalidCode,
+    #[error("Too many failed attempts, try again later")]
+    TooManyAttempts { retry_after_s: u64 },
+    #[error("Too many pending login codes")]
+    TooManyPendingCodes { retry_after_s: u64 },
+    #[error("This account is banned")]
+    AccountBanned { expires_at: Option<i64> },
+    #[error("Your account is timed out")]
+    AccountTimedOut { expires_at: Option<i64> },
+    #[error("Log in through the website to continue using bot logins")]
+    WebLoginRequired,
+    #[error("Bot platform does not match")]
+    PlatformMismatch,
+    #[error("Only official bots may handle login codes")]
+    OfficialBotRequired,
+    #[error("Use logout to end the current session")]
+    CurrentSession,
+    #[error("Session not found")]
+    SessionNotFound,
+    #[error("You cannot target yourself")]
+    SelfTarget,
+    #[error("You cannot act on this user")]
+    Hierarchy,
+    #[error("You cannot assign this permission level")]
+    PermissionCeiling,
+    #[error("User not found")]
+    UserNotFound,
+    #[error("User is banned")]
+    AlreadyBanned,
+    #[error("User is not timed out")]
+    NotTimedOut,
+    #[error("User is not banned")]
+    NotBanned,
+    #[error("User already has this permission level")]
+    PermissionUnchanged,
+    #[error("The last owner cannot be demoted, banned or deleted")]
+    LastOwner,
+    #[error("Trial already used")]
+    TrialAlreadyUsed,
+    #[error("A higher subscription is already active")]
+    SubscriptionActive,
+    #[error("User already has a lifetime subscription")]
+    AlreadyLifetime,
+    #[error("User has no subscription")]
+    NoSubscription,
+    #[error("Bot is inactive")]
+    BotInactive,
+    #[error("Bot not found")]
+    BotNotFound,
+    #[error("A bot with this name already exists on this platform")]
+    BotNameTaken,
+    #[error("Hourly request quota exceeded for this bot")]
+    BotQuotaExceeded { retry_after_s: u64 },
+}
+
+impl ApiError {
+    pub fn validation(field: impl Into<String>, message: impl Into<String>) -> Self {
+        ApiError::Validation { field: Some(field.into()), message: message.into() }
+    }
+
+    /// Logs the cause once and answers the bare 500.
+    pub fn internal(cause: impl std::fmt::Display) -> Self {
+        tracing::error!(cause = %cause, "internal error");
+        ApiError::Internal
+    }
+
+    pub fn status(&self) -> StatusCode {
+        use ApiError::*;
+        match self {
+            Validation { .. } | InvalidJson | InvalidCode | CurrentSession | SelfTarget => {
+                StatusCode::BAD_REQUEST
+            }
+            AuthRequired(_) | InvalidApiKey => StatusCode::UNAUTHORIZED,
+            Forbidden(_) | InsufficientPermission(_) | AccountBanned { .. }
+            | AccountTimedOut { .. } | WebLoginRequired | PlatformMismatch
+            | OfficialBotRequired | Hierarchy | PermissionCeiling | BotInactive => {
+                StatusCode::FORBIDDEN
+            }
+            NotFound | SessionNotFound | UserNotFound | BotNotFound => StatusCode::NOT_FOUND,
+            MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            RateLimited { .. } | TooManyAttempts { .. } | TooManyPendingCodes { .. }
+            | BotQuotaExceeded { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            AlreadyBanned | NotTimedOut | NotBanned | PermissionUnchanged | LastOwner
+            | TrialAlreadyUsed | SubscriptionActive | AlreadyLifetime | NoSubscription
+            | BotNameTaken => StatusCode::CONFLICT,
+        }
+    }
+
+    pub fn code(&self) -> &'static str {
+        use ApiError::*;
+        match self {
+            Validation { .. } => "ERR_VALIDATION",
+            InvalidJson => "ERR_INVALID_JSON",
+            AuthRequired(_) => "ERR_AUTH_REQUIRED",
+            InvalidApiKey => "ERR_INVALID_API_KEY",
+            Forbidden(_) => "ERR_FORBIDDEN",
+            InsufficientPermission(_) => "ERR_INSUFFICIENT_PERMISSION",
+            NotFound => "ERR_NOT_FOUND",
+            MethodNotAllowed => "ERR_METHOD_NOT_ALLOWED",
+            PayloadTooLarge => "ERR_PAYLOAD_TOO_LARGE",
+            UnsupportedMediaType => "ERR_UNSUPPORTED_MEDIA_TYPE",
+            RateLimited { .. } => "ERR_RATE_LIMITED",
+            Internal => "ERR_INTERNAL",
+            Unavailable => "ERR_SERVICE_UNAVAILABLE",
+            InvalidCode => "ERR_INVALID_CODE",
+            TooManyAttempts { .. } => "ERR_TOO_MANY_ATTEMPTS",
+            TooManyPendingCodes { .. } => "ERR_TOO_MANY_PENDING_CODES",
+            AccountBanned { .. } => "ERR_ACCOUNT_BANNED",
+            AccountTimedOut { .. } => "ERR_ACCOUNT_TIMED_OUT",
+            WebLoginRequired => "ERR_WEB_LOGIN_REQUIRED",
+            PlatformMismatch => "ERR_PLATFORM_MISMATCH",
+            OfficialBotRequired => "ERR_OFFICIAL_BOT_REQUIRED",
+            CurrentSession => "ERR_CURRENT_SESSION",
+            SessionNotFound => "ERR_SESSION_NOT_FOUND",
+            SelfTarget => "ERR_SELF_TARGET",
+            Hierarchy => "ERR_HIERARCHY",
+            PermissionCeiling => "ERR_PERMISSION_CEILING",
+            UserNotFound => "ERR_USER_NOT_FOUND",
+            AlreadyBanned => "ERR_ALREADY_BANNED",
+            NotTimedOut => "ERR_NOT_TIMED_OUT",
+            NotBanned => "ERR_NOT_BANNED",
+            PermissionUnchanged => "ERR_PERMISSION_UNCHANGED",
+            LastOwner => "ERR_LAST_OWNER",
+            TrialAlreadyUsed => "ERR_TRIAL_ALREADY_USED",
+            SubscriptionActive => "ERR_SUBSCRIPTION_ACTIVE",
+            AlreadyLifetime => "ERR_ALREADY_LIFETIME",
+            NoSubscription => "ERR_NO_SUBSCRIPTION",
+            BotInactive => "ERR_BOT_INACTIVE",
+            BotNotFound => "ERR_BOT_NOT_FOUND",
+            BotNameTaken => "ERR_BOT_NAME_TAKEN",
+            BotQuotaExceeded { .. } => "ERR_BOT_QUOTA_EXCEEDED",
+        }
+    }
+
+    fn retry_after(&self) -> Option<u64> {
+        match self {
+            ApiError::RateLimited { retry_after_s }
+            | ApiError::TooManyAttempts { retry_after_s }
+            | ApiError::TooManyPendingCodes { retry_after_s }
+            | ApiError::BotQuotaExceeded { retry_after_s } => Some((*retry_after_s).max(1)),
+            _ => None,
+        }
+    }
+
+    /// The error fields of the body; `extra` lets health reports merge them into their own body.
+    pub fn body_fields(&self) -> Map<String, Value> {
+        let mut body = Map::new();
+        body.insert("error".into(), json!(self.to_string()));
+        body.insert("code".into(), json!(self.code()));
+        body.insert("correlation_id".into(), json!(correlation::current()));
+        match self {
+            ApiError::Validation { field, .. } => {
+                body.insert("field".into(), json!(field));
+            }
+            ApiError::AccountBanned { expires_at } | ApiError::AccountTimedOut { expires_at } => {
+                body.insert(
+                    "expires_at".into(),
+                    json!(expires_at.map(crate::time::Timestamp)),
+                );
+            }
+            _ => {}
+        }
+        body
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut response = (self.status(), axum::Json(Value::Object(self.body_fields())))
+            .into_response();
+        if let Some(secs) = self.retry_after() {
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        response.extensions_mut().insert(correlation::RenderedError);
+        response
+    }
+}
+
+impl From<sqlx::Error> for ApiError {
+    fn from(err: sqlx::Error) -> Self {
+        match &err {
+            sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
+                tracing::warn!(cause = %err, "database unavailable");
+                ApiError::Unavailable
+            }
+            sqlx::Error::Database(db) if db.message().contains("database is locked") => {
+                tracing::warn!(cause = %err, "database busy");
+                ApiError::Unavailable
+            }
+            _ => ApiError::internal(err),
+        }
+    }
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;

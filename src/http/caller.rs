@@ -1,0 +1,382 @@
+//! Who is calling: the credentials of a request resolved once, per tier, before any handler runs
+//! (00-conventions §2 and the order of checks in §4), and the extractors that demand a class or a
+//! minimum level.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap, HeaderValue, Method};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use ipnet::IpNet;
+
+use crate::app::{App, AppState};
+use crate::crypto;
+use crate::domain::level::Level;
+use crate::domain::sessions::clear_cookie;
+use crate::error::ApiError;
+use crate::store::keys::BotRow;
+use crate::store::sessions::LiveSession;
+use crate::time::MICROS_PER_SECOND;
+
+/// The rate tiers of 00-conventions §8.1.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tier {
+    Login,
+    Auth,
+    Admin,
+    Public,
+    Bot,
+    Health,
+}
+
+impl Tier {
+    fn name(self) -> &'static str {
+        match self {
+            Tier::Login => "login",
+            Tier::Auth => "auth",
+            Tier::Admin => "admin",
+            Tier::Public => "public",
+            Tier::Bot => "bot",
+            Tier::Health => "health",
+        }
+    }
+
+    fn limit(self, app: &App) -> u32 {
+        let limits = &app.config.rate_limit;
+        match self {
+            Tier::Login => limits.login,
+            Tier::Auth => limits.auth,
+            Tier::Admin => limits.admin,
+            Tier::Public => limits.public,
+            Tier::Bot => limits.bot,
+            Tier::Health => limits.health,
+        }
+    }
+}
+
+/// What an `X-API-Key` header named.
+#[derive(Debug, Clone)]
+pub enum ApiKey {
+    None,
+    Public { digest: String },
+    Bot(BotRow),
+}
+
+/// The resolved credentials of one request.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub client_ip: IpAddr,
+    pub key: ApiKey,
+    pub session: Option<LiveSession>,
+}
+
+impl Caller {
+    pub fn level(&self) -> Option<Level> {
+        self.session.as_ref().and_then(|s| Level::from_i64(s.user.permission_level))
+    }
+
+    fn bucket_key(&self) -> String {
+        match (&self.key, &self.session) {
+            (ApiKey::Bot(bot), _) => format!("bot:{}", bot.id),
+            (ApiKey::Public { digest }, _) => format!("key:{digest}:{}", self.client_ip),
+            (ApiKey::None, Some(session)) => format!("user:{}", session.user.id),
+            (ApiKey::None, None) => format!("ip:{}", self.client_ip),
+        }
+    }
+}
+
+/// 00-conventions §10: the peer, unless it is a trusted proxy; then the right-most untrusted hop.
+pub fn client_ip(headers: &HeaderMap, peer: IpAddr, trusted: &[IpNet]) -> IpAddr {
+    let peer = canonical(peer);
+    let is_trusted = |ip: IpAddr| trusted.iter().any(|net| net.contains(&ip));
+    if !is_trusted(peer) {
+        return peer;
+    }
+    let hops: Vec<&str> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .collect();
+    let mut last = peer;
+    for hop in hops.iter().rev() {
+        let Some(ip) = parse_hop(hop) else { return last };
+        if !is_trusted(ip) {
+            return ip;
+        }
+        last = ip;
+    }
+    last
+}
+
+fn parse_hop(hop: &str) -> Option<IpAddr> {
+    if let Ok(ip) = hop.parse::<IpAddr>() {
+        return Some(canonical(ip));
+    }
+    if let Ok(addr) = hop.parse::<SocketAddr>() {
+        return Some(canonical(addr.ip()));
+    }
+    hop.strip_prefix('[').and_then(|h| h.strip_suffix(']')).and_then(|h| h.parse().ok()).map(canonical)
+}
+
+fn canonical(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
+        v4 => v4,
+    }
+}
+
+fn peer_of(request: &Request) -> IpAddr {
+    request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(addr)| addr.ip())
+        .unwrap_or(IpAddr::from([127, 0, 0, 1]))
+}
+
+/// The `psession` value, if the request has one.
+fn session_cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(key, _)| *key == name)
+        .map(|(_, value)| value)
+}
+
+async fn resolve(app: &App, headers: &HeaderMap, client_ip: IpAddr) -> Result<(Caller, bool), ApiError> {
+    let now = app.now();
+    let mut conn = None;
+    let key_values: Vec<&HeaderValue> = headers.get_all("x-api-key").iter().collect();
+    let key = match key_values.as_slice() {
+        [] => ApiKey::None,
+        [value] if value.is_empty() => ApiKey::None,
+        [value] => {
+            let text = value.to_str().map_err(|_| ApiError::InvalidApiKey)?;
+            let digest = crypto::sha256_hex(text);
+            if text.starts_with("hbot_") {
+                if !crypto::is_bot_key_form(text) {
+                    return Err(ApiError::InvalidApiKey);
+                }
+                let c = conn.insert(app.store.acquire().await?);
+                let bot = crate::store::keys::bot_by_key_hash(c, &digest).await?.ok_or(ApiError::InvalidApiKey)?;
+                if bot.is_active == 0 {
+                    return Err(ApiError::BotInactive);
+                }
+                ApiKey::Bot(bot)
+            } else {
+                let configured = app.config.public_api_keys.iter().any(|k| crypto::constant_time_eq(k, text));
+                let known = configured || {
+                    let c = conn.insert(app.store.acquire().await?);
+                    crate::store::keys::public_key_exists(c, &digest).await?
+                };
+                if !known {
+                    return Err(ApiError::InvalidApiKey);
+                }
+                ApiKey::Public { digest }
+            }
+        }
+        _ => return Err(ApiError::InvalidApiKey),
+    };
+    let mut invalid_cookie = false;
+    let mut session = None;
+    if let Some(token) = session_cookie(headers, &app.config.session.cookie_name) {
+        if crypto::is_session_token_form(token) {
+            let c = match conn.as_mut() {
+                Some(c) => c,
+                None => conn.insert(app.store.acquire().await?),
+            };
+            session = crate::store::sessions::live_by_hash(c, &crypto::sha256_hex(token), now).await?;
+            if let Some(live) = &session {
+                if now - live.user.last_activity_at > 60 * MICROS_PER_SECOND {
+                    crate::store::users::refresh_activity(c, live.user.id, now, 60 * MICROS_PER_SECOND).await?;
+                }
+            }
+        }
+        invalid_cookie = session.is_none();
+    }
+    Ok((Caller { client_ip, key, session }, invalid_cookie))
+}
+
+/// Resolves credentials (unless the tier is HEALTH, which reads none), applies the tier's rate
+/// limit, and decorates the answer with the `RateLimit-*` headers and a cookie clearance.
+pub async fn guard(State((app, tier)): State<(AppState, Tier)>, mut request: Request, next: Next) -> Response {
+    let ip = client_ip(request.headers(), peer_of(&request), &app.derived.trusted_proxies);
+    let (caller, invalid_cookie) = if tier == Tier::Health {
+        (Caller { client_ip: ip, key: ApiKey::None, session: None }, false)
+    } else {
+        match resolve(&app, request.headers(), ip).await {
+            Ok(resolved) => resolved,
+            Err(err) => return err.into_response(),
+        }
+    };
+    let limit = tier.limit(&app);
+    let decision = (limit > 0 && request.method() != Method::OPTIONS).then(|| {
+        let key = format!("{}:{}", tier.name(), caller.bucket_key());
+        app.ephemeral.take(&key, limit, 60, app.now())
+    });
+    let mut response = match decision {
+        Some(d) if !d.allowed => ApiError::RateLimited { retry_after_s: d.retry_after_s }.into_response(),
+        _ => {
+            request.extensions_mut().insert(Arc::new(caller));
+            next.run(request).await
+        }
+    };
+    if let Some(d) = decision {
+        let headers = response.headers_mut();
+        headers.insert("ratelimit-limit", HeaderValue::from(d.limit));
+        headers.insert("ratelimit-remaining", HeaderValue::from(d.remaining));
+        headers.insert("ratelimit-reset", HeaderValue::from(d.reset_s));
+    }
+    if invalid_cookie && !response.headers().contains_key(header::SET_COOKIE) {
+        if let Ok(value) = HeaderValue::from_str(&clear_cookie(&app)) {
+            response.headers_mut().append(header::SET_COOKIE, value);
+        }
+    }
+    response
+}
+
+fn caller_of(parts: &Parts) -> Result<Arc<Caller>, ApiError> {
+    parts.extensions.get::<Arc<Caller>>().cloned().ok_or_else(|| ApiError::internal("route has no credential guard"))
+}
+
+/// Class `public`: a key, a session, or nothing at all when no public keys are configured.
+pub struct Public(pub Arc<Caller>);
+
+impl FromRequestParts<AppState> for Public {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Self, ApiError> {
+        let caller = caller_of(parts)?;
+        let open = app.config.public_api_keys.is_empty();
+        if !open && matches!(caller.key, ApiKey::None) && caller.session.is_none() {
+            return Err(ApiError::AuthRequired("API key or session required"));
+        }
+        Ok(Public(caller))
+    }
+}
+
+/// Class `viewer`: a session or a key, always.
+pub struct Viewer(pub Arc<Caller>);
+
+impl FromRequestParts<AppState> for Viewer {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, _app: &AppState) -> Result<Self, ApiError> {
+        let caller = caller_of(parts)?;
+        if matches!(caller.key, ApiKey::None) && caller.session.is_none() {
+            return Err(ApiError::AuthRequired("Authentication required"));
+        }
+        Ok(Viewer(caller))
+    }
+}
+
+/// Class `bot`: a valid bot key.
+pub struct BotCaller(pub BotRow);
+
+impl FromRequestParts<AppState> for BotCaller {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, _app: &AppState) -> Result<Self, ApiError> {
+        match &caller_of(parts)?.key {
+            ApiKey::Bot(bot) => Ok(BotCaller(bot.clone())),
+            _ => Err(ApiError::AuthRequired("Bot API key required")),
+        }
+    }
+}
+
+/// Class `session`: a valid session cookie; a POST must also pass the origin check (§1.7).
+pub struct Authenticated {
+    pub session: LiveSession,
+    pub client_ip: IpAddr,
+}
+
+impl Authenticated {
+    pub fn user_id(&self) -> i64 {
+        self.session.user.id
+    }
+
+    pub fn level(&self) -> Level {
+        Level::from_i64(self.session.user.permission_level).unwrap_or(Level::User)
+    }
+}
+
+impl FromRequestParts<AppState> for Authenticated {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Self, ApiError> {
+        let caller = caller_of(parts)?;
+        let session = caller.session.clone().ok_or(ApiError::AuthRequired("Authentication required"))?;
+        if parts.method == Method::POST {
+            check_origin(&parts.headers, &app.config.cors.allowed_origins)?;
+        }
+        Ok(Authenticated { session, client_ip: caller.client_ip })
+    }
+}
+
+fn check_origin(headers: &HeaderMap, allowed: &[String]) -> Result<(), ApiError> {
+    let Some(origin) = headers.get(header::ORIGIN) else { return Ok(()) };
+    let origin = origin.to_str().unwrap_or("null");
+    let ok = if origin == "null" {
+        false
+    } else if !allowed.is_empty() {
+        allowed.iter().any(|a| a == origin)
+    } else {
+        let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("");
+        origin.split_once("://").map(|(_, rest)| rest.trim_end_matches('/')) == Some(host)
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden("Origin not allowed"))
+    }
+}
+
+/// A session whose user stands at least at `MIN` (0 User … 3 Owner).
+pub struct RequireLevel<const MIN: u8>(pub Authenticated);
+
+pub type RequireModerator = RequireLevel<1>;
+pub type RequireAdmin = RequireLevel<2>;
+pub type RequireOwner = RequireLevel<3>;
+
+impl<const MIN: u8> FromRequestParts<AppState> for RequireLevel<MIN> {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Self, ApiError> {
+        let auth = Authenticated::from_request_parts(parts, app).await?;
+        let floor = Level::from_i64(MIN as i64).unwrap_or(Level::Owner);
+        if auth.level() < floor {
+            return Err(ApiError::InsufficientPermission(floor.required_message()));
+        }
+        Ok(RequireLevel(auth))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(xff: &[&str]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for v in xff {
+            h.append("x-forwarded-for", HeaderValue::from_str(v).unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn client_ip_walks_forwarded_for_from_the_right() {
+        let trusted: Vec<IpNet> = vec!["10.0.0.0/8".parse().unwrap()];
+        let peer: IpAddr = "10.0.0.1".parse().unwrap();
+        let ip = |h: &[&str]| client_ip(&headers(h), peer, &trusted).to_string();
+        assert_eq!(ip(&["203.0.113.9, 198.51.100.7, 10.0.0.5"]), "198.51.100.7");
+        assert_eq!(ip(&["203.0.113.9", "10.0.0.5"]), "203.0.113.9");
+        assert_eq!(ip(&["10.0.0.9, 10.0.0.5"]), "10.0.0.9");
+        assert_eq!(ip(&["garbage, 10.0.0.5"]), "10.0.0.5");
+        assert_eq!(ip(&["[2001:db8::1]:443"]), "2001:db8::1");
+        assert_eq!(ip(&[]), "10.0.0.1");
+        let untrusted: IpAddr = "::ffff:203.0.113.1".parse().unwrap();
+        assert_eq!(client_ip(&headers(&["1.2.3.4"]), untrusted, &trusted).to_string(), "203.0.113.1");
+    }
+}

@@ -1,0 +1,91 @@
+//! The correlation id of every request, the one log line per request, and the rewriting of
+//! framework rejections (unknown route, wrong method, …) into the JSON error body.
+
+use std::time::Instant;
+
+use axum::body::Body;
+use axum::extract::{MatchedPath, Request};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use uuid::Uuid;
+
+use crate::error::ApiError;
+
+tokio::task_local! {
+    static CORRELATION_ID: String;
+}
+
+/// The id of the request being handled; empty outside a request.
+pub fn current() -> String {
+    CORRELATION_ID.try_with(|id| id.clone()).unwrap_or_default()
+}
+
+/// Marks responses whose body is already the JSON error, so it is not rewritten.
+#[derive(Clone, Copy)]
+pub struct RenderedError;
+
+fn from_headers(headers: &HeaderMap) -> Option<String> {
+    ["x-correlation-id", "x-request-id"].iter().find_map(|name| {
+        let value = headers.get(*name)?.to_str().ok()?;
+        let parsed = Uuid::try_parse(value).ok()?;
+        // Only the canonical hyphenated 36-character form is accepted.
+        (value.len() == 36).then(|| parsed.hyphenated().to_string())
+    })
+}
+
+pub async fn middleware(request: Request, next: Next) -> Response {
+    let id = from_headers(request.headers()).unwrap_or_else(|| Uuid::new_v4().to_string());
+    let started = Instant::now();
+    let method = request.method().clone();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_else(|| "<unmatched>".to_owned());
+    let is_head = method == Method::HEAD;
+    let mut response = CORRELATION_ID
+        .scope(id.clone(), async move {
+            let response = next.run(request).await;
+            normalize_framework_error(response)
+        })
+        .await;
+    if is_head {
+        *response.body_mut() = Body::empty();
+    }
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        response.headers_mut().insert("x-correlation-id", value);
+    }
+    let status = response.status().as_u16();
+    let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+    tracing::info!(target: "portal::request", method = %method, route = %route, status, latency_ms, correlation_id = %id, "request");
+    response
+}
+
+/// Responses made by the framework (not by `ApiError`) carry plain text; give them the contract's
+/// body with the code that matches their status.
+fn normalize_framework_error(response: Response) -> Response {
+    let status = response.status();
+    if !(status.is_client_error() || status.is_server_error())
+        || response.extensions().get::<RenderedError>().is_some()
+    {
+        return response;
+    }
+    let error = match status {
+        StatusCode::NOT_FOUND => ApiError::NotFound,
+        StatusCode::METHOD_NOT_ALLOWED => ApiError::MethodNotAllowed,
+        StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => ApiError::UnsupportedMediaType,
+        StatusCode::BAD_REQUEST | StatusCode::UNPROCESSABLE_ENTITY => ApiError::InvalidJson,
+        StatusCode::SERVICE_UNAVAILABLE => ApiError::Unavailable,
+        _ => ApiError::Internal,
+    };
+    let (parts, _) = response.into_parts();
+    let mut rebuilt = error.into_response();
+    for (name, value) in parts.headers.iter() {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            rebuilt.headers_mut().append(name.clone(), value.clone());
+        }
+    }
+    rebuilt
+}

@@ -1,0 +1,43 @@
+//! The HTTP surface: one router per rate tier, each behind the credential guard, merged into one
+//! application with the correlation-id middleware around everything.
+
+use axum::middleware::from_fn;
+use axum::middleware::from_fn_with_state;
+use axum::Router;
+use tower_http::catch_panic::CatchPanicLayer;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::app::AppState;
+use crate::error::ApiError;
+
+pub mod body;
+pub mod caller;
+pub mod correlation;
+mod health;
+mod openapi;
+
+use caller::{guard, Tier};
+
+fn tier(app: &AppState, tier: Tier, routes: OpenApiRouter<AppState>) -> OpenApiRouter<AppState> {
+    routes.route_layer(from_fn_with_state((app.clone(), tier), guard))
+}
+
+/// The routes and the OpenAPI document they describe.
+pub fn api(app: &AppState) -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+        .merge(tier(app, Tier::Health, health::public_routes()))
+        .merge(tier(app, Tier::Admin, health::admin_routes()))
+        .split_for_parts()
+}
+
+pub fn router(app: AppState) -> Router {
+    let (routes, document) = api(&app);
+    routes
+        .merge(SwaggerUi::new("/docs").url("/openapi.json", document))
+        .fallback(|| async { ApiError::NotFound })
+        .with_state(app)
+        .layer(CatchPanicLayer::new())
+        .layer(from_fn(correlation::middleware))
+}

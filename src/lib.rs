@@ -1,0 +1,13 @@
+//! portal: the server of the Portal API.
+
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod crypto;
+pub mod domain;
+pub mod ephemeral;
+pub mod error;
+pub mod geo;
+pub mod http;
+pub mod store;
+pub mod time;

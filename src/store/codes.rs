@@ -1,0 +1,143 @@
+//! Pending login codes. The plain code is kept only while pending; used and expired codes are deleted.
+
+use sqlx::FromRow;
+
+use super::Conn;
+
+#[derive(Debug, Clone, FromRow)]
+pub struct CodeRow {
+    pub id: i64,
+    pub code: String,
+    pub origin: String,
+    pub platform: String,
+    pub platform_user_id: String,
+    pub platform_username: Option<String>,
+    pub platform_avatar_url: Option<String>,
+    pub created_at: i64,
+    pub expires_at: i64,
+}
+
+const CODE_COLUMNS: &str = "id, code, origin, platform, platform_user_id, platform_username, \
+    platform_avatar_url, created_at, expires_at";
+
+pub async fn pending_for(conn: &mut Conn, platform: &str, platform_user_id: &str, origin: &str, now: i64) -> Result<Option<CodeRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {CODE_COLUMNS} FROM login_codes \
+         WHERE platform = $1 AND platform_user_id = $2 AND origin = $3 AND expires_at > $4"
+    ))
+    .bind(platform)
+    .bind(platform_user_id)
+    .bind(origin)
+    .bind(now)
+    .fetch_optional(conn)
+    .await
+}
+
+pub async fn by_code(conn: &mut Conn, code: &str, now: i64) -> Result<Option<CodeRow>, sqlx::Error> {
+    sqlx::query_as(&format!("SELECT {CODE_COLUMNS} FROM login_codes WHERE code = $1 AND expires_at > $2"))
+        .bind(code)
+        .bind(now)
+        .fetch_optional(conn)
+        .await
+}
+
+/// Pending web codes of a client IP: how many, and when the oldest expires.
+pub async fn pending_web_for_ip(conn: &mut Conn, client_ip: &str, now: i64) -> Result<(i64, Option<i64>), sqlx::Error> {
+    sqlx::query_as(
+        "SELECT COUNT(*), MIN(expires_at) FROM login_codes WHERE origin = 'web' AND client_ip = $1 AND expires_at > $2",
+    )
+    .bind(client_ip)
+    .bind(now)
+    .fetch_one(conn)
+    .await
+}
+
+pub async fn code_in_use(conn: &mut Conn, code: &str) -> Result<bool, sqlx::Error> {
+    let row: Option<(i64,)> = sqlx::query_as("SELECT id FROM login_codes WHERE code = $1")
+        .bind(code)
+        .fetch_optional(conn)
+        .await?;
+    Ok(row.is_some())
+}
+
+pub struct NewCode<'a> {
+    pub code: &'a str,
+    pub origin: &'a str,
+    pub platform: &'a str,
+    pub platform_user_id: &'a str,
+    pub platform_username: Option<&'a str>,
+    pub platform_avatar_url: Option<&'a str>,
+    pub client_ip: Option<&'a str>,
+    pub bot_id: Option<i64>,
+    pub now: i64,
+    pub expires_at: i64,
+}
+
+/// Inserts a code, first dropping an expired one of the same identity and origin.
+pub async fn insert(conn: &mut Conn, c: NewCode<'_>) -> Result<CodeRow, sqlx::Error> {
+    sqlx::query("DELETE FROM login_codes WHERE platform = $1 AND platform_user_id = $2 AND origin = $3 AND expires_at <= $4")
+        .bind(c.platform)
+        .bind(c.platform_user_id)
+        .bind(c.origin)
+        .bind(c.now)
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query_as(&format!(
+        "INSERT INTO login_codes (code, origin, platform, platform_user_id, platform_username, platform_avatar_url, \
+         client_ip, bot_id, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+         RETURNING {CODE_COLUMNS}"
+    ))
+    .bind(c.code)
+    .bind(c.origin)
+    .bind(c.platform)
+    .bind(c.platform_user_id)
+    .bind(c.platform_username)
+    .bind(c.platform_avatar_url)
+    .bind(c.client_ip)
+    .bind(c.bot_id)
+    .bind(c.now)
+    .bind(c.expires_at)
+    .fetch_one(conn)
+    .await
+}
+
+/// A bot reported the identity's current name and avatar: keep them with its pending codes.
+pub async fn remember_profile(conn: &mut Conn, platform: &str, platform_user_id: &str, username: &str, avatar_url: Option<&str>) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE login_codes SET platform_username = $3, platform_avatar_url = $4 WHERE platform = $1 AND platform_user_id = $2",
+    )
+    .bind(platform)
+    .bind(platform_user_id)
+    .bind(username)
+    .bind(avatar_url)
+    .execute(conn)
+    .await
+    .map(|_| ())
+}
+
+/// Consumes every code of an identity (a verify uses one and voids the rest).
+pub async fn delete_for_identity(conn: &mut Conn, platform: &str, platform_user_id: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM login_codes WHERE platform = $1 AND platform_user_id = $2")
+        .bind(platform)
+        .bind(platform_user_id)
+        .execute(conn)
+        .await
+        .map(|_| ())
+}
+
+/// Drops the codes of every identity of a user (a ban or a delete).
+pub async fn delete_for_user(conn: &mut Conn, user_id: i64) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "DELETE FROM login_codes WHERE EXISTS (SELECT 1 FROM linked_platforms l WHERE l.user_id = $1 \
+         AND l.platform = login_codes.platform AND l.platform_user_id = login_codes.platform_user_id)",
+    )
+    .bind(user_id)
+    .execute(conn)
+    .await
+    .map(|_| ())
+}
+
+pub async fn delete_expired(conn: &mut Conn, now: i64) -> Result<u64, sqlx::Error> {
+    let done = sqlx::query("DELETE FROM login_codes WHERE expires_at <= $1").bind(now).execute(conn).await?;
+    Ok(done.rows_affected())
+}

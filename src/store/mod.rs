@@ -1,0 +1,158 @@
+//! The only code that talks to the database. One dialect-neutral SQL text per query (sqlx's `Any`
+//! driver with `$n` placeholders), timestamps as integer microseconds, booleans as 0/1 integers.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{AnyConnection, AnyPool, Executor, Transaction};
+
+use crate::config::DatabaseConfig;
+
+pub mod audit;
+pub mod codes;
+pub mod history;
+pub mod keys;
+pub mod sessions;
+pub mod users;
+
+pub type Tx = Transaction<'static, sqlx::Any>;
+pub type Conn = AnyConnection;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        }
+    }
+}
+
+/// Switches that make the store fail on purpose, so tests can prove that an action and its audit
+/// row commit together or not at all.
+#[derive(Debug, Default)]
+pub struct Faults {
+    pub fail_audit_insert: AtomicBool,
+}
+
+#[derive(Clone)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+    max_connections: u32,
+    pub faults: Arc<Faults>,
+}
+
+impl Store {
+    /// Opens the pool. For SQLite the file's folder is created and WAL mode is set per connection.
+    pub async fn connect(url: &str, config: &DatabaseConfig) -> Result<Store, sqlx::Error> {
+        sqlx::any::install_default_drivers();
+        let backend = if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Backend::Postgres
+        } else {
+            Backend::Sqlite
+        };
+        if backend == Backend::Sqlite {
+            if let Some(dir) = sqlite_file_dir(url) {
+                std::fs::create_dir_all(&dir).map_err(sqlx::Error::Io)?;
+            }
+        }
+        let max_connections = config.max_connections.unwrap_or(match backend {
+            Backend::Sqlite => 4,
+            Backend::Postgres => 10,
+        });
+        let options: AnyConnectOptions = url.parse()?;
+        let mut pool_options = AnyPoolOptions::new()
+            .max_connections(max_connections)
+            .min_connections(1)
+            .acquire_timeout(Duration::from_millis(config.acquire_timeout_ms));
+        if backend == Backend::Sqlite {
+            pool_options = pool_options.after_connect(|conn, _meta| {
+                Box::pin(async move {
+                    conn.execute(
+                        "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; \
+                         PRAGMA busy_timeout=5000; PRAGMA foreign_keys=ON;",
+                    )
+                    .await?;
+                    Ok(())
+                })
+            });
+        }
+        let pool = pool_options.connect_with(options).await?;
+        Ok(Store { pool, backend, max_connections, faults: Arc::new(Faults::default()) })
+    }
+
+    pub async fn migrate(&self) -> Result<(), sqlx::migrate::MigrateError> {
+        match self.backend {
+            Backend::Sqlite => sqlx::migrate!("migrations/sqlite").run(&self.pool).await,
+            Backend::Postgres => sqlx::migrate!("migrations/postgres").run(&self.pool).await,
+        }
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    /// A write transaction. SQLite takes the write lock up front, so two writers queue on the busy
+    /// timeout instead of failing when a read lock cannot be upgraded.
+    pub async fn begin(&self) -> Result<Tx, sqlx::Error> {
+        match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
+            Backend::Postgres => self.pool.begin().await,
+        }
+    }
+
+    pub async fn acquire(&self) -> Result<sqlx::pool::PoolConnection<sqlx::Any>, sqlx::Error> {
+        self.pool.acquire().await
+    }
+
+    /// `SELECT 1` for the health check.
+    pub async fn ping(&self) -> Result<(), sqlx::Error> {
+        sqlx::query("SELECT 1").execute(&self.pool).await.map(|_| ())
+    }
+
+    pub fn pool_stats(&self) -> PoolStats {
+        let total = self.pool.size();
+        let idle = self.pool.num_idle() as u32;
+        PoolStats { size: self.max_connections, checked_in: idle, checked_out: total.saturating_sub(idle) }
+    }
+
+    pub fn fail_audit_inserts(&self, fail: bool) {
+        self.faults.fail_audit_insert.store(fail, Ordering::SeqCst);
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+pub struct PoolStats {
+    pub size: u32,
+    pub checked_in: u32,
+    pub checked_out: u32,
+}
+
+fn sqlite_file_dir(url: &str) -> Option<std::path::PathBuf> {
+    let path = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = path.split('?').next()?;
+    if path.is_empty() || path == ":memory:" {
+        return None;
+    }
+    std::path::Path::new(path).parent().map(|p| p.to_path_buf()).filter(|p| !p.as_os_str().is_empty())
+}
+
+/// Booleans are stored as 0/1 integers in both backends.
+pub fn flag(value: bool) -> i64 {
+    value as i64
+}

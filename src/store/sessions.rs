@@ -1,0 +1,197 @@
+//! Sessions: live ones and, once ended, their history rows (the same table).
+
+use sqlx::FromRow;
+
+use super::users::UserRow;
+use super::Conn;
+
+#[derive(Debug, Clone, FromRow)]
+pub struct SessionRow {
+    pub id: i64,
+    pub user_id: i64,
+    pub token_suffix: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub ended_at: Option<i64>,
+    pub end_reason: Option<String>,
+    pub client_ip: String,
+    pub user_agent: Option<String>,
+    pub geo: Option<String>,
+}
+
+const SESSION_COLUMNS: &str =
+    "id, user_id, token_suffix, created_at, expires_at, ended_at, end_reason, client_ip, user_agent, geo";
+
+/// A live session and its user, as one request sees them.
+#[derive(Debug, Clone, FromRow)]
+pub struct LiveSession {
+    pub session_id: i64,
+    pub token_suffix: String,
+    pub session_created_at: i64,
+    #[sqlx(flatten)]
+    pub user: UserRow,
+}
+
+pub async fn live_by_hash(conn: &mut Conn, token_hash: &str, now: i64) -> Result<Option<LiveSession>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT s.id AS session_id, s.token_suffix, s.created_at AS session_created_at, \
+         u.id, u.username, u.avatar_source, u.permission_level, u.permission_since, u.subscription_tier, \
+         u.subscription_expires_at, u.subscription_granted_by, u.is_trial_used, u.bot_login_count, \
+         u.last_activity_at, u.created_at, u.updated_at \
+         FROM sessions s JOIN users u ON u.id = s.user_id \
+         WHERE s.token_hash = $1 AND s.ended_at IS NULL AND s.expires_at > $2",
+    )
+    .bind(token_hash)
+    .bind(now)
+    .fetch_optional(conn)
+    .await
+}
+
+pub struct NewSession<'a> {
+    pub user_id: i64,
+    pub token_hash: &'a str,
+    pub token_suffix: &'a str,
+    pub expires_at: i64,
+    pub client_ip: &'a str,
+    pub user_agent: Option<&'a str>,
+    pub geo: Option<String>,
+    pub now: i64,
+}
+
+pub async fn insert(conn: &mut Conn, s: NewSession<'_>) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO sessions (user_id, token_hash, token_suffix, created_at, expires_at, client_ip, user_agent, geo) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(s.user_id)
+    .bind(s.token_hash)
+    .bind(s.token_suffix)
+    .bind(s.now)
+    .bind(s.expires_at)
+    .bind(s.client_ip)
+    .bind(s.user_agent)
+    .bind(s.geo)
+    .execute(conn)
+    .await
+    .map(|_| ())
+}
+
+/// Whether a live session of the user already uses this suffix.
+pub async fn suffix_in_use(conn: &mut Conn, user_id: i64, suffix: &str, now: i64) -> Result<bool, sqlx::Error> {
+    let row: Option<(i64,)> = sqlx::query_as(
+        "SELECT id FROM sessions WHERE user_id = $1 AND token_suffix = $2 AND ended_at IS NULL AND expires_at > $3",
+    )
+    .bind(user_id)
+    .bind(suffix)
+    .bind(now)
+    .fetch_optional(conn)
+    .await?;
+    Ok(row.is_some())
+}
+
+/// Live sessions of a user, newest first.
+pub async fn live_of(conn: &mut Conn, user_id: i64, now: i64) -> Result<Vec<SessionRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {SESSION_COLUMNS} FROM sessions WHERE user_id = $1 AND ended_at IS NULL AND expires_at > $2 \
+         ORDER BY created_at DESC, id DESC"
+    ))
+    .bind(user_id)
+    .bind(now)
+    .fetch_all(conn)
+    .await
+}
+
+/// Ended sessions, most recently ended first. An expired session counts as ended at its expiry.
+pub async fn history_of(conn: &mut Conn, user_id: i64, now: i64, limit: i64) -> Result<Vec<SessionRow>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT id, user_id, token_suffix, created_at, expires_at, \
+         CASE WHEN ended_at IS NULL THEN expires_at ELSE ended_at END AS ended_at, \
+         CASE WHEN ended_at IS NULL THEN 'expired' ELSE end_reason END AS end_reason, \
+         client_ip, user_agent, geo FROM sessions \
+         WHERE user_id = $1 AND (ended_at IS NOT NULL OR expires_at <= $2) \
+         ORDER BY CASE WHEN ended_at IS NULL THEN expires_at ELSE ended_at END DESC, id DESC LIMIT $3",
+    )
+    .bind(user_id)
+    .bind(now)
+    .bind(limit)
+    .fetch_all(conn)
+    .await
+}
+
+/// Ends one live session; `true` when it was live.
+pub async fn end_by_id(conn: &mut Conn, session_id: i64, reason: &str, now: i64) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE sessions SET ended_at = $2, end_reason = $3 WHERE id = $1 AND ended_at IS NULL AND expires_at > $2",
+    )
+    .bind(session_id)
+    .bind(now)
+    .bind(reason)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() > 0)
+}
+
+/// Ends the live session of a user named by suffix; returns its id.
+pub async fn end_by_suffix(conn: &mut Conn, user_id: i64, suffix: &str, reason: &str, now: i64) -> Result<Option<i64>, sqlx::Error> {
+    sqlx::query_as::<_, (i64,)>(
+        "UPDATE sessions SET ended_at = $3, end_reason = $4 \
+         WHERE user_id = $1 AND token_suffix = $2 AND ended_at IS NULL AND expires_at > $3 RETURNING id",
+    )
+    .bind(user_id)
+    .bind(suffix)
+    .bind(now)
+    .bind(reason)
+    .fetch_optional(conn)
+    .await
+    .map(|row| row.map(|(id,)| id))
+}
+
+/// Ends every live session of a user except `keep`; returns how many ended.
+pub async fn end_all_of(conn: &mut Conn, user_id: i64, keep: Option<i64>, reason: &str, now: i64) -> Result<u64, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE sessions SET ended_at = $2, end_reason = $3 \
+         WHERE user_id = $1 AND ended_at IS NULL AND expires_at > $2 AND ($4 IS NULL OR id <> $4)",
+    )
+    .bind(user_id)
+    .bind(now)
+    .bind(reason)
+    .bind(keep)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected())
+}
+
+/// Re-caps live sessions to `created_at + ttl`; those whose new expiry is not in the future end
+/// with `permission_change`. Returns how many ended.
+pub async fn recap(conn: &mut Conn, user_id: i64, ttl_micros: i64, now: i64) -> Result<u64, sqlx::Error> {
+    let ended = sqlx::query(
+        "UPDATE sessions SET ended_at = $2, end_reason = 'permission_change' \
+         WHERE user_id = $1 AND ended_at IS NULL AND expires_at > $2 AND created_at + $3 <= $2",
+    )
+    .bind(user_id)
+    .bind(now)
+    .bind(ttl_micros)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query(
+        "UPDATE sessions SET expires_at = created_at + $3 \
+         WHERE user_id = $1 AND ended_at IS NULL AND expires_at > $2 AND created_at + $3 < expires_at",
+    )
+    .bind(user_id)
+    .bind(now)
+    .bind(ttl_micros)
+    .execute(conn)
+    .await?;
+    Ok(ended.rows_affected())
+}
+
+/// Deletes history rows that ended before `older_than`.
+pub async fn prune_history(conn: &mut Conn, older_than: i64) -> Result<u64, sqlx::Error> {
+    let done = sqlx::query(
+        "DELETE FROM sessions WHERE (ended_at IS NOT NULL AND ended_at < $1) OR (ended_at IS NULL AND expires_at < $1)",
+    )
+    .bind(older_than)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected())
+}

@@ -1,0 +1,266 @@
+//! Users and their linked platform identities.
+
+use sqlx::FromRow;
+
+use super::Conn;
+
+#[derive(Debug, Clone, FromRow)]
+pub struct UserRow {
+    pub id: i64,
+    pub username: String,
+    pub avatar_source: Option<String>,
+    pub permission_level: i64,
+    pub permission_since: Option<i64>,
+    pub subscription_tier: i64,
+    pub subscription_expires_at: Option<i64>,
+    pub subscription_granted_by: Option<i64>,
+    pub is_trial_used: i64,
+    pub bot_login_count: i64,
+    pub last_activity_at: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+pub const USER_COLUMNS: &str = "id, username, avatar_source, permission_level, permission_since, \
+    subscription_tier, subscription_expires_at, subscription_granted_by, is_trial_used, \
+    bot_login_count, last_activity_at, created_at, updated_at";
+
+#[derive(Debug, Clone, FromRow)]
+pub struct LinkedPlatformRow {
+    pub user_id: i64,
+    pub platform: String,
+    pub platform_user_id: String,
+    pub platform_username: String,
+    pub platform_avatar_url: Option<String>,
+    pub linked_at: i64,
+    pub last_authenticated_at: Option<i64>,
+}
+
+const LINK_COLUMNS: &str = "user_id, platform, platform_user_id, platform_username, \
+    platform_avatar_url, linked_at, last_authenticated_at";
+
+pub async fn by_id(conn: &mut Conn, id: i64) -> Result<Option<UserRow>, sqlx::Error> {
+    sqlx::query_as(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(conn)
+        .await
+}
+
+pub async fn by_username(conn: &mut Conn, username: &str) -> Result<Option<UserRow>, sqlx::Error> {
+    sqlx::query_as(&format!("SELECT {USER_COLUMNS} FROM users WHERE username_lower = $1"))
+        .bind(username.to_lowercase())
+        .fetch_optional(conn)
+        .await
+}
+
+pub async fn by_identity(conn: &mut Conn, platform: &str, platform_user_id: &str) -> Result<Option<UserRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {USER_COLUMNS} FROM users WHERE id = \
+         (SELECT user_id FROM linked_platforms WHERE platform = $1 AND platform_user_id = $2)"
+    ))
+    .bind(platform)
+    .bind(platform_user_id)
+    .fetch_optional(conn)
+    .await
+}
+
+pub async fn username_taken(conn: &mut Conn, username: &str, except_id: Option<i64>) -> Result<bool, sqlx::Error> {
+    let found: Option<(i64,)> = sqlx::query_as("SELECT id FROM users WHERE username_lower = $1")
+        .bind(username.to_lowercase())
+        .fetch_optional(conn)
+        .await?;
+    Ok(found.is_some_and(|(id,)| Some(id) != except_id))
+}
+
+pub struct NewUser<'a> {
+    pub username: &'a str,
+    pub permission_level: i64,
+    pub now: i64,
+}
+
+pub async fn insert(conn: &mut Conn, user: NewUser<'_>) -> Result<UserRow, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "INSERT INTO users (username, username_lower, permission_level, last_activity_at, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $4, $4) RETURNING {USER_COLUMNS}"
+    ))
+    .bind(user.username)
+    .bind(user.username.to_lowercase())
+    .bind(user.permission_level)
+    .bind(user.now)
+    .fetch_one(conn)
+    .await
+}
+
+pub struct NewLink<'a> {
+    pub user_id: i64,
+    pub platform: &'a str,
+    pub platform_user_id: &'a str,
+    pub platform_username: &'a str,
+    pub platform_avatar_url: Option<&'a str>,
+    pub last_authenticated_at: Option<i64>,
+    pub now: i64,
+}
+
+pub async fn insert_link(conn: &mut Conn, link: NewLink<'_>) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO linked_platforms (user_id, platform, platform_user_id, platform_username, \
+         platform_avatar_url, linked_at, last_authenticated_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(link.user_id)
+    .bind(link.platform)
+    .bind(link.platform_user_id)
+    .bind(link.platform_username)
+    .bind(link.platform_avatar_url)
+    .bind(link.now)
+    .bind(link.last_authenticated_at)
+    .execute(conn)
+    .await
+    .map(|_| ())
+}
+
+/// Linked platforms of several users at once, earliest-linked first.
+pub async fn links_of(conn: &mut Conn, user_ids: &[i64]) -> Result<Vec<LinkedPlatformRow>, sqlx::Error> {
+    if user_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let placeholders = (1..=user_ids.len()).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ");
+    let sql = format!(
+        "SELECT {LINK_COLUMNS} FROM linked_platforms WHERE user_id IN ({placeholders}) \
+         ORDER BY linked_at ASC, platform ASC"
+    );
+    let mut query = sqlx::query_as(&sql);
+    for id in user_ids {
+        query = query.bind(*id);
+    }
+    query.fetch_all(conn).await
+}
+
+/// A bot reported the identity's current name and avatar; `true` when something changed.
+pub async fn refresh_link(conn: &mut Conn, platform: &str, platform_user_id: &str, username: &str, avatar_url: Option<&str>, now: i64) -> Result<bool, sqlx::Error> {
+    let updated: Option<(i64,)> = sqlx::query_as(
+        "UPDATE linked_platforms SET platform_username = $3, platform_avatar_url = $4 \
+         WHERE platform = $1 AND platform_user_id = $2 \
+         AND (platform_username <> $3 OR platform_avatar_url IS NULL AND $4 IS NOT NULL \
+              OR platform_avatar_url IS NOT NULL AND $4 IS NULL OR platform_avatar_url <> $4) \
+         RETURNING user_id",
+    )
+    .bind(platform)
+    .bind(platform_user_id)
+    .bind(username)
+    .bind(avatar_url)
+    .fetch_optional(&mut *conn)
+    .await?;
+    if let Some((user_id,)) = updated {
+        touch(conn, user_id, now).await?;
+    }
+    Ok(updated.is_some())
+}
+
+pub async fn touch(conn: &mut Conn, user_id: i64, now: i64) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE users SET updated_at = $2 WHERE id = $1")
+        .bind(user_id)
+        .bind(now)
+        .execute(conn)
+        .await
+        .map(|_| ())
+}
+
+pub async fn mark_authenticated(conn: &mut Conn, platform: &str, platform_user_id: &str, now: i64) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE linked_platforms SET last_authenticated_at = $3 WHERE platform = $1 AND platform_user_id = $2")
+        .bind(platform)
+        .bind(platform_user_id)
+        .bind(now)
+        .execute(conn)
+        .await
+        .map(|_| ())
+}
+
+/// After a login: activity now, and the bot-login counter reset (web code) or increased (bot code).
+pub async fn record_login(conn: &mut Conn, user_id: i64, bot_origin: bool, now: i64) -> Result<(), sqlx::Error> {
+    let counter = if bot_origin { "bot_login_count + 1" } else { "0" };
+    sqlx::query(&format!("UPDATE users SET last_activity_at = $2, bot_login_count = {counter} WHERE id = $1"))
+        .bind(user_id)
+        .bind(now)
+        .execute(conn)
+        .await
+        .map(|_| ())
+}
+
+/// Sets `last_activity_at` unless it was set within the last `min_gap` microseconds.
+pub async fn refresh_activity(conn: &mut Conn, user_id: i64, now: i64, min_gap: i64) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE users SET last_activity_at = $2 WHERE id = $1 AND last_activity_at < $3")
+        .bind(user_id)
+        .bind(now)
+        .bind(now - min_gap)
+        .execute(conn)
+        .await
+        .map(|_| ())
+}
+
+pub async fn update_profile(conn: &mut Conn, user_id: i64, username: Option<&str>, avatar_source: Option<Option<&str>>, now: i64) -> Result<(), sqlx::Error> {
+    if let Some(name) = username {
+        sqlx::query("UPDATE users SET username = $2, username_lower = $3, updated_at = $4 WHERE id = $1")
+            .bind(user_id)
+            .bind(name)
+            .bind(name.to_lowercase())
+            .bind(now)
+            .execute(&mut *conn)
+            .await?;
+    }
+    if let Some(source) = avatar_source {
+        sqlx::query("UPDATE users SET avatar_source = $2, updated_at = $3 WHERE id = $1")
+            .bind(user_id)
+            .bind(source)
+            .bind(now)
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
+}
+
+pub async fn set_level(conn: &mut Conn, user_id: i64, level: i64, now: i64) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE users SET permission_level = $2, permission_since = $3, updated_at = $3 WHERE id = $1")
+        .bind(user_id)
+        .bind(level)
+        .bind(now)
+        .execute(conn)
+        .await
+        .map(|_| ())
+}
+
+pub async fn list(conn: &mut Conn, level: Option<i64>) -> Result<Vec<UserRow>, sqlx::Error> {
+    let sql = format!(
+        "SELECT {USER_COLUMNS} FROM users WHERE ($1 IS NULL OR permission_level = $1) ORDER BY id ASC"
+    );
+    sqlx::query_as(&sql).bind(level).fetch_all(conn).await
+}
+
+/// Effective restrictions in force now: the ban's and the timeout's expiry (`Some(None)` = permanent).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Restrictions {
+    pub ban: Option<Option<i64>>,
+    pub timeout: Option<Option<i64>>,
+}
+
+pub async fn restrictions(conn: &mut Conn, user_id: i64, now: i64) -> Result<Restrictions, sqlx::Error> {
+    let rows: Vec<(String, Option<i64>)> = sqlx::query_as(
+        "SELECT action_type, expires_at FROM moderation_actions \
+         WHERE user_id = $1 AND action_type IN ('PLATFORM_BAN', 'PLATFORM_TIMEOUT') \
+         AND is_lifted = 0 AND (expires_at IS NULL OR expires_at > $2)",
+    )
+    .bind(user_id)
+    .bind(now)
+    .fetch_all(conn)
+    .await?;
+    let mut found = Restrictions::default();
+    for (kind, expires_at) in rows {
+        let slot = if kind == "PLATFORM_BAN" { &mut found.ban } else { &mut found.timeout };
+        // The longest one decides: a permanent action beats any timed one.
+        *slot = Some(match (*slot, expires_at) {
+            (Some(None), _) | (_, None) => None,
+            (Some(Some(a)), Some(b)) => Some(a.max(b)),
+            (None, Some(b)) => Some(b),
+        });
+    }
+    Ok(found)
+}
