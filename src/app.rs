@@ -26,7 +26,15 @@ impl App {
         let derived = config.derive()?;
         let geo = GeoReader::open(&config.geo)?;
         let started_at = clock.now();
-        Ok(Arc::new(App { config, derived, store, clock, ephemeral: Ephemeral::default(), geo, started_at }))
+        Ok(Arc::new(App {
+            config,
+            derived,
+            store,
+            clock,
+            ephemeral: Ephemeral::default(),
+            geo,
+            started_at,
+        }))
     }
 
     pub fn now(&self) -> i64 {

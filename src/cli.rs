@@ -149,7 +149,9 @@ async fn find_user(conn: &mut Conn, name_or_id: &str) -> Result<UserRow, ApiErro
     };
     match by_id {
         Some(user) => Ok(user),
-        None => store::users::by_username(conn, name_or_id).await?.ok_or(ApiError::UserNotFound),
+        None => store::users::by_username(conn, name_or_id)
+            .await?
+            .ok_or(ApiError::UserNotFound),
     }
 }
 
@@ -162,14 +164,28 @@ async fn execute(app: &App, command: Command) -> Result<Value, ApiError> {
     let mut tx = app.store.begin().await?;
     let output = match command {
         Command::Serve | Command::Migrate => unreachable!("handled by the caller"),
-        Command::User(UserCommand::Create { platform, platform_user_id, username, level }) => {
+        Command::User(UserCommand::Create {
+            platform,
+            platform_user_id,
+            username,
+            level,
+        }) => {
             let level = level_arg(level)?;
             if !app.config.platforms.contains(&platform) {
-                return Err(ApiError::validation("platform", format!("platform must be one of: {}", app.config.platforms.join(", "))));
+                return Err(ApiError::validation(
+                    "platform",
+                    format!("platform must be one of: {}", app.config.platforms.join(", ")),
+                ));
             }
             crate::domain::users::check_platform_user_id(&platform_user_id)?;
-            if store::users::by_identity(&mut tx, &platform, &platform_user_id).await?.is_some() {
-                return Err(ApiError::validation("platform_user_id", "platform_user_id is already linked to a user"));
+            if store::users::by_identity(&mut tx, &platform, &platform_user_id)
+                .await?
+                .is_some()
+            {
+                return Err(ApiError::validation(
+                    "platform_user_id",
+                    "platform_user_id is already linked to a user",
+                ));
             }
             let username = match username {
                 Some(name) => {
@@ -181,7 +197,15 @@ async fn execute(app: &App, command: Command) -> Result<Value, ApiError> {
                 }
                 None => crate::domain::users::unused_default_username(&mut tx).await?,
             };
-            let user = store::users::insert(&mut tx, NewUser { username: &username, permission_level: 0, now }).await?;
+            let user = store::users::insert(
+                &mut tx,
+                NewUser {
+                    username: &username,
+                    permission_level: 0,
+                    now,
+                },
+            )
+            .await?;
             store::users::insert_link(
                 &mut tx,
                 NewLink {
@@ -198,15 +222,20 @@ async fn execute(app: &App, command: Command) -> Result<Value, ApiError> {
             if level != Level::User {
                 staff::set_level(app, &mut tx, None, &user, level, Some("set by the command-line tool")).await?;
             }
-            let user = store::users::by_id(&mut tx, user.id).await?.ok_or(ApiError::UserNotFound)?;
+            let user = store::users::by_id(&mut tx, user.id)
+                .await?
+                .ok_or(ApiError::UserNotFound)?;
             serde_json::to_value(views::load_private(&mut tx, &user, now).await?).map_err(ApiError::internal)?
         }
         Command::User(UserCommand::SetLevel { user, level, reason }) => {
             let level = level_arg(level)?;
             let target = find_user(&mut tx, &user).await?;
             let change = staff::set_level(app, &mut tx, None, &target, level, reason.as_deref()).await?;
-            let user = store::users::by_id(&mut tx, target.id).await?.ok_or(ApiError::UserNotFound)?;
-            let mut value = serde_json::to_value(views::load_private(&mut tx, &user, now).await?).map_err(ApiError::internal)?;
+            let user = store::users::by_id(&mut tx, target.id)
+                .await?
+                .ok_or(ApiError::UserNotFound)?;
+            let mut value =
+                serde_json::to_value(views::load_private(&mut tx, &user, now).await?).map_err(ApiError::internal)?;
             value["history_id"] = json!(change.history_id);
             value["sessions_ended"] = json!(change.sessions_ended);
             value
@@ -219,15 +248,29 @@ async fn execute(app: &App, command: Command) -> Result<Value, ApiError> {
             }
             serde_json::to_value(out).map_err(ApiError::internal)?
         }
-        Command::Bot(BotCommand::Create { name, owner, platform, bot_type, rate_limit_per_hour }) => {
+        Command::Bot(BotCommand::Create {
+            name,
+            owner,
+            platform,
+            bot_type,
+            rate_limit_per_hour,
+        }) => {
             let bot_type = match bot_type.as_str() {
                 "official" => 1,
                 "verified" => 2,
                 "community" => 3,
-                _ => return Err(ApiError::validation("type", "type must be one of: official, verified, community")),
+                _ => {
+                    return Err(ApiError::validation(
+                        "type",
+                        "type must be one of: official, verified, community",
+                    ))
+                }
             };
             if !app.config.platforms.contains(&platform) {
-                return Err(ApiError::validation("platform", format!("platform must be one of: {}", app.config.platforms.join(", "))));
+                return Err(ApiError::validation(
+                    "platform",
+                    format!("platform must be one of: {}", app.config.platforms.join(", ")),
+                ));
             }
             crate::http::body::trimmed_text("name", &name, 2, 32)?;
             crate::http::body::check_range("rate_limit_per_hour", rate_limit_per_hour, 1, 1_000_000)?;
@@ -236,7 +279,13 @@ async fn execute(app: &App, command: Command) -> Result<Value, ApiError> {
                 app,
                 &mut tx,
                 None,
-                NewBotSpec { name: name.trim(), platform: &platform, owner: &owner, bot_type, rate_limit_per_hour },
+                NewBotSpec {
+                    name: name.trim(),
+                    platform: &platform,
+                    owner: &owner,
+                    bot_type,
+                    rate_limit_per_hour,
+                },
             )
             .await?;
             json!({"bot": views::BotPrivate::from(bot), "api_key": key})

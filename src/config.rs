@@ -114,7 +114,7 @@ pub struct SubscriptionsConfig {
     pub sweep_interval_s: u64,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default)]
 pub struct ChatsConfig {
     pub slots: ChatSlotsConfig,
@@ -186,25 +186,43 @@ impl Default for SessionConfig {
 
 impl Default for CookieConfig {
     fn default() -> Self {
-        CookieConfig { same_site: "Lax".into(), secure: None, domain: None }
+        CookieConfig {
+            same_site: "Lax".into(),
+            secure: None,
+            domain: None,
+        }
     }
 }
 
 impl Default for RateLimitConfig {
     fn default() -> Self {
-        RateLimitConfig { login: 20, auth: 120, admin: 60, public: 120, bot: 600, health: 60 }
+        RateLimitConfig {
+            login: 20,
+            auth: 120,
+            admin: 60,
+            public: 120,
+            bot: 600,
+            health: 60,
+        }
     }
 }
 
 impl Default for LoginCodeConfig {
     fn default() -> Self {
-        LoginCodeConfig { ttl_s: 600, max_pending_per_ip: 5, bot_login_limit: 5 }
+        LoginCodeConfig {
+            ttl_s: 600,
+            max_pending_per_ip: 5,
+            bot_login_limit: 5,
+        }
     }
 }
 
 impl Default for VerifyConfig {
     fn default() -> Self {
-        VerifyConfig { max_failures: 10, window_s: 600 }
+        VerifyConfig {
+            max_failures: 10,
+            window_s: 600,
+        }
     }
 }
 
@@ -239,12 +257,6 @@ impl Default for ChatSlotsConfig {
     }
 }
 
-impl Default for ChatsConfig {
-    fn default() -> Self {
-        ChatsConfig { slots: ChatSlotsConfig::default() }
-    }
-}
-
 impl Default for PresenceConfig {
     fn default() -> Self {
         PresenceConfig {
@@ -258,7 +270,10 @@ impl Default for PresenceConfig {
 
 impl Default for DatabaseConfig {
     fn default() -> Self {
-        DatabaseConfig { max_connections: None, acquire_timeout_ms: 3_000 }
+        DatabaseConfig {
+            max_connections: None,
+            acquire_timeout_ms: 3_000,
+        }
     }
 }
 
@@ -282,7 +297,9 @@ impl Config {
         figment = figment
             .merge(Env::prefixed("PORTAL_").split("__"))
             .merge(Env::raw().only(&["DATABASE_URL", "REDIS_URL"]));
-        figment.extract::<Config>().map_err(|e| format!("invalid configuration: {e}"))
+        figment
+            .extract::<Config>()
+            .map_err(|e| format!("invalid configuration: {e}"))
     }
 
     pub fn derive(&self) -> Result<Derived, String> {
@@ -291,9 +308,15 @@ impl Config {
             .iter()
             .map(|text| parse_cidr(text).ok_or_else(|| format!("trusted_proxies: bad CIDR {text:?}")))
             .collect::<Result<Vec<_>, _>>()?;
-        if let Some(key) = self.public_api_keys.iter().find(|k| k.starts_with("hbot_") || k.is_empty()) {
+        if let Some(key) = self
+            .public_api_keys
+            .iter()
+            .find(|k| k.starts_with("hbot_") || k.is_empty())
+        {
             let shown: String = key.chars().take(5).collect();
-            return Err(format!("public_api_keys: a public key may not be empty or start with hbot_ ({shown}…)"));
+            return Err(format!(
+                "public_api_keys: a public key may not be empty or start with hbot_ ({shown}…)"
+            ));
         }
         let same_site = self.cookie.same_site.as_str();
         if !["Lax", "Strict", "None"].contains(&same_site) {
@@ -314,7 +337,10 @@ impl Config {
         if self.geo.provider == "mmdb" && self.geo.city_db.is_none() {
             return Err("geo.provider = mmdb requires geo.city_db".into());
         }
-        Ok(Derived { trusted_proxies, cookie_secure })
+        Ok(Derived {
+            trusted_proxies,
+            cookie_secure,
+        })
     }
 
     /// The database URL in use: the configured one, or the embedded SQLite file under `data_dir`.
@@ -342,7 +368,11 @@ fn list<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Er
             f.write_str("a list or a comma-separated string")
         }
         fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-            Ok(v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect())
+            Ok(v.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(String::from)
+                .collect())
         }
         fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
             Ok(vec![v.to_string()])
@@ -369,9 +399,13 @@ mod tests {
     use super::*;
 
     #[test]
+    #[allow(clippy::result_large_err)]
     fn environment_beats_file_beats_default() {
         figment::Jail::expect_with(|jail| {
-            jail.create_file("portal.toml", "application_name = \"From File\"\n[rate_limit]\nlogin = 7\nauth = 9\n")?;
+            jail.create_file(
+                "portal.toml",
+                "application_name = \"From File\"\n[rate_limit]\nlogin = 7\nauth = 9\n",
+            )?;
             jail.set_env("PORTAL_RATE_LIMIT__LOGIN", "3");
             jail.set_env("PORTAL_TRUSTED_PROXIES", "127.0.0.1/32,10.0.0.0/8");
             let config = Config::load(Some(Path::new("portal.toml"))).unwrap();
@@ -386,7 +420,10 @@ mod tests {
 
     #[test]
     fn refuses_bot_shaped_public_keys_and_unsafe_cookies() {
-        let mut config = Config { public_api_keys: vec!["hbot_x".into()], ..Config::default() };
+        let mut config = Config {
+            public_api_keys: vec!["hbot_x".into()],
+            ..Config::default()
+        };
         assert!(config.derive().is_err());
         config.public_api_keys.clear();
         config.cookie.same_site = "None".into();

@@ -20,7 +20,10 @@ pub fn new_session_token() -> String {
 }
 
 pub fn is_session_token_form(value: &str) -> bool {
-    value.len() == 43 && value.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    value.len() == 43
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 pub fn token_suffix(token: &str) -> &str {
@@ -33,9 +36,7 @@ pub fn new_bot_key() -> String {
 }
 
 pub fn is_bot_key_form(value: &str) -> bool {
-    value.len() == 45
-        && value.starts_with("hbot_")
-        && value[5..].bytes().all(|b| b.is_ascii_alphanumeric())
+    value.len() == 45 && value.starts_with("hbot_") && value[5..].bytes().all(|b| b.is_ascii_alphanumeric())
 }
 
 /// A public API key made by the command-line tool (never starts with `hbot_`).

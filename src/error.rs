@@ -95,7 +95,10 @@ pub enum ApiError {
 
 impl ApiError {
     pub fn validation(field: impl Into<String>, message: impl Into<String>) -> Self {
-        ApiError::Validation { field: Some(field.into()), message: message.into() }
+        ApiError::Validation {
+            field: Some(field.into()),
+            message: message.into(),
+        }
     }
 
     /// Logs the cause once and answers the bare 500.
@@ -107,26 +110,29 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         use ApiError::*;
         match self {
-            Validation { .. } | InvalidJson | InvalidCode | CurrentSession | SelfTarget => {
-                StatusCode::BAD_REQUEST
-            }
+            Validation { .. } | InvalidJson | InvalidCode | CurrentSession | SelfTarget => StatusCode::BAD_REQUEST,
             AuthRequired(_) | InvalidApiKey => StatusCode::UNAUTHORIZED,
-            Forbidden(_) | InsufficientPermission(_) | AccountBanned { .. }
-            | AccountTimedOut { .. } | WebLoginRequired | PlatformMismatch
-            | OfficialBotRequired | Hierarchy | PermissionCeiling | BotInactive => {
-                StatusCode::FORBIDDEN
-            }
+            Forbidden(_)
+            | InsufficientPermission(_)
+            | AccountBanned { .. }
+            | AccountTimedOut { .. }
+            | WebLoginRequired
+            | PlatformMismatch
+            | OfficialBotRequired
+            | Hierarchy
+            | PermissionCeiling
+            | BotInactive => StatusCode::FORBIDDEN,
             NotFound | SessionNotFound | UserNotFound | BotNotFound => StatusCode::NOT_FOUND,
             MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            RateLimited { .. } | TooManyAttempts { .. } | TooManyPendingCodes { .. }
-            | BotQuotaExceeded { .. } => StatusCode::TOO_MANY_REQUESTS,
+            RateLimited { .. } | TooManyAttempts { .. } | TooManyPendingCodes { .. } | BotQuotaExceeded { .. } => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
             Internal => StatusCode::INTERNAL_SERVER_ERROR,
             Unavailable => StatusCode::SERVICE_UNAVAILABLE,
-            AlreadyBanned | NotTimedOut | NotBanned | PermissionUnchanged | LastOwner
-            | TrialAlreadyUsed | SubscriptionActive | AlreadyLifetime | NoSubscription
-            | BotNameTaken => StatusCode::CONFLICT,
+            AlreadyBanned | NotTimedOut | NotBanned | PermissionUnchanged | LastOwner | TrialAlreadyUsed
+            | SubscriptionActive | AlreadyLifetime | NoSubscription | BotNameTaken => StatusCode::CONFLICT,
         }
     }
 
@@ -197,10 +203,7 @@ impl ApiError {
                 body.insert("field".into(), json!(field));
             }
             ApiError::AccountBanned { expires_at } | ApiError::AccountTimedOut { expires_at } => {
-                body.insert(
-                    "expires_at".into(),
-                    json!(expires_at.map(crate::time::Timestamp)),
-                );
+                body.insert("expires_at".into(), json!(expires_at.map(crate::time::Timestamp)));
             }
             _ => {}
         }
@@ -210,10 +213,11 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut response = (self.status(), axum::Json(Value::Object(self.body_fields())))
-            .into_response();
+        let mut response = (self.status(), axum::Json(Value::Object(self.body_fields()))).into_response();
         if let Some(secs) = self.retry_after() {
-            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         response.extensions_mut().insert(correlation::RenderedError);
         response

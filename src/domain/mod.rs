@@ -1,6 +1,8 @@
 //! The rules of the product. Handlers and the command-line tool call these; these call the store.
 
+pub mod auth;
 pub mod level;
+pub mod profile;
 pub mod sessions;
 pub mod staff;
 pub mod users;

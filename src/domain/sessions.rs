@@ -25,7 +25,14 @@ pub struct Opened {
 }
 
 /// Opens a session for `user_id` inside the caller's transaction.
-pub async fn open(app: &App, conn: &mut Conn, user_id: i64, level: Level, client_ip: IpAddr, user_agent: Option<&str>) -> Result<Opened, ApiError> {
+pub async fn open(
+    app: &App,
+    conn: &mut Conn,
+    user_id: i64,
+    level: Level,
+    client_ip: IpAddr,
+    user_agent: Option<&str>,
+) -> Result<Opened, ApiError> {
     let now = app.now();
     let ttl_s = ttl_seconds(app, level);
     let token = loop {
@@ -76,5 +83,9 @@ pub fn set_cookie(app: &App, opened: &Opened) -> String {
 }
 
 pub fn clear_cookie(app: &App) -> String {
-    format!("{}=; Max-Age=0; {}", app.config.session.cookie_name, cookie_attributes(app))
+    format!(
+        "{}=; Max-Age=0; {}",
+        app.config.session.cookie_name,
+        cookie_attributes(app)
+    )
 }

@@ -44,7 +44,14 @@ pub struct LevelChange {
 }
 
 /// Sets a level: permission history, session re-cap and the `USER_PERMISSION` audit row.
-pub async fn set_level(app: &App, conn: &mut Conn, actor: Option<i64>, target: &UserRow, new_level: Level, reason: Option<&str>) -> Result<LevelChange, ApiError> {
+pub async fn set_level(
+    app: &App,
+    conn: &mut Conn,
+    actor: Option<i64>,
+    target: &UserRow,
+    new_level: Level,
+    reason: Option<&str>,
+) -> Result<LevelChange, ApiError> {
     let now = app.now();
     if target.permission_level == new_level.as_i64() {
         return Err(ApiError::PermissionUnchanged);
@@ -53,7 +60,16 @@ pub async fn set_level(app: &App, conn: &mut Conn, actor: Option<i64>, target: &
         guard_last_owner(conn, target, now).await?;
     }
     store::users::set_level(conn, target.id, new_level.as_i64(), now).await?;
-    let history_id = store::history::insert_permission_history(conn, target.id, target.permission_level, new_level.as_i64(), reason, actor, now).await?;
+    let history_id = store::history::insert_permission_history(
+        conn,
+        target.id,
+        target.permission_level,
+        new_level.as_i64(),
+        reason,
+        actor,
+        now,
+    )
+    .await?;
     let ttl = ttl_seconds(app, new_level) * MICROS_PER_SECOND;
     let sessions_ended = store::sessions::recap(conn, target.id, ttl, now).await?;
     audit::insert(
@@ -75,7 +91,10 @@ pub async fn set_level(app: &App, conn: &mut Conn, actor: Option<i64>, target: &
         },
     )
     .await?;
-    Ok(LevelChange { history_id, sessions_ended })
+    Ok(LevelChange {
+        history_id,
+        sessions_ended,
+    })
 }
 
 pub struct NewBotSpec<'a> {
@@ -87,7 +106,12 @@ pub struct NewBotSpec<'a> {
 }
 
 /// Registers a bot; the key is returned once and only its digest is stored.
-pub async fn register_bot(app: &App, conn: &mut Conn, actor: Option<i64>, spec: NewBotSpec<'_>) -> Result<(BotRow, String), ApiError> {
+pub async fn register_bot(
+    app: &App,
+    conn: &mut Conn,
+    actor: Option<i64>,
+    spec: NewBotSpec<'_>,
+) -> Result<(BotRow, String), ApiError> {
     let now = app.now();
     if store::keys::bot_name_taken(conn, spec.platform, spec.name).await? {
         return Err(ApiError::BotNameTaken);
@@ -152,10 +176,18 @@ pub async fn create_public_key(app: &App, conn: &mut Conn, label: Option<&str>) 
 }
 
 /// The command-line tool revokes one session (by suffix) or all of a user's; one audit row each.
-pub async fn revoke_sessions(app: &App, conn: &mut Conn, user: &UserRow, suffix: Option<&str>) -> Result<Vec<String>, ApiError> {
+pub async fn revoke_sessions(
+    app: &App,
+    conn: &mut Conn,
+    user: &UserRow,
+    suffix: Option<&str>,
+) -> Result<Vec<String>, ApiError> {
     let now = app.now();
     let live = store::sessions::live_of(conn, user.id, now).await?;
-    let chosen: Vec<_> = live.into_iter().filter(|s| suffix.is_none_or(|x| s.token_suffix == x)).collect();
+    let chosen: Vec<_> = live
+        .into_iter()
+        .filter(|s| suffix.is_none_or(|x| s.token_suffix == x))
+        .collect();
     if suffix.is_some() && chosen.is_empty() {
         return Err(ApiError::SessionNotFound);
     }

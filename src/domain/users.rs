@@ -16,7 +16,9 @@ pub fn check_username(name: &str) -> Result<(), ApiError> {
 
 /// 1–64 characters of `[A-Za-z0-9_.:-]`.
 pub fn check_platform_user_id(id: &str) -> Result<(), ApiError> {
-    check_text("platform_user_id", id, 1, 64, |c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | ':' | '-'))
+    check_text("platform_user_id", id, 1, 64, |c| {
+        c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | ':' | '-')
+    })
 }
 
 /// `user_` + 8 random hex digits, drawn again until no user has it.

@@ -355,7 +355,12 @@ pub fn public_view(user: &UserRow, links: &[&LinkedPlatformRow], now: i64) -> Us
     }
 }
 
-pub fn private_view(user: &UserRow, links: &[&LinkedPlatformRow], restrictions: &Restrictions, now: i64) -> UserPrivate {
+pub fn private_view(
+    user: &UserRow,
+    links: &[&LinkedPlatformRow],
+    restrictions: &Restrictions,
+    now: i64,
+) -> UserPrivate {
     let (tier, expires) = effective_tier(user, now);
     UserPrivate {
         id: user.id,
@@ -389,7 +394,12 @@ pub fn private_view(user: &UserRow, links: &[&LinkedPlatformRow], restrictions: 
 pub async fn load_private(conn: &mut Conn, user: &UserRow, now: i64) -> Result<UserPrivate, sqlx::Error> {
     let links = store::users::links_of(conn, &[user.id]).await?;
     let restrictions = store::users::restrictions(conn, user.id, now).await?;
-    Ok(private_view(user, &links.iter().collect::<Vec<_>>(), &restrictions, now))
+    Ok(private_view(
+        user,
+        &links.iter().collect::<Vec<_>>(),
+        &restrictions,
+        now,
+    ))
 }
 
 pub async fn load_public(conn: &mut Conn, user: &UserRow, now: i64) -> Result<UserPublic, sqlx::Error> {
@@ -401,7 +411,12 @@ pub async fn load_public(conn: &mut Conn, user: &UserRow, now: i64) -> Result<Us
 pub const DETAIL_LIST_CAP: i64 = 100;
 
 /// The elevated view: a fixed number of queries whatever the lists hold.
-pub async fn load_detail(conn: &mut Conn, user: &UserRow, with_sessions: bool, now: i64) -> Result<UserDetail, sqlx::Error> {
+pub async fn load_detail(
+    conn: &mut Conn,
+    user: &UserRow,
+    with_sessions: bool,
+    now: i64,
+) -> Result<UserDetail, sqlx::Error> {
     let private = load_private(conn, user, now).await?;
     let moderation = store::history::moderation_of(conn, user.id, 0, DETAIL_LIST_CAP).await?;
     let chats = store::history::chats_owned_by(conn, user.id, DETAIL_LIST_CAP).await?;

@@ -40,7 +40,10 @@ impl Ephemeral {
             // Full buckets carry no information; dropping them bounds memory under key churn.
             buckets.retain(|_, b| b.tokens + (now - b.updated_at) as f64 * per_micro < capacity);
         }
-        let bucket = buckets.entry(key.to_owned()).or_insert(Bucket { tokens: capacity, updated_at: now });
+        let bucket = buckets.entry(key.to_owned()).or_insert(Bucket {
+            tokens: capacity,
+            updated_at: now,
+        });
         let elapsed = (now - bucket.updated_at).max(0) as f64;
         bucket.tokens = (bucket.tokens + elapsed * per_micro).min(capacity);
         bucket.updated_at = now;

@@ -68,7 +68,11 @@ impl GeoReader {
                 .as_ref()
                 .and_then(|s| s.first())
                 .and_then(|s| english(s.names.as_ref()));
-            geo.country_code = city.country.as_ref().and_then(|c| c.iso_code).map(|c| c.to_ascii_uppercase());
+            geo.country_code = city
+                .country
+                .as_ref()
+                .and_then(|c| c.iso_code)
+                .map(|c| c.to_ascii_uppercase());
             geo.lat = city.location.as_ref().and_then(|l| l.latitude);
             geo.lon = city.location.as_ref().and_then(|l| l.longitude);
         }
@@ -78,15 +82,29 @@ impl GeoReader {
             geo.isp = asn.isp.map(str::to_owned).or_else(|| as_org.clone());
             geo.org = asn.organization.map(str::to_owned).or(as_org);
         }
-        if let Some(anon) = self.anonymous_ip.as_ref().and_then(|r| r.lookup::<geoip2::AnonymousIp>(ip).ok()) {
+        if let Some(anon) = self
+            .anonymous_ip
+            .as_ref()
+            .and_then(|r| r.lookup::<geoip2::AnonymousIp>(ip).ok())
+        {
             found = true;
-            let any = [anon.is_anonymous, anon.is_anonymous_vpn, anon.is_public_proxy, anon.is_tor_exit_node, anon.is_residential_proxy]
-                .iter()
-                .any(|f| f.unwrap_or(false));
+            let any = [
+                anon.is_anonymous,
+                anon.is_anonymous_vpn,
+                anon.is_public_proxy,
+                anon.is_tor_exit_node,
+                anon.is_residential_proxy,
+            ]
+            .iter()
+            .any(|f| f.unwrap_or(false));
             geo.is_proxy = Some(any);
             geo.is_hosting = Some(anon.is_hosting_provider.unwrap_or(false));
         }
-        if let Some(conn) = self.connection_type.as_ref().and_then(|r| r.lookup::<geoip2::ConnectionType>(ip).ok()) {
+        if let Some(conn) = self
+            .connection_type
+            .as_ref()
+            .and_then(|r| r.lookup::<geoip2::ConnectionType>(ip).ok())
+        {
             found = true;
             geo.is_mobile = Some(conn.connection_type == Some("Cellular"));
         }

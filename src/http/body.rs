@@ -25,7 +25,9 @@ impl<S: Send + Sync, const LIMIT: usize> FromRequest<S> for JsonObject<LIMIT> {
 
     async fn from_request(request: Request, _state: &S) -> Result<Self, Self::Rejection> {
         let (parts, body) = request.into_parts();
-        read_object(&parts.headers, body, LIMIT).await.map(|map| JsonObject(Fields(map)))
+        read_object(&parts.headers, body, LIMIT)
+            .await
+            .map(|map| JsonObject(Fields(map)))
     }
 }
 
@@ -52,11 +54,16 @@ async fn read_object(headers: &HeaderMap, body: Body, limit: usize) -> Result<Ma
         return Err(ApiError::UnsupportedMediaType);
     }
     let mut deserializer = serde_json::Deserializer::from_slice(&bytes);
-    let value = StrictValue.deserialize(&mut deserializer).map_err(|_| ApiError::InvalidJson)?;
+    let value = StrictValue
+        .deserialize(&mut deserializer)
+        .map_err(|_| ApiError::InvalidJson)?;
     deserializer.end().map_err(|_| ApiError::InvalidJson)?;
     match value {
         Value::Object(map) => Ok(map),
-        _ => Err(ApiError::Validation { field: None, message: "body must be a JSON object".into() }),
+        _ => Err(ApiError::Validation {
+            field: None,
+            message: "body must be a JSON object".into(),
+        }),
     }
 }
 
@@ -95,7 +102,9 @@ impl<'de> Visitor<'de> for StrictVisitor {
         Ok(Value::from(v))
     }
     fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
-        Ok(serde_json::Number::from_f64(v).map(Value::Number).unwrap_or(Value::Null))
+        Ok(serde_json::Number::from_f64(v)
+            .map(Value::Number)
+            .unwrap_or(Value::Null))
     }
     fn visit_str<E>(self, v: &str) -> Result<Value, E> {
         Ok(Value::String(v.to_owned()))
@@ -193,23 +202,41 @@ pub fn required(name: &str) -> ApiError {
 }
 
 /// Checks a string's length in characters and its alphabet.
-pub fn check_text(name: &str, value: &str, min: usize, max: usize, allowed: impl Fn(char) -> bool) -> Result<(), ApiError> {
+pub fn check_text(
+    name: &str,
+    value: &str,
+    min: usize,
+    max: usize,
+    allowed: impl Fn(char) -> bool,
+) -> Result<(), ApiError> {
     let len = value.chars().count();
     if len < min {
-        return Err(ApiError::validation(name, format!("{name} must be at least {min} characters")));
+        return Err(ApiError::validation(
+            name,
+            format!("{name} must be at least {min} characters"),
+        ));
     }
     if len > max {
-        return Err(ApiError::validation(name, format!("{name} must be at most {max} characters")));
+        return Err(ApiError::validation(
+            name,
+            format!("{name} must be at most {max} characters"),
+        ));
     }
     if !value.chars().all(allowed) {
-        return Err(ApiError::validation(name, format!("{name} contains invalid characters")));
+        return Err(ApiError::validation(
+            name,
+            format!("{name} contains invalid characters"),
+        ));
     }
     Ok(())
 }
 
 pub fn check_range(name: &str, value: i64, min: i64, max: i64) -> Result<i64, ApiError> {
     if value < min || value > max {
-        return Err(ApiError::validation(name, format!("{name} must be between {min} and {max}")));
+        return Err(ApiError::validation(
+            name,
+            format!("{name} must be between {min} and {max}"),
+        ));
     }
     Ok(value)
 }

@@ -75,7 +75,9 @@ pub struct Caller {
 
 impl Caller {
     pub fn level(&self) -> Option<Level> {
-        self.session.as_ref().and_then(|s| Level::from_i64(s.user.permission_level))
+        self.session
+            .as_ref()
+            .and_then(|s| Level::from_i64(s.user.permission_level))
     }
 
     fn bucket_key(&self) -> String {
@@ -120,7 +122,10 @@ fn parse_hop(hop: &str) -> Option<IpAddr> {
     if let Ok(addr) = hop.parse::<SocketAddr>() {
         return Some(canonical(addr.ip()));
     }
-    hop.strip_prefix('[').and_then(|h| h.strip_suffix(']')).and_then(|h| h.parse().ok()).map(canonical)
+    hop.strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .and_then(|h| h.parse().ok())
+        .map(canonical)
 }
 
 fn canonical(ip: IpAddr) -> IpAddr {
@@ -165,13 +170,19 @@ async fn resolve(app: &App, headers: &HeaderMap, client_ip: IpAddr) -> Result<(C
                     return Err(ApiError::InvalidApiKey);
                 }
                 let c = conn.insert(app.store.acquire().await?);
-                let bot = crate::store::keys::bot_by_key_hash(c, &digest).await?.ok_or(ApiError::InvalidApiKey)?;
+                let bot = crate::store::keys::bot_by_key_hash(c, &digest)
+                    .await?
+                    .ok_or(ApiError::InvalidApiKey)?;
                 if bot.is_active == 0 {
                     return Err(ApiError::BotInactive);
                 }
                 ApiKey::Bot(bot)
             } else {
-                let configured = app.config.public_api_keys.iter().any(|k| crypto::constant_time_eq(k, text));
+                let configured = app
+                    .config
+                    .public_api_keys
+                    .iter()
+                    .any(|k| crypto::constant_time_eq(k, text));
                 let known = configured || {
                     let c = conn.insert(app.store.acquire().await?);
                     crate::store::keys::public_key_exists(c, &digest).await?
@@ -201,7 +212,14 @@ async fn resolve(app: &App, headers: &HeaderMap, client_ip: IpAddr) -> Result<(C
         }
         invalid_cookie = session.is_none();
     }
-    Ok((Caller { client_ip, key, session }, invalid_cookie))
+    Ok((
+        Caller {
+            client_ip,
+            key,
+            session,
+        },
+        invalid_cookie,
+    ))
 }
 
 /// Resolves credentials (unless the tier is HEALTH, which reads none), applies the tier's rate
@@ -209,7 +227,14 @@ async fn resolve(app: &App, headers: &HeaderMap, client_ip: IpAddr) -> Result<(C
 pub async fn guard(State((app, tier)): State<(AppState, Tier)>, mut request: Request, next: Next) -> Response {
     let ip = client_ip(request.headers(), peer_of(&request), &app.derived.trusted_proxies);
     let (caller, invalid_cookie) = if tier == Tier::Health {
-        (Caller { client_ip: ip, key: ApiKey::None, session: None }, false)
+        (
+            Caller {
+                client_ip: ip,
+                key: ApiKey::None,
+                session: None,
+            },
+            false,
+        )
     } else {
         match resolve(&app, request.headers(), ip).await {
             Ok(resolved) => resolved,
@@ -222,7 +247,10 @@ pub async fn guard(State((app, tier)): State<(AppState, Tier)>, mut request: Req
         app.ephemeral.take(&key, limit, 60, app.now())
     });
     let mut response = match decision {
-        Some(d) if !d.allowed => ApiError::RateLimited { retry_after_s: d.retry_after_s }.into_response(),
+        Some(d) if !d.allowed => ApiError::RateLimited {
+            retry_after_s: d.retry_after_s,
+        }
+        .into_response(),
         _ => {
             request.extensions_mut().insert(Arc::new(caller));
             next.run(request).await
@@ -243,7 +271,11 @@ pub async fn guard(State((app, tier)): State<(AppState, Tier)>, mut request: Req
 }
 
 fn caller_of(parts: &Parts) -> Result<Arc<Caller>, ApiError> {
-    parts.extensions.get::<Arc<Caller>>().cloned().ok_or_else(|| ApiError::internal("route has no credential guard"))
+    parts
+        .extensions
+        .get::<Arc<Caller>>()
+        .cloned()
+        .ok_or_else(|| ApiError::internal("route has no credential guard"))
 }
 
 /// Class `public`: a key, a session, or nothing at all when no public keys are configured.
@@ -308,16 +340,24 @@ impl FromRequestParts<AppState> for Authenticated {
     type Rejection = ApiError;
     async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Self, ApiError> {
         let caller = caller_of(parts)?;
-        let session = caller.session.clone().ok_or(ApiError::AuthRequired("Authentication required"))?;
+        let session = caller
+            .session
+            .clone()
+            .ok_or(ApiError::AuthRequired("Authentication required"))?;
         if parts.method == Method::POST {
             check_origin(&parts.headers, &app.config.cors.allowed_origins)?;
         }
-        Ok(Authenticated { session, client_ip: caller.client_ip })
+        Ok(Authenticated {
+            session,
+            client_ip: caller.client_ip,
+        })
     }
 }
 
 fn check_origin(headers: &HeaderMap, allowed: &[String]) -> Result<(), ApiError> {
-    let Some(origin) = headers.get(header::ORIGIN) else { return Ok(()) };
+    let Some(origin) = headers.get(header::ORIGIN) else {
+        return Ok(());
+    };
     let origin = origin.to_str().unwrap_or("null");
     let ok = if origin == "null" {
         false
@@ -377,6 +417,9 @@ mod tests {
         assert_eq!(ip(&["[2001:db8::1]:443"]), "2001:db8::1");
         assert_eq!(ip(&[]), "10.0.0.1");
         let untrusted: IpAddr = "::ffff:203.0.113.1".parse().unwrap();
-        assert_eq!(client_ip(&headers(&["1.2.3.4"]), untrusted, &trusted).to_string(), "203.0.113.1");
+        assert_eq!(
+            client_ip(&headers(&["1.2.3.4"]), untrusted, &trusted).to_string(),
+            "203.0.113.1"
+        );
     }
 }

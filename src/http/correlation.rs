@@ -66,8 +66,7 @@ pub async fn middleware(request: Request, next: Next) -> Response {
 /// body with the code that matches their status.
 fn normalize_framework_error(response: Response) -> Response {
     let status = response.status();
-    if !(status.is_client_error() || status.is_server_error())
-        || response.extensions().get::<RenderedError>().is_some()
+    if !(status.is_client_error() || status.is_server_error()) || response.extensions().get::<RenderedError>().is_some()
     {
         return response;
     }

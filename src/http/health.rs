@@ -67,7 +67,10 @@ pub struct FullHealthReport {
 
 async fn check(app: &App) -> (HealthReport, Option<f64>) {
     let started = Instant::now();
-    let database = matches!(tokio::time::timeout(Duration::from_secs(2), app.store.ping()).await, Ok(Ok(())));
+    let database = matches!(
+        tokio::time::timeout(Duration::from_secs(2), app.store.ping()).await,
+        Ok(Ok(()))
+    );
     let latency = database.then(|| started.elapsed().as_secs_f64() * 1000.0);
     // The live-state store is in-process, so its check always succeeds.
     let cache = true;
@@ -80,7 +83,16 @@ async fn check(app: &App) -> (HealthReport, Option<f64>) {
         (true, false) => "degraded",
         (true, true) => "healthy",
     };
-    (HealthReport { status, database, cache, started_at: Timestamp(app.started_at), errors }, latency)
+    (
+        HealthReport {
+            status,
+            database,
+            cache,
+            started_at: Timestamp(app.started_at),
+            errors,
+        },
+        latency,
+    )
 }
 
 /// Unhealthy answers are 503 with the error fields merged into the report.
@@ -94,7 +106,9 @@ fn answer<T: Serialize>(healthy: bool, report: T) -> Response {
         map.extend(error.body_fields());
     }
     let mut response = (error.status(), Json(body)).into_response();
-    response.extensions_mut().insert(crate::http::correlation::RenderedError);
+    response
+        .extensions_mut()
+        .insert(crate::http::correlation::RenderedError);
     response
 }
 

@@ -12,11 +12,13 @@ use utoipa_swagger_ui::SwaggerUi;
 use crate::app::AppState;
 use crate::error::ApiError;
 
+mod auth;
 pub mod body;
 pub mod caller;
 pub mod correlation;
 mod health;
 mod openapi;
+pub mod users;
 
 use caller::{guard, Tier};
 
@@ -28,6 +30,10 @@ fn tier(app: &AppState, tier: Tier, routes: OpenApiRouter<AppState>) -> OpenApiR
 pub fn api(app: &AppState) -> (Router<AppState>, utoipa::openapi::OpenApi) {
     OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .merge(tier(app, Tier::Health, health::public_routes()))
+        .merge(tier(app, Tier::Login, auth::login_routes()))
+        .merge(tier(app, Tier::Bot, auth::bot_routes()))
+        .merge(tier(app, Tier::Public, users::public_routes()))
+        .merge(tier(app, Tier::Auth, users::auth_routes()))
         .merge(tier(app, Tier::Admin, health::admin_routes()))
         .split_for_parts()
 }

@@ -17,7 +17,9 @@ pub struct NewAudit<'a> {
 
 pub async fn insert(conn: &mut Conn, faults: &Faults, row: NewAudit<'_>) -> Result<i64, sqlx::Error> {
     if faults.fail_audit_insert.load(Ordering::SeqCst) {
-        return Err(sqlx::Error::Protocol("audit insert failed on purpose (test fault)".into()));
+        return Err(sqlx::Error::Protocol(
+            "audit insert failed on purpose (test fault)".into(),
+        ));
     }
     let (id,): (i64,) = sqlx::query_as(
         "INSERT INTO audit_log (event_type, actor_id, target_type, target_id, metadata, created_at) \

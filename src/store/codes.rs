@@ -20,7 +20,13 @@ pub struct CodeRow {
 const CODE_COLUMNS: &str = "id, code, origin, platform, platform_user_id, platform_username, \
     platform_avatar_url, created_at, expires_at";
 
-pub async fn pending_for(conn: &mut Conn, platform: &str, platform_user_id: &str, origin: &str, now: i64) -> Result<Option<CodeRow>, sqlx::Error> {
+pub async fn pending_for(
+    conn: &mut Conn,
+    platform: &str,
+    platform_user_id: &str,
+    origin: &str,
+    now: i64,
+) -> Result<Option<CodeRow>, sqlx::Error> {
     sqlx::query_as(&format!(
         "SELECT {CODE_COLUMNS} FROM login_codes \
          WHERE platform = $1 AND platform_user_id = $2 AND origin = $3 AND expires_at > $4"
@@ -34,11 +40,13 @@ pub async fn pending_for(conn: &mut Conn, platform: &str, platform_user_id: &str
 }
 
 pub async fn by_code(conn: &mut Conn, code: &str, now: i64) -> Result<Option<CodeRow>, sqlx::Error> {
-    sqlx::query_as(&format!("SELECT {CODE_COLUMNS} FROM login_codes WHERE code = $1 AND expires_at > $2"))
-        .bind(code)
-        .bind(now)
-        .fetch_optional(conn)
-        .await
+    sqlx::query_as(&format!(
+        "SELECT {CODE_COLUMNS} FROM login_codes WHERE code = $1 AND expires_at > $2"
+    ))
+    .bind(code)
+    .bind(now)
+    .fetch_optional(conn)
+    .await
 }
 
 /// Pending web codes of a client IP: how many, and when the oldest expires.
@@ -75,13 +83,15 @@ pub struct NewCode<'a> {
 
 /// Inserts a code, first dropping an expired one of the same identity and origin.
 pub async fn insert(conn: &mut Conn, c: NewCode<'_>) -> Result<CodeRow, sqlx::Error> {
-    sqlx::query("DELETE FROM login_codes WHERE platform = $1 AND platform_user_id = $2 AND origin = $3 AND expires_at <= $4")
-        .bind(c.platform)
-        .bind(c.platform_user_id)
-        .bind(c.origin)
-        .bind(c.now)
-        .execute(&mut *conn)
-        .await?;
+    sqlx::query(
+        "DELETE FROM login_codes WHERE platform = $1 AND platform_user_id = $2 AND origin = $3 AND expires_at <= $4",
+    )
+    .bind(c.platform)
+    .bind(c.platform_user_id)
+    .bind(c.origin)
+    .bind(c.now)
+    .execute(&mut *conn)
+    .await?;
     sqlx::query_as(&format!(
         "INSERT INTO login_codes (code, origin, platform, platform_user_id, platform_username, platform_avatar_url, \
          client_ip, bot_id, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
@@ -102,7 +112,13 @@ pub async fn insert(conn: &mut Conn, c: NewCode<'_>) -> Result<CodeRow, sqlx::Er
 }
 
 /// A bot reported the identity's current name and avatar: keep them with its pending codes.
-pub async fn remember_profile(conn: &mut Conn, platform: &str, platform_user_id: &str, username: &str, avatar_url: Option<&str>) -> Result<(), sqlx::Error> {
+pub async fn remember_profile(
+    conn: &mut Conn,
+    platform: &str,
+    platform_user_id: &str,
+    username: &str,
+    avatar_url: Option<&str>,
+) -> Result<(), sqlx::Error> {
     sqlx::query(
         "UPDATE login_codes SET platform_username = $3, platform_avatar_url = $4 WHERE platform = $1 AND platform_user_id = $2",
     )
@@ -138,6 +154,9 @@ pub async fn delete_for_user(conn: &mut Conn, user_id: i64) -> Result<(), sqlx::
 }
 
 pub async fn delete_expired(conn: &mut Conn, now: i64) -> Result<u64, sqlx::Error> {
-    let done = sqlx::query("DELETE FROM login_codes WHERE expires_at <= $1").bind(now).execute(conn).await?;
+    let done = sqlx::query("DELETE FROM login_codes WHERE expires_at <= $1")
+        .bind(now)
+        .execute(conn)
+        .await?;
     Ok(done.rows_affected())
 }

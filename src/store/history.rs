@@ -51,7 +51,12 @@ pub struct ChatBriefRow {
     pub created_at: i64,
 }
 
-pub async fn moderation_of(conn: &mut Conn, user_id: i64, offset: i64, limit: i64) -> Result<Vec<ModerationRow>, sqlx::Error> {
+pub async fn moderation_of(
+    conn: &mut Conn,
+    user_id: i64,
+    offset: i64,
+    limit: i64,
+) -> Result<Vec<ModerationRow>, sqlx::Error> {
     sqlx::query_as(&format!(
         "SELECT {MODERATION_COLUMNS} FROM moderation_actions WHERE user_id = $1 \
          ORDER BY created_at DESC, id DESC LIMIT $2 OFFSET $3"
@@ -99,7 +104,14 @@ pub async fn insert_moderation(conn: &mut Conn, row: NewModeration<'_>) -> Resul
 }
 
 /// Lifts the user's actions of a type that are in force now; returns the ids lifted.
-pub async fn lift_in_force(conn: &mut Conn, user_id: i64, action_type: &str, lifted_by: Option<i64>, reason: Option<&str>, now: i64) -> Result<Vec<i64>, sqlx::Error> {
+pub async fn lift_in_force(
+    conn: &mut Conn,
+    user_id: i64,
+    action_type: &str,
+    lifted_by: Option<i64>,
+    reason: Option<&str>,
+    now: i64,
+) -> Result<Vec<i64>, sqlx::Error> {
     let rows: Vec<(i64,)> = sqlx::query_as(
         "UPDATE moderation_actions SET is_lifted = 1, lifted_at = $3, lifted_by_id = $4, lift_reason = $5 \
          WHERE user_id = $1 AND action_type = $2 AND is_lifted = 0 AND (expires_at IS NULL OR expires_at > $3) \
@@ -117,7 +129,11 @@ pub async fn lift_in_force(conn: &mut Conn, user_id: i64, action_type: &str, lif
     Ok(ids)
 }
 
-pub async fn subscription_history_of(conn: &mut Conn, user_id: i64, limit: i64) -> Result<Vec<SubscriptionHistoryRow>, sqlx::Error> {
+pub async fn subscription_history_of(
+    conn: &mut Conn,
+    user_id: i64,
+    limit: i64,
+) -> Result<Vec<SubscriptionHistoryRow>, sqlx::Error> {
     sqlx::query_as(
         "SELECT id, old_tier, new_tier, reason, granted_by_id, created_at FROM subscription_history \
          WHERE user_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2",
@@ -128,7 +144,15 @@ pub async fn subscription_history_of(conn: &mut Conn, user_id: i64, limit: i64) 
     .await
 }
 
-pub async fn insert_subscription_history(conn: &mut Conn, user_id: i64, old_tier: i64, new_tier: i64, reason: Option<&str>, granted_by: Option<i64>, now: i64) -> Result<i64, sqlx::Error> {
+pub async fn insert_subscription_history(
+    conn: &mut Conn,
+    user_id: i64,
+    old_tier: i64,
+    new_tier: i64,
+    reason: Option<&str>,
+    granted_by: Option<i64>,
+    now: i64,
+) -> Result<i64, sqlx::Error> {
     let (id,): (i64,) = sqlx::query_as(
         "INSERT INTO subscription_history (user_id, old_tier, new_tier, reason, granted_by_id, created_at) \
          VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
@@ -144,7 +168,11 @@ pub async fn insert_subscription_history(conn: &mut Conn, user_id: i64, old_tier
     Ok(id)
 }
 
-pub async fn permission_history_of(conn: &mut Conn, user_id: i64, limit: i64) -> Result<Vec<PermissionHistoryRow>, sqlx::Error> {
+pub async fn permission_history_of(
+    conn: &mut Conn,
+    user_id: i64,
+    limit: i64,
+) -> Result<Vec<PermissionHistoryRow>, sqlx::Error> {
     sqlx::query_as(
         "SELECT id, old_level, new_level, reason, changed_by_id, created_at FROM permission_history \
          WHERE user_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2",
@@ -155,7 +183,15 @@ pub async fn permission_history_of(conn: &mut Conn, user_id: i64, limit: i64) ->
     .await
 }
 
-pub async fn insert_permission_history(conn: &mut Conn, user_id: i64, old_level: i64, new_level: i64, reason: Option<&str>, changed_by: Option<i64>, now: i64) -> Result<i64, sqlx::Error> {
+pub async fn insert_permission_history(
+    conn: &mut Conn,
+    user_id: i64,
+    old_level: i64,
+    new_level: i64,
+    reason: Option<&str>,
+    changed_by: Option<i64>,
+    now: i64,
+) -> Result<i64, sqlx::Error> {
     let (id,): (i64,) = sqlx::query_as(
         "INSERT INTO permission_history (user_id, old_level, new_level, reason, changed_by_id, created_at) \
          VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",

@@ -94,7 +94,13 @@ pub async fn public_key_exists(conn: &mut Conn, key_hash: &str) -> Result<bool, 
     Ok(row.is_some())
 }
 
-pub async fn insert_public_key(conn: &mut Conn, label: Option<&str>, key_hash: &str, key_prefix: &str, now: i64) -> Result<i64, sqlx::Error> {
+pub async fn insert_public_key(
+    conn: &mut Conn,
+    label: Option<&str>,
+    key_hash: &str,
+    key_prefix: &str,
+    now: i64,
+) -> Result<i64, sqlx::Error> {
     let (id,): (i64,) = sqlx::query_as(
         "INSERT INTO public_api_keys (label, key_hash, key_prefix, created_at) VALUES ($1, $2, $3, $4) RETURNING id",
     )

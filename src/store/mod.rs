@@ -14,6 +14,7 @@ pub mod audit;
 pub mod codes;
 pub mod history;
 pub mod keys;
+pub mod notifications;
 pub mod sessions;
 pub mod users;
 
@@ -86,7 +87,12 @@ impl Store {
             });
         }
         let pool = pool_options.connect_with(options).await?;
-        Ok(Store { pool, backend, max_connections, faults: Arc::new(Faults::default()) })
+        Ok(Store {
+            pool,
+            backend,
+            max_connections,
+            faults: Arc::new(Faults::default()),
+        })
     }
 
     pub async fn migrate(&self) -> Result<(), sqlx::migrate::MigrateError> {
@@ -125,7 +131,11 @@ impl Store {
     pub fn pool_stats(&self) -> PoolStats {
         let total = self.pool.size();
         let idle = self.pool.num_idle() as u32;
-        PoolStats { size: self.max_connections, checked_in: idle, checked_out: total.saturating_sub(idle) }
+        PoolStats {
+            size: self.max_connections,
+            checked_in: idle,
+            checked_out: total.saturating_sub(idle),
+        }
     }
 
     pub fn fail_audit_inserts(&self, fail: bool) {
@@ -149,7 +159,10 @@ fn sqlite_file_dir(url: &str) -> Option<std::path::PathBuf> {
     if path.is_empty() || path == ":memory:" {
         return None;
     }
-    std::path::Path::new(path).parent().map(|p| p.to_path_buf()).filter(|p| !p.as_os_str().is_empty())
+    std::path::Path::new(path)
+        .parent()
+        .map(|p| p.to_path_buf())
+        .filter(|p| !p.as_os_str().is_empty())
 }
 
 /// Booleans are stored as 0/1 integers in both backends.

@@ -132,7 +132,13 @@ pub async fn end_by_id(conn: &mut Conn, session_id: i64, reason: &str, now: i64)
 }
 
 /// Ends the live session of a user named by suffix; returns its id.
-pub async fn end_by_suffix(conn: &mut Conn, user_id: i64, suffix: &str, reason: &str, now: i64) -> Result<Option<i64>, sqlx::Error> {
+pub async fn end_by_suffix(
+    conn: &mut Conn,
+    user_id: i64,
+    suffix: &str,
+    reason: &str,
+    now: i64,
+) -> Result<Option<i64>, sqlx::Error> {
     sqlx::query_as::<_, (i64,)>(
         "UPDATE sessions SET ended_at = $3, end_reason = $4 \
          WHERE user_id = $1 AND token_suffix = $2 AND ended_at IS NULL AND expires_at > $3 RETURNING id",
@@ -147,7 +153,13 @@ pub async fn end_by_suffix(conn: &mut Conn, user_id: i64, suffix: &str, reason: 
 }
 
 /// Ends every live session of a user except `keep`; returns how many ended.
-pub async fn end_all_of(conn: &mut Conn, user_id: i64, keep: Option<i64>, reason: &str, now: i64) -> Result<u64, sqlx::Error> {
+pub async fn end_all_of(
+    conn: &mut Conn,
+    user_id: i64,
+    keep: Option<i64>,
+    reason: &str,
+    now: i64,
+) -> Result<u64, sqlx::Error> {
     let done = sqlx::query(
         "UPDATE sessions SET ended_at = $2, end_reason = $3 \
          WHERE user_id = $1 AND ended_at IS NULL AND expires_at > $2 AND ($4 IS NULL OR id <> $4)",

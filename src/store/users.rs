@@ -53,7 +53,11 @@ pub async fn by_username(conn: &mut Conn, username: &str) -> Result<Option<UserR
         .await
 }
 
-pub async fn by_identity(conn: &mut Conn, platform: &str, platform_user_id: &str) -> Result<Option<UserRow>, sqlx::Error> {
+pub async fn by_identity(
+    conn: &mut Conn,
+    platform: &str,
+    platform_user_id: &str,
+) -> Result<Option<UserRow>, sqlx::Error> {
     sqlx::query_as(&format!(
         "SELECT {USER_COLUMNS} FROM users WHERE id = \
          (SELECT user_id FROM linked_platforms WHERE platform = $1 AND platform_user_id = $2)"
@@ -123,7 +127,10 @@ pub async fn links_of(conn: &mut Conn, user_ids: &[i64]) -> Result<Vec<LinkedPla
     if user_ids.is_empty() {
         return Ok(Vec::new());
     }
-    let placeholders = (1..=user_ids.len()).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ");
+    let placeholders = (1..=user_ids.len())
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ");
     let sql = format!(
         "SELECT {LINK_COLUMNS} FROM linked_platforms WHERE user_id IN ({placeholders}) \
          ORDER BY linked_at ASC, platform ASC"
@@ -136,7 +143,14 @@ pub async fn links_of(conn: &mut Conn, user_ids: &[i64]) -> Result<Vec<LinkedPla
 }
 
 /// A bot reported the identity's current name and avatar; `true` when something changed.
-pub async fn refresh_link(conn: &mut Conn, platform: &str, platform_user_id: &str, username: &str, avatar_url: Option<&str>, now: i64) -> Result<bool, sqlx::Error> {
+pub async fn refresh_link(
+    conn: &mut Conn,
+    platform: &str,
+    platform_user_id: &str,
+    username: &str,
+    avatar_url: Option<&str>,
+    now: i64,
+) -> Result<bool, sqlx::Error> {
     let updated: Option<(i64,)> = sqlx::query_as(
         "UPDATE linked_platforms SET platform_username = $3, platform_avatar_url = $4 \
          WHERE platform = $1 AND platform_user_id = $2 \
@@ -165,7 +179,12 @@ pub async fn touch(conn: &mut Conn, user_id: i64, now: i64) -> Result<(), sqlx::
         .map(|_| ())
 }
 
-pub async fn mark_authenticated(conn: &mut Conn, platform: &str, platform_user_id: &str, now: i64) -> Result<(), sqlx::Error> {
+pub async fn mark_authenticated(
+    conn: &mut Conn,
+    platform: &str,
+    platform_user_id: &str,
+    now: i64,
+) -> Result<(), sqlx::Error> {
     sqlx::query("UPDATE linked_platforms SET last_authenticated_at = $3 WHERE platform = $1 AND platform_user_id = $2")
         .bind(platform)
         .bind(platform_user_id)
@@ -178,12 +197,14 @@ pub async fn mark_authenticated(conn: &mut Conn, platform: &str, platform_user_i
 /// After a login: activity now, and the bot-login counter reset (web code) or increased (bot code).
 pub async fn record_login(conn: &mut Conn, user_id: i64, bot_origin: bool, now: i64) -> Result<(), sqlx::Error> {
     let counter = if bot_origin { "bot_login_count + 1" } else { "0" };
-    sqlx::query(&format!("UPDATE users SET last_activity_at = $2, bot_login_count = {counter} WHERE id = $1"))
-        .bind(user_id)
-        .bind(now)
-        .execute(conn)
-        .await
-        .map(|_| ())
+    sqlx::query(&format!(
+        "UPDATE users SET last_activity_at = $2, bot_login_count = {counter} WHERE id = $1"
+    ))
+    .bind(user_id)
+    .bind(now)
+    .execute(conn)
+    .await
+    .map(|_| ())
 }
 
 /// Sets `last_activity_at` unless it was set within the last `min_gap` microseconds.
@@ -197,7 +218,13 @@ pub async fn refresh_activity(conn: &mut Conn, user_id: i64, now: i64, min_gap: 
         .map(|_| ())
 }
 
-pub async fn update_profile(conn: &mut Conn, user_id: i64, username: Option<&str>, avatar_source: Option<Option<&str>>, now: i64) -> Result<(), sqlx::Error> {
+pub async fn update_profile(
+    conn: &mut Conn,
+    user_id: i64,
+    username: Option<&str>,
+    avatar_source: Option<Option<&str>>,
+    now: i64,
+) -> Result<(), sqlx::Error> {
     if let Some(name) = username {
         sqlx::query("UPDATE users SET username = $2, username_lower = $3, updated_at = $4 WHERE id = $1")
             .bind(user_id)
@@ -229,9 +256,7 @@ pub async fn set_level(conn: &mut Conn, user_id: i64, level: i64, now: i64) -> R
 }
 
 pub async fn list(conn: &mut Conn, level: Option<i64>) -> Result<Vec<UserRow>, sqlx::Error> {
-    let sql = format!(
-        "SELECT {USER_COLUMNS} FROM users WHERE ($1 IS NULL OR permission_level = $1) ORDER BY id ASC"
-    );
+    let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE ($1 IS NULL OR permission_level = $1) ORDER BY id ASC");
     sqlx::query_as(&sql).bind(level).fetch_all(conn).await
 }
 
@@ -254,7 +279,11 @@ pub async fn restrictions(conn: &mut Conn, user_id: i64, now: i64) -> Result<Res
     .await?;
     let mut found = Restrictions::default();
     for (kind, expires_at) in rows {
-        let slot = if kind == "PLATFORM_BAN" { &mut found.ban } else { &mut found.timeout };
+        let slot = if kind == "PLATFORM_BAN" {
+            &mut found.ban
+        } else {
+            &mut found.timeout
+        };
         // The longest one decides: a permanent action beats any timed one.
         *slot = Some(match (*slot, expires_at) {
             (Some(None), _) | (_, None) => None,
@@ -263,4 +292,43 @@ pub async fn restrictions(conn: &mut Conn, user_id: i64, now: i64) -> Result<Res
         });
     }
     Ok(found)
+}
+
+/// `%`, `_` and `\` in a search text are ordinary characters.
+fn escape_like(text: &str) -> String {
+    text.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
+}
+
+/// 20-users §3.11: id match, exact name, prefix, then the rest; by lower-cased name, then id.
+pub async fn search(conn: &mut Conn, q: &str, offset: i64, limit: i64) -> Result<(Vec<UserRow>, i64), sqlx::Error> {
+    let lowered = q.to_lowercase();
+    let id = if !q.is_empty() && q.bytes().all(|b| b.is_ascii_digit()) {
+        q.parse::<i64>().unwrap_or(-1)
+    } else {
+        -1
+    };
+    let escaped = escape_like(&lowered);
+    let contains = format!("%{escaped}%");
+    let prefix = format!("{escaped}%");
+    let filter = "($1 = '' OR username_lower LIKE $2 ESCAPE '\\' OR id = $3)";
+    let (total,): (i64,) = sqlx::query_as(&format!("SELECT COUNT(*) FROM users WHERE {filter}"))
+        .bind(&lowered)
+        .bind(&contains)
+        .bind(id)
+        .fetch_one(&mut *conn)
+        .await?;
+    let rows = sqlx::query_as(&format!(
+        "SELECT {USER_COLUMNS} FROM users WHERE {filter} ORDER BY \
+         CASE WHEN id = $3 THEN 0 WHEN username_lower = $1 THEN 1 WHEN username_lower LIKE $4 ESCAPE '\\' THEN 2 ELSE 3 END, \
+         username_lower, id LIMIT $5 OFFSET $6"
+    ))
+    .bind(&lowered)
+    .bind(&contains)
+    .bind(id)
+    .bind(&prefix)
+    .bind(limit)
+    .bind(offset)
+    .fetch_all(conn)
+    .await?;
+    Ok((rows, total))
 }

@@ -1,0 +1,368 @@
+//! The login flows of 10-auth: username lookup, web and bot login codes, verify and logout.
+
+use std::net::IpAddr;
+
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::app::App;
+use crate::crypto;
+use crate::domain::level::Level;
+use crate::domain::sessions::{self, Opened};
+use crate::domain::views::{self, UserPrivate};
+use crate::error::ApiError;
+use crate::store::codes::{CodeRow, NewCode};
+use crate::store::keys::BotRow;
+use crate::store::sessions::LiveSession;
+use crate::store::users::{NewLink, NewUser};
+use crate::store::{self, Conn};
+use crate::time::{seconds_until, MICROS_PER_SECOND};
+
+const WEB: &str = "web";
+const BOT: &str = "bot";
+
+/// A platform identity as named in a request body, already validated.
+pub struct Identity<'a> {
+    pub platform: &'a str,
+    pub platform_user_id: &'a str,
+}
+
+/// What a bot reports about the identity it acts for.
+pub struct BotReport<'a> {
+    pub identity: Identity<'a>,
+    pub platform_username: &'a str,
+    pub platform_avatar_url: Option<&'a str>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PlatformRef {
+    pub platform: String,
+    pub platform_user_id: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LookupResult {
+    pub id: i64,
+    pub username: String,
+    pub avatar_url: Option<String>,
+    pub permission_level: i64,
+    pub subscription_tier: i64,
+    pub platforms: Vec<PlatformRef>,
+}
+
+pub async fn lookup(app: &App, username: &str) -> Result<LookupResult, ApiError> {
+    let now = app.now();
+    let mut conn = app.store.acquire().await?;
+    let user = store::users::by_username(&mut conn, username)
+        .await?
+        .ok_or(ApiError::UserNotFound)?;
+    let links = store::users::links_of(&mut conn, &[user.id]).await?;
+    let public = views::public_view(&user, &links.iter().collect::<Vec<_>>(), now);
+    Ok(LookupResult {
+        id: user.id,
+        username: user.username,
+        avatar_url: public.avatar_url,
+        permission_level: user.permission_level,
+        subscription_tier: public.subscription_tier,
+        platforms: links
+            .into_iter()
+            .map(|l| PlatformRef {
+                platform: l.platform,
+                platform_user_id: l.platform_user_id,
+            })
+            .collect(),
+    })
+}
+
+fn is_unique_violation(err: &sqlx::Error) -> bool {
+    matches!(err, sqlx::Error::Database(db) if db.is_unique_violation())
+}
+
+/// Creates a code for the identity and origin, or returns the one that is pending. A concurrent
+/// request that created it first wins, and its code is returned.
+async fn pending_or_new(
+    app: &App,
+    conn: &mut Conn,
+    origin: &str,
+    identity: &Identity<'_>,
+    client_ip: Option<&str>,
+    bot_id: Option<i64>,
+) -> Result<CodeRow, ApiError> {
+    let now = app.now();
+    for _ in 0..3 {
+        if let Some(code) =
+            store::codes::pending_for(conn, identity.platform, identity.platform_user_id, origin, now).await?
+        {
+            return Ok(code);
+        }
+        let code = loop {
+            let candidate = crypto::new_login_code();
+            if !store::codes::code_in_use(conn, &candidate).await? {
+                break candidate;
+            }
+        };
+        let inserted = store::codes::insert(
+            conn,
+            NewCode {
+                code: &code,
+                origin,
+                platform: identity.platform,
+                platform_user_id: identity.platform_user_id,
+                platform_username: None,
+                platform_avatar_url: None,
+                client_ip,
+                bot_id,
+                now,
+                expires_at: now + app.config.login_code.ttl_s * MICROS_PER_SECOND,
+            },
+        )
+        .await;
+        match inserted {
+            Ok(row) => return Ok(row),
+            Err(err) if is_unique_violation(&err) => continue,
+            Err(err) => return Err(err.into()),
+        }
+    }
+    Err(ApiError::internal("login code insert kept colliding"))
+}
+
+/// `POST /v1/authentication/request`: returns the expiry of the identity's pending web code.
+pub async fn request_code(app: &App, identity: Identity<'_>, client_ip: IpAddr) -> Result<i64, ApiError> {
+    let now = app.now();
+    let ip = client_ip.to_string();
+    let mut tx = app.store.begin().await?;
+    if let Some(code) =
+        store::codes::pending_for(&mut tx, identity.platform, identity.platform_user_id, WEB, now).await?
+    {
+        return Ok(code.expires_at);
+    }
+    let (pending, oldest) = store::codes::pending_web_for_ip(&mut tx, &ip, now).await?;
+    if pending >= app.config.login_code.max_pending_per_ip {
+        return Err(ApiError::TooManyPendingCodes {
+            retry_after_s: seconds_until(now, oldest.unwrap_or(now)),
+        });
+    }
+    let code = pending_or_new(app, &mut tx, WEB, &identity, Some(&ip), None).await?;
+    tx.commit().await?;
+    Ok(code.expires_at)
+}
+
+/// Only active Official bots of the identity's platform may handle login codes.
+pub fn check_code_bot(bot: &BotRow) -> Result<(), ApiError> {
+    if bot.bot_type != 1 {
+        return Err(ApiError::OfficialBotRequired);
+    }
+    Ok(())
+}
+
+pub fn check_bot_platform(bot: &BotRow, platform: &str) -> Result<(), ApiError> {
+    if bot.platform != platform {
+        return Err(ApiError::PlatformMismatch);
+    }
+    Ok(())
+}
+
+/// The name and avatar a bot reported go to the identity's pending codes and its linked platform.
+async fn remember_report(app: &App, conn: &mut Conn, report: &BotReport<'_>) -> Result<(), ApiError> {
+    let id = &report.identity;
+    store::codes::remember_profile(
+        conn,
+        id.platform,
+        id.platform_user_id,
+        report.platform_username,
+        report.platform_avatar_url,
+    )
+    .await?;
+    store::users::refresh_link(
+        conn,
+        id.platform,
+        id.platform_user_id,
+        report.platform_username,
+        report.platform_avatar_url,
+        app.now(),
+    )
+    .await?;
+    Ok(())
+}
+
+/// `POST /v1/authentication/bot/login-code`: the pending web code, if any.
+pub async fn bot_login_code(app: &App, report: BotReport<'_>) -> Result<Option<(String, i64)>, ApiError> {
+    let now = app.now();
+    let mut tx = app.store.begin().await?;
+    remember_report(app, &mut tx, &report).await?;
+    let pending = store::codes::pending_for(
+        &mut tx,
+        report.identity.platform,
+        report.identity.platform_user_id,
+        WEB,
+        now,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(pending.map(|c| (c.code, c.expires_at)))
+}
+
+/// `POST /v1/authentication/bot/send-code`: a code for an existing user (10-auth §6.4).
+pub async fn bot_send_code(app: &App, bot: &BotRow, report: BotReport<'_>) -> Result<(String, i64), ApiError> {
+    let now = app.now();
+    let identity = &report.identity;
+    let mut tx = app.store.begin().await?;
+    let user = store::users::by_identity(&mut tx, identity.platform, identity.platform_user_id)
+        .await?
+        .ok_or(ApiError::UserNotFound)?;
+    remember_report(app, &mut tx, &report).await?;
+    // The refresh above stands even when a later step refuses.
+    tx.commit().await?;
+    let mut tx = app.store.begin().await?;
+    let restrictions = store::users::restrictions(&mut tx, user.id, now).await?;
+    if let Some(expires_at) = restrictions.ban {
+        return Err(ApiError::AccountBanned { expires_at });
+    }
+    if let Some(web) =
+        store::codes::pending_for(&mut tx, identity.platform, identity.platform_user_id, WEB, now).await?
+    {
+        return Ok((web.code, web.expires_at));
+    }
+    if user.bot_login_count >= app.config.login_code.bot_login_limit {
+        return Err(ApiError::WebLoginRequired);
+    }
+    let code = pending_or_new(app, &mut tx, BOT, identity, None, Some(bot.id)).await?;
+    store::codes::remember_profile(
+        &mut tx,
+        identity.platform,
+        identity.platform_user_id,
+        report.platform_username,
+        report.platform_avatar_url,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok((code.code, code.expires_at))
+}
+
+/// The answer of a successful verify.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Verified {
+    pub user_created: bool,
+    #[serde(flatten)]
+    pub user: UserPrivate,
+    pub subscription_level: i64,
+}
+
+fn lockout_key(ip: IpAddr) -> String {
+    format!("verify:{ip}")
+}
+
+/// Refuses a locked-out client IP (10-auth §3.5).
+pub fn check_lockout(app: &App, client_ip: IpAddr) -> Result<(), ApiError> {
+    let now = app.now();
+    let verify = &app.config.verify;
+    let (failures, oldest_leaves) = app.ephemeral.failures(&lockout_key(client_ip), verify.window_s, now);
+    if failures >= verify.max_failures {
+        return Err(ApiError::TooManyAttempts {
+            retry_after_s: seconds_until(now, oldest_leaves.unwrap_or(now)),
+        });
+    }
+    Ok(())
+}
+
+/// `POST /v1/authentication/verify` after the lockout and body checks.
+pub async fn verify(
+    app: &App,
+    code: &str,
+    client_ip: IpAddr,
+    user_agent: Option<&str>,
+    current: Option<&LiveSession>,
+) -> Result<(Verified, Opened), ApiError> {
+    let now = app.now();
+    let well_formed = code.len() == 8 && code.bytes().all(|b| b.is_ascii_alphanumeric());
+    let mut tx = app.store.begin().await?;
+    let found = if well_formed {
+        store::codes::by_code(&mut tx, code, now).await?
+    } else {
+        None
+    };
+    let Some(found) = found.filter(|row| crypto::constant_time_eq(&row.code, code)) else {
+        drop(tx);
+        app.ephemeral.record_failure(&lockout_key(client_ip), now);
+        return Err(ApiError::InvalidCode);
+    };
+    store::codes::delete_for_identity(&mut tx, &found.platform, &found.platform_user_id).await?;
+    let existing = store::users::by_identity(&mut tx, &found.platform, &found.platform_user_id).await?;
+    let (user, created) = match existing {
+        Some(user) => {
+            if let Some(expires_at) = store::users::restrictions(&mut tx, user.id, now).await?.ban {
+                // The refused code is consumed all the same.
+                tx.commit().await?;
+                return Err(ApiError::AccountBanned { expires_at });
+            }
+            (user, false)
+        }
+        None => (create_account(&mut tx, &found, now).await?, true),
+    };
+    if let Some(session) = current {
+        store::sessions::end_by_id(&mut tx, session.session_id, "logout", now).await?;
+    }
+    let level = Level::from_i64(user.permission_level).unwrap_or(Level::User);
+    let opened = sessions::open(app, &mut tx, user.id, level, client_ip, user_agent).await?;
+    store::users::mark_authenticated(&mut tx, &found.platform, &found.platform_user_id, now).await?;
+    store::users::record_login(&mut tx, user.id, found.origin == BOT, now).await?;
+    let user = store::users::by_id(&mut tx, user.id)
+        .await?
+        .ok_or(ApiError::UserNotFound)?;
+    let private = views::load_private(&mut tx, &user, now).await?;
+    tx.commit().await?;
+    let subscription_level = private.subscription_tier;
+    Ok((
+        Verified {
+            user_created: created,
+            user: private,
+            subscription_level,
+        },
+        opened,
+    ))
+}
+
+/// Sign-up: the user, the linked identity and the welcome notification.
+async fn create_account(conn: &mut Conn, code: &CodeRow, now: i64) -> Result<store::users::UserRow, ApiError> {
+    let username = crate::domain::users::unused_default_username(conn).await?;
+    let user = store::users::insert(
+        conn,
+        NewUser {
+            username: &username,
+            permission_level: 0,
+            now,
+        },
+    )
+    .await?;
+    store::users::insert_link(
+        conn,
+        NewLink {
+            user_id: user.id,
+            platform: &code.platform,
+            platform_user_id: &code.platform_user_id,
+            platform_username: code.platform_username.as_deref().unwrap_or(&code.platform_user_id),
+            platform_avatar_url: code.platform_avatar_url.as_deref(),
+            last_authenticated_at: None,
+            now,
+        },
+    )
+    .await?;
+    store::notifications::insert_for_user(
+        conn,
+        user.id,
+        "Welcome to Portal",
+        "Your account has been created.",
+        "success",
+        None,
+        now,
+    )
+    .await?;
+    Ok(user)
+}
+
+/// Ends the session that makes the request.
+pub async fn logout(app: &App, session: &LiveSession) -> Result<(), ApiError> {
+    let mut conn = app.store.acquire().await?;
+    store::sessions::end_by_id(&mut conn, session.session_id, "logout", app.now()).await?;
+    Ok(())
+}

@@ -1,0 +1,173 @@
+//! Self-service on one's own account, and the rank-graded profile views (20-users §2).
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::app::App;
+use crate::domain::level::{can_act_on, Level};
+use crate::domain::users::check_username;
+use crate::domain::views::{self, UserDetail, UserPrivate, UserPublic};
+use crate::error::ApiError;
+use crate::http::body::Fields;
+use crate::store::sessions::LiveSession;
+use crate::store::users::UserRow;
+use crate::store::{self, Conn};
+
+/// One of the three views of a user.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum ProfileView {
+    Public(UserPublic),
+    Elevated(Box<UserDetail>),
+}
+
+/// The elevated view needs Admin+ and the right to act on the target; Owners also get sessions.
+pub async fn view(
+    conn: &mut Conn,
+    viewer_level: Option<Level>,
+    target: &UserRow,
+    now: i64,
+) -> Result<ProfileView, ApiError> {
+    let target_level = Level::from_i64(target.permission_level).unwrap_or(Level::User);
+    match viewer_level {
+        Some(level) if level >= Level::Admin && can_act_on(level, target_level) => {
+            let detail = views::load_detail(conn, target, level == Level::Owner, now).await?;
+            Ok(ProfileView::Elevated(Box::new(detail)))
+        }
+        _ => Ok(ProfileView::Public(views::load_public(conn, target, now).await?)),
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UpdateOutcome {
+    pub user: UserPrivate,
+    /// Field name → message; `null` when no field failed.
+    pub errors: Option<BTreeMap<String, String>>,
+}
+
+const AVATAR_MESSAGE: &str = "avatar_source must be a linked platform, discord_0 to discord_5, or empty";
+
+/// `POST /v1/users/me/update`: each field on its own; the valid ones are saved together.
+pub async fn update_me(app: &App, me: &LiveSession, fields: &Fields) -> Result<UpdateOutcome, ApiError> {
+    let now = app.now();
+    let user = &me.user;
+    let mut errors = BTreeMap::new();
+    let mut tx = app.store.begin().await?;
+
+    let mut new_username = None;
+    if fields.has("username") {
+        match fields.opt_str("username").and_then(|name| {
+            let name = name.unwrap_or_default();
+            check_username(name).map(|_| name)
+        }) {
+            Err(err) => {
+                errors.insert("username".into(), err.to_string());
+            }
+            Ok(name) if name == user.username => {}
+            Ok(name) => {
+                if store::users::username_taken(&mut tx, name, Some(user.id)).await? {
+                    errors.insert("username".into(), "username is already taken".into());
+                } else {
+                    new_username = Some(name.to_owned());
+                }
+            }
+        }
+    }
+
+    let mut new_avatar: Option<Option<String>> = None;
+    if let Some(raw) = fields.raw("avatar_source") {
+        let links = store::users::links_of(&mut tx, &[user.id]).await?;
+        match raw {
+            serde_json::Value::Null => new_avatar = Some(None),
+            serde_json::Value::String(s) if s.is_empty() => new_avatar = Some(None),
+            serde_json::Value::String(s) => {
+                let preset = s
+                    .strip_prefix("discord_")
+                    .is_some_and(|d| d.len() == 1 && ('0'..='5').contains(&d.chars().next().unwrap_or('x')));
+                if preset || links.iter().any(|l| &l.platform == s) {
+                    new_avatar = Some(Some(s.clone()));
+                } else {
+                    errors.insert("avatar_source".into(), AVATAR_MESSAGE.into());
+                }
+            }
+            _ => {
+                errors.insert("avatar_source".into(), "avatar_source must be a string".into());
+            }
+        }
+        if new_avatar.as_ref() == Some(&user.avatar_source) {
+            new_avatar = None;
+        }
+    }
+
+    if new_username.is_some() || new_avatar.is_some() {
+        let saved = store::users::update_profile(
+            &mut tx,
+            user.id,
+            new_username.as_deref(),
+            new_avatar.as_ref().map(|a| a.as_deref()),
+            now,
+        )
+        .await;
+        match saved {
+            Err(sqlx::Error::Database(db)) if db.is_unique_violation() => {
+                // A concurrent request took the name first; keep the avatar change alone.
+                drop(tx);
+                errors.insert("username".into(), "username is already taken".into());
+                tx = app.store.begin().await?;
+                if let Some(avatar) = &new_avatar {
+                    store::users::update_profile(&mut tx, user.id, None, Some(avatar.as_deref()), now).await?;
+                }
+            }
+            other => other?,
+        }
+    }
+    let fresh = store::users::by_id(&mut tx, user.id)
+        .await?
+        .ok_or(ApiError::UserNotFound)?;
+    let private = views::load_private(&mut tx, &fresh, now).await?;
+    tx.commit().await?;
+    Ok(UpdateOutcome {
+        user: private,
+        errors: (!errors.is_empty()).then_some(errors),
+    })
+}
+
+/// Search results: private records of users the caller outranks (Admin+), public ones otherwise.
+pub async fn search(
+    conn: &mut Conn,
+    caller: Level,
+    q: &str,
+    offset: i64,
+    limit: i64,
+    now: i64,
+) -> Result<(Vec<ProfileSearchItem>, i64), ApiError> {
+    let (rows, total) = store::users::search(conn, q, offset, limit).await?;
+    let ids: Vec<i64> = rows.iter().map(|u| u.id).collect();
+    let links = store::users::links_of(conn, &ids).await?;
+    let mut items = Vec::with_capacity(rows.len());
+    for user in &rows {
+        let own: Vec<_> = links.iter().filter(|l| l.user_id == user.id).collect();
+        let target = Level::from_i64(user.permission_level).unwrap_or(Level::User);
+        if caller >= Level::Admin && can_act_on(caller, target) {
+            let restrictions = store::users::restrictions(conn, user.id, now).await?;
+            items.push(ProfileSearchItem::Private(Box::new(views::private_view(
+                user,
+                &own,
+                &restrictions,
+                now,
+            ))));
+        } else {
+            items.push(ProfileSearchItem::Public(views::public_view(user, &own, now)));
+        }
+    }
+    Ok((items, total))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum ProfileSearchItem {
+    Public(UserPublic),
+    Private(Box<UserPrivate>),
+}

@@ -1,0 +1,296 @@
+//! `/v1/users/…` (20-users).
+
+use axum::extract::{FromRequestParts, Path, State};
+use axum::http::request::Parts;
+use axum::http::HeaderValue;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Serialize;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::app::AppState;
+use crate::domain::profile::{self, ProfileSearchItem, ProfileView, UpdateOutcome};
+use crate::domain::views::{
+    self, ActiveSession, ChatBrief, EndedSession, OwnModerationAction, SubscriptionHistoryEntry, UserPrivate,
+};
+use crate::error::{ApiError, ApiResult};
+use crate::http::body::{parse_path_id, JsonObject, Query};
+use crate::http::caller::{Authenticated, Viewer};
+use crate::http::openapi::ErrorBody;
+use crate::store;
+use crate::time::Timestamp;
+
+pub fn public_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(user_by_id))
+        .routes(routes!(user_by_name))
+}
+
+pub fn auth_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(me))
+        .routes(routes!(update_me))
+        .routes(routes!(my_sessions))
+        .routes(routes!(destroy_session))
+        .routes(routes!(destroy_other_sessions))
+        .routes(routes!(my_subscription))
+        .routes(routes!(my_punishments))
+        .routes(routes!(my_chats))
+        .routes(routes!(search))
+}
+
+/// One path segment, percent-decoded; an undecodable one names nothing.
+pub struct PathParam(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for PathParam {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        Path::<String>::from_request_parts(parts, state)
+            .await
+            .map(|Path(p)| PathParam(p))
+            .map_err(|_| ApiError::NotFound)
+    }
+}
+
+/// A bare-array page with its `X-Total-Count`.
+pub fn counted<T: Serialize>(items: Vec<T>, total: i64) -> Response {
+    let mut response = Json(items).into_response();
+    response.headers_mut().insert("x-total-count", HeaderValue::from(total));
+    response
+}
+
+async fn profile_of(
+    app: &AppState,
+    viewer: &Viewer,
+    target: Option<store::users::UserRow>,
+) -> ApiResult<Json<ProfileView>> {
+    let target = target.ok_or(ApiError::UserNotFound)?;
+    let mut conn = app.store.acquire().await?;
+    Ok(Json(
+        profile::view(&mut conn, viewer.0.level(), &target, app.now()).await?,
+    ))
+}
+
+/// A user by id: the public card, or the staff record for Admins and Owners who outrank them
+/// (`session_history` filled only for Owners).
+#[utoipa::path(get, path = "/v1/users/{user_id}", tag = "users", params(("user_id" = i64, Path, description = "≥ 1")),
+    security(("session" = []), ("api_key" = [])),
+    responses((status = 200, body = ProfileView, description = "UserPublic, or UserDetail for staff who outrank the user"),
+              (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 429, body = ErrorBody)))]
+async fn user_by_id(
+    State(app): State<AppState>,
+    viewer: Viewer,
+    PathParam(raw): PathParam,
+) -> ApiResult<Json<ProfileView>> {
+    let id = parse_path_id("user_id", &raw)?;
+    let target = store::users::by_id(&mut *app.store.acquire().await?, id).await?;
+    profile_of(&app, &viewer, target).await
+}
+
+/// The same, by username (case-insensitive).
+#[utoipa::path(get, path = "/v1/users/profile/{username}", tag = "users", params(("username" = String, Path)),
+    security(("session" = []), ("api_key" = [])),
+    responses((status = 200, body = ProfileView), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 429, body = ErrorBody)))]
+async fn user_by_name(
+    State(app): State<AppState>,
+    viewer: Viewer,
+    PathParam(name): PathParam,
+) -> ApiResult<Json<ProfileView>> {
+    let target = if name.chars().count() > 32 {
+        None
+    } else {
+        store::users::by_username(&mut *app.store.acquire().await?, &name).await?
+    };
+    profile_of(&app, &viewer, target).await
+}
+
+/// The caller's own private record.
+#[utoipa::path(get, path = "/v1/users/me", tag = "users", security(("session" = [])),
+    responses((status = 200, body = UserPrivate), (status = 401, body = ErrorBody), (status = 429, body = ErrorBody)))]
+async fn me(State(app): State<AppState>, auth: Authenticated) -> ApiResult<Json<UserPrivate>> {
+    let mut conn = app.store.acquire().await?;
+    Ok(Json(
+        views::load_private(&mut conn, &auth.session.user, app.now()).await?,
+    ))
+}
+
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct UpdateMeBody {
+    /// 3–32 characters of `[A-Za-z0-9._-]`, unique regardless of case.
+    username: Option<String>,
+    /// A linked platform, `discord_0` … `discord_5`, or `""`/`null` to clear.
+    avatar_source: Option<String>,
+}
+
+/// Change the caller's username and/or avatar choice; each field succeeds or fails on its own.
+#[utoipa::path(post, path = "/v1/users/me/update", tag = "users", request_body = UpdateMeBody, security(("session" = [])),
+    responses((status = 200, body = UpdateOutcome), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+async fn update_me(
+    State(app): State<AppState>,
+    auth: Authenticated,
+    JsonObject(fields): JsonObject,
+) -> ApiResult<Json<UpdateOutcome>> {
+    Ok(Json(profile::update_me(&app, &auth.session, &fields).await?))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct MySessions {
+    sessions: Vec<ActiveSession>,
+    history: Vec<EndedSession>,
+}
+
+/// The caller's active sessions and the 50 most recently ended.
+#[utoipa::path(get, path = "/v1/users/me/sessions", tag = "sessions", security(("session" = [])),
+    responses((status = 200, body = MySessions), (status = 401, body = ErrorBody)))]
+async fn my_sessions(State(app): State<AppState>, auth: Authenticated) -> ApiResult<Json<MySessions>> {
+    let now = app.now();
+    let mut conn = app.store.acquire().await?;
+    let live = store::sessions::live_of(&mut conn, auth.user_id(), now).await?;
+    let history = store::sessions::history_of(&mut conn, auth.user_id(), now, 50).await?;
+    Ok(Json(MySessions {
+        sessions: live
+            .into_iter()
+            .map(|s| ActiveSession::from_row(s, auth.session.session_id))
+            .collect(),
+        history: history.into_iter().map(Into::into).collect(),
+    }))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Destroyed {
+    destroyed: bool,
+}
+
+/// End one of the caller's other sessions.
+#[utoipa::path(post, path = "/v1/users/me/sessions/{token_suffix}/destroy", tag = "sessions", params(("token_suffix" = String, Path)),
+    security(("session" = [])), responses((status = 200, body = Destroyed), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn destroy_session(
+    State(app): State<AppState>,
+    auth: Authenticated,
+    PathParam(suffix): PathParam,
+) -> ApiResult<Json<Destroyed>> {
+    let well_formed = suffix.len() == 6
+        && suffix
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if !well_formed {
+        return Err(ApiError::SessionNotFound);
+    }
+    if suffix == auth.session.token_suffix {
+        return Err(ApiError::CurrentSession);
+    }
+    let mut conn = app.store.acquire().await?;
+    store::sessions::end_by_suffix(&mut conn, auth.user_id(), &suffix, "revoked", app.now())
+        .await?
+        .ok_or(ApiError::SessionNotFound)?;
+    Ok(Json(Destroyed { destroyed: true }))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct DestroyedCount {
+    destroyed: u64,
+}
+
+/// End every session of the caller except the current one.
+#[utoipa::path(post, path = "/v1/users/me/sessions/destroy-others", tag = "sessions", security(("session" = [])),
+    responses((status = 200, body = DestroyedCount), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+async fn destroy_other_sessions(State(app): State<AppState>, auth: Authenticated) -> ApiResult<Json<DestroyedCount>> {
+    let mut conn = app.store.acquire().await?;
+    let destroyed = store::sessions::end_all_of(
+        &mut conn,
+        auth.user_id(),
+        Some(auth.session.session_id),
+        "revoked",
+        app.now(),
+    )
+    .await?;
+    Ok(Json(DestroyedCount { destroyed }))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SubscriptionStatus {
+    subscription_tier: i64,
+    #[schema(value_type = Option<String>, format = DateTime)]
+    expires_at: Option<Timestamp>,
+    is_active: bool,
+    history: Vec<SubscriptionHistoryEntry>,
+    #[schema(value_type = String, format = DateTime)]
+    created_at: Timestamp,
+    #[schema(value_type = String, format = DateTime)]
+    updated_at: Timestamp,
+}
+
+/// The caller's subscription and its history.
+#[utoipa::path(get, path = "/v1/users/me/subscription", tag = "users", security(("session" = [])),
+    responses((status = 200, body = SubscriptionStatus), (status = 401, body = ErrorBody)))]
+async fn my_subscription(State(app): State<AppState>, auth: Authenticated) -> ApiResult<Json<SubscriptionStatus>> {
+    let now = app.now();
+    let user = &auth.session.user;
+    let (tier, expires_at) = views::effective_tier(user, now);
+    let mut conn = app.store.acquire().await?;
+    let history = store::history::subscription_history_of(&mut conn, user.id, views::DETAIL_LIST_CAP).await?;
+    Ok(Json(SubscriptionStatus {
+        subscription_tier: tier,
+        expires_at: expires_at.map(Timestamp),
+        is_active: tier > 0,
+        history: history.into_iter().map(Into::into).collect(),
+        created_at: Timestamp(user.created_at),
+        updated_at: Timestamp(user.updated_at),
+    }))
+}
+
+/// The caller's moderation history, newest first (bare array with `X-Total-Count`).
+#[utoipa::path(get, path = "/v1/users/me/punishments", tag = "users", security(("session" = [])),
+    params(("offset" = Option<i64>, Query, description = "≥ 0"), ("limit" = Option<i64>, Query, description = "1–100, default 50")),
+    responses((status = 200, body = Vec<OwnModerationAction>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+async fn my_punishments(State(app): State<AppState>, auth: Authenticated, query: Query) -> ApiResult<Response> {
+    let page = query.page(50, 100, i64::MAX)?;
+    let mut conn = app.store.acquire().await?;
+    let rows = store::history::moderation_of(&mut conn, auth.user_id(), page.offset, page.limit).await?;
+    let total = store::history::count_moderation_of(&mut conn, auth.user_id()).await?;
+    Ok(counted(
+        rows.into_iter().map(OwnModerationAction::from).collect(),
+        total,
+    ))
+}
+
+/// The chats the caller owns (bare array with `X-Total-Count`).
+#[utoipa::path(get, path = "/v1/users/me/chats", tag = "users", security(("session" = [])),
+    responses((status = 200, body = Vec<ChatBrief>), (status = 401, body = ErrorBody)))]
+async fn my_chats(State(app): State<AppState>, auth: Authenticated) -> ApiResult<Response> {
+    let mut conn = app.store.acquire().await?;
+    let rows = store::history::chats_owned_by(&mut conn, auth.user_id(), i64::MAX).await?;
+    let total = rows.len() as i64;
+    Ok(counted(rows.into_iter().map(ChatBrief::from).collect(), total))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SearchPage {
+    users: Vec<ProfileSearchItem>,
+    total: i64,
+    limit: i64,
+    offset: i64,
+}
+
+/// Find users by part of their username or by exact id.
+#[utoipa::path(get, path = "/v1/users/search", tag = "users", security(("session" = [])),
+    params(("q" = Option<String>, Query, description = "at most 50 characters"), ("offset" = Option<i64>, Query, description = "0–10000"), ("limit" = Option<i64>, Query, description = "1–100, default 25")),
+    responses((status = 200, body = SearchPage), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+async fn search(State(app): State<AppState>, auth: Authenticated, query: Query) -> ApiResult<Json<SearchPage>> {
+    let q = query.str("q").unwrap_or("");
+    if q.chars().count() > 50 {
+        return Err(ApiError::validation("q", "q must be at most 50 characters"));
+    }
+    let page = query.page(25, 100, 10_000)?;
+    let mut conn = app.store.acquire().await?;
+    let (users, total) = profile::search(&mut conn, auth.level(), q, page.offset, page.limit, app.now()).await?;
+    Ok(Json(SearchPage {
+        users,
+        total,
+        limit: page.limit,
+        offset: page.offset,
+    }))
+}

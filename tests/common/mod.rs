@@ -1,0 +1,391 @@
+//! The test harness: the real router over a fresh database per test, on SQLite (a temp file) and on
+//! PostgreSQL (a uniquely named database, dropped afterwards), driven through HTTP requests.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::connect_info::MockConnectInfo;
+use axum::http::{HeaderMap, Method, Request, StatusCode};
+use axum::Router;
+use http_body_util::BodyExt;
+use portal::app::{App, AppState};
+use portal::config::Config;
+use portal::store::users::{NewLink, NewUser, UserRow};
+use portal::store::{self, Backend, Store};
+use portal::time::{Clock, ManualClock};
+use serde_json::{json, Value};
+use sqlx::Connection;
+use tower::ServiceExt;
+
+pub const PG_ADMIN_DEFAULT: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+
+/// Runs an async test body once per backend: `both_backends!(name, |t| async move { … });`
+#[macro_export]
+macro_rules! both_backends {
+    ($name:ident, $body:expr) => {
+        mod $name {
+            use super::*;
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                let t = $crate::common::TestApp::new($crate::common::Kind::Sqlite, |_| {})
+                    .await
+                    .unwrap();
+                ($body)(t).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                let Some(t) = $crate::common::TestApp::new($crate::common::Kind::Postgres, |_| {}).await else {
+                    return;
+                };
+                ($body)(t).await;
+            }
+        }
+    };
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Sqlite,
+    Postgres,
+}
+
+pub struct TestApp {
+    pub app: AppState,
+    pub router: Router,
+    pub clock: Arc<ManualClock>,
+    pub peer: SocketAddr,
+    _dir: Option<tempfile::TempDir>,
+    pg_database: Option<String>,
+}
+
+pub struct TestResponse {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Value,
+}
+
+impl TestResponse {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// The `psession` token a response set, if any.
+    pub fn session_cookie(&self) -> Option<String> {
+        self.headers
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find_map(|c| {
+                let value = c.strip_prefix("psession=")?.split(';').next()?;
+                (!value.is_empty()).then(|| value.to_owned())
+            })
+    }
+
+    #[track_caller]
+    pub fn assert_error(&self, status: u16, code: &str) {
+        assert_eq!(self.status.as_u16(), status, "body: {}", self.body);
+        assert_eq!(self.body["code"], code, "body: {}", self.body);
+        assert!(self.body["error"].is_string(), "body: {}", self.body);
+        let id = self.body["correlation_id"].as_str().expect("correlation_id");
+        assert_eq!(Some(id), self.header("x-correlation-id"));
+    }
+
+    #[track_caller]
+    pub fn assert_ok(&self) -> &Value {
+        assert_eq!(self.status, StatusCode::OK, "body: {}", self.body);
+        &self.body
+    }
+}
+
+fn pg_admin_url() -> String {
+    std::env::var("PORTAL_TEST_DATABASE_URL").unwrap_or_else(|_| PG_ADMIN_DEFAULT.to_owned())
+}
+
+fn with_database(url: &str, database: &str) -> String {
+    match url.rfind('/') {
+        Some(pos) if url[..pos].contains("://") && pos > url.find("://").unwrap() + 2 => {
+            let (base, rest) = url.split_at(pos);
+            let query = rest.find('?').map(|q| &rest[q..]).unwrap_or("");
+            format!("{base}/{database}{query}")
+        }
+        _ => format!("{url}/{database}"),
+    }
+}
+
+pub fn in_ci() -> bool {
+    std::env::var("CI").map(|v| v == "true").unwrap_or(false)
+}
+
+impl TestApp {
+    /// A fresh app. For PostgreSQL, `None` when the server cannot be reached (a loud skip), and a
+    /// panic under `CI=true`.
+    pub async fn new(kind: Kind, configure: impl FnOnce(&mut Config)) -> Option<TestApp> {
+        let mut config = Config::default();
+        // Generous tiers: tests of the limits set their own.
+        config.rate_limit.login = 0;
+        config.rate_limit.auth = 0;
+        config.rate_limit.admin = 0;
+        config.rate_limit.public = 0;
+        config.rate_limit.bot = 0;
+        config.rate_limit.health = 0;
+        configure(&mut config);
+        let (dir, pg_database, url) = match kind {
+            Kind::Sqlite => {
+                let dir = tempfile::tempdir().expect("temp dir");
+                let url = format!("sqlite://{}?mode=rwc", dir.path().join("portal.db").display());
+                (Some(dir), None, url)
+            }
+            Kind::Postgres => {
+                let admin = pg_admin_url();
+                let mut conn = match sqlx::PgConnection::connect(&admin).await {
+                    Ok(conn) => conn,
+                    Err(err) => {
+                        if in_ci() {
+                            panic!("PostgreSQL at {admin} is required under CI=true: {err}");
+                        }
+                        eprintln!("SKIPPED: PostgreSQL test, cannot reach {admin}: {err}");
+                        return None;
+                    }
+                };
+                let name = format!("portal_test_{}", uuid::Uuid::new_v4().simple());
+                sqlx::query(&format!("CREATE DATABASE {name}"))
+                    .execute(&mut conn)
+                    .await
+                    .expect("create database");
+                let _ = conn.close().await;
+                let url = with_database(&admin, &name);
+                (None, Some(name), url)
+            }
+        };
+        config.database_url = Some(url.clone());
+        let store = Store::connect(&url, &config.database).await.expect("connect");
+        store.migrate().await.expect("migrate");
+        let clock = ManualClock::new();
+        let app = App::new(config, store, clock.clone() as Arc<dyn Clock>).expect("app");
+        let peer: SocketAddr = "203.0.113.10:40000".parse().unwrap();
+        let router = portal::http::router(app.clone()).layer(MockConnectInfo(peer));
+        Some(TestApp {
+            app,
+            router,
+            clock,
+            peer,
+            _dir: dir,
+            pg_database,
+        })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.app.store.backend()
+    }
+
+    pub fn req(&self, method: Method, path: &str) -> RequestBuilder<'_> {
+        RequestBuilder {
+            app: self,
+            builder: Request::builder().method(method).uri(path),
+            body: Body::empty(),
+        }
+    }
+
+    pub fn get(&self, path: &str) -> RequestBuilder<'_> {
+        self.req(Method::GET, path)
+    }
+
+    pub fn post(&self, path: &str) -> RequestBuilder<'_> {
+        self.req(Method::POST, path)
+    }
+
+    pub async fn conn(&self) -> sqlx::pool::PoolConnection<sqlx::Any> {
+        self.app.store.acquire().await.unwrap()
+    }
+
+    /// A user with one linked identity, made directly in the store (as the command-line tool does).
+    pub async fn user(&self, platform_user_id: &str, level: i64) -> UserRow {
+        let now = self.app.now();
+        let mut tx = self.app.store.begin().await.unwrap();
+        let username = format!("u{platform_user_id}");
+        let user = store::users::insert(
+            &mut tx,
+            NewUser {
+                username: &username,
+                permission_level: 0,
+                now,
+            },
+        )
+        .await
+        .unwrap();
+        store::users::insert_link(
+            &mut tx,
+            NewLink {
+                user_id: user.id,
+                platform: "discord",
+                platform_user_id,
+                platform_username: platform_user_id,
+                platform_avatar_url: Some("https://cdn.example.org/a.png"),
+                last_authenticated_at: None,
+                now,
+            },
+        )
+        .await
+        .unwrap();
+        if level > 0 {
+            let level = portal::domain::level::Level::from_i64(level).unwrap();
+            portal::domain::staff::set_level(&self.app, &mut tx, None, &user, level, Some("test"))
+                .await
+                .unwrap();
+        }
+        tx.commit().await.unwrap();
+        let mut conn = self.conn().await;
+        store::users::by_id(&mut conn, user.id).await.unwrap().unwrap()
+    }
+
+    /// Registers a bot and returns its key.
+    pub async fn bot(&self, owner: &UserRow, name: &str, platform: &str, bot_type: i64) -> String {
+        let mut tx = self.app.store.begin().await.unwrap();
+        let (_, key) = portal::domain::staff::register_bot(
+            &self.app,
+            &mut tx,
+            None,
+            portal::domain::staff::NewBotSpec {
+                name,
+                platform,
+                owner,
+                bot_type,
+                rate_limit_per_hour: 1_000_000,
+            },
+        )
+        .await
+        .unwrap();
+        tx.commit().await.unwrap();
+        key
+    }
+
+    /// The official Discord login bot's key (created on first use, owned by a fresh Owner).
+    pub async fn login_bot(&self) -> String {
+        let mut conn = self.conn().await;
+        let existing: Option<(i64,)> = sqlx::query_as("SELECT id FROM bots WHERE name = 'Login Bot'")
+            .fetch_optional(&mut *conn)
+            .await
+            .unwrap();
+        drop(conn);
+        assert!(
+            existing.is_none(),
+            "login_bot() is meant to be called once per test; keep its key"
+        );
+        let owner = self.user("login-bot-owner", 3).await;
+        self.bot(&owner, "Login Bot", "discord", 1).await
+    }
+
+    /// Logs an identity in through the real web flow (request → bot login-code → verify) and
+    /// returns the session token.
+    pub async fn login(&self, bot_key: &str, platform_user_id: &str) -> String {
+        self.post("/v1/authentication/request")
+            .json(json!({"platform": "discord", "platform_user_id": platform_user_id}))
+            .send()
+            .await
+            .assert_ok();
+        let fetched = self
+            .post("/v1/authentication/bot/login-code")
+            .key(bot_key)
+            .json(json!({"platform": "discord", "platform_user_id": platform_user_id, "platform_username": format!("name-{platform_user_id}"), "platform_avatar_url": null}))
+            .send()
+            .await;
+        let code = fetched.assert_ok()["code"].as_str().expect("a pending code").to_owned();
+        let verified = self
+            .post("/v1/authentication/verify")
+            .json(json!({"code": code}))
+            .send()
+            .await;
+        verified.assert_ok();
+        verified.session_cookie().expect("session cookie")
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        let Some(name) = self.pg_database.take() else { return };
+        // The test's runtime may be blocked here, so a private runtime on a thread drops the
+        // database; FORCE ends the pool's connections without waiting for them.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                if let Ok(mut conn) = sqlx::PgConnection::connect(&pg_admin_url()).await {
+                    let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                        .execute(&mut conn)
+                        .await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+pub struct RequestBuilder<'a> {
+    app: &'a TestApp,
+    builder: axum::http::request::Builder,
+    body: Body,
+}
+
+impl RequestBuilder<'_> {
+    pub fn header(mut self, name: &str, value: &str) -> Self {
+        self.builder = self.builder.header(name, value);
+        self
+    }
+
+    pub fn cookie(self, token: &str) -> Self {
+        self.header("cookie", &format!("psession={token}"))
+    }
+
+    pub fn key(self, key: &str) -> Self {
+        self.header("x-api-key", key)
+    }
+
+    pub fn json(mut self, value: Value) -> Self {
+        self.builder = self.builder.header("content-type", "application/json");
+        self.body = Body::from(value.to_string());
+        self
+    }
+
+    pub fn raw(mut self, content_type: Option<&str>, body: impl Into<Body>) -> Self {
+        if let Some(ct) = content_type {
+            self.builder = self.builder.header("content-type", ct);
+        }
+        self.body = body.into();
+        self
+    }
+
+    /// Status and body text, for answers that are not JSON (the docs page).
+    pub async fn send_raw(self) -> (StatusCode, String) {
+        let request = self.builder.body(self.body).unwrap();
+        let response = self.app.router.clone().oneshot(request).await.unwrap();
+        let status = response.status();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        (status, String::from_utf8_lossy(&bytes).into_owned())
+    }
+
+    pub async fn send(self) -> TestResponse {
+        let request = self.builder.body(self.body).unwrap();
+        let response = self.app.router.clone().oneshot(request).await.unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        let body = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes)
+                .unwrap_or_else(|_| panic!("non-JSON body: {}", String::from_utf8_lossy(&bytes)))
+        };
+        TestResponse { status, headers, body }
+    }
+}
+
+/// The sorted keys of a JSON object.
+pub fn keys(value: &Value) -> Vec<String> {
+    let mut keys: Vec<String> = value.as_object().expect("object").keys().cloned().collect();
+    keys.sort();
+    keys
+}
