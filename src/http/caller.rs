@@ -5,6 +5,7 @@
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
+use axum::extract::connect_info::MockConnectInfo;
 use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, Method};
@@ -135,11 +136,17 @@ fn canonical(ip: IpAddr) -> IpAddr {
     }
 }
 
+/// The TCP peer; tests stand a `MockConnectInfo` in for the real connection.
 fn peer_of(request: &Request) -> IpAddr {
-    request
-        .extensions()
+    let extensions = request.extensions();
+    extensions
         .get::<ConnectInfo<SocketAddr>>()
         .map(|ConnectInfo(addr)| addr.ip())
+        .or_else(|| {
+            extensions
+                .get::<MockConnectInfo<SocketAddr>>()
+                .map(|MockConnectInfo(addr)| addr.ip())
+        })
         .unwrap_or(IpAddr::from([127, 0, 0, 1]))
 }
 

@@ -1,0 +1,766 @@
+//! The three login flows, login-code rules, sessions and their cookie, through HTTP only.
+
+mod common;
+
+use common::{Kind, TestApp};
+use portal::store;
+use serde_json::{json, Value};
+
+fn report(id: &str) -> Value {
+    json!({"platform": "discord", "platform_user_id": id, "platform_username": format!("name-{id}"),
+           "platform_avatar_url": format!("https://cdn.example.org/{id}.png")})
+}
+
+async fn count(t: &TestApp, sql: &str) -> i64 {
+    let mut conn = t.conn().await;
+    let (n,): (i64,) = sqlx::query_as(sql).fetch_one(&mut *conn).await.unwrap();
+    n
+}
+
+both_backends!(flow_a_returning_user_logs_in_from_the_web, |t: TestApp| async move {
+    let bot = t.login_bot().await;
+    let user = t.user("1001", 0).await;
+    let found = t
+        .post("/v1/authentication/lookup")
+        .json(json!({"username": user.username.to_uppercase()}))
+        .send()
+        .await;
+    let found = found.assert_ok();
+    assert_eq!(found["id"], user.id);
+    assert_eq!(
+        found["platforms"],
+        json!([{"platform": "discord", "platform_user_id": "1001"}])
+    );
+
+    let requested = t
+        .post("/v1/authentication/request")
+        .json(json!({"platform": "discord", "platform_user_id": "1001"}))
+        .send()
+        .await;
+    assert_eq!(requested.assert_ok()["message"], "Login code generated.");
+    let again = t
+        .post("/v1/authentication/request")
+        .json(json!({"platform": "discord", "platform_user_id": "1001"}))
+        .send()
+        .await;
+    assert_eq!(
+        again.body["expires_at"], requested.body["expires_at"],
+        "re-requesting returns the pending code"
+    );
+
+    // The bot's send-code returns the pending web code.
+    let sent = t
+        .post("/v1/authentication/bot/send-code")
+        .key(&bot)
+        .json(report("1001"))
+        .send()
+        .await;
+    let code = sent.assert_ok()["code"].as_str().unwrap().to_owned();
+    assert_eq!(sent.body["expires_at"], requested.body["expires_at"]);
+    assert_eq!(code.len(), 8);
+
+    let verified = t
+        .post("/v1/authentication/verify")
+        .header("user-agent", "TestBrowser/1.0")
+        .json(json!({"code": code}))
+        .send()
+        .await;
+    let body = verified.assert_ok();
+    assert_eq!(body["user_created"], false);
+    assert_eq!(body["id"], user.id);
+    assert_eq!(body["subscription_level"], body["subscription_tier"]);
+    assert_eq!(
+        body["linked_platforms"][0]["platform_username"], "name-1001",
+        "the bot's report updated the link"
+    );
+    assert!(body["linked_platforms"][0]["last_authenticated_at"].is_string());
+    let cookie = verified.headers.get("set-cookie").unwrap().to_str().unwrap().to_owned();
+    assert!(cookie.starts_with("psession="));
+    for attr in ["Max-Age=2592000", "Path=/", "HttpOnly", "SameSite=Lax"] {
+        assert!(cookie.contains(attr), "{cookie}");
+    }
+    let token = verified.session_cookie().unwrap();
+    assert_eq!(token.len(), 43);
+    let me = t.get("/v1/users/me").cookie(&token).send().await;
+    assert_eq!(me.assert_ok()["id"], user.id);
+
+    // The code was consumed.
+    let replay = t
+        .post("/v1/authentication/verify")
+        .json(json!({"code": code}))
+        .send()
+        .await;
+    replay.assert_error(400, "ERR_INVALID_CODE");
+});
+
+both_backends!(flow_b_sign_up_creates_the_account, |t: TestApp| async move {
+    let bot = t.login_bot().await;
+    t.post("/v1/authentication/request")
+        .json(json!({"platform": "discord", "platform_user_id": "2002"}))
+        .send()
+        .await
+        .assert_ok();
+    let sent = t
+        .post("/v1/authentication/bot/send-code")
+        .key(&bot)
+        .json(report("2002"))
+        .send()
+        .await;
+    sent.assert_error(404, "ERR_USER_NOT_FOUND");
+    let fetched = t
+        .post("/v1/authentication/bot/login-code")
+        .key(&bot)
+        .json(report("2002"))
+        .send()
+        .await;
+    let code = fetched.assert_ok()["code"].as_str().unwrap().to_owned();
+    let verified = t
+        .post("/v1/authentication/verify")
+        .json(json!({"code": code}))
+        .send()
+        .await;
+    let body = verified.assert_ok();
+    assert_eq!(body["user_created"], true);
+    let username = body["username"].as_str().unwrap();
+    assert!(username.starts_with("user_") && username.len() == 13, "{username}");
+    assert!(username[5..]
+        .bytes()
+        .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
+    assert_eq!(body["permission_level"], 0);
+    assert_eq!(body["state"], 0);
+    assert_eq!(body["avatar_url"], "https://cdn.example.org/2002.png");
+    assert_eq!(body["linked_platforms"][0]["platform_username"], "name-2002");
+    let id = body["id"].as_i64().unwrap();
+    let welcome = count(&t, &format!("SELECT COUNT(*) FROM notifications WHERE user_id = {id} AND title = 'Welcome to Portal' AND type = 'success'")).await;
+    assert_eq!(welcome, 1);
+
+    // Nothing pending: login-code answers nulls.
+    let nothing = t
+        .post("/v1/authentication/bot/login-code")
+        .key(&bot)
+        .json(report("3003"))
+        .send()
+        .await;
+    assert_eq!(nothing.assert_ok(), &json!({"code": null, "expires_at": null}));
+});
+
+both_backends!(flow_c_quick_login_counts_bot_logins, |t: TestApp| async move {
+    let bot = t.login_bot().await;
+    t.user("4004", 0).await;
+    for round in 0..5 {
+        let sent = t
+            .post("/v1/authentication/bot/send-code")
+            .key(&bot)
+            .json(report("4004"))
+            .send()
+            .await;
+        let code = sent.assert_ok()["code"].as_str().unwrap().to_owned();
+        let again = t
+            .post("/v1/authentication/bot/send-code")
+            .key(&bot)
+            .json(report("4004"))
+            .send()
+            .await;
+        assert_eq!(
+            again.body["code"],
+            code.as_str(),
+            "round {round}: the pending bot code is returned"
+        );
+        t.post("/v1/authentication/verify")
+            .json(json!({"code": code}))
+            .send()
+            .await
+            .assert_ok();
+    }
+    let refused = t
+        .post("/v1/authentication/bot/send-code")
+        .key(&bot)
+        .json(report("4004"))
+        .send()
+        .await;
+    refused.assert_error(403, "ERR_WEB_LOGIN_REQUIRED");
+    // A web login clears the counter; with a web code pending, send-code hands that one out.
+    t.post("/v1/authentication/request")
+        .json(json!({"platform": "discord", "platform_user_id": "4004"}))
+        .send()
+        .await
+        .assert_ok();
+    let web = t
+        .post("/v1/authentication/bot/send-code")
+        .key(&bot)
+        .json(report("4004"))
+        .send()
+        .await;
+    let code = web.assert_ok()["code"].as_str().unwrap().to_owned();
+    t.post("/v1/authentication/verify")
+        .json(json!({"code": code}))
+        .send()
+        .await
+        .assert_ok();
+    t.post("/v1/authentication/bot/send-code")
+        .key(&bot)
+        .json(report("4004"))
+        .send()
+        .await
+        .assert_ok();
+});
+
+both_backends!(
+    only_official_bots_of_the_platform_handle_codes,
+    |t: TestApp| async move {
+        let owner = t.user("owner", 3).await;
+        let community = t.bot(&owner, "Community", "discord", 3).await;
+        let telegram = t.bot(&owner, "Tele", "telegram", 1).await;
+        t.user("5005", 0).await;
+        for path in ["/v1/authentication/bot/login-code", "/v1/authentication/bot/send-code"] {
+            t.post(path)
+                .key(&community)
+                .json(report("5005"))
+                .send()
+                .await
+                .assert_error(403, "ERR_OFFICIAL_BOT_REQUIRED");
+            t.post(path)
+                .key(&telegram)
+                .json(report("5005"))
+                .send()
+                .await
+                .assert_error(403, "ERR_PLATFORM_MISMATCH");
+            t.post(path)
+                .json(report("5005"))
+                .send()
+                .await
+                .assert_error(401, "ERR_AUTH_REQUIRED");
+            let r = t
+                .post(path)
+                .key(&telegram)
+                .json(json!({"platform": "discord", "platform_user_id": "x", "platform_username": ""}))
+                .send()
+                .await;
+            r.assert_error(400, "ERR_VALIDATION");
+            assert_eq!(r.body["field"], "platform_username");
+            let r = t.post(path).key(&telegram).json(json!({"platform": "telegram", "platform_user_id": "x", "platform_username": "n", "platform_avatar_url": "ftp://x"})).send().await;
+            r.assert_error(400, "ERR_VALIDATION");
+        }
+        assert_eq!(
+            count(&t, "SELECT COUNT(*) FROM login_codes").await,
+            0,
+            "no code was written"
+        );
+    }
+);
+
+#[tokio::test]
+async fn a_public_key_is_not_a_bot_key() {
+    let t = TestApp::new(Kind::Sqlite, |c| c.public_api_keys = vec!["frontend-key".into()])
+        .await
+        .unwrap();
+    let r = t
+        .post("/v1/authentication/bot/login-code")
+        .key("frontend-key")
+        .json(report("1"))
+        .send()
+        .await;
+    r.assert_error(401, "ERR_AUTH_REQUIRED");
+    assert_eq!(r.body["error"], "Bot API key required");
+    // With public keys configured, public endpoints need one.
+    t.post("/v1/authentication/lookup")
+        .json(json!({"username": "abc"}))
+        .send()
+        .await
+        .assert_error(401, "ERR_AUTH_REQUIRED");
+    t.post("/v1/authentication/lookup")
+        .key("frontend-key")
+        .json(json!({"username": "abc"}))
+        .send()
+        .await
+        .assert_error(404, "ERR_USER_NOT_FOUND");
+}
+
+both_backends!(codes_expire_and_are_limited_per_ip, |t: TestApp| async move {
+    let bot = t.login_bot().await;
+    for i in 0..5 {
+        t.post("/v1/authentication/request")
+            .json(json!({"platform": "discord", "platform_user_id": format!("60{i}")}))
+            .send()
+            .await
+            .assert_ok();
+    }
+    let sixth = t
+        .post("/v1/authentication/request")
+        .json(json!({"platform": "discord", "platform_user_id": "699"}))
+        .send()
+        .await;
+    sixth.assert_error(429, "ERR_TOO_MANY_PENDING_CODES");
+    let retry: u64 = sixth.header("retry-after").unwrap().parse().unwrap();
+    assert!((590..=600).contains(&retry), "{retry}");
+    // Re-requesting a pending identity is never refused by the limit.
+    t.post("/v1/authentication/request")
+        .json(json!({"platform": "discord", "platform_user_id": "600"}))
+        .send()
+        .await
+        .assert_ok();
+
+    let code = t
+        .post("/v1/authentication/bot/login-code")
+        .key(&bot)
+        .json(report("600"))
+        .send()
+        .await
+        .body["code"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    t.clock.advance_secs(601);
+    t.post("/v1/authentication/verify")
+        .json(json!({"code": code}))
+        .send()
+        .await
+        .assert_error(400, "ERR_INVALID_CODE");
+    let fetched = t
+        .post("/v1/authentication/bot/login-code")
+        .key(&bot)
+        .json(report("600"))
+        .send()
+        .await;
+    assert_eq!(fetched.body["code"], Value::Null, "an expired code is not handed out");
+    // Expired codes free the IP's slots.
+    t.post("/v1/authentication/request")
+        .json(json!({"platform": "discord", "platform_user_id": "699"}))
+        .send()
+        .await
+        .assert_ok();
+});
+
+both_backends!(verify_rejects_bad_codes_the_same_way, |t: TestApp| async move {
+    for code in ["", "short", "ABCDEFGHI", "ABCD-123", "ÄBCD1234"] {
+        t.post("/v1/authentication/verify")
+            .json(json!({"code": code}))
+            .send()
+            .await
+            .assert_error(400, "ERR_INVALID_CODE");
+    }
+    let r = t.post("/v1/authentication/verify").json(json!({})).send().await;
+    r.assert_error(400, "ERR_VALIDATION");
+    assert_eq!(r.body["error"], "code is required");
+    let r = t
+        .post("/v1/authentication/verify")
+        .json(json!({"code": 12345678}))
+        .send()
+        .await;
+    assert_eq!(r.body["error"], "code must be a string");
+});
+
+both_backends!(a_thousand_wrong_codes_stay_locked_out, |t: TestApp| async move {
+    let bot = t.login_bot().await;
+    t.post("/v1/authentication/request")
+        .json(json!({"platform": "discord", "platform_user_id": "7007"}))
+        .send()
+        .await
+        .assert_ok();
+    let good = t
+        .post("/v1/authentication/bot/login-code")
+        .key(&bot)
+        .json(report("7007"))
+        .send()
+        .await
+        .body["code"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut refused = 0;
+    for i in 0..1000 {
+        let r = t
+            .post("/v1/authentication/verify")
+            .json(json!({"code": format!("zz{i:06}")}))
+            .send()
+            .await;
+        if i < 10 {
+            r.assert_error(400, "ERR_INVALID_CODE");
+        } else {
+            r.assert_error(429, "ERR_TOO_MANY_ATTEMPTS");
+            assert!(r.header("retry-after").is_some());
+            refused += 1;
+        }
+    }
+    assert_eq!(refused, 990);
+    // Even the right code is refused from the locked-out address, and stays usable elsewhere.
+    t.post("/v1/authentication/verify")
+        .json(json!({"code": good}))
+        .send()
+        .await
+        .assert_error(429, "ERR_TOO_MANY_ATTEMPTS");
+    t.clock.advance_secs(300);
+    t.post("/v1/authentication/verify")
+        .json(json!({"code": good}))
+        .send()
+        .await
+        .assert_error(429, "ERR_TOO_MANY_ATTEMPTS");
+    t.clock.advance_secs(301);
+    t.post("/v1/authentication/request")
+        .json(json!({"platform": "discord", "platform_user_id": "7007"}))
+        .send()
+        .await
+        .assert_ok();
+    let fresh = t
+        .post("/v1/authentication/bot/login-code")
+        .key(&bot)
+        .json(report("7007"))
+        .send()
+        .await
+        .body["code"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    t.post("/v1/authentication/verify")
+        .json(json!({"code": fresh}))
+        .send()
+        .await
+        .assert_ok();
+});
+
+both_backends!(
+    banned_users_are_refused_and_timed_out_users_may_log_in,
+    |t: TestApp| async move {
+        let bot = t.login_bot().await;
+        let banned = t.user("8008", 0).await;
+        let timed_out = t.user("8009", 0).await;
+        let now = t.app.now();
+        let until = now + 3_600_000_000;
+        let mut conn = t.conn().await;
+        for (user, kind) in [(&banned, "PLATFORM_BAN"), (&timed_out, "PLATFORM_TIMEOUT")] {
+            store::history::insert_moderation(
+                &mut conn,
+                store::history::NewModeration {
+                    user_id: user.id,
+                    action_type: kind,
+                    reason: Some("test"),
+                    chat_id: None,
+                    issued_by_id: None,
+                    expires_at: Some(until),
+                    now,
+                },
+            )
+            .await
+            .unwrap();
+        }
+        drop(conn);
+        let refused = t
+            .post("/v1/authentication/bot/send-code")
+            .key(&bot)
+            .json(report("8008"))
+            .send()
+            .await;
+        refused.assert_error(403, "ERR_ACCOUNT_BANNED");
+        assert_eq!(refused.body["expires_at"], portal::time::Timestamp(until).to_rfc3339());
+        t.post("/v1/authentication/request")
+            .json(json!({"platform": "discord", "platform_user_id": "8008"}))
+            .send()
+            .await
+            .assert_ok();
+        let code = t
+            .post("/v1/authentication/bot/login-code")
+            .key(&bot)
+            .json(report("8008"))
+            .send()
+            .await
+            .body["code"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        t.post("/v1/authentication/verify")
+            .json(json!({"code": code}))
+            .send()
+            .await
+            .assert_error(403, "ERR_ACCOUNT_BANNED");
+        t.post("/v1/authentication/verify")
+            .json(json!({"code": code}))
+            .send()
+            .await
+            .assert_error(400, "ERR_INVALID_CODE");
+        assert_eq!(
+            count(
+                &t,
+                &format!("SELECT COUNT(*) FROM sessions WHERE user_id = {}", banned.id)
+            )
+            .await,
+            0
+        );
+
+        let token = t.login(&bot, "8009").await;
+        let me = t.get("/v1/users/me").cookie(&token).send().await;
+        assert_eq!(me.assert_ok()["state"], 1);
+    }
+);
+
+both_backends!(sessions_are_listed_destroyed_and_logged_out, |t: TestApp| async move {
+    let bot = t.login_bot().await;
+    t.user("9009", 0).await;
+    let first = t.login(&bot, "9009").await;
+    let second = t.login(&bot, "9009").await;
+    let third = t.login(&bot, "9009").await;
+    let list = t.get("/v1/users/me/sessions").cookie(&first).send().await;
+    let sessions = list.assert_ok()["sessions"].as_array().unwrap().clone();
+    assert_eq!(sessions.len(), 3);
+    assert_eq!(sessions.iter().filter(|s| s["is_current"] == true).count(), 1);
+    let current = sessions.iter().find(|s| s["is_current"] == true).unwrap();
+    assert_eq!(current["token_suffix"], &first[37..]);
+    assert_eq!(current["client_ip"], "203.0.113.10");
+    assert_eq!(current["geo"], Value::Null, "no geo database configured");
+
+    t.post(&format!("/v1/users/me/sessions/{}/destroy", &first[37..]))
+        .cookie(&first)
+        .send()
+        .await
+        .assert_error(400, "ERR_CURRENT_SESSION");
+    t.post("/v1/users/me/sessions/zzzzzz/destroy")
+        .cookie(&first)
+        .send()
+        .await
+        .assert_error(404, "ERR_SESSION_NOT_FOUND");
+    t.post("/v1/users/me/sessions/toolongsuffix/destroy")
+        .cookie(&first)
+        .send()
+        .await
+        .assert_error(404, "ERR_SESSION_NOT_FOUND");
+    let destroyed = t
+        .post(&format!("/v1/users/me/sessions/{}/destroy", &second[37..]))
+        .cookie(&first)
+        .send()
+        .await;
+    assert_eq!(destroyed.assert_ok(), &json!({"destroyed": true}));
+    let gone = t.get("/v1/users/me").cookie(&second).send().await;
+    gone.assert_error(401, "ERR_AUTH_REQUIRED");
+    assert!(
+        gone.header("set-cookie").unwrap().contains("Max-Age=0"),
+        "an invalid cookie is cleared"
+    );
+
+    // Another user cannot destroy these sessions by suffix.
+    let stranger = t.login(&bot, "9010").await;
+    t.post(&format!("/v1/users/me/sessions/{}/destroy", &third[37..]))
+        .cookie(&stranger)
+        .send()
+        .await
+        .assert_error(404, "ERR_SESSION_NOT_FOUND");
+
+    let others = t
+        .post("/v1/users/me/sessions/destroy-others")
+        .cookie(&first)
+        .send()
+        .await;
+    assert_eq!(others.assert_ok(), &json!({"destroyed": 1}));
+    let logout = t.post("/v1/authentication/logout").cookie(&first).send().await;
+    assert_eq!(logout.assert_ok(), &json!({"message": "Logged out"}));
+    assert!(logout.header("set-cookie").unwrap().starts_with("psession=; Max-Age=0"));
+    t.get("/v1/users/me")
+        .cookie(&first)
+        .send()
+        .await
+        .assert_error(401, "ERR_AUTH_REQUIRED");
+
+    let fourth = t.login(&bot, "9009").await;
+    let history = t.get("/v1/users/me/sessions").cookie(&fourth).send().await.body["history"].clone();
+    let reasons: Vec<&str> = history
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["end_reason"].as_str().unwrap())
+        .collect();
+    assert_eq!(reasons.len(), 3);
+    assert!(
+        reasons.contains(&"logout") && reasons.iter().filter(|r| **r == "revoked").count() == 2,
+        "{reasons:?}"
+    );
+});
+
+both_backends!(a_cross_site_post_is_refused, |t: TestApp| async move {
+    let bot = t.login_bot().await;
+    let token = t.login(&bot, "1111").await;
+    let r = t
+        .post("/v1/authentication/logout")
+        .cookie(&token)
+        .header("origin", "https://evil.example")
+        .header("host", "portal.example")
+        .send()
+        .await;
+    r.assert_error(403, "ERR_FORBIDDEN");
+    let r = t
+        .post("/v1/authentication/logout")
+        .cookie(&token)
+        .header("origin", "https://portal.example")
+        .header("host", "portal.example")
+        .send()
+        .await;
+    r.assert_ok();
+});
+
+both_backends!(
+    staff_sessions_last_a_day_and_are_recapped_on_promotion,
+    |t: TestApp| async move {
+        let bot = t.login_bot().await;
+        let admin = t.user("1212", 2).await;
+        let verified = {
+            t.post("/v1/authentication/request")
+                .json(json!({"platform": "discord", "platform_user_id": "1212"}))
+                .send()
+                .await;
+            let code = t
+                .post("/v1/authentication/bot/login-code")
+                .key(&bot)
+                .json(report("1212"))
+                .send()
+                .await
+                .body["code"]
+                .as_str()
+                .unwrap()
+                .to_owned();
+            t.post("/v1/authentication/verify")
+                .json(json!({"code": code}))
+                .send()
+                .await
+        };
+        assert!(verified.header("set-cookie").unwrap().contains("Max-Age=86400"));
+        let _ = admin;
+        let user = t.user("1313", 0).await;
+        let token = t.login(&bot, "1313").await;
+        t.clock.advance_secs(2 * 86_400);
+        let mut tx = t.app.store.begin().await.unwrap();
+        let change = portal::domain::staff::set_level(
+            &t.app,
+            &mut tx,
+            None,
+            &user,
+            portal::domain::level::Level::Admin,
+            Some("promoted"),
+        )
+        .await
+        .unwrap();
+        tx.commit().await.unwrap();
+        assert_eq!(change.sessions_ended, 1);
+        t.get("/v1/users/me")
+            .cookie(&token)
+            .send()
+            .await
+            .assert_error(401, "ERR_AUTH_REQUIRED");
+    }
+);
+
+both_backends!(secrets_are_stored_only_as_digests, |t: TestApp| async move {
+    let bot = t.login_bot().await;
+    let token = t.login(&bot, "1414").await;
+    let mut conn = t.conn().await;
+    let sessions: Vec<(String, String)> = sqlx::query_as("SELECT token_hash, token_suffix FROM sessions")
+        .fetch_all(&mut *conn)
+        .await
+        .unwrap();
+    assert_eq!(sessions.len(), 1);
+    assert_eq!(sessions[0].0, portal::crypto::sha256_hex(&token));
+    assert_eq!(sessions[0].1, &token[37..]);
+    let dump: Vec<(String,)> = sqlx::query_as("SELECT token_hash || token_suffix || client_ip FROM sessions")
+        .fetch_all(&mut *conn)
+        .await
+        .unwrap();
+    assert!(!dump[0].0.contains(&token));
+    let bots: Vec<(String, String)> = sqlx::query_as("SELECT api_key_hash, api_key_prefix FROM bots")
+        .fetch_all(&mut *conn)
+        .await
+        .unwrap();
+    assert_eq!(bots[0].0, portal::crypto::sha256_hex(&bot));
+    assert_eq!(bots[0].1, &bot[..9]);
+    assert_eq!(
+        count(&t, "SELECT COUNT(*) FROM login_codes").await,
+        0,
+        "used codes are deleted"
+    );
+});
+
+/// The geo of a session opened through a trusted proxy, from the fixture databases.
+#[tokio::test]
+async fn sessions_record_geo_of_the_forwarded_client() {
+    for kind in [Kind::Sqlite, Kind::Postgres] {
+        let fixtures = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/geo");
+        let Some(t) = TestApp::new(kind, |c| {
+            c.trusted_proxies = vec!["203.0.113.10/32".into()];
+            c.geo.provider = "mmdb".into();
+            c.geo.city_db = Some(format!("{fixtures}/city.mmdb").into());
+            c.geo.asn_db = Some(format!("{fixtures}/isp.mmdb").into());
+            c.geo.anonymous_ip_db = Some(format!("{fixtures}/anonymous_ip.mmdb").into());
+            c.geo.connection_type_db = Some(format!("{fixtures}/connection_type.mmdb").into());
+        })
+        .await
+        else {
+            continue;
+        };
+        let bot = t.login_bot().await;
+        t.post("/v1/authentication/request")
+            .json(json!({"platform": "discord", "platform_user_id": "1515"}))
+            .send()
+            .await
+            .assert_ok();
+        let code = t
+            .post("/v1/authentication/bot/login-code")
+            .key(&bot)
+            .json(report("1515"))
+            .send()
+            .await
+            .body["code"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let verified = t
+            .post("/v1/authentication/verify")
+            .header("x-forwarded-for", "10.1.1.1, 198.51.100.7")
+            .json(json!({"code": code}))
+            .send()
+            .await;
+        let token = verified.session_cookie().unwrap();
+        let list = t.get("/v1/users/me/sessions").cookie(&token).send().await;
+        let session = &list.assert_ok()["sessions"][0];
+        assert_eq!(session["client_ip"], "198.51.100.7");
+        assert_eq!(
+            session["geo"],
+            json!({"city": "Berlin", "region_name": "Land Berlin", "country_code": "DE", "lat": 52.52, "lon": 13.405,
+                   "isp": "Deutsche Telekom", "org": "Deutsche Telekom", "is_mobile": false, "is_proxy": null, "is_hosting": null})
+        );
+        // Through the proxy from a mobile VPN address; and a private address has no geo.
+        for (xff, expected) in [
+            (
+                "203.0.113.77",
+                json!({"city": "San Francisco", "region_name": "California", "country_code": "US", "lat": 37.7749, "lon": -122.4194,
+                                   "isp": "Example Mobile", "org": "Example Cloud", "is_mobile": true, "is_proxy": true, "is_hosting": true}),
+            ),
+            ("192.168.1.20", Value::Null),
+        ] {
+            t.post("/v1/authentication/request")
+                .json(json!({"platform": "discord", "platform_user_id": "1515"}))
+                .send()
+                .await;
+            let code = t
+                .post("/v1/authentication/bot/send-code")
+                .key(&bot)
+                .json(report("1515"))
+                .send()
+                .await
+                .body["code"]
+                .as_str()
+                .unwrap()
+                .to_owned();
+            let v = t
+                .post("/v1/authentication/verify")
+                .header("x-forwarded-for", xff)
+                .json(json!({"code": code}))
+                .send()
+                .await;
+            let token = v.session_cookie().unwrap();
+            let list = t.get("/v1/users/me/sessions").cookie(&token).send().await;
+            let current = list.body["sessions"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|s| s["is_current"] == true)
+                .unwrap()
+                .clone();
+            assert_eq!(current["geo"], expected, "{xff}");
+        }
+    }
+}
