@@ -69,6 +69,11 @@ impl ManualClock {
         Arc::new(ManualClock(AtomicI64::new(SystemClock.now())))
     }
 
+    /// Moves the clock to an absolute time (microseconds since the epoch).
+    pub fn set(&self, micros: i64) {
+        self.0.store(micros, Ordering::SeqCst);
+    }
+
     pub fn advance_secs(&self, secs: i64) {
         self.0.fetch_add(secs * MICROS_PER_SECOND, Ordering::SeqCst);
     }
