@@ -6,6 +6,7 @@ use std::sync::Arc;
 use crate::config::{Config, Derived};
 use crate::ephemeral::Ephemeral;
 use crate::geo::GeoReader;
+use crate::metrics::Metrics;
 use crate::store::Store;
 use crate::time::{Clock, SystemClock};
 
@@ -16,7 +17,8 @@ pub struct App {
     pub derived: Derived,
     pub store: Store,
     pub clock: Arc<dyn Clock>,
-    pub ephemeral: Ephemeral,
+    pub ephemeral: Arc<Ephemeral>,
+    pub metrics: Metrics,
     pub geo: GeoReader,
     pub started_at: i64,
 }
@@ -26,12 +28,15 @@ impl App {
         let derived = config.derive()?;
         let geo = GeoReader::open(&config.geo)?;
         let started_at = clock.now();
+        let ephemeral = Arc::new(Ephemeral::new(config.redis_url.as_deref(), &config.redis_prefix)?);
+        ephemeral.start();
         Ok(Arc::new(App {
             config,
             derived,
             store,
             clock,
-            ephemeral: Ephemeral::default(),
+            ephemeral,
+            metrics: Metrics::default(),
             geo,
             started_at,
         }))
@@ -57,6 +62,16 @@ pub async fn serve(config: Config) -> Result<(), String> {
     let store = open_store(&config).await?;
     let bind = config.bind.clone();
     let app = App::new(config, store.clone(), Arc::new(SystemClock))?;
+    if let Some(metrics_bind) = app.config.metrics_bind.clone() {
+        let metrics_listener = tokio::net::TcpListener::bind(&metrics_bind)
+            .await
+            .map_err(|e| format!("cannot listen on {metrics_bind}: {e}"))?;
+        let metrics_router = crate::http::metrics_router(app.clone());
+        tokio::spawn(async move {
+            let _ = axum::serve(metrics_listener, metrics_router).await;
+        });
+        tracing::info!(bind = %metrics_bind, "metrics listening");
+    }
     let router = crate::http::router(app);
     let listener = tokio::net::TcpListener::bind(&bind)
         .await

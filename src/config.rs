@@ -16,6 +16,10 @@ pub struct Config {
     pub data_dir: PathBuf,
     pub database_url: Option<String>,
     pub redis_url: Option<String>,
+    /// Prefix of every Redis key and channel, so several deployments can share one Redis.
+    pub redis_prefix: String,
+    /// A separate address for `GET /metrics`; unset = served on the main listener.
+    pub metrics_bind: Option<String>,
     pub log_format: String,
     pub application_name: String,
     #[serde(deserialize_with = "list")]
@@ -152,6 +156,8 @@ impl Default for Config {
             data_dir: PathBuf::from("./data"),
             database_url: None,
             redis_url: None,
+            redis_prefix: "portal:".into(),
+            metrics_bind: None,
             log_format: "text".into(),
             application_name: "Portal API".into(),
             public_api_keys: Vec::new(),

@@ -9,5 +9,6 @@ pub mod ephemeral;
 pub mod error;
 pub mod geo;
 pub mod http;
+pub mod metrics;
 pub mod store;
 pub mod time;

@@ -253,10 +253,13 @@ fn lockout_key(ip: IpAddr) -> String {
 }
 
 /// Refuses a locked-out client IP (10-auth §3.5).
-pub fn check_lockout(app: &App, client_ip: IpAddr) -> Result<(), ApiError> {
+pub async fn check_lockout(app: &App, client_ip: IpAddr) -> Result<(), ApiError> {
     let now = app.now();
     let verify = &app.config.verify;
-    let (failures, oldest_leaves) = app.ephemeral.failures(&lockout_key(client_ip), verify.window_s, now);
+    let (failures, oldest_leaves) = app
+        .ephemeral
+        .failures(&lockout_key(client_ip), verify.window_s, now)
+        .await;
     if failures >= verify.max_failures {
         return Err(ApiError::TooManyAttempts {
             retry_after_s: seconds_until(now, oldest_leaves.unwrap_or(now)),
@@ -283,7 +286,10 @@ pub async fn verify(
     };
     let Some(found) = found.filter(|row| crypto::constant_time_eq(&row.code, code)) else {
         drop(tx);
-        app.ephemeral.record_failure(&lockout_key(client_ip), now);
+        app.ephemeral
+            .record_failure(&lockout_key(client_ip), app.config.verify.window_s, now)
+            .await;
+        app.metrics.login("invalid_code");
         return Err(ApiError::InvalidCode);
     };
     store::codes::delete_for_identity(&mut tx, &found.platform, &found.platform_user_id).await?;
@@ -312,6 +318,7 @@ pub async fn verify(
     let private = views::load_private(&mut tx, &user, now).await?;
     tx.commit().await?;
     let subscription_level = private.subscription_tier;
+    app.metrics.login(if created { "signup" } else { "login" });
     Ok((
         Verified {
             user_created: created,

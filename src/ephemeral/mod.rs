@@ -1,112 +1,160 @@
-//! Short-lived state that is not worth a database row: rate-limit buckets and login-failure
-//! windows. This is the in-process implementation, which is exact for one node.
+//! Live state that is not worth a database row: rate-limit buckets, login-failure windows, and the
+//! short-lived session cache with its invalidation. In-process by default; with `REDIS_URL`, buckets
+//! and windows live in Redis so that every node counts the same, and invalidations are broadcast.
+//! While Redis is unreachable each node falls back to its own in-process state and reports degraded.
 
-use std::collections::{HashMap, VecDeque};
-use std::sync::Mutex;
+mod cache;
+mod local;
+mod redis_state;
 
-use crate::time::{seconds_until, MICROS_PER_SECOND};
+use std::time::{Duration, Instant};
 
-/// The answer of a token bucket (00-conventions §8.3).
-#[derive(Debug, Clone, Copy)]
-pub struct Decision {
-    pub allowed: bool,
-    pub limit: u32,
-    pub remaining: u32,
-    /// Seconds until the bucket is full again.
-    pub reset_s: u64,
-    /// Seconds until one token is available (only meaningful when refused).
-    pub retry_after_s: u64,
-}
+pub use cache::SessionCache;
+pub use local::{Decision, LocalState};
+use redis_state::RedisState;
 
-#[derive(Default)]
+/// How long any Redis operation may take before the node falls back to local state.
+const REDIS_TIMEOUT: Duration = Duration::from_millis(250);
+
 pub struct Ephemeral {
-    buckets: Mutex<HashMap<String, Bucket>>,
-    failures: Mutex<HashMap<String, VecDeque<i64>>>,
+    local: LocalState,
+    redis: Option<RedisState>,
+    pub sessions: SessionCache,
+    started: Instant,
 }
 
-struct Bucket {
-    tokens: f64,
-    updated_at: i64,
+/// Statistics for `GET /v1/admin/health`.
+pub struct CacheStats {
+    pub memory_usage_bytes: u64,
+    pub total_keys: u64,
+    pub connected_clients: u64,
+    pub uptime_seconds: u64,
+    pub evicted_keys: u64,
+    pub hit_rate: f64,
+    pub total_commands_processed: u64,
+    pub latency_ms: f64,
 }
 
 impl Ephemeral {
-    /// Takes one token from the bucket `key`, which holds `limit` tokens and refills them evenly
-    /// over `window_s` seconds.
-    pub fn take(&self, key: &str, limit: u32, window_s: i64, now: i64) -> Decision {
-        let capacity = limit as f64;
-        let per_micro = capacity / (window_s * MICROS_PER_SECOND) as f64;
-        let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
-        if buckets.len() > 100_000 {
-            // Full buckets carry no information; dropping them bounds memory under key churn.
-            buckets.retain(|_, b| b.tokens + (now - b.updated_at) as f64 * per_micro < capacity);
-        }
-        let bucket = buckets.entry(key.to_owned()).or_insert(Bucket {
-            tokens: capacity,
-            updated_at: now,
-        });
-        let elapsed = (now - bucket.updated_at).max(0) as f64;
-        bucket.tokens = (bucket.tokens + elapsed * per_micro).min(capacity);
-        bucket.updated_at = now;
-        let allowed = bucket.tokens >= 1.0;
-        if allowed {
-            bucket.tokens -= 1.0;
-        }
-        let micros_to = |target: f64| ((target - bucket.tokens).max(0.0) / per_micro).ceil() as i64;
-        Decision {
-            allowed,
-            limit,
-            remaining: bucket.tokens.floor() as u32,
-            reset_s: seconds_until(0, micros_to(capacity)),
-            retry_after_s: seconds_until(0, micros_to(1.0)).max(1),
+    /// In-process only, or backed by Redis at `redis_url` (keys under `prefix`).
+    pub fn new(redis_url: Option<&str>, prefix: &str) -> Result<Ephemeral, String> {
+        let redis = match redis_url.filter(|u| !u.is_empty()) {
+            Some(url) => Some(RedisState::new(url, prefix)?),
+            None => None,
+        };
+        Ok(Ephemeral {
+            local: LocalState::default(),
+            redis,
+            sessions: SessionCache::default(),
+            started: Instant::now(),
+        })
+    }
+
+    pub fn uses_redis(&self) -> bool {
+        self.redis.is_some()
+    }
+
+    /// Starts the background work: keeping the Redis connection up and listening for invalidations.
+    pub fn start(self: &std::sync::Arc<Self>) {
+        if let Some(redis) = &self.redis {
+            redis.start(self.clone());
         }
     }
 
-    /// Failures of `key` within the last `window_s` seconds, and when the oldest of them leaves the window.
-    pub fn failures(&self, key: &str, window_s: i64, now: i64) -> (usize, Option<i64>) {
-        let mut all = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-        let Some(list) = all.get_mut(key) else { return (0, None) };
-        let horizon = now - window_s * MICROS_PER_SECOND;
-        while list.front().is_some_and(|t| *t <= horizon) {
-            list.pop_front();
+    /// Takes one token from bucket `key` (capacity `limit`, refilled over `window_s`).
+    pub async fn take(&self, key: &str, limit: u32, window_s: i64, now: i64) -> Decision {
+        if let Some(redis) = &self.redis {
+            if let Ok(Ok(decision)) = tokio::time::timeout(REDIS_TIMEOUT, redis.take(key, limit, window_s, now)).await {
+                return decision;
+            }
+            redis.mark_down();
         }
-        let oldest_leaves = list.front().map(|t| t + window_s * MICROS_PER_SECOND);
-        (list.len(), oldest_leaves)
+        self.local.take(key, limit, window_s, now)
     }
 
-    pub fn record_failure(&self, key: &str, now: i64) {
-        let mut all = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-        all.entry(key.to_owned()).or_default().push_back(now);
-    }
-
-    pub fn key_count(&self) -> usize {
-        self.buckets.lock().map(|b| b.len()).unwrap_or(0) + self.failures.lock().map(|f| f.len()).unwrap_or(0)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn bucket_refuses_the_21st_request_and_refills() {
-        let state = Ephemeral::default();
-        for i in 0..20 {
-            let d = state.take("k", 20, 60, 0);
-            assert!(d.allowed, "request {i}");
-            assert_eq!(d.remaining, 19 - i);
+    /// Failures of `key` within the window, and when the oldest leaves it.
+    pub async fn failures(&self, key: &str, window_s: i64, now: i64) -> (usize, Option<i64>) {
+        if let Some(redis) = &self.redis {
+            if let Ok(Ok(found)) = tokio::time::timeout(REDIS_TIMEOUT, redis.failures(key, window_s, now)).await {
+                return found;
+            }
+            redis.mark_down();
         }
-        let refused = state.take("k", 20, 60, 0);
-        assert!(!refused.allowed);
-        assert_eq!(refused.retry_after_s, 3);
-        assert!(state.take("k", 20, 60, 3 * MICROS_PER_SECOND).allowed);
+        self.local.failures(key, window_s, now)
     }
 
-    #[test]
-    fn failures_leave_the_window() {
-        let state = Ephemeral::default();
-        state.record_failure("ip", 0);
-        state.record_failure("ip", 5 * MICROS_PER_SECOND);
-        assert_eq!(state.failures("ip", 600, 10 * MICROS_PER_SECOND).0, 2);
-        assert_eq!(state.failures("ip", 600, 601 * MICROS_PER_SECOND).0, 1);
+    pub async fn record_failure(&self, key: &str, window_s: i64, now: i64) {
+        if let Some(redis) = &self.redis {
+            if let Ok(Ok(())) = tokio::time::timeout(REDIS_TIMEOUT, redis.record_failure(key, window_s, now)).await {
+                return;
+            }
+            redis.mark_down();
+        }
+        self.local.record_failure(key, now);
+    }
+
+    /// Waits up to `limit` for the Redis connection (the command-line tool publishes right away).
+    pub async fn wait_connected(&self, limit: Duration) -> bool {
+        let Some(redis) = &self.redis else { return true };
+        let deadline = Instant::now() + limit;
+        while !redis.is_up() {
+            if Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        true
+    }
+
+    /// Drops every cached session here and, with Redis, on every other node.
+    pub async fn invalidate_sessions(&self) {
+        self.sessions.clear();
+        if let Some(redis) = &self.redis {
+            if !matches!(
+                tokio::time::timeout(REDIS_TIMEOUT, redis.publish_invalidation()).await,
+                Ok(Ok(()))
+            ) {
+                redis.mark_down();
+            }
+        }
+    }
+
+    /// The health read: `true` when the live-state store answered within a second.
+    pub async fn healthy(&self) -> bool {
+        match &self.redis {
+            None => true,
+            Some(redis) => matches!(
+                tokio::time::timeout(Duration::from_secs(1), redis.ping()).await,
+                Ok(Ok(()))
+            ),
+        }
+    }
+
+    pub async fn stats(&self) -> Option<CacheStats> {
+        let started = Instant::now();
+        match &self.redis {
+            None => {
+                let keys = (self.local.key_count() + self.sessions.len()) as u64;
+                Some(CacheStats {
+                    // A rough per-entry estimate: key text, bucket and map overhead.
+                    memory_usage_bytes: keys * 128,
+                    total_keys: keys,
+                    connected_clients: 1,
+                    uptime_seconds: self.started.elapsed().as_secs(),
+                    evicted_keys: 0,
+                    hit_rate: self.sessions.hit_rate(),
+                    total_commands_processed: self.local.operations(),
+                    latency_ms: started.elapsed().as_secs_f64() * 1000.0,
+                })
+            }
+            Some(redis) => {
+                let mut stats = tokio::time::timeout(Duration::from_secs(1), redis.stats())
+                    .await
+                    .ok()?
+                    .ok()?;
+                stats.latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+                Some(stats)
+            }
+        }
     }
 }

@@ -249,7 +249,7 @@ impl FromRequestParts<AppState> for NotLockedOut {
     type Rejection = ApiError;
     async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Self, ApiError> {
         let Public(caller) = Public::from_request_parts(parts, app).await?;
-        auth::check_lockout(app, caller.client_ip)?;
+        auth::check_lockout(app, caller.client_ip).await?;
         Ok(NotLockedOut)
     }
 }

@@ -22,6 +22,9 @@ use crate::store::keys::BotRow;
 use crate::store::sessions::LiveSession;
 use crate::time::MICROS_PER_SECOND;
 
+/// `last_activity_at` is written at most once a minute per user.
+const ACTIVITY_GAP: i64 = 60 * MICROS_PER_SECOND;
+
 /// The rate tiers of 00-conventions §8.1.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Tier {
@@ -34,7 +37,7 @@ pub enum Tier {
 }
 
 impl Tier {
-    fn name(self) -> &'static str {
+    pub fn name(self) -> &'static str {
         match self {
             Tier::Login => "login",
             Tier::Auth => "auth",
@@ -206,15 +209,25 @@ async fn resolve(app: &App, headers: &HeaderMap, client_ip: IpAddr) -> Result<(C
     let mut session = None;
     if let Some(token) = session_cookie(headers, &app.config.session.cookie_name) {
         if crypto::is_session_token_form(token) {
-            let c = match conn.as_mut() {
-                Some(c) => c,
-                None => conn.insert(app.store.acquire().await?),
-            };
-            session = crate::store::sessions::live_by_hash(c, &crypto::sha256_hex(token), now).await?;
-            if let Some(live) = &session {
-                if now - live.user.last_activity_at > 60 * MICROS_PER_SECOND {
-                    crate::store::users::refresh_activity(c, live.user.id, now, 60 * MICROS_PER_SECOND).await?;
+            let hash = crypto::sha256_hex(token);
+            session = app.ephemeral.sessions.get(&hash).filter(|s| s.session_expires_at > now);
+            if session.is_none() {
+                let c = match conn.as_mut() {
+                    Some(c) => c,
+                    None => conn.insert(app.store.acquire().await?),
+                };
+                session = crate::store::sessions::live_by_hash(c, &hash, now).await?;
+            }
+            if let Some(live) = session.as_mut() {
+                if now - live.user.last_activity_at > ACTIVITY_GAP {
+                    let c = match conn.as_mut() {
+                        Some(c) => c,
+                        None => conn.insert(app.store.acquire().await?),
+                    };
+                    crate::store::users::refresh_activity(c, live.user.id, now, ACTIVITY_GAP).await?;
+                    live.user.last_activity_at = now;
                 }
+                app.ephemeral.sessions.put(hash, live.clone());
             }
         }
         invalid_cookie = session.is_none();
@@ -249,20 +262,31 @@ pub async fn guard(State((app, tier)): State<(AppState, Tier)>, mut request: Req
         }
     };
     let limit = tier.limit(&app);
-    let decision = (limit > 0 && request.method() != Method::OPTIONS).then(|| {
+    let decision = if limit > 0 && request.method() != Method::OPTIONS {
         let key = format!("{}:{}", tier.name(), caller.bucket_key());
-        app.ephemeral.take(&key, limit, 60, app.now())
-    });
+        Some(app.ephemeral.take(&key, limit, 60, app.now()).await)
+    } else {
+        None
+    };
+    let is_write = request.method() == Method::POST;
     let mut response = match decision {
-        Some(d) if !d.allowed => ApiError::RateLimited {
-            retry_after_s: d.retry_after_s,
+        Some(d) if !d.allowed => {
+            app.metrics.rate_limited(tier.name());
+            ApiError::RateLimited {
+                retry_after_s: d.retry_after_s,
+            }
+            .into_response()
         }
-        .into_response(),
         _ => {
             request.extensions_mut().insert(Arc::new(caller));
             next.run(request).await
         }
     };
+    // Any successful write may end sessions or change a user, so cached sessions are dropped here
+    // and on every node; this cannot miss a path, and writes are rare next to reads.
+    if is_write && response.status().is_success() {
+        app.ephemeral.invalidate_sessions().await;
+    }
     if let Some(d) = decision {
         let headers = response.headers_mut();
         headers.insert("ratelimit-limit", HeaderValue::from(d.limit));

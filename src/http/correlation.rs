@@ -4,12 +4,13 @@
 use std::time::Instant;
 
 use axum::body::Body;
-use axum::extract::{MatchedPath, Request};
+use axum::extract::{MatchedPath, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use uuid::Uuid;
 
+use crate::app::AppState;
 use crate::error::ApiError;
 
 tokio::task_local! {
@@ -34,7 +35,7 @@ fn from_headers(headers: &HeaderMap) -> Option<String> {
     })
 }
 
-pub async fn middleware(request: Request, next: Next) -> Response {
+pub async fn middleware(State(app): State<AppState>, request: Request, next: Next) -> Response {
     let id = from_headers(request.headers()).unwrap_or_else(|| Uuid::new_v4().to_string());
     let started = Instant::now();
     let method = request.method().clone();
@@ -57,7 +58,9 @@ pub async fn middleware(request: Request, next: Next) -> Response {
         response.headers_mut().insert("x-correlation-id", value);
     }
     let status = response.status().as_u16();
-    let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let elapsed = started.elapsed().as_secs_f64();
+    app.metrics.request(method.as_str(), &route, status, elapsed);
+    let latency_ms = elapsed * 1000.0;
     tracing::info!(target: "portal::request", method = %method, route = %route, status, latency_ms, correlation_id = %id, "request");
     response
 }

@@ -14,7 +14,7 @@ use utoipa_axum::routes;
 use crate::app::{App, AppState};
 use crate::error::ApiError;
 use crate::http::caller::RequireAdmin;
-use crate::time::{Timestamp, MICROS_PER_SECOND};
+use crate::time::Timestamp;
 
 pub fn public_routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(health))
@@ -72,11 +72,13 @@ async fn check(app: &App) -> (HealthReport, Option<f64>) {
         Ok(Ok(()))
     );
     let latency = database.then(|| started.elapsed().as_secs_f64() * 1000.0);
-    // The live-state store is in-process, so its check always succeeds.
-    let cache = true;
+    let cache = app.ephemeral.healthy().await;
     let mut errors = Vec::new();
     if !database {
         errors.push("database unavailable");
+    }
+    if !cache {
+        errors.push("cache unavailable");
     }
     let status = match (database, cache) {
         (false, _) => "unhealthy",
@@ -127,9 +129,7 @@ async fn health(State(app): State<AppState>) -> Response {
 async fn admin_health(State(app): State<AppState>, _admin: RequireAdmin) -> Response {
     let (basic, latency) = check(&app).await;
     let pool = app.store.pool_stats();
-    let uptime = ((app.now() - app.started_at) / MICROS_PER_SECOND).max(0) as u64;
-    let started = Instant::now();
-    let keys = app.ephemeral.key_count() as u64;
+    let cache = if basic.cache { app.ephemeral.stats().await } else { None };
     let healthy = basic.database;
     let report = FullHealthReport {
         db_statistics: DbStatistics {
@@ -141,14 +141,14 @@ async fn admin_health(State(app): State<AppState>, _admin: RequireAdmin) -> Resp
             latency_ms: latency,
         },
         cache_statistics: CacheStatistics {
-            memory_usage_bytes: Some(keys * 96),
-            total_keys: Some(keys),
-            connected_clients: Some(1),
-            uptime_seconds: Some(uptime),
-            evicted_keys: Some(0),
-            hit_rate: Some(0.0),
-            total_commands_processed: Some(0),
-            latency_ms: Some(started.elapsed().as_secs_f64() * 1000.0),
+            memory_usage_bytes: cache.as_ref().map(|c| c.memory_usage_bytes),
+            total_keys: cache.as_ref().map(|c| c.total_keys),
+            connected_clients: cache.as_ref().map(|c| c.connected_clients),
+            uptime_seconds: cache.as_ref().map(|c| c.uptime_seconds),
+            evicted_keys: cache.as_ref().map(|c| c.evicted_keys),
+            hit_rate: cache.as_ref().map(|c| c.hit_rate),
+            total_commands_processed: cache.as_ref().map(|c| c.total_commands_processed),
+            latency_ms: cache.as_ref().map(|c| c.latency_ms),
         },
         source_hash: env!("PORTAL_SOURCE_HASH"),
         basic,

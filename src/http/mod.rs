@@ -1,8 +1,11 @@
 //! The HTTP surface: one router per rate tier, each behind the credential guard, merged into one
 //! application with the correlation-id middleware around everything.
 
-use axum::middleware::from_fn;
+use axum::extract::State;
+use axum::http::header::CONTENT_TYPE;
 use axum::middleware::from_fn_with_state;
+use axum::response::IntoResponse;
+use axum::routing::get;
 use axum::Router;
 use tower_http::catch_panic::CatchPanicLayer;
 use utoipa::OpenApi;
@@ -39,11 +42,25 @@ pub fn api(app: &AppState) -> (Router<AppState>, utoipa::openapi::OpenApi) {
 }
 
 pub fn router(app: AppState) -> Router {
-    let (routes, document) = api(&app);
+    let (mut routes, document) = api(&app);
+    if app.config.metrics_bind.is_none() {
+        routes = routes.route("/metrics", get(metrics));
+    }
     routes
         .merge(SwaggerUi::new("/docs").url("/openapi.json", document))
         .fallback(|| async { ApiError::NotFound })
-        .with_state(app)
+        .with_state(app.clone())
         .layer(CatchPanicLayer::new())
-        .layer(from_fn(correlation::middleware))
+        .layer(from_fn_with_state(app, correlation::middleware))
+}
+
+/// `/metrics` alone, for `metrics_bind`.
+pub fn metrics_router(app: AppState) -> Router {
+    Router::new().route("/metrics", get(metrics)).with_state(app)
+}
+
+/// Prometheus text format.
+async fn metrics(State(app): State<AppState>) -> impl IntoResponse {
+    let body = app.metrics.render(&app.store.pool_stats());
+    ([(CONTENT_TYPE, "text/plain; version=0.0.4")], body)
 }

@@ -28,13 +28,14 @@ pub struct LiveSession {
     pub session_id: i64,
     pub token_suffix: String,
     pub session_created_at: i64,
+    pub session_expires_at: i64,
     #[sqlx(flatten)]
     pub user: UserRow,
 }
 
 pub async fn live_by_hash(conn: &mut Conn, token_hash: &str, now: i64) -> Result<Option<LiveSession>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT s.id AS session_id, s.token_suffix, s.created_at AS session_created_at, \
+        "SELECT s.id AS session_id, s.token_suffix, s.created_at AS session_created_at, s.expires_at AS session_expires_at, \
          u.id, u.username, u.avatar_source, u.permission_level, u.permission_since, u.subscription_tier, \
          u.subscription_expires_at, u.subscription_granted_by, u.is_trial_used, u.bot_login_count, \
          u.last_activity_at, u.created_at, u.updated_at \

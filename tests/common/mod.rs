@@ -114,6 +114,26 @@ fn with_database(url: &str, database: &str) -> String {
     }
 }
 
+pub const REDIS_DEFAULT: &str = "redis://127.0.0.1:6379";
+
+/// The test Redis, or `None` (a loud skip) when it cannot be reached; under `CI=true` a panic.
+pub async fn redis_url() -> Option<String> {
+    let url = std::env::var("PORTAL_TEST_REDIS_URL").unwrap_or_else(|_| REDIS_DEFAULT.to_owned());
+    let reachable = async {
+        let client = redis::Client::open(url.as_str()).ok()?;
+        let mut conn = client.get_multiplexed_async_connection().await.ok()?;
+        redis::cmd("PING").query_async::<String>(&mut conn).await.ok()
+    };
+    match tokio::time::timeout(std::time::Duration::from_secs(2), reachable).await {
+        Ok(Some(_)) => Some(url),
+        _ if in_ci() => panic!("Redis at {url} is required under CI=true"),
+        _ => {
+            eprintln!("SKIPPED: Redis test, cannot reach {url}");
+            None
+        }
+    }
+}
+
 pub fn in_ci() -> bool {
     std::env::var("CI").map(|v| v == "true").unwrap_or(false)
 }
@@ -130,6 +150,8 @@ impl TestApp {
         config.rate_limit.public = 0;
         config.rate_limit.bot = 0;
         config.rate_limit.health = 0;
+        // Tests share one Redis; each app gets its own keys unless a test says otherwise.
+        config.redis_prefix = format!("portal-test-{}:", uuid::Uuid::new_v4().simple());
         configure(&mut config);
         let (dir, pg_database, url) = match kind {
             Kind::Sqlite => {
@@ -174,6 +196,25 @@ impl TestApp {
             _dir: dir,
             pg_database,
         })
+    }
+
+    /// A second server on the same database and configuration: another node of one deployment.
+    pub async fn second_node(&self) -> TestApp {
+        let config = self.app.config.clone();
+        let url = config.effective_database_url();
+        let store = Store::connect(&url, &config.database).await.expect("connect");
+        let clock = ManualClock::new();
+        clock.set(self.clock.now());
+        let app = App::new(config, store, clock.clone() as Arc<dyn Clock>).expect("app");
+        let router = portal::http::router(app.clone()).layer(MockConnectInfo(self.peer));
+        TestApp {
+            app,
+            router,
+            clock,
+            peer: self.peer,
+            _dir: None,
+            pg_database: None,
+        }
     }
 
     pub fn backend(&self) -> Backend {

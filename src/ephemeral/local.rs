@@ -1,0 +1,130 @@
+//! The in-process live state: exact for one node, and the fallback of every node while Redis is
+//! unreachable.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+
+use crate::time::{seconds_until, MICROS_PER_SECOND};
+
+/// The answer of a token bucket (00-conventions §8.3).
+#[derive(Debug, Clone, Copy)]
+pub struct Decision {
+    pub allowed: bool,
+    pub limit: u32,
+    pub remaining: u32,
+    /// Seconds until the bucket is full again.
+    pub reset_s: u64,
+    /// Seconds until one token is available (only meaningful when refused).
+    pub retry_after_s: u64,
+}
+
+#[derive(Default)]
+pub struct LocalState {
+    buckets: Mutex<HashMap<String, Bucket>>,
+    failures: Mutex<HashMap<String, VecDeque<i64>>>,
+    operations: AtomicU64,
+}
+
+struct Bucket {
+    tokens: f64,
+    updated_at: i64,
+}
+
+impl Decision {
+    /// The headers' view of a bucket holding `tokens` after the request.
+    pub fn from_tokens(allowed: bool, tokens: f64, limit: u32, window_s: i64) -> Decision {
+        let capacity = limit as f64;
+        let per_micro = capacity / (window_s * MICROS_PER_SECOND) as f64;
+        let micros_to = |target: f64| ((target - tokens).max(0.0) / per_micro).ceil() as i64;
+        Decision {
+            allowed,
+            limit,
+            remaining: tokens.max(0.0).floor() as u32,
+            reset_s: seconds_until(0, micros_to(capacity)),
+            retry_after_s: seconds_until(0, micros_to(1.0)).max(1),
+        }
+    }
+}
+
+impl LocalState {
+    /// Takes one token from the bucket `key`, which holds `limit` tokens and refills them evenly
+    /// over `window_s` seconds.
+    pub fn take(&self, key: &str, limit: u32, window_s: i64, now: i64) -> Decision {
+        self.operations.fetch_add(1, Ordering::Relaxed);
+        let capacity = limit as f64;
+        let per_micro = capacity / (window_s * MICROS_PER_SECOND) as f64;
+        let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
+        if buckets.len() > 100_000 {
+            // Full buckets carry no information; dropping them bounds memory under key churn.
+            buckets.retain(|_, b| b.tokens + (now - b.updated_at) as f64 * per_micro < capacity);
+        }
+        let bucket = buckets.entry(key.to_owned()).or_insert(Bucket {
+            tokens: capacity,
+            updated_at: now,
+        });
+        let elapsed = (now - bucket.updated_at).max(0) as f64;
+        bucket.tokens = (bucket.tokens + elapsed * per_micro).min(capacity);
+        bucket.updated_at = now;
+        let allowed = bucket.tokens >= 1.0;
+        if allowed {
+            bucket.tokens -= 1.0;
+        }
+        Decision::from_tokens(allowed, bucket.tokens, limit, window_s)
+    }
+
+    /// Failures of `key` within the last `window_s` seconds, and when the oldest of them leaves the window.
+    pub fn failures(&self, key: &str, window_s: i64, now: i64) -> (usize, Option<i64>) {
+        self.operations.fetch_add(1, Ordering::Relaxed);
+        let mut all = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(list) = all.get_mut(key) else { return (0, None) };
+        let horizon = now - window_s * MICROS_PER_SECOND;
+        while list.front().is_some_and(|t| *t <= horizon) {
+            list.pop_front();
+        }
+        let oldest_leaves = list.front().map(|t| t + window_s * MICROS_PER_SECOND);
+        (list.len(), oldest_leaves)
+    }
+
+    pub fn record_failure(&self, key: &str, now: i64) {
+        self.operations.fetch_add(1, Ordering::Relaxed);
+        let mut all = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        all.entry(key.to_owned()).or_default().push_back(now);
+    }
+
+    pub fn operations(&self) -> u64 {
+        self.operations.load(Ordering::Relaxed)
+    }
+
+    pub fn key_count(&self) -> usize {
+        self.buckets.lock().map(|b| b.len()).unwrap_or(0) + self.failures.lock().map(|f| f.len()).unwrap_or(0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bucket_refuses_the_21st_request_and_refills() {
+        let state = LocalState::default();
+        for i in 0..20 {
+            let d = state.take("k", 20, 60, 0);
+            assert!(d.allowed, "request {i}");
+            assert_eq!(d.remaining, 19 - i);
+        }
+        let refused = state.take("k", 20, 60, 0);
+        assert!(!refused.allowed);
+        assert_eq!(refused.retry_after_s, 3);
+        assert!(state.take("k", 20, 60, 3 * MICROS_PER_SECOND).allowed);
+    }
+
+    #[test]
+    fn failures_leave_the_window() {
+        let state = LocalState::default();
+        state.record_failure("ip", 0);
+        state.record_failure("ip", 5 * MICROS_PER_SECOND);
+        assert_eq!(state.failures("ip", 600, 10 * MICROS_PER_SECOND).0, 2);
+        assert_eq!(state.failures("ip", 600, 601 * MICROS_PER_SECOND).0, 1);
+    }
+}

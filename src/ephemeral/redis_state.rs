@@ -1,0 +1,208 @@
+//! The Redis implementation: token buckets in a Lua script (atomic across nodes), failure windows
+//! in sorted sets, and session invalidations over pub/sub.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use redis::aio::ConnectionManager;
+use redis::{AsyncCommands, Client, Script};
+
+use super::{CacheStats, Decision, Ephemeral};
+use crate::time::MICROS_PER_SECOND;
+
+const TOKEN_BUCKET: &str = r#"
+local capacity = tonumber(ARGV[1])
+local window = tonumber(ARGV[2])
+local now = tonumber(ARGV[3])
+local data = redis.call('HMGET', KEYS[1], 't', 'ts')
+local tokens = tonumber(data[1])
+local ts = tonumber(data[2])
+if tokens == nil or ts == nil then
+  tokens = capacity
+  ts = now
+end
+local elapsed = now - ts
+if elapsed < 0 then elapsed = 0 end
+tokens = math.min(capacity, tokens + elapsed * capacity / window)
+local allowed = 0
+if tokens >= 1 then
+  tokens = tokens - 1
+  allowed = 1
+end
+redis.call('HSET', KEYS[1], 't', tostring(tokens), 'ts', tostring(math.max(now, ts)))
+redis.call('PEXPIRE', KEYS[1], math.ceil(window / 1000) + 1000)
+return {allowed, tostring(tokens)}
+"#;
+
+pub struct RedisState {
+    client: Client,
+    prefix: String,
+    manager: RwLock<Option<ConnectionManager>>,
+    up: AtomicBool,
+    script: Script,
+}
+
+type Result<T> = redis::RedisResult<T>;
+
+impl RedisState {
+    pub fn new(url: &str, prefix: &str) -> std::result::Result<RedisState, String> {
+        let client = Client::open(url).map_err(|e| format!("REDIS_URL is not usable: {e}"))?;
+        Ok(RedisState {
+            client,
+            prefix: prefix.to_owned(),
+            manager: RwLock::new(None),
+            up: AtomicBool::new(false),
+            script: Script::new(TOKEN_BUCKET),
+        })
+    }
+
+    fn key(&self, name: &str) -> String {
+        format!("{}{name}", self.prefix)
+    }
+
+    fn channel(&self) -> String {
+        self.key("invalidate")
+    }
+
+    fn connection(&self) -> Result<ConnectionManager> {
+        let guard = self.manager.read().unwrap_or_else(|p| p.into_inner());
+        match (&*guard, self.up.load(Ordering::Relaxed)) {
+            (Some(manager), true) => Ok(manager.clone()),
+            _ => Err(redis::RedisError::from((
+                redis::ErrorKind::IoError,
+                "redis is not connected",
+            ))),
+        }
+    }
+
+    pub fn is_up(&self) -> bool {
+        self.up.load(Ordering::Relaxed)
+    }
+
+    pub fn mark_down(&self) {
+        if self.up.swap(false, Ordering::Relaxed) {
+            tracing::warn!("redis unreachable: falling back to per-node live state");
+        }
+    }
+
+    /// Keeps a connection up and the invalidation subscription alive, retrying every second.
+    pub fn start(&self, ephemeral: Arc<Ephemeral>) {
+        tokio::spawn(async move {
+            let Some(redis) = ephemeral.redis.as_ref() else { return };
+            loop {
+                if let Err(err) = redis.connect_and_listen(&ephemeral).await {
+                    redis.mark_down();
+                    tracing::debug!(cause = %err, "redis connection attempt failed");
+                }
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        });
+    }
+
+    async fn connect_and_listen(&self, ephemeral: &Ephemeral) -> Result<()> {
+        let timeout = Duration::from_secs(1);
+        let connect = async {
+            let manager = self.client.get_connection_manager().await?;
+            let mut pubsub = self.client.get_async_pubsub().await?;
+            pubsub.subscribe(self.channel()).await?;
+            Ok::<_, redis::RedisError>((manager, pubsub))
+        };
+        let (manager, pubsub) = tokio::time::timeout(timeout, connect)
+            .await
+            .map_err(|_| redis::RedisError::from((redis::ErrorKind::IoError, "connect timed out")))??;
+        *self.manager.write().unwrap_or_else(|p| p.into_inner()) = Some(manager);
+        self.up.store(true, Ordering::Relaxed);
+        // Whatever was cached while we were cut off may have missed an invalidation.
+        ephemeral.sessions.clear();
+        tracing::info!("redis connected");
+        let mut messages = pubsub.into_on_message();
+        while messages.next().await.is_some() {
+            ephemeral.sessions.clear();
+        }
+        Err(redis::RedisError::from((
+            redis::ErrorKind::IoError,
+            "subscription ended",
+        )))
+    }
+
+    pub async fn take(&self, key: &str, limit: u32, window_s: i64, now: i64) -> Result<Decision> {
+        let mut conn = self.connection()?;
+        let (allowed, tokens): (i64, String) = self
+            .script
+            .key(self.key(&format!("rl:{key}")))
+            .arg(limit)
+            .arg(window_s * MICROS_PER_SECOND)
+            .arg(now)
+            .invoke_async(&mut conn)
+            .await?;
+        let tokens: f64 = tokens.parse().unwrap_or(0.0);
+        Ok(Decision::from_tokens(allowed == 1, tokens, limit, window_s))
+    }
+
+    pub async fn failures(&self, key: &str, window_s: i64, now: i64) -> Result<(usize, Option<i64>)> {
+        let mut conn = self.connection()?;
+        let key = self.key(&format!("fail:{key}"));
+        let window = window_s * MICROS_PER_SECOND;
+        let (_, count, oldest): ((), usize, Vec<(String, i64)>) = redis::pipe()
+            .atomic()
+            .zrembyscore(&key, "-inf", now - window)
+            .zcard(&key)
+            .zrange_withscores(&key, 0, 0)
+            .query_async(&mut conn)
+            .await?;
+        Ok((count, oldest.first().map(|(_, at)| at + window)))
+    }
+
+    pub async fn record_failure(&self, key: &str, window_s: i64, now: i64) -> Result<()> {
+        let mut conn = self.connection()?;
+        let key = self.key(&format!("fail:{key}"));
+        let member = format!("{now}:{}", uuid::Uuid::new_v4().simple());
+        redis::pipe()
+            .atomic()
+            .zadd(&key, member, now)
+            .ignore()
+            .pexpire(&key, window_s * 1000 + 1000)
+            .ignore()
+            .query_async::<()>(&mut conn)
+            .await
+    }
+
+    pub async fn publish_invalidation(&self) -> Result<()> {
+        let mut conn = self.connection()?;
+        conn.publish::<_, _, ()>(self.channel(), "sessions").await
+    }
+
+    pub async fn ping(&self) -> Result<()> {
+        let mut conn = self.connection()?;
+        redis::cmd("PING").query_async::<String>(&mut conn).await.map(|_| ())
+    }
+
+    pub async fn stats(&self) -> Result<CacheStats> {
+        let mut conn = self.connection()?;
+        let info: String = redis::cmd("INFO").query_async(&mut conn).await?;
+        let keys: u64 = redis::cmd("DBSIZE").query_async(&mut conn).await?;
+        let field = |name: &str| -> u64 {
+            info.lines()
+                .find_map(|line| line.strip_prefix(name).and_then(|rest| rest.strip_prefix(':')))
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or(0)
+        };
+        let (hits, misses) = (field("keyspace_hits"), field("keyspace_misses"));
+        Ok(CacheStats {
+            memory_usage_bytes: field("used_memory"),
+            total_keys: keys,
+            connected_clients: field("connected_clients"),
+            uptime_seconds: field("uptime_in_seconds"),
+            evicted_keys: field("evicted_keys"),
+            hit_rate: if hits + misses == 0 {
+                0.0
+            } else {
+                hits as f64 * 100.0 / (hits + misses) as f64
+            },
+            total_commands_processed: field("total_commands_processed"),
+            latency_ms: 0.0,
+        })
+    }
+}

@@ -1,0 +1,105 @@
+//! Prometheus metrics kept in process and rendered in the text exposition format.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::sync::Mutex;
+
+use crate::store::PoolStats;
+
+const BUCKETS: [f64; 12] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+];
+
+#[derive(Default)]
+struct Histogram {
+    counts: [u64; BUCKETS.len()],
+    count: u64,
+    sum: f64,
+}
+
+#[derive(Default)]
+struct Inner {
+    requests: BTreeMap<(String, String, u16), u64>,
+    latency: BTreeMap<String, Histogram>,
+    logins: BTreeMap<&'static str, u64>,
+    rate_limited: BTreeMap<&'static str, u64>,
+}
+
+#[derive(Default)]
+pub struct Metrics {
+    inner: Mutex<Inner>,
+}
+
+impl Metrics {
+    fn with<R>(&self, f: impl FnOnce(&mut Inner) -> R) -> R {
+        f(&mut self.inner.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    pub fn request(&self, method: &str, route: &str, status: u16, seconds: f64) {
+        self.with(|m| {
+            *m.requests
+                .entry((method.to_owned(), route.to_owned(), status))
+                .or_default() += 1;
+            let h = m.latency.entry(route.to_owned()).or_default();
+            for (i, bound) in BUCKETS.iter().enumerate() {
+                if seconds <= *bound {
+                    h.counts[i] += 1;
+                }
+            }
+            h.count += 1;
+            h.sum += seconds;
+        });
+    }
+
+    /// `outcome`: `login`, `signup` or `invalid_code`.
+    pub fn login(&self, outcome: &'static str) {
+        self.with(|m| *m.logins.entry(outcome).or_default() += 1);
+    }
+
+    pub fn rate_limited(&self, tier: &'static str) {
+        self.with(|m| *m.rate_limited.entry(tier).or_default() += 1);
+    }
+
+    pub fn render(&self, pool: &PoolStats) -> String {
+        let mut out = String::new();
+        self.with(|m| {
+            out.push_str("# HELP portal_http_requests_total Requests answered, by method, route and status.\n");
+            out.push_str("# TYPE portal_http_requests_total counter\n");
+            for ((method, route, status), n) in &m.requests {
+                let _ = writeln!(out, "portal_http_requests_total{{method=\"{method}\",route=\"{}\",status=\"{status}\"}} {n}", escape(route));
+            }
+            out.push_str("# HELP portal_http_request_duration_seconds Time to answer, by route.\n");
+            out.push_str("# TYPE portal_http_request_duration_seconds histogram\n");
+            for (route, h) in &m.latency {
+                let route = escape(route);
+                for (bound, n) in BUCKETS.iter().zip(h.counts) {
+                    let _ = writeln!(out, "portal_http_request_duration_seconds_bucket{{route=\"{route}\",le=\"{bound}\"}} {n}");
+                }
+                let _ = writeln!(out, "portal_http_request_duration_seconds_bucket{{route=\"{route}\",le=\"+Inf\"}} {}", h.count);
+                let _ = writeln!(out, "portal_http_request_duration_seconds_sum{{route=\"{route}\"}} {}", h.sum);
+                let _ = writeln!(out, "portal_http_request_duration_seconds_count{{route=\"{route}\"}} {}", h.count);
+            }
+            out.push_str("# HELP portal_logins_total Verify outcomes.\n# TYPE portal_logins_total counter\n");
+            for (outcome, n) in &m.logins {
+                let _ = writeln!(out, "portal_logins_total{{outcome=\"{outcome}\"}} {n}");
+            }
+            out.push_str("# HELP portal_rate_limited_total Requests refused by a rate tier.\n# TYPE portal_rate_limited_total counter\n");
+            for (tier, n) in &m.rate_limited {
+                let _ = writeln!(out, "portal_rate_limited_total{{tier=\"{tier}\"}} {n}");
+            }
+        });
+        out.push_str("# HELP portal_db_pool_connections Database pool connections by state.\n# TYPE portal_db_pool_connections gauge\n");
+        let _ = writeln!(out, "portal_db_pool_connections{{state=\"idle\"}} {}", pool.checked_in);
+        let _ = writeln!(
+            out,
+            "portal_db_pool_connections{{state=\"in_use\"}} {}",
+            pool.checked_out
+        );
+        let _ = writeln!(out, "portal_db_pool_connections{{state=\"max\"}} {}", pool.size);
+        out
+    }
+}
+
+fn escape(label: &str) -> String {
+    label.replace('\\', "\\\\").replace('"', "\\\"")
+}

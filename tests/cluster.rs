@@ -1,0 +1,243 @@
+//! Many nodes as one server: rate limits in Redis, session invalidation across nodes, Redis outages,
+//! and the metrics endpoint. Needs Redis at 127.0.0.1:6379 (skips loudly without it, fails under CI).
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{redis_url, Kind, TestApp};
+use serde_json::json;
+
+/// Both live-state implementations refuse the 21st LOGIN request of a minute with the headers.
+async fn login_tier_holds(t: &TestApp) {
+    for i in 0..20 {
+        let r = t
+            .post("/v1/authentication/lookup")
+            .json(json!({"username": "nobody"}))
+            .send()
+            .await;
+        r.assert_error(404, "ERR_USER_NOT_FOUND");
+        assert_eq!(r.header("ratelimit-limit"), Some("20"));
+        assert_eq!(r.header("ratelimit-remaining"), Some((19 - i).to_string().as_str()));
+        assert!(r.header("ratelimit-reset").is_some());
+    }
+    let refused = t
+        .post("/v1/authentication/lookup")
+        .json(json!({"username": "nobody"}))
+        .send()
+        .await;
+    refused.assert_error(429, "ERR_RATE_LIMITED");
+    assert_eq!(refused.header("retry-after"), Some("3"));
+    assert_eq!(refused.header("ratelimit-remaining"), Some("0"));
+    // Another tier is a separate bucket.
+    t.get("/health").send().await.assert_ok();
+}
+
+#[tokio::test]
+async fn in_process_rate_limits() {
+    let t = TestApp::new(Kind::Sqlite, |c| c.rate_limit.login = 20).await.unwrap();
+    login_tier_holds(&t).await;
+}
+
+#[tokio::test]
+async fn redis_rate_limits() {
+    let Some(url) = redis_url().await else { return };
+    let t = TestApp::new(Kind::Sqlite, |c| {
+        c.rate_limit.login = 20;
+        c.redis_url = Some(url);
+    })
+    .await
+    .unwrap();
+    assert!(t.app.ephemeral.wait_connected(Duration::from_secs(2)).await);
+    login_tier_holds(&t).await;
+}
+
+async fn two_nodes(configure: impl FnOnce(&mut portal::config::Config)) -> Option<(TestApp, TestApp)> {
+    let url = redis_url().await?;
+    let a = TestApp::new(Kind::Postgres, |c| {
+        c.redis_url = Some(url);
+        configure(c);
+    })
+    .await?;
+    let b = a.second_node().await;
+    assert!(a.app.ephemeral.wait_connected(Duration::from_secs(2)).await);
+    assert!(b.app.ephemeral.wait_connected(Duration::from_secs(2)).await);
+    Some((a, b))
+}
+
+#[tokio::test]
+async fn a_login_tier_is_shared_across_nodes() {
+    let Some((a, b)) = two_nodes(|c| c.rate_limit.login = 20).await else {
+        return;
+    };
+    for i in 0..20 {
+        let node = if i % 2 == 0 { &a } else { &b };
+        node.post("/v1/authentication/lookup")
+            .json(json!({"username": "nobody"}))
+            .send()
+            .await
+            .assert_error(404, "ERR_USER_NOT_FOUND");
+    }
+    b.post("/v1/authentication/lookup")
+        .json(json!({"username": "nobody"}))
+        .send()
+        .await
+        .assert_error(429, "ERR_RATE_LIMITED");
+    a.post("/v1/authentication/lookup")
+        .json(json!({"username": "nobody"}))
+        .send()
+        .await
+        .assert_error(429, "ERR_RATE_LIMITED");
+}
+
+/// Polls `node` with `token` until it is refused, for at most a second.
+async fn refused_within_a_second(node: &TestApp, token: &str) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(1);
+    loop {
+        let r = node.get("/v1/users/me").cookie(token).send().await;
+        if r.status.as_u16() == 401 {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_session_revoked_on_one_node_is_refused_on_the_other() {
+    let Some((a, b)) = two_nodes(|_| {}).await else { return };
+    let bot = a.login_bot().await;
+    a.user("2020", 0).await;
+    let kept = a.login(&bot, "2020").await;
+    let doomed = a.login(&bot, "2020").await;
+    // B has the session cached.
+    b.get("/v1/users/me").cookie(&doomed).send().await.assert_ok();
+    a.post(&format!("/v1/users/me/sessions/{}/destroy", &doomed[37..]))
+        .cookie(&kept)
+        .send()
+        .await
+        .assert_ok();
+    assert!(refused_within_a_second(&b, &doomed).await);
+    // And a logout on B is refused on A.
+    a.get("/v1/users/me").cookie(&kept).send().await.assert_ok();
+    b.post("/v1/authentication/logout")
+        .cookie(&kept)
+        .send()
+        .await
+        .assert_ok();
+    assert!(refused_within_a_second(&a, &kept).await);
+}
+
+#[tokio::test]
+async fn a_permission_change_by_the_cli_reaches_every_node() {
+    let Some((a, b)) = two_nodes(|_| {}).await else { return };
+    let bot = a.login_bot().await;
+    let user = a.user("3030", 0).await;
+    let token = a.login(&bot, "3030").await;
+    b.get("/v1/users/me").cookie(&token).send().await.assert_ok();
+    a.clock.advance_secs(2 * 86_400);
+    b.clock.advance_secs(2 * 86_400);
+    // The command-line tool is a third process on the same database and Redis.
+    let cli_config = a.app.config.clone();
+    let output = portal::cli::run(
+        cli_config,
+        portal::cli::Command::User(portal::cli::UserCommand::SetLevel {
+            user: user.id.to_string(),
+            level: 2,
+            reason: Some("promoted".into()),
+        }),
+    )
+    .await
+    .unwrap();
+    // The CLI runs on the real clock, two days behind the nodes: the session is re-capped to a day
+    // from its creation, which the nodes' clocks have passed.
+    assert_eq!(output["permission_level"], 2);
+    assert!(refused_within_a_second(&b, &token).await);
+}
+
+#[tokio::test]
+async fn without_redis_the_server_serves_and_reports_degraded() {
+    let t = TestApp::new(Kind::Sqlite, |c| {
+        c.redis_url = Some("redis://127.0.0.1:1".into());
+        c.rate_limit.login = 20;
+    })
+    .await
+    .unwrap();
+    let health = t.get("/health").send().await;
+    let body = health.assert_ok();
+    assert_eq!(body["status"], "degraded");
+    assert_eq!(body["cache"], false);
+    assert_eq!(body["errors"], json!(["cache unavailable"]));
+    // Limits fall back to this node's own buckets.
+    login_tier_holds(&t).await;
+    // A minute later the bucket is full again and the login flow works end to end.
+    t.clock.advance_secs(60);
+    let bot = t.login_bot().await;
+    let token = t.login(&bot, "4040").await;
+    t.get("/v1/users/me").cookie(&token).send().await.assert_ok();
+}
+
+#[tokio::test]
+async fn metrics_are_scraped_and_parse() {
+    let t = TestApp::new(Kind::Sqlite, |c| c.rate_limit.login = 1).await.unwrap();
+    t.get("/health").send().await.assert_ok();
+    t.post("/v1/authentication/verify")
+        .json(json!({"code": "nope"}))
+        .send()
+        .await
+        .assert_error(400, "ERR_INVALID_CODE");
+    t.post("/v1/authentication/verify")
+        .json(json!({"code": "nope"}))
+        .send()
+        .await
+        .assert_error(429, "ERR_RATE_LIMITED");
+    let (status, text) = t.get("/metrics").send_raw().await;
+    assert_eq!(status.as_u16(), 200);
+    let mut samples = std::collections::HashMap::new();
+    for line in text.lines().filter(|l| !l.starts_with('#') && !l.is_empty()) {
+        let (series, value) = line.rsplit_once(' ').expect("series and value");
+        let value: f64 = value.parse().unwrap_or_else(|_| panic!("bad value in {line}"));
+        let name = series.split('{').next().unwrap();
+        assert!(name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'), "{line}");
+        if let Some(labels) = series.strip_prefix(name) {
+            assert!(
+                labels.is_empty() || (labels.starts_with('{') && labels.ends_with('}')),
+                "{line}"
+            );
+        }
+        samples.insert(series.to_owned(), value);
+    }
+    assert_eq!(
+        samples[r#"portal_http_requests_total{method="GET",route="/health",status="200"}"#],
+        1.0
+    );
+    assert_eq!(samples[r#"portal_logins_total{outcome="invalid_code"}"#], 1.0);
+    assert_eq!(samples[r#"portal_rate_limited_total{tier="login"}"#], 1.0);
+    assert_eq!(
+        samples[r#"portal_http_request_duration_seconds_count{route="/health"}"#],
+        1.0
+    );
+    assert!(samples.contains_key(r#"portal_db_pool_connections{state="max"}"#));
+}
+
+#[tokio::test]
+async fn admin_health_reports_redis_statistics() {
+    let Some(url) = redis_url().await else { return };
+    let t = TestApp::new(Kind::Sqlite, |c| c.redis_url = Some(url)).await.unwrap();
+    assert!(t.app.ephemeral.wait_connected(Duration::from_secs(2)).await);
+    let bot = t.login_bot().await;
+    t.user("5050", 2).await;
+    let token = t.login(&bot, "5050").await;
+    let r = t.get("/v1/admin/health").cookie(&token).send().await;
+    let body = r.assert_ok();
+    assert_eq!(body["status"], "healthy");
+    let cache = &body["cache_statistics"];
+    assert!(cache["total_keys"].as_u64().is_some());
+    assert!(cache["connected_clients"].as_u64().unwrap() >= 1);
+    assert!(cache["uptime_seconds"].as_u64().is_some());
+    let hash = body["source_hash"].as_str().unwrap();
+    assert!(hash.len() == 64 && hash.bytes().all(|b| b.is_ascii_hexdigit()));
+    assert_eq!(body["db_statistics"]["overflow"], 0);
+}
