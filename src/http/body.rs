@@ -156,9 +156,12 @@ impl Fields {
         self.0.get(name)
     }
 
+    /// A string field. NUL characters are refused here for every field: no field may hold one,
+    /// and PostgreSQL cannot store them.
     pub fn opt_str(&self, name: &str) -> Result<Option<&str>, ApiError> {
         match self.present(name) {
             None => Ok(None),
+            Some(Value::String(s)) if s.contains('\0') => Err(invalid_characters(name)),
             Some(Value::String(s)) => Ok(Some(s)),
             Some(_) => Err(type_error(name, "a string")),
         }
@@ -195,6 +198,10 @@ impl Fields {
             Some(_) => Err(type_error(name, "a number")),
         }
     }
+}
+
+fn invalid_characters(name: &str) -> ApiError {
+    ApiError::validation(name, format!("{name} contains invalid characters"))
 }
 
 pub fn required(name: &str) -> ApiError {
@@ -258,6 +265,9 @@ impl<S: Send + Sync> FromRequestParts<S> for Query {
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         let pairs: Vec<(String, String)> =
             serde_urlencoded::from_str(parts.uri.query().unwrap_or("")).unwrap_or_default();
+        if let Some((name, _)) = pairs.iter().find(|(_, value)| value.contains('\0')) {
+            return Err(invalid_characters(name));
+        }
         Ok(Query(pairs.into_iter().collect()))
     }
 }

@@ -54,9 +54,12 @@ pub async fn middleware(State(app): State<AppState>, request: Request, next: Nex
     if is_head {
         *response.body_mut() = Body::empty();
     }
+    let headers = response.headers_mut();
     if let Ok(value) = HeaderValue::from_str(&id) {
-        response.headers_mut().insert("x-correlation-id", value);
+        headers.insert("x-correlation-id", value);
     }
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
     let status = response.status().as_u16();
     let elapsed = started.elapsed().as_secs_f64();
     app.metrics.request(method.as_str(), &route, status, elapsed);

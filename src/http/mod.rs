@@ -19,6 +19,7 @@ mod auth;
 pub mod body;
 pub mod caller;
 pub mod correlation;
+mod cors;
 mod health;
 mod openapi;
 pub mod users;
@@ -51,6 +52,7 @@ pub fn router(app: AppState) -> Router {
         .fallback(|| async { ApiError::NotFound })
         .with_state(app.clone())
         .layer(CatchPanicLayer::new())
+        .layer(from_fn_with_state(app.clone(), cors::middleware))
         .layer(from_fn_with_state(app, correlation::middleware))
 }
 

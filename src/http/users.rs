@@ -47,10 +47,10 @@ pub struct PathParam(pub String);
 impl<S: Send + Sync> FromRequestParts<S> for PathParam {
     type Rejection = ApiError;
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        Path::<String>::from_request_parts(parts, state)
-            .await
-            .map(|Path(p)| PathParam(p))
-            .map_err(|_| ApiError::NotFound)
+        match Path::<String>::from_request_parts(parts, state).await {
+            Ok(Path(p)) if !p.contains('\0') => Ok(PathParam(p)),
+            _ => Err(ApiError::NotFound),
+        }
     }
 }
 
