@@ -4,7 +4,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use rand::distributions::{Alphanumeric, DistString};
 use rand::rngs::OsRng;
-use rand::RngCore;
+use rand::{Rng, RngCore};
 use sha2::{Digest, Sha256};
 
 /// Lower-case hex SHA-256 of a secret.
@@ -49,6 +49,18 @@ pub fn new_login_code() -> String {
     Alphanumeric.sample_string(&mut OsRng, 8)
 }
 
+/// A chat invite code: 16 characters, each drawn uniformly from `[a-z0-9]`.
+pub fn new_invite_code() -> String {
+    const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
+    (0..16)
+        .map(|_| ALPHABET[OsRng.gen_range(0..ALPHABET.len())] as char)
+        .collect()
+}
+
+pub fn is_invite_code_form(value: &str) -> bool {
+    value.len() == 16 && value.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+}
+
 /// `user_` + 8 lower-case hex digits.
 pub fn new_default_username() -> String {
     let mut bytes = [0u8; 4];
@@ -74,6 +86,7 @@ mod tests {
         assert_eq!(code.len(), 8);
         assert!(code.bytes().all(|b| b.is_ascii_alphanumeric()));
         assert!(new_default_username().starts_with("user_"));
+        assert!(is_invite_code_form(&new_invite_code()));
         assert_eq!(sha256_hex("abc").len(), 64);
     }
 }

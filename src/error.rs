@@ -91,6 +91,28 @@ pub enum ApiError {
     BotNameTaken,
     #[error("Hourly request quota exceeded for this bot")]
     BotQuotaExceeded { retry_after_s: u64 },
+    #[error("An active subscription is required")]
+    PremiumRequired,
+    #[error("No free chat slot")]
+    ChatSlotLimit { limit: i64 },
+    /// `You cannot moderate this chat`, or the invite wording of 60-chats §4.2.
+    #[error("{0}")]
+    NotChatModerator(&'static str),
+    #[error("You are banned from this chat")]
+    ChatBanned,
+    #[error("Chat not found")]
+    ChatNotFound,
+    #[error("User is not a member of this chat")]
+    NotChatMember,
+    #[error("Invite not found")]
+    InviteNotFound,
+    /// `The chat owner cannot be targeted in their own chat`, or the wording of the endpoint.
+    #[error("{0}")]
+    ChatOwnerTarget(&'static str),
+    #[error("Slug already in use")]
+    SlugTaken,
+    #[error("This chat already has 20 active invites")]
+    InviteLimit,
 }
 
 impl ApiError {
@@ -110,7 +132,9 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         use ApiError::*;
         match self {
-            Validation { .. } | InvalidJson | InvalidCode | CurrentSession | SelfTarget => StatusCode::BAD_REQUEST,
+            Validation { .. } | InvalidJson | InvalidCode | CurrentSession | SelfTarget | ChatOwnerTarget(_) => {
+                StatusCode::BAD_REQUEST
+            }
             AuthRequired(_) | InvalidApiKey => StatusCode::UNAUTHORIZED,
             Forbidden(_)
             | InsufficientPermission(_)
@@ -121,8 +145,14 @@ impl ApiError {
             | OfficialBotRequired
             | Hierarchy
             | PermissionCeiling
-            | BotInactive => StatusCode::FORBIDDEN,
-            NotFound | SessionNotFound | UserNotFound | BotNotFound => StatusCode::NOT_FOUND,
+            | BotInactive
+            | PremiumRequired
+            | ChatSlotLimit { .. }
+            | NotChatModerator(_)
+            | ChatBanned => StatusCode::FORBIDDEN,
+            NotFound | SessionNotFound | UserNotFound | BotNotFound | ChatNotFound | NotChatMember | InviteNotFound => {
+                StatusCode::NOT_FOUND
+            }
             MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -132,7 +162,9 @@ impl ApiError {
             Internal => StatusCode::INTERNAL_SERVER_ERROR,
             Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             AlreadyBanned | NotTimedOut | NotBanned | PermissionUnchanged | LastOwner | TrialAlreadyUsed
-            | SubscriptionActive | AlreadyLifetime | NoSubscription | BotNameTaken => StatusCode::CONFLICT,
+            | SubscriptionActive | AlreadyLifetime | NoSubscription | BotNameTaken | SlugTaken | InviteLimit => {
+                StatusCode::CONFLICT
+            }
         }
     }
 
@@ -179,6 +211,16 @@ impl ApiError {
             BotNotFound => "ERR_BOT_NOT_FOUND",
             BotNameTaken => "ERR_BOT_NAME_TAKEN",
             BotQuotaExceeded { .. } => "ERR_BOT_QUOTA_EXCEEDED",
+            PremiumRequired => "ERR_PREMIUM_REQUIRED",
+            ChatSlotLimit { .. } => "ERR_CHAT_SLOT_LIMIT",
+            NotChatModerator(_) => "ERR_NOT_CHAT_MODERATOR",
+            ChatBanned => "ERR_CHAT_BANNED",
+            ChatNotFound => "ERR_CHAT_NOT_FOUND",
+            NotChatMember => "ERR_NOT_CHAT_MEMBER",
+            InviteNotFound => "ERR_INVITE_NOT_FOUND",
+            ChatOwnerTarget(_) => "ERR_CHAT_OWNER_TARGET",
+            SlugTaken => "ERR_SLUG_TAKEN",
+            InviteLimit => "ERR_INVITE_LIMIT",
         }
     }
 
@@ -204,6 +246,9 @@ impl ApiError {
             }
             ApiError::AccountBanned { expires_at } | ApiError::AccountTimedOut { expires_at } => {
                 body.insert("expires_at".into(), json!(expires_at.map(crate::time::Timestamp)));
+            }
+            ApiError::ChatSlotLimit { limit } => {
+                body.insert("limit".into(), json!(limit));
             }
             _ => {}
         }

@@ -1,6 +1,7 @@
 //! The rules of the product. Handlers and the command-line tool call these; these call the store.
 
 pub mod auth;
+pub mod chats;
 pub mod level;
 pub mod profile;
 pub mod sessions;

@@ -18,6 +18,7 @@ use crate::error::ApiError;
 mod auth;
 pub mod body;
 pub mod caller;
+mod chats;
 pub mod correlation;
 mod cors;
 mod health;
@@ -38,7 +39,9 @@ pub fn api(app: &AppState) -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(tier(app, Tier::Bot, auth::bot_routes()))
         .merge(tier(app, Tier::Public, users::public_routes()))
         .merge(tier(app, Tier::Auth, users::auth_routes()))
+        .merge(tier(app, Tier::Auth, chats::portal_routes()))
         .merge(tier(app, Tier::Admin, health::admin_routes()))
+        .merge(tier(app, Tier::Admin, chats::admin_routes()))
         .split_for_parts()
 }
 

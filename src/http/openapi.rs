@@ -38,4 +38,6 @@ pub struct ErrorBody {
     field: Option<String>,
     /// Only with `ERR_ACCOUNT_BANNED` and `ERR_ACCOUNT_TIMED_OUT`.
     expires_at: Option<String>,
+    /// Only with `ERR_CHAT_SLOT_LIMIT`: the caller's chat-slot limit.
+    limit: Option<i64>,
 }

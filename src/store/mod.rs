@@ -11,6 +11,7 @@ use sqlx::{AnyConnection, AnyPool, Executor, Transaction};
 use crate::config::DatabaseConfig;
 
 pub mod audit;
+pub mod chats;
 pub mod codes;
 pub mod history;
 pub mod keys;

@@ -1,0 +1,278 @@
+//! The admin chat acts (60-chats §9). Each write commits with its audit row
+//! (30-admin-moderation §8.3); the timed-out check comes before the body and is the caller's job.
+
+use serde_json::{json, Map, Value};
+
+use super::input::{ChatPatch, KickInput, NewChat};
+use super::views::{self, ChatAdmin, ChatAdminDetail, ChatStatus};
+use super::{delete_chat, existing_chat, insert_owned, level_of, owner_level, OFFICIAL, PRIVATE, PUBLIC};
+use crate::app::App;
+use crate::domain::level::can_act_on;
+use crate::error::ApiError;
+use crate::store::audit::{self, NewAudit};
+use crate::store::chats::ChatFields;
+use crate::store::history::NewModeration;
+use crate::store::users::UserRow;
+use crate::store::{self, Conn};
+
+async fn audit_chat(
+    app: &App,
+    conn: &mut Conn,
+    event_type: &str,
+    actor: &UserRow,
+    chat_id: i64,
+    metadata: Value,
+) -> Result<(), ApiError> {
+    audit::insert(
+        conn,
+        &app.store.faults,
+        NewAudit {
+            event_type,
+            actor_id: Some(actor.id),
+            target_type: "chat",
+            target_id: Some(chat_id),
+            metadata,
+            now: app.now(),
+        },
+    )
+    .await?;
+    Ok(())
+}
+
+/// A page of every chat, by id, and the total.
+pub async fn list(
+    app: &App,
+    visibility: Option<&str>,
+    offset: i64,
+    limit: i64,
+) -> Result<(Vec<ChatAdmin>, i64), ApiError> {
+    let mut conn = app.store.acquire().await?;
+    let (rows, total) = store::chats::page(&mut conn, visibility, offset, limit).await?;
+    Ok((rows.iter().map(ChatAdmin::from).collect(), total))
+}
+
+pub async fn get(app: &App, chat_id: i64) -> Result<ChatAdminDetail, ApiError> {
+    let mut conn = app.store.acquire().await?;
+    let chat = existing_chat(&mut conn, chat_id).await?;
+    Ok(views::detail(&mut conn, &chat).await?)
+}
+
+/// An official chat owned by the actor, within the actor's slots.
+pub async fn create_official(app: &App, actor: &UserRow, input: NewChat) -> Result<ChatStatus, ApiError> {
+    let fields = ChatFields {
+        name: input.name,
+        visibility: OFFICIAL.to_owned(),
+        label: None,
+        slug: input.slug,
+        description: input.description,
+        avatar_source: None,
+        browser_config: input.browser_config,
+        allow_control_requests: input.allow_control_requests,
+    };
+    let mut tx = app.store.begin().await?;
+    let chat = insert_owned(app, &mut tx, actor, &fields).await?;
+    audit_chat(
+        app,
+        &mut tx,
+        "CHAT_CREATE",
+        actor,
+        chat.id,
+        json!({"name": chat.name, "slug": chat.slug, "visibility": chat.visibility, "owner_id": chat.owner_id}),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(ChatStatus::from(&chat))
+}
+
+/// The fields after the patch, with slug and visibility resolved as 60-chats §2.1 orders.
+fn apply(current: &ChatFields, patch: ChatPatch) -> Result<ChatFields, ApiError> {
+    let mut next = current.clone();
+    if let Some(name) = patch.name {
+        next.name = name;
+    }
+    if let Some(label) = patch.label {
+        next.label = label;
+    }
+    if let Some(description) = patch.description {
+        next.description = description;
+    }
+    if let Some(config) = patch.browser_config {
+        next.browser_config = config;
+    }
+    if let Some(avatar_source) = patch.avatar_source {
+        next.avatar_source = avatar_source;
+    }
+    if let Some(allow) = patch.allow_control_requests {
+        next.allow_control_requests = allow;
+    }
+    match (patch.visibility, patch.slug) {
+        (Some(visibility), Some(Some(_))) if visibility == PRIVATE => {
+            return Err(ApiError::validation("slug", "slug must be null for private chats"));
+        }
+        (Some(visibility), _) if visibility == PRIVATE => {
+            next.visibility = visibility;
+            next.slug = None;
+        }
+        (Some(visibility), sent) => {
+            let slug = sent.unwrap_or_else(|| current.slug.clone());
+            if slug.is_none() {
+                return Err(ApiError::validation(
+                    "slug",
+                    "slug is required for official and public chats",
+                ));
+            }
+            next.visibility = visibility;
+            next.slug = slug;
+        }
+        (None, Some(None)) => {
+            next.visibility = PRIVATE.to_owned();
+            next.slug = None;
+        }
+        (None, Some(Some(slug))) => {
+            if current.visibility == PRIVATE {
+                next.visibility = PUBLIC.to_owned();
+            }
+            next.slug = Some(slug);
+        }
+        (None, None) => {}
+    }
+    Ok(next)
+}
+
+/// `{field: {old, new}}` over the fields that differ; `browser_config` is compared as JSON.
+fn changes(old: &ChatFields, new: &ChatFields) -> Map<String, Value> {
+    let config = |text: &str| serde_json::from_str::<Value>(text).unwrap_or(Value::Null);
+    let pairs = [
+        ("name", json!(old.name), json!(new.name)),
+        ("visibility", json!(old.visibility), json!(new.visibility)),
+        ("label", json!(old.label), json!(new.label)),
+        ("slug", json!(old.slug), json!(new.slug)),
+        ("description", json!(old.description), json!(new.description)),
+        ("avatar_source", json!(old.avatar_source), json!(new.avatar_source)),
+        (
+            "allow_control_requests",
+            json!(old.allow_control_requests),
+            json!(new.allow_control_requests),
+        ),
+        (
+            "browser_config",
+            config(&old.browser_config),
+            config(&new.browser_config),
+        ),
+    ];
+    pairs
+        .into_iter()
+        .filter(|(_, old, new)| old != new)
+        .map(|(field, old, new)| (field.to_owned(), json!({"old": old, "new": new})))
+        .collect()
+}
+
+/// A partial update; a body that changes nothing writes nothing.
+pub async fn update(app: &App, actor: &UserRow, chat_id: i64, patch: ChatPatch) -> Result<ChatAdmin, ApiError> {
+    let mut tx = app.store.begin().await?;
+    let chat = existing_chat(&mut tx, chat_id).await?;
+    let current = ChatFields::of(&chat);
+    let next = apply(&current, patch)?;
+    let changed = changes(&current, &next);
+    if changed.is_empty() {
+        return Ok(ChatAdmin::from(&chat));
+    }
+    if let Some(slug) = next.slug.as_deref().filter(|s| current.slug.as_deref() != Some(*s)) {
+        if store::chats::slug_taken(&mut tx, slug).await? {
+            return Err(ApiError::SlugTaken);
+        }
+    }
+    match store::chats::update(&mut tx, chat.id, &next, app.now()).await {
+        Err(sqlx::Error::Database(db)) if db.is_unique_violation() => return Err(ApiError::SlugTaken),
+        other => other?,
+    }
+    audit_chat(app, &mut tx, "CHAT_UPDATE", actor, chat.id, json!({"changes": changed})).await?;
+    let updated = existing_chat(&mut tx, chat.id).await?;
+    tx.commit().await?;
+    Ok(ChatAdmin::from(&updated))
+}
+
+/// Deletes any chat; returns its name.
+pub async fn delete(app: &App, actor: &UserRow, chat_id: i64) -> Result<String, ApiError> {
+    let mut tx = app.store.begin().await?;
+    let chat = existing_chat(&mut tx, chat_id).await?;
+    delete_chat(app, &mut tx, &chat, actor, "admin").await?;
+    tx.commit().await?;
+    Ok(chat.name)
+}
+
+/// Gives the chat to another user; the previous owner stays on as a member. Returns its name.
+pub async fn transfer(app: &App, actor: &UserRow, chat_id: i64, new_owner_id: i64) -> Result<String, ApiError> {
+    let now = app.now();
+    let mut tx = app.store.begin().await?;
+    let chat = existing_chat(&mut tx, chat_id).await?;
+    store::users::by_id(&mut tx, new_owner_id)
+        .await?
+        .ok_or(ApiError::UserNotFound)?;
+    if chat.owner_id == new_owner_id {
+        return Err(ApiError::ChatOwnerTarget("new_owner_id already owns this chat"));
+    }
+    store::chats::remove_member(&mut tx, chat.id, new_owner_id).await?;
+    store::chats::set_owner(&mut tx, chat.id, new_owner_id, now).await?;
+    store::chats::add_member(&mut tx, chat.id, chat.owner_id, now).await?;
+    audit_chat(
+        app,
+        &mut tx,
+        "CHAT_TRANSFER",
+        actor,
+        chat.id,
+        json!({"name": chat.name, "old_owner_id": chat.owner_id, "new_owner_id": new_owner_id}),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(chat.name)
+}
+
+/// Removes a member and records a `CHAT_KICK`; returns the target's username and the chat's name.
+pub async fn kick(app: &App, actor: &UserRow, chat_id: i64, kick: KickInput) -> Result<(String, String), ApiError> {
+    let now = app.now();
+    let mut tx = app.store.begin().await?;
+    let chat = existing_chat(&mut tx, chat_id).await?;
+    let target = store::users::by_id(&mut tx, kick.user_id)
+        .await?
+        .ok_or(ApiError::UserNotFound)?;
+    if target.id == actor.id {
+        return Err(ApiError::SelfTarget);
+    }
+    if target.id == chat.owner_id {
+        return Err(ApiError::ChatOwnerTarget(
+            "The chat owner cannot be targeted in their own chat",
+        ));
+    }
+    let over_chat = chat.owner_id == actor.id || can_act_on(level_of(actor), owner_level(&chat));
+    if !over_chat || !can_act_on(level_of(actor), level_of(&target)) {
+        return Err(ApiError::Hierarchy);
+    }
+    if !store::chats::remove_member(&mut tx, chat.id, target.id).await? {
+        return Err(ApiError::NotChatMember);
+    }
+    let action_id = store::history::insert_moderation(
+        &mut tx,
+        NewModeration {
+            user_id: target.id,
+            action_type: "CHAT_KICK",
+            reason: kick.reason.as_deref(),
+            chat_id: Some(chat.id),
+            issued_by_id: Some(actor.id),
+            expires_at: None,
+            now,
+        },
+    )
+    .await?;
+    audit_chat(
+        app,
+        &mut tx,
+        "CHAT_KICK",
+        actor,
+        chat.id,
+        json!({"user_id": target.id, "action_id": action_id, "reason": kick.reason, "route": "admin"}),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok((target.username, chat.name))
+}

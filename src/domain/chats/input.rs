@@ -1,0 +1,265 @@
+//! The chat fields of request bodies and their rules (60-chats §1, §2), with the messages of
+//! 00-conventions §5.2.
+
+use serde_json::{json, Value};
+
+use super::{OFFICIAL, PRIVATE, PUBLIC};
+use crate::error::ApiError;
+use crate::http::body::{check_text, trimmed_text, Fields};
+
+pub const VISIBILITIES: [&str; 3] = [OFFICIAL, PUBLIC, PRIVATE];
+const AVATAR_SOURCES: [&str; 6] = [
+    "discord_0",
+    "discord_1",
+    "discord_2",
+    "discord_3",
+    "discord_4",
+    "discord_5",
+];
+const BROWSER_CONFIG_MAX_BYTES: usize = 4096;
+
+fn one_of(name: &str, value: &str, allowed: &[&str]) -> Result<String, ApiError> {
+    if allowed.contains(&value) {
+        Ok(value.to_owned())
+    } else {
+        Err(ApiError::validation(
+            name,
+            format!("{name} must be one of: {}", allowed.join(", ")),
+        ))
+    }
+}
+
+pub fn check_visibility(name: &str, value: &str) -> Result<String, ApiError> {
+    one_of(name, value, &VISIBILITIES)
+}
+
+/// U+0000–U+001F and U+007F.
+fn is_control(c: char) -> bool {
+    c <= '\u{1f}' || c == '\u{7f}'
+}
+
+/// A chat name: 2–64 characters after trimming, no control characters.
+pub fn check_name(value: &str) -> Result<String, ApiError> {
+    let trimmed = value.trim();
+    check_text("name", trimmed, 2, 64, |c| !is_control(c))?;
+    Ok(trimmed.to_owned())
+}
+
+/// A slug is an identifier: never trimmed or lower-cased.
+pub fn check_slug(value: &str) -> Result<String, ApiError> {
+    check_text("slug", value, 2, 32, |c| {
+        c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'
+    })?;
+    Ok(value.to_owned())
+}
+
+/// Optional free text: trimmed, at most `max` characters; empty counts as `null`.
+fn optional_text(name: &str, value: Option<&str>, max: usize) -> Result<Option<String>, ApiError> {
+    match value {
+        None => Ok(None),
+        Some(text) => {
+            let trimmed = trimmed_text(name, text, 0, max)?;
+            Ok((!trimmed.is_empty()).then_some(trimmed))
+        }
+    }
+}
+
+pub fn description(fields: &Fields) -> Result<Option<String>, ApiError> {
+    optional_text("description", fields.opt_str("description")?, 500)
+}
+
+/// The stored text of a `browser_config` object (§2.2); `null` is not an object.
+fn browser_config_text(value: &Value) -> Result<String, ApiError> {
+    if !value.is_object() {
+        return Err(ApiError::validation(
+            "browser_config",
+            "browser_config must be an object",
+        ));
+    }
+    let text = value.to_string();
+    if text.len() > BROWSER_CONFIG_MAX_BYTES {
+        return Err(ApiError::validation(
+            "browser_config",
+            format!("browser_config must be at most {BROWSER_CONFIG_MAX_BYTES} bytes"),
+        ));
+    }
+    Ok(text)
+}
+
+pub fn default_browser_config() -> String {
+    json!({"browser": "firefox", "start_url": null, "kiosk": false}).to_string()
+}
+
+fn browser_config(fields: &Fields) -> Result<Option<String>, ApiError> {
+    fields.raw("browser_config").map(browser_config_text).transpose()
+}
+
+/// The body of a chat creation, read in the order of the endpoint's table.
+pub struct NewChat {
+    pub name: String,
+    pub slug: Option<String>,
+    pub description: Option<String>,
+    pub allow_control_requests: bool,
+    pub browser_config: String,
+}
+
+impl NewChat {
+    /// `POST /v1/portal/chats` (no slug) and `POST /v1/admin/chats` (slug required).
+    pub fn read(fields: &Fields, with_slug: bool) -> Result<NewChat, ApiError> {
+        let name = check_name(fields.req_str("name")?)?;
+        let slug = if with_slug {
+            Some(check_slug(fields.req_str("slug")?)?)
+        } else {
+            None
+        };
+        Ok(NewChat {
+            name,
+            slug,
+            description: description(fields)?,
+            allow_control_requests: fields.opt_bool("allow_control_requests")?.unwrap_or(false),
+            browser_config: browser_config(fields)?.unwrap_or_else(default_browser_config),
+        })
+    }
+}
+
+/// A field of the admin update: absent, or sent (where `null` clears a nullable field).
+fn nullable<T>(
+    fields: &Fields,
+    name: &str,
+    read: impl FnOnce(&str) -> Result<Option<T>, ApiError>,
+) -> Result<Option<Option<T>>, ApiError> {
+    match fields.raw(name) {
+        None => Ok(None),
+        Some(Value::Null) => Ok(Some(None)),
+        Some(Value::String(text)) => read(text).map(Some),
+        Some(_) => Err(ApiError::validation(name, format!("{name} must be a string"))),
+    }
+}
+
+/// A field of the admin update that cannot be cleared: `null` is the wrong type.
+fn required_if_sent<'a>(fields: &'a Fields, name: &str) -> Result<Option<&'a str>, ApiError> {
+    match fields.raw(name) {
+        None => Ok(None),
+        Some(Value::String(text)) => Ok(Some(text)),
+        Some(_) => Err(ApiError::validation(name, format!("{name} must be a string"))),
+    }
+}
+
+/// The body of `POST /v1/admin/chats/{chat_id}/update`: only the fields sent.
+#[derive(Default)]
+pub struct ChatPatch {
+    pub name: Option<String>,
+    pub visibility: Option<String>,
+    pub label: Option<Option<String>>,
+    pub description: Option<Option<String>>,
+    pub slug: Option<Option<String>>,
+    pub browser_config: Option<String>,
+    pub avatar_source: Option<Option<String>>,
+    pub allow_control_requests: Option<bool>,
+}
+
+impl ChatPatch {
+    pub fn read(fields: &Fields) -> Result<ChatPatch, ApiError> {
+        let name = required_if_sent(fields, "name")?.map(check_name).transpose()?;
+        let visibility = required_if_sent(fields, "visibility")?
+            .map(|v| check_visibility("visibility", v))
+            .transpose()?;
+        let label = nullable(fields, "label", |t| optional_text("label", Some(t), 32))?;
+        let description = nullable(fields, "description", |t| optional_text("description", Some(t), 500))?;
+        let slug = nullable(fields, "slug", |t| check_slug(t).map(Some))?;
+        let browser_config = fields.raw("browser_config").map(browser_config_text).transpose()?;
+        let avatar_source = nullable(fields, "avatar_source", |t| {
+            one_of("avatar_source", t, &AVATAR_SOURCES).map(Some)
+        })?;
+        let allow_control_requests = match fields.raw("allow_control_requests") {
+            None => None,
+            Some(Value::Bool(b)) => Some(*b),
+            Some(_) => {
+                return Err(ApiError::validation(
+                    "allow_control_requests",
+                    "allow_control_requests must be a boolean",
+                ))
+            }
+        };
+        Ok(ChatPatch {
+            name,
+            visibility,
+            label,
+            description,
+            slug,
+            browser_config,
+            avatar_source,
+            allow_control_requests,
+        })
+    }
+}
+
+/// Invite creation (60-chats §8.6): optional expiry in the future and optional use limit.
+pub struct NewInviteInput {
+    pub expires_at: Option<i64>,
+    pub max_uses: Option<i64>,
+}
+
+impl NewInviteInput {
+    pub fn read(fields: &Fields, now: i64) -> Result<NewInviteInput, ApiError> {
+        let expires_at = match fields.opt_str("expires_at")? {
+            None => None,
+            Some(text) => {
+                let at = crate::time::Timestamp::parse(text)
+                    .ok_or_else(|| ApiError::validation("expires_at", "expires_at must be a valid timestamp"))?;
+                if at.0 <= now {
+                    return Err(ApiError::validation("expires_at", "expires_at must be in the future"));
+                }
+                Some(at.0)
+            }
+        };
+        let max_uses = fields
+            .opt_i64("max_uses")?
+            .map(|n| crate::http::body::check_range("max_uses", n, 1, 1_000_000))
+            .transpose()?;
+        Ok(NewInviteInput { expires_at, max_uses })
+    }
+}
+
+/// A user id in a body: an integer of at least 1.
+pub fn user_id(fields: &Fields, name: &str) -> Result<i64, ApiError> {
+    let value = fields.req_i64(name)?;
+    if value < 1 {
+        return Err(ApiError::validation(name, format!("{name} must be at least 1")));
+    }
+    Ok(value)
+}
+
+/// The body of the admin kick (60-chats §9.7).
+pub struct KickInput {
+    pub user_id: i64,
+    pub reason: Option<String>,
+}
+
+impl KickInput {
+    pub fn read(fields: &Fields) -> Result<KickInput, ApiError> {
+        Ok(KickInput {
+            user_id: user_id(fields, "user_id")?,
+            reason: optional_text("reason", fields.opt_str("reason")?, 500)?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_and_slugs_follow_the_contract() {
+        assert_eq!(check_name("  ab  ").unwrap(), "ab");
+        assert!(check_name("a").is_err());
+        assert!(check_name(&"x".repeat(65)).is_err());
+        assert!(check_name("tab\there").is_err());
+        assert!(check_name("del\u{7f}").is_err());
+        assert!(check_name("caf\u{e9} \u{85}ok").is_ok());
+        assert!(check_slug("main-lobby-2").is_ok());
+        for bad in ["My-Chat", "a b", " ab", "a", "x_y", &"a".repeat(33)] {
+            assert!(check_slug(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,138 @@
+//! Chats as owned records (60-chats): who may see, create, manage and destroy them, and the
+//! services behind the portal and admin endpoints.
+
+pub mod admin;
+pub mod input;
+pub mod invites;
+pub mod portal;
+pub mod views;
+
+use crate::app::App;
+use crate::domain::level::{can_act_on, Level};
+use crate::domain::views::effective_tier;
+use crate::error::ApiError;
+use crate::store::chats::{ChatFields, ChatRow};
+use crate::store::users::UserRow;
+use crate::store::{self, Conn};
+
+pub const OFFICIAL: &str = "official";
+pub const PUBLIC: &str = "public";
+pub const PRIVATE: &str = "private";
+
+/// Official and public chats are open to every logged-in user.
+pub fn is_public(visibility: &str) -> bool {
+    visibility != PRIVATE
+}
+
+pub fn level_of(user: &UserRow) -> Level {
+    Level::from_i64(user.permission_level).unwrap_or(Level::User)
+}
+
+pub fn owner_level(chat: &ChatRow) -> Level {
+    Level::from_i64(chat.owner_level).unwrap_or(Level::User)
+}
+
+/// 60-chats §6: Admin+, or an effective Trial, Premium or Lifetime subscription.
+pub fn may_create(user: &UserRow, now: i64) -> bool {
+    level_of(user) >= Level::Admin || effective_tier(user, now).0 > 0
+}
+
+/// How many chats a user of this level may own; `None` = unlimited (Owners).
+pub fn slot_limit(app: &App, level: Level) -> Option<i64> {
+    match level {
+        Level::Owner => None,
+        Level::Admin => Some(app.config.chats.slots.admin),
+        Level::User | Level::Moderator => Some(app.config.chats.slots.premium),
+    }
+}
+
+/// 60-chats §4.2: the owner, and for official and public chats whoever outranks the owner.
+pub fn manages_invites(chat: &ChatRow, caller: &UserRow) -> bool {
+    chat.owner_id == caller.id || (is_public(&chat.visibility) && can_act_on(level_of(caller), owner_level(chat)))
+}
+
+/// Stand-in for the timed-out check of 00-conventions §3.5 (step 6 of the order of checks).
+pub async fn refuse_timed_out(conn: &mut Conn, user_id: i64, now: i64) -> Result<(), ApiError> {
+    match store::users::restrictions(conn, user_id, now).await?.timeout {
+        Some(expires_at) => Err(ApiError::AccountTimedOut { expires_at }),
+        None => Ok(()),
+    }
+}
+
+/// The chat, if the caller may see it (60-chats §4.1); otherwise it does not exist for them.
+pub async fn visible_chat(conn: &mut Conn, chat_id: i64, caller: &UserRow) -> Result<ChatRow, ApiError> {
+    let chat = store::chats::by_id(conn, chat_id)
+        .await?
+        .ok_or(ApiError::ChatNotFound)?;
+    let visible = is_public(&chat.visibility)
+        || chat.owner_id == caller.id
+        || level_of(caller) >= Level::Admin
+        || store::chats::is_member(conn, chat.id, caller.id).await?;
+    if visible {
+        Ok(chat)
+    } else {
+        Err(ApiError::ChatNotFound)
+    }
+}
+
+pub async fn existing_chat(conn: &mut Conn, chat_id: i64) -> Result<ChatRow, ApiError> {
+    store::chats::by_id(conn, chat_id).await?.ok_or(ApiError::ChatNotFound)
+}
+
+fn is_unique_violation(err: &sqlx::Error) -> bool {
+    matches!(err, sqlx::Error::Database(db) if db.is_unique_violation())
+}
+
+/// Creates a chat owned by `creator` inside the caller's transaction: a free slug (when it has
+/// one), then a free slot, then the row. Creations by one user are serialised so parallel
+/// requests cannot overshoot the limit.
+async fn insert_owned(app: &App, conn: &mut Conn, creator: &UserRow, fields: &ChatFields) -> Result<ChatRow, ApiError> {
+    store::chats::serialise_creations_of(conn, creator.id).await?;
+    if let Some(slug) = &fields.slug {
+        if store::chats::slug_taken(conn, slug).await? {
+            return Err(ApiError::SlugTaken);
+        }
+    }
+    if let Some(limit) = slot_limit(app, level_of(creator)) {
+        if store::chats::count_owned_by(conn, creator.id).await? >= limit {
+            return Err(ApiError::ChatSlotLimit { limit });
+        }
+    }
+    let id = match store::chats::insert(conn, creator.id, fields, app.now()).await {
+        Err(err) if is_unique_violation(&err) => return Err(ApiError::SlugTaken),
+        other => other?,
+    };
+    existing_chat(conn, id).await
+}
+
+/// Deletes a chat (members and invites with it). `CHAT_DELETE` is audited unless the owner
+/// destroys their own chat from the portal (00-conventions §11.3).
+async fn delete_chat(app: &App, conn: &mut Conn, chat: &ChatRow, actor: &UserRow, route: &str) -> Result<(), ApiError> {
+    let member_count = store::chats::member_count(conn, chat.id).await?;
+    if !store::chats::delete(conn, chat.id).await? {
+        return Err(ApiError::ChatNotFound);
+    }
+    if route == "admin" || chat.owner_id != actor.id {
+        store::audit::insert(
+            conn,
+            &app.store.faults,
+            store::audit::NewAudit {
+                event_type: "CHAT_DELETE",
+                actor_id: Some(actor.id),
+                target_type: "chat",
+                target_id: Some(chat.id),
+                metadata: serde_json::json!({
+                    "name": chat.name,
+                    "owner_id": chat.owner_id,
+                    "visibility": chat.visibility,
+                    "slug": chat.slug,
+                    "member_count": member_count,
+                    "route": route,
+                }),
+                now: app.now(),
+            },
+        )
+        .await?;
+    }
+    Ok(())
+}

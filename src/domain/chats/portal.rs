@@ -1,0 +1,65 @@
+//! The portal's chat acts (60-chats §8.1–§8.4): the caller's list, creating a private chat,
+//! destroying one's chat, leaving one.
+
+use super::input::NewChat;
+use super::views::{self, ChatSummary};
+use super::{delete_chat, insert_owned, level_of, visible_chat, PRIVATE};
+use crate::app::App;
+use crate::domain::level::Level;
+use crate::error::ApiError;
+use crate::store::chats::ChatFields;
+use crate::store::users::UserRow;
+use crate::store::{self, Conn};
+
+/// Official chats, public chats, then the caller's own and joined private chats.
+pub async fn visible_list(conn: &mut Conn, caller: &UserRow) -> Result<Vec<ChatSummary>, ApiError> {
+    let rows = store::chats::visible_to(conn, caller.id).await?;
+    Ok(views::summaries(conn, rows).await?)
+}
+
+/// A private chat owned by the caller, within their slots. Eligibility and the timed-out check
+/// come before the body is read (00-conventions §4), so they are the caller's job.
+pub async fn create(app: &App, creator: &UserRow, input: NewChat) -> Result<ChatSummary, ApiError> {
+    let fields = ChatFields {
+        name: input.name,
+        visibility: PRIVATE.to_owned(),
+        label: None,
+        slug: None,
+        description: input.description,
+        avatar_source: None,
+        browser_config: input.browser_config,
+        allow_control_requests: input.allow_control_requests,
+    };
+    let mut tx = app.store.begin().await?;
+    let chat = insert_owned(app, &mut tx, creator, &fields).await?;
+    let summary = views::summary(&mut tx, chat).await?;
+    tx.commit().await?;
+    Ok(summary)
+}
+
+/// The owner, or any Owner (3), destroys a chat; returns its name.
+pub async fn destroy(app: &App, caller: &UserRow, chat_id: i64) -> Result<String, ApiError> {
+    let mut tx = app.store.begin().await?;
+    let chat = visible_chat(&mut tx, chat_id, caller).await?;
+    if chat.owner_id != caller.id && level_of(caller) != Level::Owner {
+        return Err(ApiError::Forbidden("Only the chat owner can destroy this chat"));
+    }
+    delete_chat(app, &mut tx, &chat, caller, "portal").await?;
+    tx.commit().await?;
+    Ok(chat.name)
+}
+
+/// A member leaves; returns the chat's name.
+pub async fn leave(app: &App, caller: &UserRow, chat_id: i64) -> Result<String, ApiError> {
+    let mut tx = app.store.begin().await?;
+    let chat = visible_chat(&mut tx, chat_id, caller).await?;
+    if chat.owner_id == caller.id {
+        return Err(ApiError::ChatOwnerTarget("The chat owner cannot leave their own chat"));
+    }
+    if !store::chats::remove_member(&mut tx, chat.id, caller.id).await? {
+        return Err(ApiError::NotChatMember);
+    }
+    store::chats::touch_activity(&mut tx, chat.id, app.now()).await?;
+    tx.commit().await?;
+    Ok(chat.name)
+}

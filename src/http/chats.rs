@@ -1,0 +1,407 @@
+//! `/v1/portal/chats…`, `/v1/portal/resolve/{code}` and `/v1/admin/chats…` (60-chats). The
+//! browser VM routes (start/stop) are out of scope and deliberately absent.
+
+use axum::extract::{FromRequestParts, Path, State};
+use axum::http::request::Parts;
+use axum::response::Response;
+use axum::Json;
+use serde::Serialize;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::app::AppState;
+use crate::domain::chats::input::{self, ChatPatch, KickInput, NewChat, NewInviteInput};
+use crate::domain::chats::invites::{self, Resolved};
+use crate::domain::chats::views::{ChatAdmin, ChatAdminDetail, ChatStatus, ChatSummary, Invite};
+use crate::domain::chats::{self, admin, portal};
+use crate::error::{ApiError, ApiResult};
+use crate::http::body::{parse_path_id, JsonObject, Query};
+use crate::http::caller::{Authenticated, RequireAdmin, RequireLevel, RequireOwner};
+use crate::http::openapi::ErrorBody;
+use crate::http::users::{counted, PathParam};
+
+pub fn portal_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_chats, create_chat))
+        .routes(routes!(destroy_chat))
+        .routes(routes!(leave_chat))
+        .routes(routes!(list_invites, create_invite))
+        .routes(routes!(revoke_invite))
+        .routes(routes!(resolve_invite))
+}
+
+pub fn admin_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(admin_list, admin_create))
+        .routes(routes!(admin_get))
+        .routes(routes!(admin_update))
+        .routes(routes!(admin_delete))
+        .routes(routes!(admin_transfer))
+        .routes(routes!(admin_kick))
+}
+
+/// Refuses a timed-out caller (00-conventions §3.5), after the level check and before the body.
+/// A stand-in until the shared timed-out extractor lands; the rule itself is
+/// `domain::chats::refuse_timed_out`.
+pub struct NotTimedOut;
+
+impl FromRequestParts<AppState> for NotTimedOut {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Self, ApiError> {
+        let auth = Authenticated::from_request_parts(parts, app).await?;
+        let mut conn = app.store.acquire().await?;
+        chats::refuse_timed_out(&mut conn, auth.user_id(), app.now()).await?;
+        Ok(NotTimedOut)
+    }
+}
+
+/// A session whose user may create chats (60-chats §6), checked where the order of checks puts
+/// the minimum level.
+pub struct ChatCreator(pub Authenticated);
+
+impl FromRequestParts<AppState> for ChatCreator {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Self, ApiError> {
+        let auth = Authenticated::from_request_parts(parts, app).await?;
+        if !chats::may_create(&auth.session.user, app.now()) {
+            return Err(ApiError::PremiumRequired);
+        }
+        Ok(ChatCreator(auth))
+    }
+}
+
+/// `{chat_id}` and `{code}` of the invite paths, percent-decoded.
+pub struct InvitePath(String, String);
+
+impl<S: Send + Sync> FromRequestParts<S> for InvitePath {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        Path::<(String, String)>::from_request_parts(parts, state)
+            .await
+            .map(|Path((chat_id, code))| InvitePath(chat_id, code))
+            .map_err(|_| ApiError::NotFound)
+    }
+}
+
+fn chat_id(raw: &str) -> ApiResult<i64> {
+    parse_path_id("chat_id", raw)
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ChatOutcome {
+    message: String,
+}
+
+fn outcome(message: String) -> Json<ChatOutcome> {
+    Json(ChatOutcome { message })
+}
+
+// ------------------------------------------------------------------------------------------------
+// Portal
+// ------------------------------------------------------------------------------------------------
+
+/// The chats the caller can see: official, public, then their own and joined private chats
+/// (bare array with `X-Total-Count`).
+#[utoipa::path(get, path = "/v1/portal/chats", tag = "chats", security(("session" = [])),
+    responses((status = 200, body = Vec<ChatSummary>), (status = 401, body = ErrorBody), (status = 429, body = ErrorBody)))]
+async fn list_chats(State(app): State<AppState>, auth: Authenticated) -> ApiResult<Response> {
+    let mut conn = app.store.acquire().await?;
+    let chats = portal::visible_list(&mut conn, &auth.session.user).await?;
+    let total = chats.len() as i64;
+    Ok(counted(chats, total))
+}
+
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct CreateChatBody {
+    /// 2–64 characters after trimming, no control characters.
+    name: String,
+    /// At most 500 characters after trimming; empty counts as `null`.
+    description: Option<String>,
+    allow_control_requests: Option<bool>,
+    /// Any JSON object of at most 4096 bytes; stored for the VM layer.
+    #[schema(value_type = Option<Object>)]
+    browser_config: Option<serde_json::Value>,
+}
+
+/// Create a private chat (subscribers and Admin+, within the caller's chat slots).
+#[utoipa::path(post, path = "/v1/portal/chats", tag = "chats", request_body = CreateChatBody, security(("session" = [])),
+    responses((status = 200, body = ChatSummary), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+              (status = 403, body = ErrorBody, description = "origin, ERR_PREMIUM_REQUIRED, ERR_ACCOUNT_TIMED_OUT or ERR_CHAT_SLOT_LIMIT"),
+              (status = 429, body = ErrorBody)))]
+async fn create_chat(
+    State(app): State<AppState>,
+    ChatCreator(auth): ChatCreator,
+    _: NotTimedOut,
+    JsonObject(fields): JsonObject,
+) -> ApiResult<Json<ChatSummary>> {
+    let input = NewChat::read(&fields, false)?;
+    Ok(Json(portal::create(&app, &auth.session.user, input).await?))
+}
+
+/// Destroy a chat: its owner, or any Owner.
+#[utoipa::path(post, path = "/v1/portal/chats/{chat_id}/delete", tag = "chats", params(("chat_id" = i64, Path, description = "≥ 1")),
+    security(("session" = [])),
+    responses((status = 200, body = ChatOutcome), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+              (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 429, body = ErrorBody)))]
+async fn destroy_chat(
+    State(app): State<AppState>,
+    auth: Authenticated,
+    PathParam(raw): PathParam,
+) -> ApiResult<Json<ChatOutcome>> {
+    let name = portal::destroy(&app, &auth.session.user, chat_id(&raw)?).await?;
+    Ok(outcome(format!("Chat '{name}' destroyed")))
+}
+
+/// Leave a chat one is a member of.
+#[utoipa::path(post, path = "/v1/portal/chats/{chat_id}/leave", tag = "chats", params(("chat_id" = i64, Path, description = "≥ 1")),
+    security(("session" = [])),
+    responses((status = 200, body = ChatOutcome), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+              (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 429, body = ErrorBody)))]
+async fn leave_chat(
+    State(app): State<AppState>,
+    auth: Authenticated,
+    PathParam(raw): PathParam,
+) -> ApiResult<Json<ChatOutcome>> {
+    let name = portal::leave(&app, &auth.session.user, chat_id(&raw)?).await?;
+    Ok(outcome(format!("Left chat '{name}'")))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct InviteList {
+    invites: Vec<Invite>,
+}
+
+/// A chat's active invites, newest first (its managers only).
+#[utoipa::path(get, path = "/v1/portal/chats/{chat_id}/invites", tag = "chats", params(("chat_id" = i64, Path, description = "≥ 1")),
+    security(("session" = [])),
+    responses((status = 200, body = InviteList), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+              (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 429, body = ErrorBody)))]
+async fn list_invites(
+    State(app): State<AppState>,
+    auth: Authenticated,
+    PathParam(raw): PathParam,
+) -> ApiResult<Json<InviteList>> {
+    let invites = invites::list(&app, &auth.session.user, chat_id(&raw)?).await?;
+    Ok(Json(InviteList { invites }))
+}
+
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct CreateInviteBody {
+    /// A timestamp in the future; `null` = never expires.
+    #[schema(format = DateTime)]
+    expires_at: Option<String>,
+    /// 1–1000000; `null` = unlimited.
+    max_uses: Option<i64>,
+}
+
+/// Create an invite (at most 20 active per chat).
+#[utoipa::path(post, path = "/v1/portal/chats/{chat_id}/invites", tag = "chats", params(("chat_id" = i64, Path, description = "≥ 1")),
+    request_body = CreateInviteBody, security(("session" = [])),
+    responses((status = 200, body = Invite), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+              (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 429, body = ErrorBody)))]
+async fn create_invite(
+    State(app): State<AppState>,
+    auth: Authenticated,
+    _: NotTimedOut,
+    PathParam(raw): PathParam,
+    JsonObject(fields): JsonObject,
+) -> ApiResult<Json<Invite>> {
+    let chat_id = chat_id(&raw)?;
+    let input = NewInviteInput::read(&fields, app.now())?;
+    Ok(Json(invites::create(&app, &auth.session.user, chat_id, input).await?))
+}
+
+/// Revoke an invite of the chat, active or not.
+#[utoipa::path(post, path = "/v1/portal/chats/{chat_id}/invites/{code}/delete", tag = "chats",
+    params(("chat_id" = i64, Path, description = "≥ 1"), ("code" = String, Path)), security(("session" = [])),
+    responses((status = 200, body = ChatOutcome), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+              (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 429, body = ErrorBody)))]
+async fn revoke_invite(
+    State(app): State<AppState>,
+    auth: Authenticated,
+    InvitePath(raw, code): InvitePath,
+) -> ApiResult<Json<ChatOutcome>> {
+    invites::revoke(&app, &auth.session.user, chat_id(&raw)?, &code).await?;
+    Ok(outcome(format!("Invite '{code}' revoked")))
+}
+
+/// Join a chat by invite code.
+#[utoipa::path(post, path = "/v1/portal/resolve/{code}", tag = "chats", params(("code" = String, Path)), security(("session" = [])),
+    responses((status = 200, body = Resolved), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+              (status = 404, body = ErrorBody), (status = 429, body = ErrorBody)))]
+async fn resolve_invite(
+    State(app): State<AppState>,
+    auth: Authenticated,
+    _: NotTimedOut,
+    PathParam(code): PathParam,
+) -> ApiResult<Json<Resolved>> {
+    Ok(Json(invites::resolve(&app, &auth.session.user, &code).await?))
+}
+
+// ------------------------------------------------------------------------------------------------
+// Admin
+// ------------------------------------------------------------------------------------------------
+
+/// Every chat, `id` ascending (bare array with `X-Total-Count`).
+#[utoipa::path(get, path = "/v1/admin/chats", tag = "admin-chats", security(("session" = [])),
+    params(("visibility" = Option<String>, Query, description = "official, public or private"),
+           ("offset" = Option<i64>, Query, description = "≥ 0"), ("limit" = Option<i64>, Query, description = "1–1000, default 1000")),
+    responses((status = 200, body = Vec<ChatAdmin>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+              (status = 403, body = ErrorBody), (status = 429, body = ErrorBody)))]
+async fn admin_list(State(app): State<AppState>, _: RequireAdmin, query: Query) -> ApiResult<Response> {
+    let visibility = query
+        .str("visibility")
+        .map(|v| input::check_visibility("visibility", v))
+        .transpose()?;
+    let page = query.page(1000, 1000, i64::MAX)?;
+    let (chats, total) = admin::list(&app, visibility.as_deref(), page.offset, page.limit).await?;
+    Ok(counted(chats, total))
+}
+
+/// One chat with its members.
+#[utoipa::path(get, path = "/v1/admin/chats/{chat_id}", tag = "admin-chats", params(("chat_id" = i64, Path, description = "≥ 1")),
+    security(("session" = [])),
+    responses((status = 200, body = ChatAdminDetail), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+              (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 429, body = ErrorBody)))]
+async fn admin_get(
+    State(app): State<AppState>,
+    _: RequireAdmin,
+    PathParam(raw): PathParam,
+) -> ApiResult<Json<ChatAdminDetail>> {
+    Ok(Json(admin::get(&app, chat_id(&raw)?).await?))
+}
+
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct CreateOfficialChatBody {
+    /// 2–64 characters after trimming, no control characters.
+    name: String,
+    /// `^[a-z0-9-]{2,32}$`, unique.
+    slug: String,
+    /// At most 500 characters after trimming; empty counts as `null`.
+    description: Option<String>,
+    allow_control_requests: Option<bool>,
+    /// Any JSON object of at most 4096 bytes.
+    #[schema(value_type = Option<Object>)]
+    browser_config: Option<serde_json::Value>,
+}
+
+/// Create an official chat owned by the actor (within the actor's chat slots).
+#[utoipa::path(post, path = "/v1/admin/chats", tag = "admin-chats", request_body = CreateOfficialChatBody, security(("session" = [])),
+    responses((status = 200, body = ChatStatus), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+              (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 429, body = ErrorBody)))]
+async fn admin_create(
+    State(app): State<AppState>,
+    RequireLevel(auth): RequireAdmin,
+    _: NotTimedOut,
+    JsonObject(fields): JsonObject,
+) -> ApiResult<Json<ChatStatus>> {
+    let input = NewChat::read(&fields, true)?;
+    Ok(Json(admin::create_official(&app, &auth.session.user, input).await?))
+}
+
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct UpdateChatBody {
+    name: Option<String>,
+    /// `official`, `public` or `private`.
+    visibility: Option<String>,
+    /// 1–32 characters; `null` or empty clears.
+    label: Option<String>,
+    /// At most 500 characters; `null` or empty clears.
+    description: Option<String>,
+    /// `^[a-z0-9-]{2,32}$`; `null` clears (and makes the chat private).
+    slug: Option<String>,
+    /// Replaces the stored object.
+    #[schema(value_type = Option<Object>)]
+    browser_config: Option<serde_json::Value>,
+    /// `discord_0` … `discord_5`; `null` clears.
+    avatar_source: Option<String>,
+    allow_control_requests: Option<bool>,
+}
+
+/// Update a chat; only the fields sent change, and `null` clears a nullable field.
+#[utoipa::path(post, path = "/v1/admin/chats/{chat_id}/update", tag = "admin-chats", params(("chat_id" = i64, Path, description = "≥ 1")),
+    request_body = UpdateChatBody, security(("session" = [])),
+    responses((status = 200, body = ChatAdmin), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+              (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 429, body = ErrorBody)))]
+async fn admin_update(
+    State(app): State<AppState>,
+    RequireLevel(auth): RequireAdmin,
+    _: NotTimedOut,
+    PathParam(raw): PathParam,
+    JsonObject(fields): JsonObject,
+) -> ApiResult<Json<ChatAdmin>> {
+    let chat_id = chat_id(&raw)?;
+    let patch = ChatPatch::read(&fields)?;
+    Ok(Json(admin::update(&app, &auth.session.user, chat_id, patch).await?))
+}
+
+/// Delete any chat, with its members and invites.
+#[utoipa::path(post, path = "/v1/admin/chats/{chat_id}/delete", tag = "admin-chats", params(("chat_id" = i64, Path, description = "≥ 1")),
+    security(("session" = [])),
+    responses((status = 200, body = ChatOutcome), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+              (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 429, body = ErrorBody)))]
+async fn admin_delete(
+    State(app): State<AppState>,
+    RequireLevel(auth): RequireAdmin,
+    _: NotTimedOut,
+    PathParam(raw): PathParam,
+) -> ApiResult<Json<ChatOutcome>> {
+    let name = admin::delete(&app, &auth.session.user, chat_id(&raw)?).await?;
+    Ok(outcome(format!("Chat '{name}' deleted")))
+}
+
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct TransferBody {
+    /// An existing user other than the current owner.
+    new_owner_id: i64,
+}
+
+/// Give a chat to another user (Owner only); the previous owner stays on as a member.
+#[utoipa::path(post, path = "/v1/admin/chats/{chat_id}/transfer", tag = "admin-chats", params(("chat_id" = i64, Path, description = "≥ 1")),
+    request_body = TransferBody, security(("session" = [])),
+    responses((status = 200, body = ChatOutcome), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+              (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 429, body = ErrorBody)))]
+async fn admin_transfer(
+    State(app): State<AppState>,
+    RequireLevel(auth): RequireOwner,
+    _: NotTimedOut,
+    PathParam(raw): PathParam,
+    JsonObject(fields): JsonObject,
+) -> ApiResult<Json<ChatOutcome>> {
+    let chat_id = chat_id(&raw)?;
+    let new_owner_id = input::user_id(&fields, "new_owner_id")?;
+    let name = admin::transfer(&app, &auth.session.user, chat_id, new_owner_id).await?;
+    Ok(outcome(format!("Chat '{name}' transferred to user {new_owner_id}")))
+}
+
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct KickBody {
+    user_id: i64,
+    /// At most 500 characters after trimming; empty counts as `null`.
+    reason: Option<String>,
+}
+
+/// Remove a member from a chat and record a `CHAT_KICK`.
+#[utoipa::path(post, path = "/v1/admin/chats/{chat_id}/kick", tag = "admin-chats", params(("chat_id" = i64, Path, description = "≥ 1")),
+    request_body = KickBody, security(("session" = [])),
+    responses((status = 200, body = ChatOutcome), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+              (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 429, body = ErrorBody)))]
+async fn admin_kick(
+    State(app): State<AppState>,
+    RequireLevel(auth): RequireAdmin,
+    _: NotTimedOut,
+    PathParam(raw): PathParam,
+    JsonObject(fields): JsonObject,
+) -> ApiResult<Json<ChatOutcome>> {
+    let chat_id = chat_id(&raw)?;
+    let kick = KickInput::read(&fields)?;
+    let (username, chat_name) = admin::kick(&app, &auth.session.user, chat_id, kick).await?;
+    Ok(outcome(format!("Kicked {username} from chat '{chat_name}'")))
+}

@@ -1,0 +1,400 @@
+//! Chats, their members and their invite codes (60-chats).
+
+use sqlx::FromRow;
+
+use super::Conn;
+
+/// A chat with its owner's name and avatar choice, which every chat view shows.
+#[derive(Debug, Clone, FromRow)]
+pub struct ChatRow {
+    pub id: i64,
+    pub chat_type: String,
+    pub name: String,
+    pub owner_id: i64,
+    pub visibility: String,
+    pub label: Option<String>,
+    pub slug: Option<String>,
+    pub description: Option<String>,
+    pub avatar_source: Option<String>,
+    pub browser_config: String,
+    pub allow_control_requests: i64,
+    pub is_archived: i64,
+    pub last_activity_at: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub owner_username: String,
+    pub owner_avatar_source: Option<String>,
+    pub owner_level: i64,
+}
+
+const CHAT_SELECT: &str = "SELECT c.id, c.chat_type, c.name, c.owner_id, c.visibility, c.label, c.slug, \
+    c.description, c.avatar_source, c.browser_config, c.allow_control_requests, c.is_archived, \
+    c.last_activity_at, c.created_at, c.updated_at, u.username AS owner_username, \
+    u.avatar_source AS owner_avatar_source, u.permission_level AS owner_level \
+    FROM chats c JOIN users u ON u.id = c.owner_id";
+
+pub async fn by_id(conn: &mut Conn, id: i64) -> Result<Option<ChatRow>, sqlx::Error> {
+    sqlx::query_as(&format!("{CHAT_SELECT} WHERE c.id = $1"))
+        .bind(id)
+        .fetch_optional(conn)
+        .await
+}
+
+/// Official chats, then public ones, then the private chats the user owns or is a member of;
+/// each group by id.
+pub async fn visible_to(conn: &mut Conn, user_id: i64) -> Result<Vec<ChatRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "{CHAT_SELECT} WHERE c.visibility <> 'private' OR c.owner_id = $1 \
+         OR EXISTS (SELECT 1 FROM chat_members m WHERE m.chat_id = c.id AND m.user_id = $1) \
+         ORDER BY CASE c.visibility WHEN 'official' THEN 0 WHEN 'public' THEN 1 ELSE 2 END, c.id"
+    ))
+    .bind(user_id)
+    .fetch_all(conn)
+    .await
+}
+
+/// A page of every chat (optionally of one visibility), by id, and the count without paging.
+pub async fn page(
+    conn: &mut Conn,
+    visibility: Option<&str>,
+    offset: i64,
+    limit: i64,
+) -> Result<(Vec<ChatRow>, i64), sqlx::Error> {
+    let (total,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM chats WHERE ($1 IS NULL OR visibility = $1)")
+        .bind(visibility)
+        .fetch_one(&mut *conn)
+        .await?;
+    let rows = sqlx::query_as(&format!(
+        "{CHAT_SELECT} WHERE ($1 IS NULL OR c.visibility = $1) ORDER BY c.id LIMIT $2 OFFSET $3"
+    ))
+    .bind(visibility)
+    .bind(limit)
+    .bind(offset)
+    .fetch_all(conn)
+    .await?;
+    Ok((rows, total))
+}
+
+pub async fn count_owned_by(conn: &mut Conn, owner_id: i64) -> Result<i64, sqlx::Error> {
+    let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM chats WHERE owner_id = $1")
+        .bind(owner_id)
+        .fetch_one(conn)
+        .await?;
+    Ok(n)
+}
+
+/// Takes the owner's row lock for the rest of the transaction, so that two creations by one user
+/// count their slots one after the other (SQLite's write transactions are serial anyway).
+pub async fn serialise_creations_of(conn: &mut Conn, owner_id: i64) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE users SET updated_at = updated_at WHERE id = $1")
+        .bind(owner_id)
+        .execute(conn)
+        .await
+        .map(|_| ())
+}
+
+/// Takes the chat's row lock for the rest of the transaction; `false` when the chat is gone.
+pub async fn lock(conn: &mut Conn, chat_id: i64) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query("UPDATE chats SET updated_at = updated_at WHERE id = $1")
+        .bind(chat_id)
+        .execute(conn)
+        .await?;
+    Ok(done.rows_affected() > 0)
+}
+
+pub async fn slug_taken(conn: &mut Conn, slug: &str) -> Result<bool, sqlx::Error> {
+    let found: Option<(i64,)> = sqlx::query_as("SELECT id FROM chats WHERE slug = $1")
+        .bind(slug)
+        .fetch_optional(conn)
+        .await?;
+    Ok(found.is_some())
+}
+
+/// The writable fields of a chat row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChatFields {
+    pub name: String,
+    pub visibility: String,
+    pub label: Option<String>,
+    pub slug: Option<String>,
+    pub description: Option<String>,
+    pub avatar_source: Option<String>,
+    pub browser_config: String,
+    pub allow_control_requests: bool,
+}
+
+impl ChatFields {
+    pub fn of(row: &ChatRow) -> ChatFields {
+        ChatFields {
+            name: row.name.clone(),
+            visibility: row.visibility.clone(),
+            label: row.label.clone(),
+            slug: row.slug.clone(),
+            description: row.description.clone(),
+            avatar_source: row.avatar_source.clone(),
+            browser_config: row.browser_config.clone(),
+            allow_control_requests: row.allow_control_requests != 0,
+        }
+    }
+}
+
+/// Inserts a chat and returns its id; `created_at` = `last_activity_at` = `updated_at` = now.
+pub async fn insert(conn: &mut Conn, owner_id: i64, fields: &ChatFields, now: i64) -> Result<i64, sqlx::Error> {
+    let (id,): (i64,) = sqlx::query_as(
+        "INSERT INTO chats (chat_type, name, owner_id, visibility, label, slug, description, avatar_source, \
+         browser_config, allow_control_requests, last_activity_at, created_at, updated_at) \
+         VALUES ('group', $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $10) RETURNING id",
+    )
+    .bind(&fields.name)
+    .bind(owner_id)
+    .bind(&fields.visibility)
+    .bind(&fields.label)
+    .bind(&fields.slug)
+    .bind(&fields.description)
+    .bind(&fields.avatar_source)
+    .bind(&fields.browser_config)
+    .bind(super::flag(fields.allow_control_requests))
+    .bind(now)
+    .fetch_one(conn)
+    .await?;
+    Ok(id)
+}
+
+pub async fn update(conn: &mut Conn, chat_id: i64, fields: &ChatFields, now: i64) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE chats SET name = $2, visibility = $3, label = $4, slug = $5, description = $6, \
+         avatar_source = $7, browser_config = $8, allow_control_requests = $9, updated_at = $10 WHERE id = $1",
+    )
+    .bind(chat_id)
+    .bind(&fields.name)
+    .bind(&fields.visibility)
+    .bind(&fields.label)
+    .bind(&fields.slug)
+    .bind(&fields.description)
+    .bind(&fields.avatar_source)
+    .bind(&fields.browser_config)
+    .bind(super::flag(fields.allow_control_requests))
+    .bind(now)
+    .execute(conn)
+    .await
+    .map(|_| ())
+}
+
+/// Deletes the chat; its members and invites go with it (foreign keys cascade).
+pub async fn delete(conn: &mut Conn, chat_id: i64) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query("DELETE FROM chats WHERE id = $1")
+        .bind(chat_id)
+        .execute(conn)
+        .await?;
+    Ok(done.rows_affected() > 0)
+}
+
+pub async fn set_owner(conn: &mut Conn, chat_id: i64, owner_id: i64, now: i64) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE chats SET owner_id = $2, updated_at = $3 WHERE id = $1")
+        .bind(chat_id)
+        .bind(owner_id)
+        .bind(now)
+        .execute(conn)
+        .await
+        .map(|_| ())
+}
+
+/// A member joined or left: `last_activity_at` (and so `updated_at`) = now.
+pub async fn touch_activity(conn: &mut Conn, chat_id: i64, now: i64) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE chats SET last_activity_at = $2, updated_at = $2 WHERE id = $1")
+        .bind(chat_id)
+        .bind(now)
+        .execute(conn)
+        .await
+        .map(|_| ())
+}
+
+// ------------------------------------------------------------------------------------------------
+// Members
+// ------------------------------------------------------------------------------------------------
+
+pub async fn is_member(conn: &mut Conn, chat_id: i64, user_id: i64) -> Result<bool, sqlx::Error> {
+    let found: Option<(i64,)> = sqlx::query_as("SELECT id FROM chat_members WHERE chat_id = $1 AND user_id = $2")
+        .bind(chat_id)
+        .bind(user_id)
+        .fetch_optional(conn)
+        .await?;
+    Ok(found.is_some())
+}
+
+/// Adds a member row; `false` when the user already had one.
+pub async fn add_member(conn: &mut Conn, chat_id: i64, user_id: i64, now: i64) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "INSERT INTO chat_members (chat_id, user_id, joined_at) VALUES ($1, $2, $3) \
+         ON CONFLICT (chat_id, user_id) DO NOTHING",
+    )
+    .bind(chat_id)
+    .bind(user_id)
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() > 0)
+}
+
+/// Removes a member row; `false` when there was none.
+pub async fn remove_member(conn: &mut Conn, chat_id: i64, user_id: i64) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query("DELETE FROM chat_members WHERE chat_id = $1 AND user_id = $2")
+        .bind(chat_id)
+        .bind(user_id)
+        .execute(conn)
+        .await?;
+    Ok(done.rows_affected() > 0)
+}
+
+pub async fn member_count(conn: &mut Conn, chat_id: i64) -> Result<i64, sqlx::Error> {
+    let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM chat_members WHERE chat_id = $1")
+        .bind(chat_id)
+        .fetch_one(conn)
+        .await?;
+    Ok(n)
+}
+
+#[derive(Debug, Clone, FromRow)]
+pub struct MemberRow {
+    pub user_id: i64,
+    pub username: String,
+    pub avatar_source: Option<String>,
+    pub permission_level: i64,
+    pub joined_at: i64,
+}
+
+/// The earliest `limit` members, earliest first.
+pub async fn members(conn: &mut Conn, chat_id: i64, limit: i64) -> Result<Vec<MemberRow>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT m.user_id, u.username, u.avatar_source, u.permission_level, m.joined_at \
+         FROM chat_members m JOIN users u ON u.id = m.user_id WHERE m.chat_id = $1 \
+         ORDER BY m.joined_at ASC, m.id ASC LIMIT $2",
+    )
+    .bind(chat_id)
+    .bind(limit)
+    .fetch_all(conn)
+    .await
+}
+
+/// Whether a `CHAT_BAN` for this chat is in force against the user.
+pub async fn is_banned(conn: &mut Conn, chat_id: i64, user_id: i64, now: i64) -> Result<bool, sqlx::Error> {
+    let found: Option<(i64,)> = sqlx::query_as(
+        "SELECT id FROM moderation_actions WHERE chat_id = $1 AND user_id = $2 AND action_type = 'CHAT_BAN' \
+         AND is_lifted = 0 AND (expires_at IS NULL OR expires_at > $3) LIMIT 1",
+    )
+    .bind(chat_id)
+    .bind(user_id)
+    .bind(now)
+    .fetch_optional(conn)
+    .await?;
+    Ok(found.is_some())
+}
+
+// ------------------------------------------------------------------------------------------------
+// Invites
+// ------------------------------------------------------------------------------------------------
+
+#[derive(Debug, Clone, FromRow)]
+pub struct InviteRow {
+    pub id: i64,
+    pub code: String,
+    pub chat_id: i64,
+    pub created_by_id: Option<i64>,
+    pub created_at: i64,
+    pub expires_at: Option<i64>,
+    pub uses: i64,
+    pub max_uses: Option<i64>,
+}
+
+const INVITE_COLUMNS: &str = "id, code, chat_id, created_by_id, created_at, expires_at, uses, max_uses";
+
+/// 60-chats §7: not expired and not used up.
+const ACTIVE: &str = "(expires_at IS NULL OR expires_at > $2) AND (max_uses IS NULL OR uses < max_uses)";
+
+/// The chat's active invites, newest first.
+pub async fn active_invites(conn: &mut Conn, chat_id: i64, now: i64) -> Result<Vec<InviteRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {INVITE_COLUMNS} FROM chat_invites WHERE chat_id = $1 AND {ACTIVE} \
+         ORDER BY created_at DESC, id DESC"
+    ))
+    .bind(chat_id)
+    .bind(now)
+    .fetch_all(conn)
+    .await
+}
+
+pub async fn count_active_invites(conn: &mut Conn, chat_id: i64, now: i64) -> Result<i64, sqlx::Error> {
+    let (n,): (i64,) = sqlx::query_as(&format!(
+        "SELECT COUNT(*) FROM chat_invites WHERE chat_id = $1 AND {ACTIVE}"
+    ))
+    .bind(chat_id)
+    .bind(now)
+    .fetch_one(conn)
+    .await?;
+    Ok(n)
+}
+
+pub async fn invite_code_taken(conn: &mut Conn, code: &str) -> Result<bool, sqlx::Error> {
+    let found: Option<(i64,)> = sqlx::query_as("SELECT id FROM chat_invites WHERE code = $1")
+        .bind(code)
+        .fetch_optional(conn)
+        .await?;
+    Ok(found.is_some())
+}
+
+pub struct NewInvite<'a> {
+    pub code: &'a str,
+    pub chat_id: i64,
+    pub created_by_id: i64,
+    pub expires_at: Option<i64>,
+    pub max_uses: Option<i64>,
+    pub now: i64,
+}
+
+pub async fn insert_invite(conn: &mut Conn, invite: NewInvite<'_>) -> Result<InviteRow, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "INSERT INTO chat_invites (code, chat_id, created_by_id, created_at, expires_at, uses, max_uses) \
+         VALUES ($1, $2, $3, $4, $5, 0, $6) RETURNING {INVITE_COLUMNS}"
+    ))
+    .bind(invite.code)
+    .bind(invite.chat_id)
+    .bind(invite.created_by_id)
+    .bind(invite.now)
+    .bind(invite.expires_at)
+    .bind(invite.max_uses)
+    .fetch_one(conn)
+    .await
+}
+
+/// The invite with this code, if it is active.
+pub async fn active_invite(conn: &mut Conn, code: &str, now: i64) -> Result<Option<InviteRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {INVITE_COLUMNS} FROM chat_invites WHERE code = $1 AND {ACTIVE}"
+    ))
+    .bind(code)
+    .bind(now)
+    .fetch_optional(conn)
+    .await
+}
+
+/// Counts one use, only while the invite is still active; `false` when it no longer was.
+pub async fn use_invite(conn: &mut Conn, invite_id: i64, now: i64) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(&format!(
+        "UPDATE chat_invites SET uses = uses + 1 WHERE id = $1 AND {ACTIVE}"
+    ))
+    .bind(invite_id)
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() > 0)
+}
+
+/// Deletes the chat's invite with this code, active or not; `false` when there was none.
+pub async fn delete_invite(conn: &mut Conn, chat_id: i64, code: &str) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query("DELETE FROM chat_invites WHERE chat_id = $1 AND code = $2")
+        .bind(chat_id)
+        .bind(code)
+        .execute(conn)
+        .await?;
+    Ok(done.rows_affected() > 0)
+}
