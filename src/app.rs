@@ -1,7 +1,13 @@
 //! The application state shared by every request, and how the server is started and stopped.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::ConnectInfo;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto::Builder;
+use hyper_util::server::graceful::GracefulShutdown;
+use tower::ServiceExt;
 
 use crate::config::{Config, Derived};
 use crate::ephemeral::Ephemeral;
@@ -77,13 +83,59 @@ pub async fn serve(config: Config) -> Result<(), String> {
         .await
         .map_err(|e| format!("cannot listen on {bind}: {e}"))?;
     tracing::info!(bind = %bind, backend = store.backend().name(), "portal listening");
-    axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .map_err(|e| format!("server error: {e}"))?;
+    accept_loop(listener, router).await;
     store.close().await;
     tracing::info!("portal stopped");
     Ok(())
+}
+
+/// How long a client may take to send its request headers; slow clients cannot hold a connection.
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// Requests with more header fields than this are refused by the HTTP layer.
+const MAX_HEADERS: usize = 64;
+/// How long in-flight requests may run after a shutdown signal.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// Serves connections until SIGINT/SIGTERM, then lets in-flight requests finish.
+async fn accept_loop(listener: tokio::net::TcpListener, router: axum::Router) {
+    let mut builder = Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .max_headers(MAX_HEADERS);
+    let graceful = GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown_signal());
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(pair) => pair,
+                Err(err) => {
+                    // Out of file descriptors and similar: pause instead of spinning.
+                    tracing::warn!(cause = %err, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = &mut shutdown => break,
+        };
+        let router = router.clone();
+        let service = hyper::service::service_fn(move |mut request: hyper::Request<hyper::body::Incoming>| {
+            request.extensions_mut().insert(ConnectInfo(peer));
+            router.clone().oneshot(request)
+        });
+        let connection = builder
+            .serve_connection_with_upgrades(TokioIo::new(stream), service)
+            .into_owned();
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            let _ = connection.await;
+        });
+    }
+    drop(listener);
+    if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown()).await.is_err() {
+        tracing::warn!("requests still running after the shutdown grace period were cut off");
+    }
 }
 
 async fn shutdown_signal() {
