@@ -57,6 +57,7 @@ pub async fn serve(config: Config) -> Result<(), String> {
     let store = open_store(&config).await?;
     let bind = config.bind.clone();
     let app = App::new(config, store.clone(), Arc::new(SystemClock))?;
+    let sweeper = tokio::spawn(crate::domain::subscriptions::run_sweeper(app.clone()));
     let router = crate::http::router(app);
     let listener = tokio::net::TcpListener::bind(&bind)
         .await
@@ -66,6 +67,7 @@ pub async fn serve(config: Config) -> Result<(), String> {
         .with_graceful_shutdown(shutdown_signal())
         .await
         .map_err(|e| format!("server error: {e}"))?;
+    sweeper.abort();
     store.close().await;
     tracing::info!("portal stopped");
     Ok(())

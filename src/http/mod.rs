@@ -17,7 +17,9 @@ pub mod body;
 pub mod caller;
 pub mod correlation;
 mod health;
+mod moderation;
 mod openapi;
+mod subscriptions;
 pub mod users;
 
 use caller::{guard, Tier};
@@ -35,6 +37,8 @@ pub fn api(app: &AppState) -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(tier(app, Tier::Public, users::public_routes()))
         .merge(tier(app, Tier::Auth, users::auth_routes()))
         .merge(tier(app, Tier::Admin, health::admin_routes()))
+        .merge(tier(app, Tier::Admin, moderation::routes()))
+        .merge(tier(app, Tier::Admin, subscriptions::routes()))
         .split_for_parts()
 }
 
