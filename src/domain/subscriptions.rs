@@ -141,7 +141,11 @@ pub async fn grant(
     let new_expires_at = match grant {
         Grant::Trial => Some(now + TRIAL_DAYS * DAY),
         Grant::Premium { days } => {
-            let start = if old_tier == 2 { old_expires_at.unwrap_or(now) } else { now };
+            let start = if old_tier == 2 {
+                old_expires_at.unwrap_or(now)
+            } else {
+                now
+            };
             Some(start + days * DAY)
         }
         Grant::Lifetime => None,

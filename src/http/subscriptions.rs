@@ -90,7 +90,12 @@ async fn grant(
     let grant = match tier {
         1 => Grant::Trial,
         2 => Grant::Premium {
-            days: check_range("duration_days", duration_days.ok_or_else(|| required("duration_days"))?, 1, 3650)?,
+            days: check_range(
+                "duration_days",
+                duration_days.ok_or_else(|| required("duration_days"))?,
+                1,
+                3650,
+            )?,
         },
         _ => Grant::Lifetime,
     };

@@ -276,17 +276,15 @@ pub async fn search_moderation(
     let condition = "($1 IS NULL OR user_id = $1) AND ($2 IS NULL OR issued_by_id = $2) \
         AND ($3 IS NULL OR action_type = $3) AND ($4 IS NULL OR chat_id = $4) \
         AND ($5 = 0 OR (is_lifted = 0 AND (expires_at IS NULL OR expires_at > $6)))";
-    let (total,): (i64,) = sqlx::query_as(&format!(
-        "SELECT COUNT(*) FROM moderation_actions WHERE {condition}"
-    ))
-    .bind(filter.user_id)
-    .bind(filter.issued_by)
-    .bind(filter.action_type)
-    .bind(filter.chat_id)
-    .bind(super::flag(filter.active_only))
-    .bind(now)
-    .fetch_one(&mut *conn)
-    .await?;
+    let (total,): (i64,) = sqlx::query_as(&format!("SELECT COUNT(*) FROM moderation_actions WHERE {condition}"))
+        .bind(filter.user_id)
+        .bind(filter.issued_by)
+        .bind(filter.action_type)
+        .bind(filter.chat_id)
+        .bind(super::flag(filter.active_only))
+        .bind(now)
+        .fetch_one(&mut *conn)
+        .await?;
     let rows = sqlx::query_as(&format!(
         "SELECT {MODERATION_COLUMNS} FROM moderation_actions WHERE {condition} \
          ORDER BY created_at DESC, id DESC LIMIT $7 OFFSET $8"
