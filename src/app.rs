@@ -78,12 +78,14 @@ pub async fn serve(config: Config) -> Result<(), String> {
         });
         tracing::info!(bind = %metrics_bind, "metrics listening");
     }
+    let sweeper = tokio::spawn(crate::domain::subscriptions::run_sweeper(app.clone()));
     let router = crate::http::router(app);
     let listener = tokio::net::TcpListener::bind(&bind)
         .await
         .map_err(|e| format!("cannot listen on {bind}: {e}"))?;
     tracing::info!(bind = %bind, backend = store.backend().name(), "portal listening");
     accept_loop(listener, router).await;
+    sweeper.abort();
     store.close().await;
     tracing::info!("portal stopped");
     Ok(())

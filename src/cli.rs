@@ -74,6 +74,12 @@ pub enum UserCommand {
         #[arg(long)]
         level: Option<i64>,
     },
+    /// Hard-delete a user and what belongs to them (refused for the last unbanned Owner).
+    Delete {
+        user: String,
+        #[arg(long)]
+        reason: Option<String>,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -251,6 +257,11 @@ async fn execute(app: &App, command: Command) -> Result<Value, ApiError> {
                 out.push(views::load_private(&mut tx, user, now).await?);
             }
             serde_json::to_value(out).map_err(ApiError::internal)?
+        }
+        Command::User(UserCommand::Delete { user, reason }) => {
+            let target = find_user(&mut tx, &user).await?;
+            staff::delete_user(app, &mut tx, None, &target, reason.as_deref()).await?;
+            json!({"deleted": target.id, "username": target.username})
         }
         Command::Bot(BotCommand::Create {
             name,

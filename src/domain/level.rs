@@ -25,6 +25,16 @@ impl Level {
         self as i64
     }
 
+    /// The name used in messages: `User`, `Moderator`, `Admin`, `Owner`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Level::User => "User",
+            Level::Moderator => "Moderator",
+            Level::Admin => "Admin",
+            Level::Owner => "Owner",
+        }
+    }
+
     /// The message of the 403 given to callers below this floor.
     pub fn required_message(self) -> &'static str {
         match self {

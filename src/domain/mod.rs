@@ -1,10 +1,13 @@
 //! The rules of the product. Handlers and the command-line tool call these; these call the store.
 
+pub mod audit;
 pub mod auth;
 pub mod chats;
 pub mod level;
+pub mod moderation;
 pub mod profile;
 pub mod sessions;
 pub mod staff;
+pub mod subscriptions;
 pub mod users;
 pub mod views;

@@ -5,7 +5,7 @@ use serde_json::json;
 
 use crate::app::App;
 use crate::crypto;
-use crate::domain::level::Level;
+use crate::domain::level::{can_act_on, Level};
 use crate::domain::sessions::ttl_seconds;
 use crate::error::ApiError;
 use crate::store::audit::{self, NewAudit};
@@ -27,14 +27,68 @@ async fn unbanned_owner_count(conn: &mut Conn, now: i64) -> Result<i64, sqlx::Er
     Ok(n)
 }
 
-/// Refuses an act that would leave no unbanned Owner when `target` is one.
+/// Refuses an act that would leave no unbanned Owner when `target` is one. The Owner rows stay
+/// locked until the transaction ends, so two Owners acting on each other cannot both pass.
 pub async fn guard_last_owner(conn: &mut Conn, target: &UserRow, now: i64) -> Result<(), ApiError> {
     if target.permission_level == Level::Owner.as_i64() {
+        store::users::lock_owners(conn).await?;
         let restrictions = store::users::restrictions(conn, target.id, now).await?;
         if restrictions.ban.is_none() && unbanned_owner_count(conn, now).await? <= 1 {
             return Err(ApiError::LastOwner);
         }
     }
+    Ok(())
+}
+
+/// The staff member acting through the API.
+#[derive(Debug, Clone, Copy)]
+pub struct Actor {
+    pub id: i64,
+    pub level: Level,
+}
+
+pub fn level_of(user: &UserRow) -> Level {
+    Level::from_i64(user.permission_level).unwrap_or(Level::User)
+}
+
+/// Loads the target of a staff act and applies the relation rules in the contract's order: the
+/// user exists (404), is not the actor (400), and the actor may act on them (403).
+pub async fn target_for(conn: &mut Conn, actor: Actor, user_id: i64) -> Result<UserRow, ApiError> {
+    let target = store::users::by_id(conn, user_id)
+        .await?
+        .ok_or(ApiError::UserNotFound)?;
+    if target.id == actor.id {
+        return Err(ApiError::SelfTarget);
+    }
+    if !can_act_on(actor.level, level_of(&target)) {
+        return Err(ApiError::Hierarchy);
+    }
+    Ok(target)
+}
+
+/// Writes the audit row of an act on a user.
+pub async fn audit_user_event(
+    app: &App,
+    conn: &mut Conn,
+    event_type: &str,
+    actor: Option<i64>,
+    target_id: i64,
+    metadata: serde_json::Value,
+    now: i64,
+) -> Result<(), ApiError> {
+    audit::insert(
+        conn,
+        &app.store.faults,
+        NewAudit {
+            event_type,
+            actor_id: actor,
+            target_type: "user",
+            target_id: Some(target_id),
+            metadata,
+            now,
+        },
+    )
+    .await?;
     Ok(())
 }
 
@@ -72,29 +126,71 @@ pub async fn set_level(
     .await?;
     let ttl = ttl_seconds(app, new_level) * MICROS_PER_SECOND;
     let sessions_ended = store::sessions::recap(conn, target.id, ttl, now).await?;
-    audit::insert(
+    audit_user_event(
+        app,
         conn,
-        &app.store.faults,
-        NewAudit {
-            event_type: "USER_PERMISSION",
-            actor_id: actor,
-            target_type: "user",
-            target_id: Some(target.id),
-            metadata: json!({
-                "old_level": target.permission_level,
-                "new_level": new_level.as_i64(),
-                "reason": reason,
-                "history_id": history_id,
-                "sessions_ended": sessions_ended,
-            }),
-            now,
-        },
+        "USER_PERMISSION",
+        actor,
+        target.id,
+        json!({
+            "old_level": target.permission_level,
+            "new_level": new_level.as_i64(),
+            "reason": reason,
+            "history_id": history_id,
+            "sessions_ended": sessions_ended,
+        }),
+        now,
     )
     .await?;
     Ok(LevelChange {
         history_id,
         sessions_ended,
     })
+}
+
+/// Hard-deletes a user with what belongs to it (30-admin-moderation §5.7): the schema's cascades
+/// remove identities, sessions, memberships, notifications, owned chats and bots, moderation and
+/// history rows; pending login codes are keyed by identity and go first. Records naming the user
+/// as actor keep their ids.
+pub async fn delete_user(
+    app: &App,
+    conn: &mut Conn,
+    actor: Option<i64>,
+    target: &UserRow,
+    reason: Option<&str>,
+) -> Result<(), ApiError> {
+    let now = app.now();
+    guard_last_owner(conn, target, now).await?;
+    let mut bot_ids: Vec<i64> = store::keys::bots_of_owner(conn, target.id, i64::MAX)
+        .await?
+        .into_iter()
+        .map(|b| b.id)
+        .collect();
+    bot_ids.sort_unstable();
+    let mut chat_ids: Vec<i64> = store::history::chats_owned_by(conn, target.id, i64::MAX)
+        .await?
+        .into_iter()
+        .map(|c| c.id)
+        .collect();
+    chat_ids.sort_unstable();
+    store::codes::delete_for_user(conn, target.id).await?;
+    store::users::delete(conn, target.id).await?;
+    audit_user_event(
+        app,
+        conn,
+        "USER_DELETE",
+        actor,
+        target.id,
+        json!({
+            "username": target.username,
+            "permission_level": target.permission_level,
+            "reason": reason,
+            "deleted_bot_ids": bot_ids,
+            "deleted_chat_ids": chat_ids,
+        }),
+        now,
+    )
+    .await
 }
 
 pub struct NewBotSpec<'a> {

@@ -17,6 +17,7 @@ use crate::app::{App, AppState};
 use crate::crypto;
 use crate::domain::level::Level;
 use crate::domain::sessions::clear_cookie;
+use crate::domain::staff::Actor;
 use crate::error::ApiError;
 use crate::store::keys::BotRow;
 use crate::store::sessions::LiveSession;
@@ -365,6 +366,14 @@ impl Authenticated {
     pub fn level(&self) -> Level {
         Level::from_i64(self.session.user.permission_level).unwrap_or(Level::User)
     }
+
+    /// The caller as the actor of a staff act.
+    pub fn actor(&self) -> Actor {
+        Actor {
+            id: self.user_id(),
+            level: self.level(),
+        }
+    }
 }
 
 impl FromRequestParts<AppState> for Authenticated {
@@ -421,6 +430,47 @@ impl<const MIN: u8> FromRequestParts<AppState> for RequireLevel<MIN> {
             return Err(ApiError::InsufficientPermission(floor.required_message()));
         }
         Ok(RequireLevel(auth))
+    }
+}
+
+/// Extractors that stand for a session caller, so `Unrestricted` can wrap any of them.
+pub trait SessionCaller {
+    fn authenticated(&self) -> &Authenticated;
+}
+
+impl SessionCaller for Authenticated {
+    fn authenticated(&self) -> &Authenticated {
+        self
+    }
+}
+
+impl<const MIN: u8> SessionCaller for RequireLevel<MIN> {
+    fn authenticated(&self) -> &Authenticated {
+        &self.0
+    }
+}
+
+/// A session caller whose effective state is not Timeout: every `POST` under `/v1/admin/` and the
+/// other endpoints of 00-conventions §3.5 refuse timed-out callers (step 6 of the order of checks,
+/// after the level floor of the wrapped extractor).
+pub struct Unrestricted<E>(pub E);
+
+impl<E> FromRequestParts<AppState> for Unrestricted<E>
+where
+    E: FromRequestParts<AppState, Rejection = ApiError> + SessionCaller + Send,
+{
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Self, ApiError> {
+        let inner = E::from_request_parts(parts, app).await?;
+        let user_id = inner.authenticated().user_id();
+        let mut conn = app.store.acquire().await?;
+        let restrictions = crate::store::users::restrictions(&mut conn, user_id, app.now()).await?;
+        if restrictions.ban.is_none() {
+            if let Some(expires_at) = restrictions.timeout {
+                return Err(ApiError::AccountTimedOut { expires_at });
+            }
+        }
+        Ok(Unrestricted(inner))
     }
 }
 

@@ -22,7 +22,9 @@ mod chats;
 pub mod correlation;
 mod cors;
 mod health;
+mod moderation;
 mod openapi;
+mod subscriptions;
 pub mod users;
 
 use caller::{guard, Tier};
@@ -42,6 +44,8 @@ pub fn api(app: &AppState) -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(tier(app, Tier::Auth, chats::portal_routes()))
         .merge(tier(app, Tier::Admin, health::admin_routes()))
         .merge(tier(app, Tier::Admin, chats::admin_routes()))
+        .merge(tier(app, Tier::Admin, moderation::routes()))
+        .merge(tier(app, Tier::Admin, subscriptions::routes()))
         .split_for_parts()
 }
 

@@ -217,3 +217,96 @@ pub async fn chats_owned_by(conn: &mut Conn, owner_id: i64, limit: i64) -> Resul
     .fetch_all(conn)
     .await
 }
+
+pub async fn moderation_by_id(conn: &mut Conn, id: i64) -> Result<Option<ModerationRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {MODERATION_COLUMNS} FROM moderation_actions WHERE id = $1"
+    ))
+    .bind(id)
+    .fetch_optional(conn)
+    .await
+}
+
+/// Lifts the user's in-force actions of a type other than `new_id`, as superseded by it; returns
+/// the ids lifted.
+pub async fn supersede_in_force(
+    conn: &mut Conn,
+    user_id: i64,
+    action_type: &str,
+    new_id: i64,
+    lifted_by: Option<i64>,
+    now: i64,
+) -> Result<Vec<i64>, sqlx::Error> {
+    let rows: Vec<(i64,)> = sqlx::query_as(
+        "UPDATE moderation_actions SET is_lifted = 1, lifted_at = $3, lifted_by_id = $4, lift_reason = $5 \
+         WHERE user_id = $1 AND action_type = $2 AND id <> $6 AND is_lifted = 0 \
+         AND (expires_at IS NULL OR expires_at > $3) RETURNING id",
+    )
+    .bind(user_id)
+    .bind(action_type)
+    .bind(now)
+    .bind(lifted_by)
+    .bind(format!("superseded by action {new_id}"))
+    .bind(new_id)
+    .fetch_all(conn)
+    .await?;
+    let mut ids: Vec<i64> = rows.into_iter().map(|(id,)| id).collect();
+    ids.sort_unstable();
+    Ok(ids)
+}
+
+/// Filters of the moderation search; `None` leaves a filter out.
+#[derive(Debug, Default)]
+pub struct ModerationFilter<'a> {
+    pub user_id: Option<i64>,
+    pub issued_by: Option<i64>,
+    pub action_type: Option<&'a str>,
+    pub chat_id: Option<i64>,
+    pub active_only: bool,
+}
+
+/// A page of matching actions, newest first, and the number of all matches.
+pub async fn search_moderation(
+    conn: &mut Conn,
+    filter: &ModerationFilter<'_>,
+    now: i64,
+    offset: i64,
+    limit: i64,
+) -> Result<(Vec<ModerationRow>, i64), sqlx::Error> {
+    let condition = "($1 IS NULL OR user_id = $1) AND ($2 IS NULL OR issued_by_id = $2) \
+        AND ($3 IS NULL OR action_type = $3) AND ($4 IS NULL OR chat_id = $4) \
+        AND ($5 = 0 OR (is_lifted = 0 AND (expires_at IS NULL OR expires_at > $6)))";
+    let (total,): (i64,) = sqlx::query_as(&format!("SELECT COUNT(*) FROM moderation_actions WHERE {condition}"))
+        .bind(filter.user_id)
+        .bind(filter.issued_by)
+        .bind(filter.action_type)
+        .bind(filter.chat_id)
+        .bind(super::flag(filter.active_only))
+        .bind(now)
+        .fetch_one(&mut *conn)
+        .await?;
+    let rows = sqlx::query_as(&format!(
+        "SELECT {MODERATION_COLUMNS} FROM moderation_actions WHERE {condition} \
+         ORDER BY created_at DESC, id DESC LIMIT $7 OFFSET $8"
+    ))
+    .bind(filter.user_id)
+    .bind(filter.issued_by)
+    .bind(filter.action_type)
+    .bind(filter.chat_id)
+    .bind(super::flag(filter.active_only))
+    .bind(now)
+    .bind(limit)
+    .bind(offset)
+    .fetch_all(conn)
+    .await?;
+    Ok((rows, total))
+}
+
+pub async fn permission_history_by_id(conn: &mut Conn, id: i64) -> Result<Option<PermissionHistoryRow>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT id, old_level, new_level, reason, changed_by_id, created_at FROM permission_history WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_optional(conn)
+    .await
+}

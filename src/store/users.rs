@@ -332,3 +332,108 @@ pub async fn search(conn: &mut Conn, q: &str, offset: i64, limit: i64) -> Result
     .await?;
     Ok((rows, total))
 }
+
+/// Locks every Owner row until the transaction ends, so acts that count Owners serialise with
+/// each other. SQLite needs nothing: its write transactions already run one at a time.
+pub async fn lock_owners(conn: &mut Conn) -> Result<(), sqlx::Error> {
+    if conn.backend_name().eq_ignore_ascii_case("PostgreSQL") {
+        sqlx::query("SELECT id FROM users WHERE permission_level = 3 ORDER BY id FOR UPDATE")
+            .fetch_all(conn)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Writes a grant's or a revoke's subscription state; a Trial also marks the one trial as used.
+pub struct SubscriptionChange {
+    pub tier: i64,
+    pub expires_at: Option<i64>,
+    pub granted_by: Option<i64>,
+    pub uses_trial: bool,
+    pub now: i64,
+}
+
+pub async fn set_subscription(conn: &mut Conn, user_id: i64, change: SubscriptionChange) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE users SET subscription_tier = $2, subscription_expires_at = $3, subscription_granted_by = $4, \
+         is_trial_used = CASE WHEN $5 = 1 THEN 1 ELSE is_trial_used END, \
+         trial_used_at = CASE WHEN $5 = 1 THEN $6 ELSE trial_used_at END, updated_at = $6 WHERE id = $1",
+    )
+    .bind(user_id)
+    .bind(change.tier)
+    .bind(change.expires_at)
+    .bind(change.granted_by)
+    .bind(super::flag(change.uses_trial))
+    .bind(change.now)
+    .execute(conn)
+    .await
+    .map(|_| ())
+}
+
+/// Users whose stored Trial or Premium has expired but is not yet recorded: (id, tier, expires_at).
+pub async fn due_expiries(conn: &mut Conn, now: i64) -> Result<Vec<(i64, i64, i64)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT id, subscription_tier, subscription_expires_at FROM users \
+         WHERE subscription_tier IN (1, 2) AND subscription_expires_at <= $1 ORDER BY id",
+    )
+    .bind(now)
+    .fetch_all(conn)
+    .await
+}
+
+/// Returns a user to Basic after an expiry, only if the stored tier and expiry are still the ones
+/// seen (so concurrent sweepers record it once); `updated_at` moves to the expiry instant at most.
+pub async fn clear_expired_subscription(
+    conn: &mut Conn,
+    user_id: i64,
+    tier: i64,
+    expires_at: i64,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE users SET subscription_tier = 0, subscription_expires_at = NULL, subscription_granted_by = NULL, \
+         updated_at = CASE WHEN updated_at < $3 THEN $3 ELSE updated_at END \
+         WHERE id = $1 AND subscription_tier = $2 AND subscription_expires_at = $3",
+    )
+    .bind(user_id)
+    .bind(tier)
+    .bind(expires_at)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() > 0)
+}
+
+/// Users whose effective tier is not Basic (optionally one tier), by id, and how many there are.
+pub async fn active_subscribers(
+    conn: &mut Conn,
+    tier: Option<i64>,
+    now: i64,
+    offset: i64,
+    limit: i64,
+) -> Result<(Vec<UserRow>, i64), sqlx::Error> {
+    let condition = "(subscription_tier = 3 OR (subscription_tier IN (1, 2) AND subscription_expires_at > $1)) \
+        AND ($2 IS NULL OR subscription_tier = $2)";
+    let (total,): (i64,) = sqlx::query_as(&format!("SELECT COUNT(*) FROM users WHERE {condition}"))
+        .bind(now)
+        .bind(tier)
+        .fetch_one(&mut *conn)
+        .await?;
+    let rows = sqlx::query_as(&format!(
+        "SELECT {USER_COLUMNS} FROM users WHERE {condition} ORDER BY id ASC LIMIT $3 OFFSET $4"
+    ))
+    .bind(now)
+    .bind(tier)
+    .bind(limit)
+    .bind(offset)
+    .fetch_all(conn)
+    .await?;
+    Ok((rows, total))
+}
+
+/// Deletes a user; the schema's cascades remove what belongs to it.
+pub async fn delete(conn: &mut Conn, user_id: i64) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM users WHERE id = $1")
+        .bind(user_id)
+        .execute(conn)
+        .await
+        .map(|_| ())
+}

@@ -1,0 +1,73 @@
+//! The audit log as staff read it (30-admin-moderation §8).
+
+use serde::Serialize;
+use serde_json::Value;
+use utoipa::ToSchema;
+
+use crate::store::audit::AuditRow;
+use crate::time::Timestamp;
+
+/// Every event type of 30-admin-moderation §8.3.
+pub const EVENT_TYPES: [&str; 31] = [
+    "USER_WARN",
+    "USER_TIMEOUT",
+    "USER_UNTIMEOUT",
+    "USER_BAN",
+    "USER_UNBAN",
+    "USER_PERMISSION",
+    "USER_DELETE",
+    "USER_HARD_MUTE",
+    "USER_HARD_UNMUTE",
+    "SUBSCRIPTION_GRANT",
+    "SUBSCRIPTION_REVOKE",
+    "BOT_REGISTER",
+    "BOT_UPDATE",
+    "BOT_VERIFY",
+    "BOT_UNVERIFY",
+    "BOT_KEY_REGENERATE",
+    "BOT_DELETE",
+    "BOT_STATS_RESET",
+    "CHAT_CREATE",
+    "CHAT_UPDATE",
+    "CHAT_DELETE",
+    "CHAT_TRANSFER",
+    "CHAT_KICK",
+    "CHAT_MUTE",
+    "CHAT_UNMUTE",
+    "CHAT_BAN",
+    "CHAT_UNBAN",
+    "NOTIFICATION_SEND",
+    "PUBLIC_KEY_CREATE",
+    "PUBLIC_KEY_REVOKE",
+    "SESSION_REVOKE",
+];
+
+pub const TARGET_TYPES: [&str; 4] = ["user", "bot", "chat", "system"];
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AuditLogEntry {
+    pub id: i64,
+    pub event_type: String,
+    pub actor_id: Option<i64>,
+    pub target_type: String,
+    pub target_id: Option<i64>,
+    #[schema(value_type = Object)]
+    pub metadata: Value,
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: Timestamp,
+}
+
+impl From<AuditRow> for AuditLogEntry {
+    fn from(r: AuditRow) -> Self {
+        AuditLogEntry {
+            id: r.id,
+            event_type: r.event_type,
+            actor_id: r.actor_id,
+            target_type: r.target_type,
+            target_id: r.target_id,
+            // Rows are written from JSON values, so this only fails on a hand-edited database.
+            metadata: serde_json::from_str(&r.metadata).unwrap_or_else(|_| Value::Object(Default::default())),
+            created_at: Timestamp(r.created_at),
+        }
+    }
+}
