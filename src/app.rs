@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use crate::config::{Config, Derived};
+use crate::domain::statistics::StatisticsCache;
 use crate::ephemeral::Ephemeral;
 use crate::geo::GeoReader;
 use crate::store::Store;
@@ -19,6 +20,8 @@ pub struct App {
     pub ephemeral: Ephemeral,
     pub geo: GeoReader,
     pub started_at: i64,
+    /// The public counters, recomputed at most once per `statistics.cache_s`.
+    pub statistics: StatisticsCache,
 }
 
 impl App {
@@ -34,6 +37,7 @@ impl App {
             ephemeral: Ephemeral::default(),
             geo,
             started_at,
+            statistics: StatisticsCache::default(),
         }))
     }
 
