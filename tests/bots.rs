@@ -1288,3 +1288,25 @@ both_backends!(an_elevated_user_view_lists_the_bots, |t: TestApp| async move {
     let r = t.get(&format!("/v1/users/{}", maker.id)).key(&first).send().await;
     assert!(r.assert_ok().get("bots").is_none());
 });
+
+// With one pooled connection every statement is reused: a heartbeat (no latency) followed by a
+// report with a latency must both work on that connection.
+both_backends!(
+    a_latency_report_after_a_heartbeat_on_one_connection,
+    |c: &mut Config| c.database.max_connections = Some(1),
+    |t: TestApp| async move {
+        let owner = t.user("owner-1", 3).await;
+        let key = t.bot(&owner, "Pinger", "discord", 3).await;
+        for latency in [Value::Null, json!(42.5), Value::Null, json!(7)] {
+            let body = match &latency {
+                Value::Null => json!({}),
+                value => json!({"latency_ms": value}),
+            };
+            let r = t.post("/v1/bot/me/update").key(&key).json(body).send().await;
+            let reported = &r.assert_ok()["bot"]["latency_ms"];
+            if !latency.is_null() {
+                assert_eq!(reported.as_f64(), latency.as_f64());
+            }
+        }
+    }
+);

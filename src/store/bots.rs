@@ -145,7 +145,10 @@ pub struct SelfReport<'a> {
     pub latency_ms: Option<f64>,
 }
 
-/// Applies a self-report; every call, even an empty one, is a heartbeat.
+/// Applies a self-report; every call, even an empty one, is a heartbeat. The latency is bound
+/// as a number with a separate "given" flag, never as a NULL: sqlx 0.8's `Any` driver sends a
+/// NULL `f64` as `float4`, and PostgreSQL then keeps that type for the prepared statement, so a
+/// later real value on the same connection would be refused.
 pub async fn apply_self_report(
     conn: &mut Conn,
     id: i64,
@@ -159,8 +162,8 @@ pub async fn apply_self_report(
     sqlx::query_as(&format!(
         "UPDATE bots SET name = COALESCE($2, name), name_lower = COALESCE($3, name_lower), \
          avatar_url = CASE WHEN $4 = 1 THEN $5 ELSE avatar_url END, groups = COALESCE($6, groups), \
-         users = COALESCE($7, users), latency_ms = COALESCE($8, latency_ms), \
-         last_activity_at = $9, updated_at = $9 WHERE id = $1 RETURNING {BOT_COLUMNS}"
+         users = COALESCE($7, users), latency_ms = CASE WHEN $8 = 1 THEN $9 ELSE latency_ms END, \
+         last_activity_at = $10, updated_at = $10 WHERE id = $1 RETURNING {BOT_COLUMNS}"
     ))
     .bind(id)
     .bind(report.name)
@@ -169,7 +172,8 @@ pub async fn apply_self_report(
     .bind(avatar)
     .bind(report.groups)
     .bind(report.users)
-    .bind(report.latency_ms)
+    .bind(super::flag(report.latency_ms.is_some()))
+    .bind(report.latency_ms.unwrap_or(0.0))
     .bind(now)
     .fetch_one(conn)
     .await
