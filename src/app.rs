@@ -10,6 +10,7 @@ use hyper_util::server::graceful::GracefulShutdown;
 use tower::ServiceExt;
 
 use crate::config::{Config, Derived};
+use crate::domain::statistics::StatisticsCache;
 use crate::ephemeral::Ephemeral;
 use crate::geo::GeoReader;
 use crate::metrics::Metrics;
@@ -27,6 +28,8 @@ pub struct App {
     pub metrics: Metrics,
     pub geo: GeoReader,
     pub started_at: i64,
+    /// The public counters, recomputed at most once per `statistics.cache_s`.
+    pub statistics: StatisticsCache,
 }
 
 impl App {
@@ -45,6 +48,7 @@ impl App {
             metrics: Metrics::default(),
             geo,
             started_at,
+            statistics: StatisticsCache::default(),
         }))
     }
 

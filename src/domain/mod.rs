@@ -2,12 +2,14 @@
 
 pub mod audit;
 pub mod auth;
+pub mod bots;
 pub mod chats;
 pub mod level;
 pub mod moderation;
 pub mod profile;
 pub mod sessions;
 pub mod staff;
+pub mod statistics;
 pub mod subscriptions;
 pub mod users;
 pub mod views;

@@ -265,7 +265,7 @@ impl From<BotRow> for BotPrivate {
             users: b.users,
             avatar_url: b.avatar_url,
             latency_ms: b.latency_ms,
-            is_verified: b.bot_type == 1 || b.bot_type == 2,
+            is_verified: is_verified(b.bot_type),
             last_activity_at: b.last_activity_at.map(Timestamp),
             api_key_prefix: b.api_key_prefix,
             api_key_created_at: Timestamp(b.api_key_created_at),
@@ -273,6 +273,46 @@ impl From<BotRow> for BotPrivate {
             updated_at: Timestamp(b.updated_at),
         }
     }
+}
+
+/// What anyone may see of a bot (50-bots §3): no owner, platform, type, activity or key details.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BotPublic {
+    pub id: i64,
+    pub name: String,
+    pub groups: i64,
+    pub users: i64,
+    pub avatar_url: Option<String>,
+    pub latency_ms: Option<f64>,
+    pub is_verified: bool,
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub last_activity_at: Option<Timestamp>,
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: Timestamp,
+    #[schema(value_type = String, format = DateTime)]
+    pub updated_at: Timestamp,
+}
+
+impl From<BotRow> for BotPublic {
+    fn from(b: BotRow) -> Self {
+        BotPublic {
+            id: b.id,
+            name: b.name,
+            groups: b.groups,
+            users: b.users,
+            avatar_url: b.avatar_url,
+            latency_ms: b.latency_ms,
+            is_verified: is_verified(b.bot_type),
+            last_activity_at: b.last_activity_at.map(Timestamp),
+            created_at: Timestamp(b.created_at),
+            updated_at: Timestamp(b.updated_at),
+        }
+    }
+}
+
+/// Official (1) and Verified (2) bots are verified.
+pub fn is_verified(bot_type: i64) -> bool {
+    bot_type == 1 || bot_type == 2
 }
 
 #[derive(Debug, Serialize, ToSchema)]

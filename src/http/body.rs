@@ -204,6 +204,21 @@ fn invalid_characters(name: &str) -> ApiError {
     ApiError::validation(name, format!("{name} contains invalid characters"))
 }
 
+/// Names a validation error of a nested object by its full path: reading `count` out of
+/// `commands[3]` reports `commands[3].count`.
+pub fn nested(prefix: &str, err: ApiError) -> ApiError {
+    match err {
+        ApiError::Validation {
+            field: Some(field),
+            message,
+        } => ApiError::Validation {
+            field: Some(format!("{prefix}.{field}")),
+            message: format!("{prefix}.{message}"),
+        },
+        other => other,
+    }
+}
+
 pub fn required(name: &str) -> ApiError {
     ApiError::validation(name, format!("{name} is required"))
 }

@@ -18,6 +18,7 @@ use crate::crypto;
 use crate::domain::level::Level;
 use crate::domain::sessions::clear_cookie;
 use crate::domain::staff::Actor;
+use crate::ephemeral::Decision;
 use crate::error::ApiError;
 use crate::store::keys::BotRow;
 use crate::store::sessions::LiveSession;
@@ -244,7 +245,8 @@ async fn resolve(app: &App, headers: &HeaderMap, client_ip: IpAddr) -> Result<(C
 }
 
 /// Resolves credentials (unless the tier is HEALTH, which reads none), applies the tier's rate
-/// limit, and decorates the answer with the `RateLimit-*` headers and a cookie clearance.
+/// limit and, for a bot key, the bot's hourly quota, and decorates the answer with the
+/// `RateLimit-*` headers and a cookie clearance.
 pub async fn guard(State((app, tier)): State<(AppState, Tier)>, mut request: Request, next: Next) -> Response {
     let ip = client_ip(request.headers(), peer_of(&request), &app.derived.trusted_proxies);
     let (caller, invalid_cookie) = if tier == Tier::Health {
@@ -262,33 +264,43 @@ pub async fn guard(State((app, tier)): State<(AppState, Tier)>, mut request: Req
             Err(err) => return err.into_response(),
         }
     };
+    let counted = request.method() != Method::OPTIONS;
     let limit = tier.limit(&app);
-    let decision = if limit > 0 && request.method() != Method::OPTIONS {
+    let tier_decision = if limit > 0 && counted {
         let key = format!("{}:{}", tier.name(), caller.bucket_key());
         Some(app.ephemeral.take(&key, limit, 60, app.now()).await)
     } else {
         None
     };
+    let tier_refused = tier_decision.is_some_and(|d| !d.allowed);
+    // 50-bots §5: the hourly quota is charged after the tier, and only when the tier let the
+    // request through; it applies whether or not the tier is limited at all.
+    let quota_decision = match &caller.key {
+        ApiKey::Bot(bot) if counted && !tier_refused => Some(charge_quota(&app, bot).await),
+        _ => None,
+    };
     let is_write = request.method() == Method::POST;
-    let mut response = match decision {
-        Some(d) if !d.allowed => {
-            app.metrics.rate_limited(tier.name());
-            ApiError::RateLimited {
-                retry_after_s: d.retry_after_s,
-            }
-            .into_response()
+    let mut response = if let Some(d) = tier_decision.filter(|d| !d.allowed) {
+        app.metrics.rate_limited(tier.name());
+        ApiError::RateLimited {
+            retry_after_s: d.retry_after_s,
         }
-        _ => {
-            request.extensions_mut().insert(Arc::new(caller));
-            next.run(request).await
+        .into_response()
+    } else if let Some(q) = quota_decision.filter(|q| !q.allowed) {
+        ApiError::BotQuotaExceeded {
+            retry_after_s: q.retry_after_s,
         }
+        .into_response()
+    } else {
+        request.extensions_mut().insert(Arc::new(caller));
+        next.run(request).await
     };
     // Any successful write may end sessions or change a user, so cached sessions are dropped here
     // and on every node; this cannot miss a path, and writes are rare next to reads.
     if is_write && response.status().is_success() {
         app.ephemeral.invalidate_sessions().await;
     }
-    if let Some(d) = decision {
+    if let Some(d) = reported_limit(tier_decision, quota_decision) {
         let headers = response.headers_mut();
         headers.insert("ratelimit-limit", HeaderValue::from(d.limit));
         headers.insert("ratelimit-remaining", HeaderValue::from(d.remaining));
@@ -300,6 +312,24 @@ pub async fn guard(State((app, tier)): State<(AppState, Tier)>, mut request: Req
         }
     }
     response
+}
+
+/// Takes one request from the bot's `rate_limit_per_hour`, a bucket refilled over an hour.
+async fn charge_quota(app: &App, bot: &BotRow) -> Decision {
+    let limit = u32::try_from(bot.rate_limit_per_hour.max(1)).unwrap_or(u32::MAX);
+    app.ephemeral
+        .take(&format!("quota:bot:{}", bot.id), limit, 3600, app.now())
+        .await
+}
+
+/// The `RateLimit-*` headers describe the limit with fewer requests remaining, the tier on a tie
+/// (00-conventions §8.4); a quota refusal always describes the quota, which refused.
+fn reported_limit(tier: Option<Decision>, quota: Option<Decision>) -> Option<Decision> {
+    match (tier, quota) {
+        (Some(t), Some(q)) if !q.allowed || q.remaining < t.remaining => Some(q),
+        (Some(t), _) => Some(t),
+        (None, q) => q,
+    }
 }
 
 fn caller_of(parts: &Parts) -> Result<Arc<Caller>, ApiError> {

@@ -1,10 +1,11 @@
 //! The HTTP surface: one router per rate tier, each behind the credential guard, merged into one
 //! application with the correlation-id middleware around everything.
 
-use axum::extract::State;
+use axum::extract::{Request, State};
 use axum::http::header::CONTENT_TYPE;
-use axum::middleware::from_fn_with_state;
-use axum::response::IntoResponse;
+use axum::http::{header, HeaderValue};
+use axum::middleware::{from_fn, from_fn_with_state, Next};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -17,6 +18,7 @@ use crate::error::ApiError;
 
 mod auth;
 pub mod body;
+mod bots;
 pub mod caller;
 mod chats;
 pub mod correlation;
@@ -24,6 +26,7 @@ mod cors;
 mod health;
 mod moderation;
 mod openapi;
+mod statistics;
 mod subscriptions;
 pub mod users;
 
@@ -39,13 +42,18 @@ pub fn api(app: &AppState) -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(tier(app, Tier::Health, health::public_routes()))
         .merge(tier(app, Tier::Login, auth::login_routes()))
         .merge(tier(app, Tier::Bot, auth::bot_routes()))
+        .merge(tier(app, Tier::Bot, bots::bot_routes()))
         .merge(tier(app, Tier::Public, users::public_routes()))
+        .merge(tier(app, Tier::Public, bots::public_routes()))
+        .merge(tier(app, Tier::Public, statistics::public_routes()))
         .merge(tier(app, Tier::Auth, users::auth_routes()))
         .merge(tier(app, Tier::Auth, chats::portal_routes()))
+        .merge(tier(app, Tier::Auth, bots::auth_routes()))
         .merge(tier(app, Tier::Admin, health::admin_routes()))
         .merge(tier(app, Tier::Admin, chats::admin_routes()))
         .merge(tier(app, Tier::Admin, moderation::routes()))
         .merge(tier(app, Tier::Admin, subscriptions::routes()))
+        .merge(tier(app, Tier::Admin, bots::admin_routes()))
         .split_for_parts()
 }
 
@@ -61,6 +69,7 @@ pub fn router(app: AppState) -> Router {
         .layer(CatchPanicLayer::new())
         .layer(from_fn_with_state(app.clone(), cors::middleware))
         .layer(from_fn_with_state(app, correlation::middleware))
+        .layer(from_fn(no_store_by_default))
 }
 
 /// `/metrics` alone, for `metrics_bind`.
@@ -72,4 +81,15 @@ pub fn metrics_router(app: AppState) -> Router {
 async fn metrics(State(app): State<AppState>) -> impl IntoResponse {
     let body = app.metrics.render(&app.store.pool_stats());
     ([(CONTENT_TYPE, "text/plain; version=0.0.4")], body)
+}
+
+/// Every answer is `Cache-Control: no-store` unless its handler chose a policy (only the
+/// statistics do, 00-conventions §1.4).
+async fn no_store_by_default(request: Request, next: Next) -> Response {
+    let mut response = next.run(request).await;
+    response
+        .headers_mut()
+        .entry(header::CACHE_CONTROL)
+        .or_insert(HeaderValue::from_static("no-store"));
+    response
 }

@@ -11,12 +11,14 @@ use sqlx::{AnyConnection, AnyPool, Executor, Transaction};
 use crate::config::DatabaseConfig;
 
 pub mod audit;
+pub mod bots;
 pub mod chats;
 pub mod codes;
 pub mod history;
 pub mod keys;
 pub mod notifications;
 pub mod sessions;
+pub mod statistics;
 pub mod users;
 
 pub type Tx = Transaction<'static, sqlx::Any>;

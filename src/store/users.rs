@@ -295,7 +295,7 @@ pub async fn restrictions(conn: &mut Conn, user_id: i64, now: i64) -> Result<Res
 }
 
 /// `%`, `_` and `\` in a search text are ordinary characters.
-fn escape_like(text: &str) -> String {
+pub(super) fn escape_like(text: &str) -> String {
     text.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
 }
 

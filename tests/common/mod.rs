@@ -21,22 +21,26 @@ use tower::ServiceExt;
 
 pub const PG_ADMIN_DEFAULT: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 
-/// Runs an async test body once per backend: `both_backends!(name, |t| async move { … });`
+/// Runs an async test body once per backend: `both_backends!(name, |t| async move { … });`, or
+/// with a configuration change first: `both_backends!(name, |c: &mut Config| { … }, |t| …);`.
 #[macro_export]
 macro_rules! both_backends {
     ($name:ident, $body:expr) => {
+        $crate::both_backends!($name, |_: &mut portal::config::Config| {}, $body);
+    };
+    ($name:ident, $configure:expr, $body:expr) => {
         mod $name {
             use super::*;
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn sqlite() {
-                let t = $crate::common::TestApp::new($crate::common::Kind::Sqlite, |_| {})
+                let t = $crate::common::TestApp::new($crate::common::Kind::Sqlite, $configure)
                     .await
                     .unwrap();
                 ($body)(t).await;
             }
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn postgres() {
-                let Some(t) = $crate::common::TestApp::new($crate::common::Kind::Postgres, |_| {}).await else {
+                let Some(t) = $crate::common::TestApp::new($crate::common::Kind::Postgres, $configure).await else {
                     return;
                 };
                 ($body)(t).await;
