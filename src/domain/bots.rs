@@ -110,14 +110,6 @@ fn require_manages(actor: Actor, owner: &UserRow) -> Result<(), ApiError> {
     }
 }
 
-/// Admin writes are closed to timed-out actors (00-conventions §3.5).
-pub async fn refuse_timed_out(conn: &mut Conn, actor: Actor, now: i64) -> Result<(), ApiError> {
-    match store::users::restrictions(conn, actor.id, now).await?.timeout {
-        Some(expires_at) => Err(ApiError::AccountTimedOut { expires_at }),
-        None => Ok(()),
-    }
-}
-
 /// A concurrent request that took the name first surfaces as the unique index's violation.
 fn name_conflict(err: sqlx::Error) -> ApiError {
     match &err {

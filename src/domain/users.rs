@@ -21,6 +21,14 @@ pub fn check_platform_user_id(id: &str) -> Result<(), ApiError> {
     })
 }
 
+/// Staff writes and content-adding endpoints are closed to a timed-out user (00-conventions §3.5).
+pub async fn refuse_timed_out(conn: &mut Conn, user_id: i64, now: i64) -> Result<(), ApiError> {
+    match store::users::restrictions(conn, user_id, now).await?.timeout {
+        Some(expires_at) => Err(ApiError::AccountTimedOut { expires_at }),
+        None => Ok(()),
+    }
+}
+
 /// `user_` + 8 random hex digits, drawn again until no user has it.
 pub async fn unused_default_username(conn: &mut Conn) -> Result<String, ApiError> {
     loop {

@@ -66,7 +66,7 @@ async fn writing_admin(app: &App, admin: &RequireAdmin) -> ApiResult<Actor> {
         id: admin.0.user_id(),
         level: admin.0.level(),
     };
-    bots::refuse_timed_out(&mut *app.store.acquire().await?, actor, app.now()).await?;
+    crate::domain::users::refuse_timed_out(&mut *app.store.acquire().await?, actor.id, app.now()).await?;
     Ok(actor)
 }
 

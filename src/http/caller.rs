@@ -492,14 +492,8 @@ where
     type Rejection = ApiError;
     async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Self, ApiError> {
         let inner = E::from_request_parts(parts, app).await?;
-        let user_id = inner.authenticated().user_id();
         let mut conn = app.store.acquire().await?;
-        let restrictions = crate::store::users::restrictions(&mut conn, user_id, app.now()).await?;
-        if restrictions.ban.is_none() {
-            if let Some(expires_at) = restrictions.timeout {
-                return Err(ApiError::AccountTimedOut { expires_at });
-            }
-        }
+        crate::domain::users::refuse_timed_out(&mut conn, inner.authenticated().user_id(), app.now()).await?;
         Ok(Unrestricted(inner))
     }
 }

@@ -17,7 +17,7 @@ use crate::domain::chats::views::{ChatAdmin, ChatAdminDetail, ChatStatus, ChatSu
 use crate::domain::chats::{self, admin, portal};
 use crate::error::{ApiError, ApiResult};
 use crate::http::body::{parse_path_id, JsonObject, Query};
-use crate::http::caller::{Authenticated, RequireAdmin, RequireLevel, RequireOwner};
+use crate::http::caller::{Authenticated, RequireAdmin, RequireLevel, RequireOwner, Unrestricted};
 use crate::http::openapi::ErrorBody;
 use crate::http::users::{counted, PathParam};
 
@@ -39,21 +39,6 @@ pub fn admin_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(admin_delete))
         .routes(routes!(admin_transfer))
         .routes(routes!(admin_kick))
-}
-
-/// Refuses a timed-out caller (00-conventions §3.5), after the level check and before the body.
-/// A stand-in until the shared timed-out extractor lands; the rule itself is
-/// `domain::chats::refuse_timed_out`.
-pub struct NotTimedOut;
-
-impl FromRequestParts<AppState> for NotTimedOut {
-    type Rejection = ApiError;
-    async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Self, ApiError> {
-        let auth = Authenticated::from_request_parts(parts, app).await?;
-        let mut conn = app.store.acquire().await?;
-        chats::refuse_timed_out(&mut conn, auth.user_id(), app.now()).await?;
-        Ok(NotTimedOut)
-    }
 }
 
 /// A session whose user may create chats (60-chats §6), checked where the order of checks puts
@@ -133,7 +118,7 @@ pub struct CreateChatBody {
 async fn create_chat(
     State(app): State<AppState>,
     ChatCreator(auth): ChatCreator,
-    _: NotTimedOut,
+    _: Unrestricted<Authenticated>,
     JsonObject(fields): JsonObject,
 ) -> ApiResult<Json<ChatSummary>> {
     let input = NewChat::read(&fields, false)?;
@@ -205,7 +190,7 @@ pub struct CreateInviteBody {
 async fn create_invite(
     State(app): State<AppState>,
     auth: Authenticated,
-    _: NotTimedOut,
+    _: Unrestricted<Authenticated>,
     PathParam(raw): PathParam,
     JsonObject(fields): JsonObject,
 ) -> ApiResult<Json<Invite>> {
@@ -235,7 +220,7 @@ async fn revoke_invite(
 async fn resolve_invite(
     State(app): State<AppState>,
     auth: Authenticated,
-    _: NotTimedOut,
+    _: Unrestricted<Authenticated>,
     PathParam(code): PathParam,
 ) -> ApiResult<Json<Resolved>> {
     Ok(Json(invites::resolve(&app, &auth.session.user, &code).await?))
@@ -296,7 +281,7 @@ pub struct CreateOfficialChatBody {
 async fn admin_create(
     State(app): State<AppState>,
     RequireLevel(auth): RequireAdmin,
-    _: NotTimedOut,
+    _: Unrestricted<Authenticated>,
     JsonObject(fields): JsonObject,
 ) -> ApiResult<Json<ChatStatus>> {
     let input = NewChat::read(&fields, true)?;
@@ -331,7 +316,7 @@ pub struct UpdateChatBody {
 async fn admin_update(
     State(app): State<AppState>,
     RequireLevel(auth): RequireAdmin,
-    _: NotTimedOut,
+    _: Unrestricted<Authenticated>,
     PathParam(raw): PathParam,
     JsonObject(fields): JsonObject,
 ) -> ApiResult<Json<ChatAdmin>> {
@@ -348,7 +333,7 @@ async fn admin_update(
 async fn admin_delete(
     State(app): State<AppState>,
     RequireLevel(auth): RequireAdmin,
-    _: NotTimedOut,
+    _: Unrestricted<Authenticated>,
     PathParam(raw): PathParam,
 ) -> ApiResult<Json<ChatOutcome>> {
     let name = admin::delete(&app, &auth.session.user, chat_id(&raw)?).await?;
@@ -370,7 +355,7 @@ pub struct TransferBody {
 async fn admin_transfer(
     State(app): State<AppState>,
     RequireLevel(auth): RequireOwner,
-    _: NotTimedOut,
+    _: Unrestricted<Authenticated>,
     PathParam(raw): PathParam,
     JsonObject(fields): JsonObject,
 ) -> ApiResult<Json<ChatOutcome>> {
@@ -396,7 +381,7 @@ pub struct KickBody {
 async fn admin_kick(
     State(app): State<AppState>,
     RequireLevel(auth): RequireAdmin,
-    _: NotTimedOut,
+    _: Unrestricted<Authenticated>,
     PathParam(raw): PathParam,
     JsonObject(fields): JsonObject,
 ) -> ApiResult<Json<ChatOutcome>> {

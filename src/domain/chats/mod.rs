@@ -51,14 +51,6 @@ pub fn manages_invites(chat: &ChatRow, caller: &UserRow) -> bool {
     chat.owner_id == caller.id || (is_public(&chat.visibility) && can_act_on(level_of(caller), owner_level(chat)))
 }
 
-/// Stand-in for the timed-out check of 00-conventions §3.5 (step 6 of the order of checks).
-pub async fn refuse_timed_out(conn: &mut Conn, user_id: i64, now: i64) -> Result<(), ApiError> {
-    match store::users::restrictions(conn, user_id, now).await?.timeout {
-        Some(expires_at) => Err(ApiError::AccountTimedOut { expires_at }),
-        None => Ok(()),
-    }
-}
-
 /// The chat, if the caller may see it (60-chats §4.1); otherwise it does not exist for them.
 pub async fn visible_chat(conn: &mut Conn, chat_id: i64, caller: &UserRow) -> Result<ChatRow, ApiError> {
     let chat = store::chats::by_id(conn, chat_id)
