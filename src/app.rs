@@ -83,6 +83,7 @@ pub async fn serve(config: Config) -> Result<(), String> {
         tracing::info!(bind = %metrics_bind, "metrics listening");
     }
     let sweeper = tokio::spawn(crate::domain::subscriptions::run_sweeper(app.clone()));
+    let housekeeping = tokio::spawn(crate::domain::housekeeping::run(app.clone()));
     let router = crate::http::router(app);
     let listener = tokio::net::TcpListener::bind(&bind)
         .await
@@ -90,6 +91,7 @@ pub async fn serve(config: Config) -> Result<(), String> {
     tracing::info!(bind = %bind, backend = store.backend().name(), "portal listening");
     accept_loop(listener, router).await;
     sweeper.abort();
+    housekeeping.abort();
     store.close().await;
     tracing::info!("portal stopped");
     Ok(())

@@ -764,3 +764,37 @@ async fn sessions_record_geo_of_the_forwarded_client() {
         }
     }
 }
+
+both_backends!(
+    housekeeping_removes_expired_codes_and_old_history,
+    |t: TestApp| async move {
+        let bot = t.login_bot().await;
+        t.user("1616", 0).await;
+        let token = t.login(&bot, "1616").await;
+        t.post("/v1/authentication/logout")
+            .cookie(&token)
+            .send()
+            .await
+            .assert_ok();
+        t.post("/v1/authentication/request")
+            .json(json!({"platform": "discord", "platform_user_id": "1717"}))
+            .send()
+            .await
+            .assert_ok();
+        assert_eq!(
+            portal::domain::housekeeping::tidy(&t.app).await.unwrap(),
+            (0, 0),
+            "nothing is due yet"
+        );
+        t.clock.advance_secs(601);
+        assert_eq!(
+            portal::domain::housekeeping::tidy(&t.app).await.unwrap(),
+            (1, 0),
+            "the expired code goes"
+        );
+        t.clock.advance_secs(365 * 86_400);
+        let (_, sessions) = portal::domain::housekeeping::tidy(&t.app).await.unwrap();
+        assert_eq!(sessions, 1, "history past the retention goes");
+        assert_eq!(count(&t, "SELECT COUNT(*) FROM sessions").await, 0);
+    }
+);

@@ -4,6 +4,7 @@ pub mod audit;
 pub mod auth;
 pub mod bots;
 pub mod chats;
+pub mod housekeeping;
 pub mod level;
 pub mod moderation;
 pub mod profile;
