@@ -15,7 +15,9 @@ use crate::store::sessions::LiveSession;
 use crate::store::users::UserRow;
 use crate::store::{self, Conn};
 
-/// One of the three views of a user.
+/// One of the three views of a user (20-users §2): the public card `UserPublic` for every identified
+/// viewer; the staff record `UserDetail` for an Admin who outranks the user (`session_history` is
+/// `[]`); and `UserDetail` with `session_history` filled for an Owner viewer.
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(untagged)]
 pub enum ProfileView {

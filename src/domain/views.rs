@@ -383,6 +383,8 @@ pub struct UserDetail {
     pub bots: Vec<BotPrivate>,
     pub subscription_history: Vec<SubscriptionHistoryEntry>,
     pub permission_history: Vec<PermissionHistoryEntry>,
+    /// Ended sessions with IP and geolocation: filled only when the viewer is an Owner; `[]` for an
+    /// Admin viewer.
     pub session_history: Vec<EndedSession>,
 }
 

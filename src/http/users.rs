@@ -77,7 +77,7 @@ async fn profile_of(
 /// (`session_history` filled only for Owners).
 #[utoipa::path(get, path = "/v1/users/{user_id}", tag = "users", params(("user_id" = i64, Path, description = "≥ 1")),
     security(("session" = []), ("api_key" = [])),
-    responses((status = 200, body = ProfileView, description = "UserPublic, or UserDetail for staff who outrank the user"),
+    responses((status = 200, body = ProfileView, description = "Public view (UserPublic) for any identified viewer; elevated view (UserDetail, session_history []) for an Admin who outranks the user; Owner view (UserDetail with session_history filled) for an Owner"),
               (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 429, body = ErrorBody)))]
 async fn user_by_id(
     State(app): State<AppState>,
