@@ -113,6 +113,10 @@ pub enum ApiError {
     SlugTaken,
     #[error("This chat already has 20 active invites")]
     InviteLimit,
+    #[error("Notification not found")]
+    NotificationNotFound,
+    #[error("Notification already read")]
+    NotificationAlreadyRead,
 }
 
 impl ApiError {
@@ -150,9 +154,8 @@ impl ApiError {
             | ChatSlotLimit { .. }
             | NotChatModerator(_)
             | ChatBanned => StatusCode::FORBIDDEN,
-            NotFound | SessionNotFound | UserNotFound | BotNotFound | ChatNotFound | NotChatMember | InviteNotFound => {
-                StatusCode::NOT_FOUND
-            }
+            NotFound | SessionNotFound | UserNotFound | BotNotFound | ChatNotFound | NotChatMember | InviteNotFound
+            | NotificationNotFound => StatusCode::NOT_FOUND,
             MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -162,7 +165,8 @@ impl ApiError {
             Internal => StatusCode::INTERNAL_SERVER_ERROR,
             Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             AlreadyBanned | NotTimedOut | NotBanned | PermissionUnchanged | LastOwner | TrialAlreadyUsed
-            | SubscriptionActive | AlreadyLifetime | NoSubscription | BotNameTaken | SlugTaken | InviteLimit => {
+            | SubscriptionActive | AlreadyLifetime | NoSubscription | BotNameTaken | SlugTaken | InviteLimit
+            | NotificationAlreadyRead => {
                 StatusCode::CONFLICT
             }
         }
@@ -221,6 +225,8 @@ impl ApiError {
             ChatOwnerTarget(_) => "ERR_CHAT_OWNER_TARGET",
             SlugTaken => "ERR_SLUG_TAKEN",
             InviteLimit => "ERR_INVITE_LIMIT",
+            NotificationNotFound => "ERR_NOTIFICATION_NOT_FOUND",
+            NotificationAlreadyRead => "ERR_NOTIFICATION_ALREADY_READ",
         }
     }
 

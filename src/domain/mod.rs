@@ -7,6 +7,8 @@ pub mod chats;
 pub mod housekeeping;
 pub mod level;
 pub mod moderation;
+pub mod notifications;
+pub mod presence;
 pub mod profile;
 pub mod sessions;
 pub mod staff;

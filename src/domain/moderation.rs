@@ -1,5 +1,5 @@
 //! Platform moderation of users (30-admin-moderation §5): warnings, timeouts, bans, permission
-//! changes and deletion. Each act is one transaction holding the change, its moderation or history
+//! changes and deletion, and the hard mute (80-notifications-portal §4). Each act is one transaction holding the change, its moderation or history
 //! row and its audit row; the relation rules (404, self, hierarchy) come from `staff::target_for`.
 
 use serde_json::json;
@@ -9,6 +9,7 @@ use crate::domain::level::Level;
 use crate::domain::staff::{self, audit_user_event, Actor};
 use crate::error::ApiError;
 use crate::store::history::{ModerationRow, NewModeration, PermissionHistoryRow};
+use crate::store::users::UserRow;
 use crate::store::{self, Conn};
 use crate::time::{Timestamp, MICROS_PER_SECOND};
 
@@ -26,14 +27,30 @@ pub const ACTION_TYPES: [&str; 7] = [
 const WARNING: &str = "PLATFORM_WARNING";
 const TIMEOUT: &str = "PLATFORM_TIMEOUT";
 const BAN: &str = "PLATFORM_BAN";
+const MUTE: &str = "PLATFORM_MUTE";
 
-/// Inserts a platform action (outside any chat) issued by `actor`; returns its id.
-async fn issue(
+/// The staff member acting, and the chat an act is issued from: `None` for the admin user
+/// endpoints and the hard mute, the chat for acts taken inside one (80-notifications-portal §5).
+/// Both the record and its audit row name that chat.
+#[derive(Debug, Clone, Copy)]
+pub struct Issuer {
+    pub actor: Actor,
+    pub chat_id: Option<i64>,
+}
+
+impl Issuer {
+    pub fn platform(actor: Actor) -> Issuer {
+        Issuer { actor, chat_id: None }
+    }
+}
+
+/// Inserts an action issued by `issuer`; returns its id.
+pub async fn issue(
     conn: &mut Conn,
-    actor: Actor,
+    issuer: Issuer,
     target_id: i64,
     action_type: &str,
-    reason: &str,
+    reason: Option<&str>,
     expires_at: Option<i64>,
     now: i64,
 ) -> Result<i64, ApiError> {
@@ -42,9 +59,9 @@ async fn issue(
         NewModeration {
             user_id: target_id,
             action_type,
-            reason: Some(reason),
-            chat_id: None,
-            issued_by_id: Some(actor.id),
+            reason,
+            chat_id: issuer.chat_id,
+            issued_by_id: Some(issuer.actor.id),
             expires_at,
             now,
         },
@@ -60,23 +77,35 @@ async fn action(conn: &mut Conn, id: i64) -> Result<ModerationRow, ApiError> {
 
 /// `POST /v1/admin/users/{id}/warn`: a record only.
 pub async fn warn(app: &App, actor: Actor, user_id: i64, reason: &str) -> Result<ModerationRow, ApiError> {
-    let now = app.now();
     let mut tx = app.store.begin().await?;
     let target = staff::target_for(&mut tx, actor, user_id).await?;
-    let id = issue(&mut tx, actor, target.id, WARNING, reason, None, now).await?;
-    audit_user_event(
-        app,
-        &mut tx,
-        "USER_WARN",
-        Some(actor.id),
-        target.id,
-        json!({"action_id": id, "reason": reason, "chat_id": null}),
-        now,
-    )
-    .await?;
+    let id = record_warning(app, &mut tx, Issuer::platform(actor), &target, reason).await?;
     let row = action(&mut tx, id).await?;
     tx.commit().await?;
     Ok(row)
+}
+
+/// A `PLATFORM_WARNING` and its `USER_WARN` audit row, once the relation rules have passed.
+pub async fn record_warning(
+    app: &App,
+    conn: &mut Conn,
+    issuer: Issuer,
+    target: &UserRow,
+    reason: &str,
+) -> Result<i64, ApiError> {
+    let now = app.now();
+    let id = issue(conn, issuer, target.id, WARNING, Some(reason), None, now).await?;
+    audit_user_event(
+        app,
+        conn,
+        "USER_WARN",
+        Some(issuer.actor.id),
+        target.id,
+        json!({"action_id": id, "reason": reason, "chat_id": issuer.chat_id}),
+        now,
+    )
+    .await?;
+    Ok(id)
 }
 
 /// `POST /v1/admin/users/{id}/timeout`: replaces any timeout in force; refused while banned.
@@ -87,20 +116,37 @@ pub async fn timeout(
     duration_s: i64,
     reason: &str,
 ) -> Result<ModerationRow, ApiError> {
-    let now = app.now();
     let mut tx = app.store.begin().await?;
     let target = staff::target_for(&mut tx, actor, user_id).await?;
-    if store::users::restrictions(&mut tx, target.id, now).await?.ban.is_some() {
+    let id = record_timeout(app, &mut tx, Issuer::platform(actor), &target, duration_s, reason).await?;
+    let row = action(&mut tx, id).await?;
+    tx.commit().await?;
+    Ok(row)
+}
+
+/// A `PLATFORM_TIMEOUT` that supersedes the one in force, with its `USER_TIMEOUT` audit row,
+/// once the relation rules have passed; refused while the target is banned.
+pub async fn record_timeout(
+    app: &App,
+    conn: &mut Conn,
+    issuer: Issuer,
+    target: &UserRow,
+    duration_s: i64,
+    reason: &str,
+) -> Result<i64, ApiError> {
+    let now = app.now();
+    if store::users::restrictions(conn, target.id, now).await?.ban.is_some() {
         return Err(ApiError::AlreadyBanned);
     }
     let expires_at = now + duration_s * MICROS_PER_SECOND;
-    let id = issue(&mut tx, actor, target.id, TIMEOUT, reason, Some(expires_at), now).await?;
-    let replaced = store::history::supersede_in_force(&mut tx, target.id, TIMEOUT, id, Some(actor.id), now).await?;
+    let id = issue(conn, issuer, target.id, TIMEOUT, Some(reason), Some(expires_at), now).await?;
+    let actor_id = Some(issuer.actor.id);
+    let replaced = store::history::supersede_in_force(conn, target.id, TIMEOUT, id, actor_id, now).await?;
     audit_user_event(
         app,
-        &mut tx,
+        conn,
         "USER_TIMEOUT",
-        Some(actor.id),
+        actor_id,
         target.id,
         json!({
             "action_id": id,
@@ -108,14 +154,12 @@ pub async fn timeout(
             "duration": duration_s,
             "expires_at": Timestamp(expires_at),
             "replaced_action_ids": replaced,
-            "chat_id": null,
+            "chat_id": issuer.chat_id,
         }),
         now,
     )
     .await?;
-    let row = action(&mut tx, id).await?;
-    tx.commit().await?;
-    Ok(row)
+    Ok(id)
 }
 
 /// `POST /v1/admin/users/{id}/ban`: replaces any ban in force, ends every live session of the
@@ -132,7 +176,7 @@ pub async fn ban(
     let target = staff::target_for(&mut tx, actor, user_id).await?;
     staff::guard_last_owner(&mut tx, &target, now).await?;
     let expires_at = duration_s.map(|d| now + d * MICROS_PER_SECOND);
-    let id = issue(&mut tx, actor, target.id, BAN, reason, expires_at, now).await?;
+    let id = issue(&mut tx, Issuer::platform(actor), target.id, BAN, Some(reason), expires_at, now).await?;
     let replaced = store::history::supersede_in_force(&mut tx, target.id, BAN, id, Some(actor.id), now).await?;
     let sessions_ended = store::sessions::end_all_of(&mut tx, target.id, None, "banned", now).await?;
     store::codes::delete_for_user(&mut tx, target.id).await?;
@@ -181,7 +225,7 @@ pub async fn lift(app: &App, actor: Actor, user_id: i64, undo: Undo, reason: &st
     let mut tx = app.store.begin().await?;
     let target = staff::target_for(&mut tx, actor, user_id).await?;
     let lifted =
-        store::history::lift_in_force(&mut tx, target.id, action_type, Some(actor.id), Some(reason), now).await?;
+        store::history::lift_in_force(&mut tx, target.id, action_type, None, Some(actor.id), Some(reason), now).await?;
     let Some(&newest) = lifted.last() else {
         return Err(none_in_force);
     };
@@ -198,6 +242,63 @@ pub async fn lift(app: &App, actor: Actor, user_id: i64, undo: Undo, reason: &st
     let row = action(&mut tx, newest).await?;
     tx.commit().await?;
     Ok(row)
+}
+
+/// `POST /v1/portal/hard-mute`: a `PLATFORM_MUTE` next to any in force (mutes accumulate, the
+/// latest end wins). `duration_s` 0 is indefinite.
+pub async fn hard_mute(
+    app: &App,
+    actor: Actor,
+    user_id: i64,
+    duration_s: i64,
+    reason: Option<&str>,
+) -> Result<(), ApiError> {
+    let now = app.now();
+    let mut tx = app.store.begin().await?;
+    let target = staff::target_for(&mut tx, actor, user_id).await?;
+    let expires_at = (duration_s > 0).then(|| now + duration_s * MICROS_PER_SECOND);
+    let id = issue(&mut tx, Issuer::platform(actor), target.id, MUTE, reason, expires_at, now).await?;
+    audit_user_event(
+        app,
+        &mut tx,
+        "USER_HARD_MUTE",
+        Some(actor.id),
+        target.id,
+        json!({
+            "action_id": id,
+            "duration": duration_s,
+            "expires_at": expires_at.map(Timestamp),
+            "reason": reason,
+        }),
+        now,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// `POST /v1/portal/hard-unmute`: lifts every hard mute in force; with none, writes nothing and
+/// still succeeds.
+pub async fn hard_unmute(app: &App, actor: Actor, user_id: i64, reason: Option<&str>) -> Result<(), ApiError> {
+    let now = app.now();
+    let mut tx = app.store.begin().await?;
+    let target = staff::target_for(&mut tx, actor, user_id).await?;
+    let lifted = store::history::lift_in_force(&mut tx, target.id, MUTE, None, Some(actor.id), reason, now).await?;
+    if lifted.is_empty() {
+        return Ok(());
+    }
+    audit_user_event(
+        app,
+        &mut tx,
+        "USER_HARD_UNMUTE",
+        Some(actor.id),
+        target.id,
+        json!({"action_ids": lifted, "reason": reason}),
+        now,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
 }
 
 /// `POST /v1/admin/users/{id}/permission`: the assignment ceiling, then `staff::set_level`.

@@ -25,7 +25,9 @@ pub mod correlation;
 mod cors;
 mod health;
 mod moderation;
+mod notifications;
 mod openapi;
+mod portal;
 mod statistics;
 mod subscriptions;
 pub mod users;
@@ -49,11 +51,14 @@ pub fn api(app: &AppState) -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(tier(app, Tier::Auth, users::auth_routes()))
         .merge(tier(app, Tier::Auth, chats::portal_routes()))
         .merge(tier(app, Tier::Auth, bots::auth_routes()))
+        .merge(tier(app, Tier::Auth, notifications::auth_routes()))
+        .merge(tier(app, Tier::Auth, portal::routes()))
         .merge(tier(app, Tier::Admin, health::admin_routes()))
         .merge(tier(app, Tier::Admin, chats::admin_routes()))
         .merge(tier(app, Tier::Admin, moderation::routes()))
         .merge(tier(app, Tier::Admin, subscriptions::routes()))
         .merge(tier(app, Tier::Admin, bots::admin_routes()))
+        .merge(tier(app, Tier::Admin, notifications::admin_routes()))
         .split_for_parts()
 }
 

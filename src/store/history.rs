@@ -103,25 +103,28 @@ pub async fn insert_moderation(conn: &mut Conn, row: NewModeration<'_>) -> Resul
     Ok(id)
 }
 
-/// Lifts the user's actions of a type that are in force now; returns the ids lifted.
+/// Lifts the user's actions of a type that are in force now, only those of one chat when
+/// `chat_id` is given; returns the ids lifted.
 pub async fn lift_in_force(
     conn: &mut Conn,
     user_id: i64,
     action_type: &str,
+    chat_id: Option<i64>,
     lifted_by: Option<i64>,
     reason: Option<&str>,
     now: i64,
 ) -> Result<Vec<i64>, sqlx::Error> {
     let rows: Vec<(i64,)> = sqlx::query_as(
         "UPDATE moderation_actions SET is_lifted = 1, lifted_at = $3, lifted_by_id = $4, lift_reason = $5 \
-         WHERE user_id = $1 AND action_type = $2 AND is_lifted = 0 AND (expires_at IS NULL OR expires_at > $3) \
-         RETURNING id",
+         WHERE user_id = $1 AND action_type = $2 AND ($6 IS NULL OR chat_id = $6) AND is_lifted = 0 \
+         AND (expires_at IS NULL OR expires_at > $3) RETURNING id",
     )
     .bind(user_id)
     .bind(action_type)
     .bind(now)
     .bind(lifted_by)
     .bind(reason)
+    .bind(chat_id)
     .fetch_all(conn)
     .await?;
     let mut ids: Vec<i64> = rows.into_iter().map(|(id,)| id).collect();

@@ -260,17 +260,19 @@ pub async fn list(conn: &mut Conn, level: Option<i64>) -> Result<Vec<UserRow>, s
     sqlx::query_as(&sql).bind(level).fetch_all(conn).await
 }
 
-/// Effective restrictions in force now: the ban's and the timeout's expiry (`Some(None)` = permanent).
+/// Effective restrictions in force now: the end of the ban, of the timeout and of the hard mute
+/// (`Some(None)` = permanent or indefinite).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Restrictions {
     pub ban: Option<Option<i64>>,
     pub timeout: Option<Option<i64>>,
+    pub mute: Option<Option<i64>>,
 }
 
 pub async fn restrictions(conn: &mut Conn, user_id: i64, now: i64) -> Result<Restrictions, sqlx::Error> {
     let rows: Vec<(String, Option<i64>)> = sqlx::query_as(
         "SELECT action_type, expires_at FROM moderation_actions \
-         WHERE user_id = $1 AND action_type IN ('PLATFORM_BAN', 'PLATFORM_TIMEOUT') \
+         WHERE user_id = $1 AND action_type IN ('PLATFORM_BAN', 'PLATFORM_TIMEOUT', 'PLATFORM_MUTE') \
          AND is_lifted = 0 AND (expires_at IS NULL OR expires_at > $2)",
     )
     .bind(user_id)
@@ -279,10 +281,10 @@ pub async fn restrictions(conn: &mut Conn, user_id: i64, now: i64) -> Result<Res
     .await?;
     let mut found = Restrictions::default();
     for (kind, expires_at) in rows {
-        let slot = if kind == "PLATFORM_BAN" {
-            &mut found.ban
-        } else {
-            &mut found.timeout
+        let slot = match kind.as_str() {
+            "PLATFORM_BAN" => &mut found.ban,
+            "PLATFORM_TIMEOUT" => &mut found.timeout,
+            _ => &mut found.mute,
         };
         // The longest one decides: a permanent action beats any timed one.
         *slot = Some(match (*slot, expires_at) {

@@ -5,39 +5,16 @@ use serde_json::{json, Map, Value};
 
 use super::input::{ChatPatch, KickInput, NewChat};
 use super::views::{self, ChatAdmin, ChatAdminDetail, ChatStatus};
-use super::{delete_chat, existing_chat, insert_owned, level_of, owner_level, OFFICIAL, PRIVATE, PUBLIC};
+use super::{
+    audit_chat, delete_chat, existing_chat, insert_owned, kick_member, level_of, owner_level, OFFICIAL, PRIVATE,
+    PUBLIC,
+};
 use crate::app::App;
 use crate::domain::level::can_act_on;
 use crate::error::ApiError;
-use crate::store::audit::{self, NewAudit};
 use crate::store::chats::ChatFields;
-use crate::store::history::NewModeration;
 use crate::store::users::UserRow;
-use crate::store::{self, Conn};
-
-async fn audit_chat(
-    app: &App,
-    conn: &mut Conn,
-    event_type: &str,
-    actor: &UserRow,
-    chat_id: i64,
-    metadata: Value,
-) -> Result<(), ApiError> {
-    audit::insert(
-        conn,
-        &app.store.faults,
-        NewAudit {
-            event_type,
-            actor_id: Some(actor.id),
-            target_type: "chat",
-            target_id: Some(chat_id),
-            metadata,
-            now: app.now(),
-        },
-    )
-    .await?;
-    Ok(())
-}
+use crate::store;
 
 /// A page of every chat, by id, and the total.
 pub async fn list(
@@ -230,7 +207,6 @@ pub async fn transfer(app: &App, actor: &UserRow, chat_id: i64, new_owner_id: i6
 
 /// Removes a member and records a `CHAT_KICK`; returns the target's username and the chat's name.
 pub async fn kick(app: &App, actor: &UserRow, chat_id: i64, kick: KickInput) -> Result<(String, String), ApiError> {
-    let now = app.now();
     let mut tx = app.store.begin().await?;
     let chat = existing_chat(&mut tx, chat_id).await?;
     let target = store::users::by_id(&mut tx, kick.user_id)
@@ -248,31 +224,7 @@ pub async fn kick(app: &App, actor: &UserRow, chat_id: i64, kick: KickInput) -> 
     if !over_chat || !can_act_on(level_of(actor), level_of(&target)) {
         return Err(ApiError::Hierarchy);
     }
-    if !store::chats::remove_member(&mut tx, chat.id, target.id).await? {
-        return Err(ApiError::NotChatMember);
-    }
-    let action_id = store::history::insert_moderation(
-        &mut tx,
-        NewModeration {
-            user_id: target.id,
-            action_type: "CHAT_KICK",
-            reason: kick.reason.as_deref(),
-            chat_id: Some(chat.id),
-            issued_by_id: Some(actor.id),
-            expires_at: None,
-            now,
-        },
-    )
-    .await?;
-    audit_chat(
-        app,
-        &mut tx,
-        "CHAT_KICK",
-        actor,
-        chat.id,
-        json!({"user_id": target.id, "action_id": action_id, "reason": kick.reason, "route": "admin"}),
-    )
-    .await?;
+    kick_member(app, &mut tx, actor, &chat, &target, kick.reason.as_deref(), "admin").await?;
     tx.commit().await?;
     Ok((target.username, chat.name))
 }

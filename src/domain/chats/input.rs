@@ -54,7 +54,7 @@ pub fn check_slug(value: &str) -> Result<String, ApiError> {
 }
 
 /// Optional free text: trimmed, at most `max` characters; empty counts as `null`.
-fn optional_text(name: &str, value: Option<&str>, max: usize) -> Result<Option<String>, ApiError> {
+pub fn optional_text(name: &str, value: Option<&str>, max: usize) -> Result<Option<String>, ApiError> {
     match value {
         None => Ok(None),
         Some(text) => {

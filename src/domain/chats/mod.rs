@@ -4,14 +4,19 @@
 pub mod admin;
 pub mod input;
 pub mod invites;
+pub mod moderation;
 pub mod portal;
 pub mod views;
+
+use serde_json::{json, Value};
 
 use crate::app::App;
 use crate::domain::level::{can_act_on, Level};
 use crate::domain::views::effective_tier;
 use crate::error::ApiError;
+use crate::store::audit::{self, NewAudit};
 use crate::store::chats::{ChatFields, ChatRow};
+use crate::store::history::NewModeration;
 use crate::store::users::UserRow;
 use crate::store::{self, Conn};
 
@@ -49,6 +54,14 @@ pub fn slot_limit(app: &App, level: Level) -> Option<i64> {
 /// 60-chats §4.2: the owner, and for official and public chats whoever outranks the owner.
 pub fn manages_invites(chat: &ChatRow, caller: &UserRow) -> bool {
     chat.owner_id == caller.id || (is_public(&chat.visibility) && can_act_on(level_of(caller), owner_level(chat)))
+}
+
+/// 80-notifications-portal §5.2: the owner; for official and public chats whoever outranks the
+/// owner; for private chats an Admin+ who outranks the owner.
+pub fn moderates(chat: &ChatRow, caller: &UserRow) -> bool {
+    let caller_level = level_of(caller);
+    chat.owner_id == caller.id
+        || (can_act_on(caller_level, owner_level(chat)) && (is_public(&chat.visibility) || caller_level >= Level::Admin))
 }
 
 /// The chat, if the caller may see it (60-chats §4.1); otherwise it does not exist for them.
@@ -105,26 +118,85 @@ async fn delete_chat(app: &App, conn: &mut Conn, chat: &ChatRow, actor: &UserRow
         return Err(ApiError::ChatNotFound);
     }
     if route == "admin" || chat.owner_id != actor.id {
-        store::audit::insert(
+        audit_chat(
+            app,
             conn,
-            &app.store.faults,
-            store::audit::NewAudit {
-                event_type: "CHAT_DELETE",
-                actor_id: Some(actor.id),
-                target_type: "chat",
-                target_id: Some(chat.id),
-                metadata: serde_json::json!({
-                    "name": chat.name,
-                    "owner_id": chat.owner_id,
-                    "visibility": chat.visibility,
-                    "slug": chat.slug,
-                    "member_count": member_count,
-                    "route": route,
-                }),
-                now: app.now(),
-            },
+            "CHAT_DELETE",
+            actor,
+            chat.id,
+            json!({
+                "name": chat.name,
+                "owner_id": chat.owner_id,
+                "visibility": chat.visibility,
+                "slug": chat.slug,
+                "member_count": member_count,
+                "route": route,
+            }),
         )
         .await?;
     }
     Ok(())
+}
+
+/// The audit row of an act on a chat (`target_type` `chat`).
+async fn audit_chat(
+    app: &App,
+    conn: &mut Conn,
+    event_type: &str,
+    actor: &UserRow,
+    chat_id: i64,
+    metadata: Value,
+) -> Result<(), ApiError> {
+    audit::insert(
+        conn,
+        &app.store.faults,
+        NewAudit {
+            event_type,
+            actor_id: Some(actor.id),
+            target_type: "chat",
+            target_id: Some(chat_id),
+            metadata,
+            now: app.now(),
+        },
+    )
+    .await?;
+    Ok(())
+}
+
+/// Removes a member and records the `CHAT_KICK` with its audit row; `route` names the endpoint
+/// family (`admin` or `portal`). The relation rules of each route come first.
+async fn kick_member(
+    app: &App,
+    conn: &mut Conn,
+    actor: &UserRow,
+    chat: &ChatRow,
+    target: &UserRow,
+    reason: Option<&str>,
+    route: &str,
+) -> Result<(), ApiError> {
+    if !store::chats::remove_member(conn, chat.id, target.id).await? {
+        return Err(ApiError::NotChatMember);
+    }
+    let action_id = store::history::insert_moderation(
+        conn,
+        NewModeration {
+            user_id: target.id,
+            action_type: "CHAT_KICK",
+            reason,
+            chat_id: Some(chat.id),
+            issued_by_id: Some(actor.id),
+            expires_at: None,
+            now: app.now(),
+        },
+    )
+    .await?;
+    audit_chat(
+        app,
+        conn,
+        "CHAT_KICK",
+        actor,
+        chat.id,
+        json!({"user_id": target.id, "action_id": action_id, "reason": reason, "route": route}),
+    )
+    .await
 }

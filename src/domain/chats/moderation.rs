@@ -1,0 +1,179 @@
+//! Moderation inside one chat (80-notifications-portal §5): chat mutes, bans and kicks, and the
+//! portal-wide warning and timeout issued from a chat. The records are kept here; enforcing them
+//! in live chat traffic is the chat transport's job, which this server does not have.
+
+use serde_json::json;
+
+use super::{audit_chat, kick_member, level_of, moderates, visible_chat};
+use crate::app::App;
+use crate::domain::level::can_act_on;
+use crate::domain::moderation::{self, Issuer};
+use crate::domain::staff::Actor;
+use crate::error::ApiError;
+use crate::store::chats::ChatRow;
+use crate::store::users::UserRow;
+use crate::store::{self, Conn};
+use crate::time::{Timestamp, MICROS_PER_SECOND};
+
+const CHAT_MUTE: &str = "CHAT_MUTE";
+const CHAT_BAN: &str = "CHAT_BAN";
+
+/// One of the seven actions with its body fields (§5.4). Durations are seconds; 0 on a mute or a
+/// ban means without end.
+#[derive(Debug, Clone)]
+pub enum Sanction {
+    Mute { duration_s: i64, reason: Option<String> },
+    Unmute,
+    Ban { duration_s: i64, reason: Option<String> },
+    Unban { reason: Option<String> },
+    Kick { reason: Option<String> },
+    Timeout { duration_s: i64, reason: String },
+    Warn { reason: String },
+}
+
+impl Sanction {
+    /// Timeouts and warnings apply to the whole portal; the others to this chat only.
+    fn is_portal_wide(&self) -> bool {
+        matches!(self, Sanction::Timeout { .. } | Sanction::Warn { .. })
+    }
+}
+
+/// §5.3: inside their own chat an owner may act on anyone not above them; everyone else, and
+/// every portal-wide sanction, needs the staff hierarchy.
+fn may_target(chat: &ChatRow, caller: &UserRow, target: &UserRow, portal_wide: bool) -> bool {
+    if chat.owner_id == caller.id && !portal_wide {
+        level_of(target) <= level_of(caller)
+    } else {
+        can_act_on(level_of(caller), level_of(target))
+    }
+}
+
+/// Applies a sanction to `user_id` in chat `chat_id`, with the checks of §5.1 from step 4 on.
+/// The level floor and the timed-out check come before the body and are the caller's job.
+pub async fn moderate(
+    app: &App,
+    caller: &UserRow,
+    chat_id: i64,
+    user_id: i64,
+    sanction: Sanction,
+) -> Result<(), ApiError> {
+    let mut tx = app.store.begin().await?;
+    let chat = visible_chat(&mut tx, chat_id, caller).await?;
+    let target = store::users::by_id(&mut tx, user_id)
+        .await?
+        .ok_or(ApiError::UserNotFound)?;
+    if target.id == caller.id {
+        return Err(ApiError::SelfTarget);
+    }
+    let portal_wide = sanction.is_portal_wide();
+    if !portal_wide && target.id == chat.owner_id {
+        return Err(ApiError::ChatOwnerTarget(
+            "The chat owner cannot be targeted in their own chat",
+        ));
+    }
+    if !moderates(&chat, caller) {
+        return Err(ApiError::NotChatModerator("You cannot moderate this chat"));
+    }
+    if !may_target(&chat, caller, &target, portal_wide) {
+        return Err(ApiError::Hierarchy);
+    }
+    let act = Act {
+        app,
+        caller,
+        chat: &chat,
+        target: &target,
+    };
+    match sanction {
+        Sanction::Mute { duration_s, reason } => act.restrict(&mut tx, CHAT_MUTE, duration_s, reason.as_deref()).await?,
+        Sanction::Ban { duration_s, reason } => {
+            store::chats::remove_member(&mut tx, chat.id, target.id).await?;
+            act.restrict(&mut tx, CHAT_BAN, duration_s, reason.as_deref()).await?
+        }
+        Sanction::Unmute => {
+            let lifted = act.lift(&mut tx, CHAT_MUTE, None).await?;
+            if !lifted.is_empty() {
+                let metadata = json!({"user_id": target.id, "action_ids": lifted});
+                act.audit(&mut tx, "CHAT_UNMUTE", metadata).await?;
+            }
+        }
+        Sanction::Unban { reason } => {
+            let lifted = act.lift(&mut tx, CHAT_BAN, reason.as_deref()).await?;
+            if !lifted.is_empty() {
+                let metadata = json!({"user_id": target.id, "action_ids": lifted, "reason": reason});
+                act.audit(&mut tx, "CHAT_UNBAN", metadata).await?;
+            }
+        }
+        Sanction::Kick { reason } => {
+            kick_member(app, &mut tx, caller, &chat, &target, reason.as_deref(), "portal").await?
+        }
+        Sanction::Timeout { duration_s, reason } => {
+            moderation::record_timeout(app, &mut tx, act.issuer(), &target, duration_s, &reason).await?;
+        }
+        Sanction::Warn { reason } => {
+            moderation::record_warning(app, &mut tx, act.issuer(), &target, &reason).await?;
+        }
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// One act that has passed the checks: who takes it, in which chat, on whom.
+struct Act<'a> {
+    app: &'a App,
+    caller: &'a UserRow,
+    chat: &'a ChatRow,
+    target: &'a UserRow,
+}
+
+impl Act<'_> {
+    fn issuer(&self) -> Issuer {
+        Issuer {
+            actor: Actor {
+                id: self.caller.id,
+                level: level_of(self.caller),
+            },
+            chat_id: Some(self.chat.id),
+        }
+    }
+
+    /// A new `CHAT_MUTE` or `CHAT_BAN` next to any in force (they accumulate; the latest end
+    /// wins), audited under the same event type.
+    async fn restrict(
+        &self,
+        conn: &mut Conn,
+        action_type: &str,
+        duration_s: i64,
+        reason: Option<&str>,
+    ) -> Result<(), ApiError> {
+        let now = self.app.now();
+        let expires_at = (duration_s > 0).then(|| now + duration_s * MICROS_PER_SECOND);
+        let action_id = moderation::issue(conn, self.issuer(), self.target.id, action_type, reason, expires_at, now).await?;
+        let metadata = json!({
+            "user_id": self.target.id,
+            "action_id": action_id,
+            "reason": reason,
+            "duration": duration_s,
+            "expires_at": expires_at.map(Timestamp),
+        });
+        self.audit(conn, action_type, metadata).await
+    }
+
+    /// Lifts every action of the type in force against the target in this chat, storing `reason`
+    /// as the lift reason; returns the ids lifted.
+    async fn lift(&self, conn: &mut Conn, action_type: &str, reason: Option<&str>) -> Result<Vec<i64>, ApiError> {
+        Ok(store::history::lift_in_force(
+            conn,
+            self.target.id,
+            action_type,
+            Some(self.chat.id),
+            Some(self.caller.id),
+            reason,
+            self.app.now(),
+        )
+        .await?)
+    }
+
+    async fn audit(&self, conn: &mut Conn, event_type: &str, metadata: serde_json::Value) -> Result<(), ApiError> {
+        audit_chat(self.app, conn, event_type, self.caller, self.chat.id, metadata).await
+    }
+}

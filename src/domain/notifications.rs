@@ -1,0 +1,205 @@
+//! In-portal notifications (80-notifications-portal §1): what a user sees and has read, and the
+//! Admin's targeted and broadcast sends. Realtime delivery (`notification:new`) belongs to the
+//! WebSocket, which this server does not have yet; a sent notification is read by listing.
+
+use serde::Serialize;
+use serde_json::json;
+use utoipa::ToSchema;
+
+use crate::app::App;
+use crate::domain::staff::Actor;
+use crate::error::ApiError;
+use crate::http::body::{trimmed_text, Fields};
+use crate::store::audit::{self, NewAudit};
+use crate::store::notifications::NotificationRow;
+use crate::store::users::UserRow;
+use crate::store::{self, Conn};
+use crate::time::Timestamp;
+
+/// The notification `type` values (00-conventions §11.2).
+pub const TYPES: [&str; 4] = ["info", "success", "warning", "error"];
+
+/// A notification as its reader sees it (§1.1): `read_at` is the reader's own read mark.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Notification {
+    pub id: i64,
+    pub title: String,
+    pub body: String,
+    /// `info`, `success`, `warning` or `error`.
+    #[serde(rename = "type")]
+    #[schema(rename = "type")]
+    pub kind: String,
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub read_at: Option<Timestamp>,
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: Timestamp,
+    /// The Admin who sent it; `null` for notifications made by the system.
+    pub created_by: Option<i64>,
+    pub is_broadcast: bool,
+}
+
+impl From<NotificationRow> for Notification {
+    fn from(r: NotificationRow) -> Self {
+        Notification {
+            id: r.id,
+            title: r.title,
+            body: r.body,
+            kind: r.kind,
+            read_at: r.read_at.map(Timestamp),
+            created_at: Timestamp(r.created_at),
+            created_by: r.created_by,
+            is_broadcast: r.is_broadcast != 0,
+        }
+    }
+}
+
+/// One page of the reader's notifications with the counts of all they see.
+pub struct NotificationPage {
+    pub notifications: Vec<Notification>,
+    pub total: i64,
+    pub unread: i64,
+}
+
+pub async fn page(conn: &mut Conn, reader: &UserRow, offset: i64, limit: i64) -> Result<NotificationPage, ApiError> {
+    let (total, unread) = store::notifications::counts_for(conn, reader.id, reader.created_at).await?;
+    let rows = store::notifications::page_for(conn, reader.id, reader.created_at, offset, limit).await?;
+    Ok(NotificationPage {
+        notifications: rows.into_iter().map(Into::into).collect(),
+        total,
+        unread,
+    })
+}
+
+pub async fn unread_count(conn: &mut Conn, reader: &UserRow) -> Result<i64, ApiError> {
+    let (_, unread) = store::notifications::counts_for(conn, reader.id, reader.created_at).await?;
+    Ok(unread)
+}
+
+/// Marks one notification the reader sees as read; another user's notification does not exist
+/// for them.
+pub async fn mark_read(app: &App, reader: &UserRow, notification_id: i64) -> Result<Notification, ApiError> {
+    let now = app.now();
+    let mut tx = app.store.begin().await?;
+    let found = store::notifications::visible_by_id(&mut tx, reader.id, reader.created_at, notification_id)
+        .await?
+        .ok_or(ApiError::NotificationNotFound)?;
+    if found.read_at.is_some() || !store::notifications::mark_read(&mut tx, reader.id, found.id, now).await? {
+        return Err(ApiError::NotificationAlreadyRead);
+    }
+    tx.commit().await?;
+    Ok(Notification {
+        read_at: Some(Timestamp(now)),
+        ..found.into()
+    })
+}
+
+/// Marks every unread notification the reader sees as read, all at one time; returns how many.
+pub async fn mark_all_read(app: &App, reader: &UserRow) -> Result<u64, ApiError> {
+    let mut conn = app.store.acquire().await?;
+    Ok(store::notifications::mark_all_read(&mut conn, reader.id, reader.created_at, app.now()).await?)
+}
+
+/// The body of `POST /v1/admin/notifications` (§1.7), read in table order.
+pub struct NewNotification {
+    /// `None` = broadcast.
+    pub user_id: Option<i64>,
+    pub title: String,
+    pub body: String,
+    pub kind: String,
+}
+
+impl NewNotification {
+    pub fn read(fields: &Fields) -> Result<NewNotification, ApiError> {
+        let user_id = match fields.opt_i64("user_id")? {
+            Some(id) if id < 1 => return Err(ApiError::validation("user_id", "user_id must be at least 1")),
+            other => other,
+        };
+        let title = trimmed_text("title", fields.req_str("title")?, 1, 100)?;
+        let body = trimmed_text("body", fields.req_str("body")?, 1, 2000)?;
+        let kind = match fields.opt_str("type")? {
+            None => "info",
+            Some(kind) if TYPES.contains(&kind) => kind,
+            Some(_) => {
+                return Err(ApiError::validation(
+                    "type",
+                    format!("type must be one of: {}", TYPES.join(", ")),
+                ))
+            }
+        };
+        Ok(NewNotification {
+            user_id,
+            title,
+            body,
+            kind: kind.to_owned(),
+        })
+    }
+}
+
+/// What a send produced: the notification as created and how many users it reaches.
+pub struct Sent {
+    pub notification: Notification,
+    pub recipients: i64,
+}
+
+/// Sends to one user or to everyone, with its `NOTIFICATION_SEND` audit row in one transaction.
+/// No hierarchy check: informing a user is not an action on their account.
+pub async fn send(app: &App, actor: Actor, input: NewNotification) -> Result<Sent, ApiError> {
+    let now = app.now();
+    let mut tx = app.store.begin().await?;
+    let (id, recipients, target_type) = match input.user_id {
+        Some(user_id) => {
+            let recipient = store::users::by_id(&mut tx, user_id)
+                .await?
+                .ok_or(ApiError::UserNotFound)?;
+            let id = store::notifications::insert_for_user(
+                &mut tx,
+                recipient.id,
+                &input.title,
+                &input.body,
+                &input.kind,
+                Some(actor.id),
+                now,
+            )
+            .await?;
+            (id, 1, "user")
+        }
+        None => {
+            let id =
+                store::notifications::insert_broadcast(&mut tx, &input.title, &input.body, &input.kind, Some(actor.id), now)
+                    .await?;
+            (id, store::notifications::broadcast_audience(&mut tx, now).await?, "system")
+        }
+    };
+    audit::insert(
+        &mut tx,
+        &app.store.faults,
+        NewAudit {
+            event_type: "NOTIFICATION_SEND",
+            actor_id: Some(actor.id),
+            target_type,
+            target_id: input.user_id,
+            metadata: json!({
+                "notification_id": id,
+                "recipient_count": recipients,
+                "title": input.title,
+                "type": input.kind,
+            }),
+            now,
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Sent {
+        notification: Notification {
+            id,
+            title: input.title,
+            body: input.body,
+            kind: input.kind,
+            read_at: None,
+            created_at: Timestamp(now),
+            created_by: Some(actor.id),
+            is_broadcast: input.user_id.is_none(),
+        },
+        recipients,
+    })
+}

@@ -1,0 +1,150 @@
+//! `/v1/notifications…` and `POST /v1/admin/notifications` (80-notifications-portal §1).
+
+use axum::extract::State;
+use axum::Json;
+use serde::Serialize;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::app::AppState;
+use crate::domain::notifications::{self, NewNotification, Notification};
+use crate::error::ApiResult;
+use crate::http::body::{parse_path_id, JsonObject, Query};
+use crate::http::caller::{Authenticated, RequireAdmin, RequireLevel, Unrestricted};
+use crate::http::openapi::ErrorBody;
+use crate::http::users::PathParam;
+
+pub fn auth_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list))
+        .routes(routes!(unread_count))
+        .routes(routes!(mark_read))
+        .routes(routes!(mark_all_read))
+}
+
+pub fn admin_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(send))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct NotificationList {
+    /// The page, newest first.
+    notifications: Vec<Notification>,
+    /// All notifications visible to the caller.
+    total: i64,
+    /// Of those, the ones the caller has not read.
+    unread: i64,
+    offset: i64,
+    limit: i64,
+}
+
+/// The caller's notifications, newest first, with total and unread counts.
+#[utoipa::path(get, path = "/v1/notifications", tag = "notifications", security(("session" = [])),
+    params(("offset" = Option<i64>, Query, description = "≥ 0"), ("limit" = Option<i64>, Query, description = "1–100, default 50")),
+    responses((status = 200, body = NotificationList), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+              (status = 403, body = ErrorBody), (status = 429, body = ErrorBody)))]
+async fn list(State(app): State<AppState>, auth: Authenticated, query: Query) -> ApiResult<Json<NotificationList>> {
+    let page = query.page(50, 100, i64::MAX)?;
+    let mut conn = app.store.acquire().await?;
+    let found = notifications::page(&mut conn, &auth.session.user, page.offset, page.limit).await?;
+    Ok(Json(NotificationList {
+        notifications: found.notifications,
+        total: found.total,
+        unread: found.unread,
+        offset: page.offset,
+        limit: page.limit,
+    }))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct UnreadCount {
+    unread: i64,
+}
+
+/// How many of the caller's notifications are unread.
+#[utoipa::path(get, path = "/v1/notifications/unread-count", tag = "notifications", security(("session" = [])),
+    responses((status = 200, body = UnreadCount), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+              (status = 429, body = ErrorBody)))]
+async fn unread_count(State(app): State<AppState>, auth: Authenticated) -> ApiResult<Json<UnreadCount>> {
+    let mut conn = app.store.acquire().await?;
+    let unread = notifications::unread_count(&mut conn, &auth.session.user).await?;
+    Ok(Json(UnreadCount { unread }))
+}
+
+/// Mark one notification read.
+#[utoipa::path(post, path = "/v1/notifications/{notification_id}/read", tag = "notifications",
+    params(("notification_id" = i64, Path, description = "≥ 1")), security(("session" = [])),
+    responses((status = 200, body = Notification), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+              (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
+              (status = 429, body = ErrorBody)))]
+async fn mark_read(
+    State(app): State<AppState>,
+    auth: Authenticated,
+    PathParam(raw): PathParam,
+) -> ApiResult<Json<Notification>> {
+    let notification_id = parse_path_id("notification_id", &raw)?;
+    Ok(Json(
+        notifications::mark_read(&app, &auth.session.user, notification_id).await?,
+    ))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Marked {
+    /// Notifications that were unread and are now read.
+    marked: u64,
+}
+
+/// Mark every notification the caller sees as read.
+#[utoipa::path(post, path = "/v1/notifications/read-all", tag = "notifications", security(("session" = [])),
+    responses((status = 200, body = Marked), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+              (status = 429, body = ErrorBody)))]
+async fn mark_all_read(State(app): State<AppState>, auth: Authenticated) -> ApiResult<Json<Marked>> {
+    let marked = notifications::mark_all_read(&app, &auth.session.user).await?;
+    Ok(Json(Marked { marked }))
+}
+
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct SendNotificationBody {
+    /// ≥ 1; absent or `null` broadcasts to every user.
+    user_id: Option<i64>,
+    /// 1–100 characters after trimming.
+    title: String,
+    /// 1–2000 characters after trimming.
+    body: String,
+    /// `info` (default), `success`, `warning` or `error`.
+    #[schema(rename = "type")]
+    kind: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SendAnswer {
+    message: String,
+    notification: Notification,
+    /// 1 for a targeted notification; for a broadcast, the users existing at send time.
+    recipients: i64,
+}
+
+/// Send a notification to one user, or broadcast it to everyone.
+#[utoipa::path(post, path = "/v1/admin/notifications", tag = "notifications", request_body = SendNotificationBody,
+    security(("session" = [])),
+    responses((status = 200, body = SendAnswer), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+              (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 429, body = ErrorBody)))]
+async fn send(
+    State(app): State<AppState>,
+    Unrestricted(RequireLevel(auth)): Unrestricted<RequireAdmin>,
+    JsonObject(fields): JsonObject,
+) -> ApiResult<Json<SendAnswer>> {
+    let input = NewNotification::read(&fields)?;
+    let message = match input.user_id {
+        Some(user_id) => format!("Notification sent to user {user_id}"),
+        None => "Notification broadcast to all users".to_owned(),
+    };
+    let sent = notifications::send(&app, auth.actor(), input).await?;
+    Ok(Json(SendAnswer {
+        message,
+        notification: sent.notification,
+        recipients: sent.recipients,
+    }))
+}

@@ -1,0 +1,329 @@
+//! `GET /v1/portal/status`, the hard mute and moderation inside a chat (80-notifications-portal
+//! §2, §4, §5). The realtime connection `GET /v1/portal/ws` is not built yet.
+
+use axum::extract::State;
+use axum::Json;
+use serde::Serialize;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::app::AppState;
+use crate::domain::chats::input::{optional_text, user_id};
+use crate::domain::chats::moderation::{self, Sanction};
+use crate::domain::moderation as platform;
+use crate::domain::presence::{self, PortalStatus};
+use crate::error::{ApiError, ApiResult};
+use crate::http::body::{check_range, parse_path_id, trimmed_text, Fields, JsonObject};
+use crate::http::caller::{Authenticated, RequireAdmin, RequireLevel, RequireModerator, Unrestricted};
+use crate::http::openapi::ErrorBody;
+use crate::http::users::PathParam;
+
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(status))
+        .routes(routes!(hard_mute))
+        .routes(routes!(hard_unmute))
+        .routes(routes!(chat_mute))
+        .routes(routes!(chat_unmute))
+        .routes(routes!(chat_ban))
+        .routes(routes!(chat_unban))
+        .routes(routes!(chat_kick))
+        .routes(routes!(chat_timeout))
+        .routes(routes!(chat_warn))
+}
+
+const MUTE_MAX_S: i64 = 86_400;
+const CHAT_BAN_MAX_S: i64 = 30 * 86_400;
+const TIMEOUT_MAX_S: i64 = 30 * 86_400;
+
+/// `duration` of a mute: seconds, default 300, 0–86400, 0 = indefinite.
+fn mute_duration(fields: &Fields) -> Result<i64, ApiError> {
+    check_range("duration", fields.opt_i64("duration")?.unwrap_or(300), 0, MUTE_MAX_S)
+}
+
+/// An optional `reason`: at most 500 characters after trimming; empty counts as `null`.
+fn optional_reason(fields: &Fields) -> Result<Option<String>, ApiError> {
+    optional_text("reason", fields.opt_str("reason")?, 500)
+}
+
+/// The `reason` every portal-wide sanction needs: 1–500 characters after trimming.
+fn required_reason(fields: &Fields) -> Result<String, ApiError> {
+    trimmed_text("reason", fields.req_str("reason")?, 1, 500)
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct OkAnswer {
+    ok: bool,
+}
+
+fn ok() -> Json<OkAnswer> {
+    Json(OkAnswer { ok: true })
+}
+
+/// Who is online, and whether the caller is hard-muted. Without the realtime connection nobody
+/// is online, so `users` is empty.
+#[utoipa::path(get, path = "/v1/portal/status", tag = "portal", security(("session" = [])),
+    responses((status = 200, body = PortalStatus), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+              (status = 429, body = ErrorBody)))]
+async fn status(State(app): State<AppState>, auth: Authenticated) -> ApiResult<Json<PortalStatus>> {
+    let mut conn = app.store.acquire().await?;
+    Ok(Json(presence::status(&mut conn, &auth.session.user, app.now()).await?))
+}
+
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct HardMuteBody {
+    /// ≥ 1.
+    user_id: i64,
+    /// Seconds, 0–86400, default 300; `0` = indefinite.
+    duration: Option<i64>,
+    /// At most 500 characters after trimming.
+    reason: Option<String>,
+}
+
+/// Mute a user in every chat.
+#[utoipa::path(post, path = "/v1/portal/hard-mute", tag = "portal", request_body = HardMuteBody, security(("session" = [])),
+    responses((status = 200, body = OkAnswer), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+              (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 429, body = ErrorBody)))]
+async fn hard_mute(
+    State(app): State<AppState>,
+    Unrestricted(RequireLevel(auth)): Unrestricted<RequireAdmin>,
+    JsonObject(fields): JsonObject,
+) -> ApiResult<Json<OkAnswer>> {
+    let user_id = user_id(&fields, "user_id")?;
+    let duration = mute_duration(&fields)?;
+    let reason = optional_reason(&fields)?;
+    platform::hard_mute(&app, auth.actor(), user_id, duration, reason.as_deref()).await?;
+    Ok(ok())
+}
+
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct HardUnmuteBody {
+    /// ≥ 1.
+    user_id: i64,
+    /// At most 500 characters after trimming.
+    reason: Option<String>,
+}
+
+/// Lift every hard mute of a user in force (nothing happens when there is none).
+#[utoipa::path(post, path = "/v1/portal/hard-unmute", tag = "portal", request_body = HardUnmuteBody, security(("session" = [])),
+    responses((status = 200, body = OkAnswer), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+              (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 429, body = ErrorBody)))]
+async fn hard_unmute(
+    State(app): State<AppState>,
+    Unrestricted(RequireLevel(auth)): Unrestricted<RequireAdmin>,
+    JsonObject(fields): JsonObject,
+) -> ApiResult<Json<OkAnswer>> {
+    let user_id = user_id(&fields, "user_id")?;
+    let reason = optional_reason(&fields)?;
+    platform::hard_unmute(&app, auth.actor(), user_id, reason.as_deref()).await?;
+    Ok(ok())
+}
+
+/// The shared tail of the seven chat actions: `chat_id`, then `user_id`, then the action's own
+/// fields (read by `sanction`), then the checks of §5.1 from step 4 on.
+async fn moderate_chat(
+    app: &AppState,
+    caller: &Authenticated,
+    raw_chat_id: &str,
+    fields: &Fields,
+    sanction: impl FnOnce(&Fields) -> Result<Sanction, ApiError>,
+) -> ApiResult<Json<OkAnswer>> {
+    let chat_id = parse_path_id("chat_id", raw_chat_id)?;
+    let user_id = user_id(fields, "user_id")?;
+    let sanction = sanction(fields)?;
+    moderation::moderate(app, &caller.session.user, chat_id, user_id, sanction).await?;
+    Ok(ok())
+}
+
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct ChatMuteBody {
+    /// ≥ 1.
+    user_id: i64,
+    /// Seconds, 0–86400, default 300; `0` = indefinite.
+    duration: Option<i64>,
+    /// At most 500 characters after trimming.
+    reason: Option<String>,
+}
+
+/// Mute a user in one chat.
+#[utoipa::path(post, path = "/v1/portal/chats/{chat_id}/mute", tag = "portal", params(("chat_id" = i64, Path, description = "≥ 1")),
+    request_body = ChatMuteBody, security(("session" = [])),
+    responses((status = 200, body = OkAnswer), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+              (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 429, body = ErrorBody)))]
+async fn chat_mute(
+    State(app): State<AppState>,
+    Unrestricted(auth): Unrestricted<Authenticated>,
+    PathParam(raw): PathParam,
+    JsonObject(fields): JsonObject,
+) -> ApiResult<Json<OkAnswer>> {
+    moderate_chat(&app, &auth, &raw, &fields, |f| {
+        Ok(Sanction::Mute {
+            duration_s: mute_duration(f)?,
+            reason: optional_reason(f)?,
+        })
+    })
+    .await
+}
+
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct ChatUserBody {
+    /// ≥ 1.
+    user_id: i64,
+}
+
+/// Lift a user's mutes in one chat (a hard mute stays).
+#[utoipa::path(post, path = "/v1/portal/chats/{chat_id}/unmute", tag = "portal", params(("chat_id" = i64, Path, description = "≥ 1")),
+    request_body = ChatUserBody, security(("session" = [])),
+    responses((status = 200, body = OkAnswer), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+              (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 429, body = ErrorBody)))]
+async fn chat_unmute(
+    State(app): State<AppState>,
+    Unrestricted(auth): Unrestricted<Authenticated>,
+    PathParam(raw): PathParam,
+    JsonObject(fields): JsonObject,
+) -> ApiResult<Json<OkAnswer>> {
+    moderate_chat(&app, &auth, &raw, &fields, |_| Ok(Sanction::Unmute)).await
+}
+
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct ChatBanBody {
+    /// ≥ 1.
+    user_id: i64,
+    /// Seconds, 0–2592000, default 0; `0` = permanent.
+    duration: Option<i64>,
+    /// At most 500 characters after trimming.
+    reason: Option<String>,
+}
+
+/// Ban a user from one chat; removes their membership.
+#[utoipa::path(post, path = "/v1/portal/chats/{chat_id}/ban", tag = "portal", params(("chat_id" = i64, Path, description = "≥ 1")),
+    request_body = ChatBanBody, security(("session" = [])),
+    responses((status = 200, body = OkAnswer), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+              (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 429, body = ErrorBody)))]
+async fn chat_ban(
+    State(app): State<AppState>,
+    Unrestricted(auth): Unrestricted<Authenticated>,
+    PathParam(raw): PathParam,
+    JsonObject(fields): JsonObject,
+) -> ApiResult<Json<OkAnswer>> {
+    moderate_chat(&app, &auth, &raw, &fields, |f| {
+        Ok(Sanction::Ban {
+            duration_s: check_range("duration", f.opt_i64("duration")?.unwrap_or(0), 0, CHAT_BAN_MAX_S)?,
+            reason: optional_reason(f)?,
+        })
+    })
+    .await
+}
+
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct ChatReasonBody {
+    /// ≥ 1.
+    user_id: i64,
+    /// At most 500 characters after trimming.
+    reason: Option<String>,
+}
+
+/// Lift a user's bans from one chat (membership is not restored).
+#[utoipa::path(post, path = "/v1/portal/chats/{chat_id}/unban", tag = "portal", params(("chat_id" = i64, Path, description = "≥ 1")),
+    request_body = ChatReasonBody, security(("session" = [])),
+    responses((status = 200, body = OkAnswer), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+              (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 429, body = ErrorBody)))]
+async fn chat_unban(
+    State(app): State<AppState>,
+    Unrestricted(auth): Unrestricted<Authenticated>,
+    PathParam(raw): PathParam,
+    JsonObject(fields): JsonObject,
+) -> ApiResult<Json<OkAnswer>> {
+    moderate_chat(&app, &auth, &raw, &fields, |f| {
+        Ok(Sanction::Unban {
+            reason: optional_reason(f)?,
+        })
+    })
+    .await
+}
+
+/// Remove a member from one chat.
+#[utoipa::path(post, path = "/v1/portal/chats/{chat_id}/kick", tag = "portal", params(("chat_id" = i64, Path, description = "≥ 1")),
+    request_body = ChatReasonBody, security(("session" = [])),
+    responses((status = 200, body = OkAnswer), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+              (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 429, body = ErrorBody)))]
+async fn chat_kick(
+    State(app): State<AppState>,
+    Unrestricted(auth): Unrestricted<Authenticated>,
+    PathParam(raw): PathParam,
+    JsonObject(fields): JsonObject,
+) -> ApiResult<Json<OkAnswer>> {
+    moderate_chat(&app, &auth, &raw, &fields, |f| {
+        Ok(Sanction::Kick {
+            reason: optional_reason(f)?,
+        })
+    })
+    .await
+}
+
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct ChatTimeoutBody {
+    /// ≥ 1.
+    user_id: i64,
+    /// Seconds, 60–2592000.
+    duration: i64,
+    /// 1–500 characters after trimming.
+    reason: String,
+}
+
+/// Time a user out portal-wide, issued from a chat (Moderator+).
+#[utoipa::path(post, path = "/v1/portal/chats/{chat_id}/timeout", tag = "portal", params(("chat_id" = i64, Path, description = "≥ 1")),
+    request_body = ChatTimeoutBody, security(("session" = [])),
+    responses((status = 200, body = OkAnswer), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+              (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
+              (status = 429, body = ErrorBody)))]
+async fn chat_timeout(
+    State(app): State<AppState>,
+    Unrestricted(RequireLevel(auth)): Unrestricted<RequireModerator>,
+    PathParam(raw): PathParam,
+    JsonObject(fields): JsonObject,
+) -> ApiResult<Json<OkAnswer>> {
+    moderate_chat(&app, &auth, &raw, &fields, |f| {
+        Ok(Sanction::Timeout {
+            duration_s: check_range("duration", f.req_i64("duration")?, 60, TIMEOUT_MAX_S)?,
+            reason: required_reason(f)?,
+        })
+    })
+    .await
+}
+
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct ChatWarnBody {
+    /// ≥ 1.
+    user_id: i64,
+    /// 1–500 characters after trimming.
+    reason: String,
+}
+
+/// Warn a user portal-wide, issued from a chat (Moderator+).
+#[utoipa::path(post, path = "/v1/portal/chats/{chat_id}/warn", tag = "portal", params(("chat_id" = i64, Path, description = "≥ 1")),
+    request_body = ChatWarnBody, security(("session" = [])),
+    responses((status = 200, body = OkAnswer), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+              (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 429, body = ErrorBody)))]
+async fn chat_warn(
+    State(app): State<AppState>,
+    Unrestricted(RequireLevel(auth)): Unrestricted<RequireModerator>,
+    PathParam(raw): PathParam,
+    JsonObject(fields): JsonObject,
+) -> ApiResult<Json<OkAnswer>> {
+    moderate_chat(&app, &auth, &raw, &fields, |f| {
+        Ok(Sanction::Warn {
+            reason: required_reason(f)?,
+        })
+    })
+    .await
+}
