@@ -164,11 +164,19 @@ impl ApiError {
             }
             Internal => StatusCode::INTERNAL_SERVER_ERROR,
             Unavailable => StatusCode::SERVICE_UNAVAILABLE,
-            AlreadyBanned | NotTimedOut | NotBanned | PermissionUnchanged | LastOwner | TrialAlreadyUsed
-            | SubscriptionActive | AlreadyLifetime | NoSubscription | BotNameTaken | SlugTaken | InviteLimit
-            | NotificationAlreadyRead => {
-                StatusCode::CONFLICT
-            }
+            AlreadyBanned
+            | NotTimedOut
+            | NotBanned
+            | PermissionUnchanged
+            | LastOwner
+            | TrialAlreadyUsed
+            | SubscriptionActive
+            | AlreadyLifetime
+            | NoSubscription
+            | BotNameTaken
+            | SlugTaken
+            | InviteLimit
+            | NotificationAlreadyRead => StatusCode::CONFLICT,
         }
     }
 

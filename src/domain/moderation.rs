@@ -176,7 +176,16 @@ pub async fn ban(
     let target = staff::target_for(&mut tx, actor, user_id).await?;
     staff::guard_last_owner(&mut tx, &target, now).await?;
     let expires_at = duration_s.map(|d| now + d * MICROS_PER_SECOND);
-    let id = issue(&mut tx, Issuer::platform(actor), target.id, BAN, Some(reason), expires_at, now).await?;
+    let id = issue(
+        &mut tx,
+        Issuer::platform(actor),
+        target.id,
+        BAN,
+        Some(reason),
+        expires_at,
+        now,
+    )
+    .await?;
     let replaced = store::history::supersede_in_force(&mut tx, target.id, BAN, id, Some(actor.id), now).await?;
     let sessions_ended = store::sessions::end_all_of(&mut tx, target.id, None, "banned", now).await?;
     store::codes::delete_for_user(&mut tx, target.id).await?;
@@ -257,7 +266,16 @@ pub async fn hard_mute(
     let mut tx = app.store.begin().await?;
     let target = staff::target_for(&mut tx, actor, user_id).await?;
     let expires_at = (duration_s > 0).then(|| now + duration_s * MICROS_PER_SECOND);
-    let id = issue(&mut tx, Issuer::platform(actor), target.id, MUTE, reason, expires_at, now).await?;
+    let id = issue(
+        &mut tx,
+        Issuer::platform(actor),
+        target.id,
+        MUTE,
+        reason,
+        expires_at,
+        now,
+    )
+    .await?;
     audit_user_event(
         app,
         &mut tx,

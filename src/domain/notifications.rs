@@ -164,10 +164,20 @@ pub async fn send(app: &App, actor: Actor, input: NewNotification) -> Result<Sen
             (id, 1, "user")
         }
         None => {
-            let id =
-                store::notifications::insert_broadcast(&mut tx, &input.title, &input.body, &input.kind, Some(actor.id), now)
-                    .await?;
-            (id, store::notifications::broadcast_audience(&mut tx, now).await?, "system")
+            let id = store::notifications::insert_broadcast(
+                &mut tx,
+                &input.title,
+                &input.body,
+                &input.kind,
+                Some(actor.id),
+                now,
+            )
+            .await?;
+            (
+                id,
+                store::notifications::broadcast_audience(&mut tx, now).await?,
+                "system",
+            )
         }
     };
     audit::insert(

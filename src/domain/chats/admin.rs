@@ -6,15 +6,14 @@ use serde_json::{json, Map, Value};
 use super::input::{ChatPatch, KickInput, NewChat};
 use super::views::{self, ChatAdmin, ChatAdminDetail, ChatStatus};
 use super::{
-    audit_chat, delete_chat, existing_chat, insert_owned, kick_member, level_of, owner_level, OFFICIAL, PRIVATE,
-    PUBLIC,
+    audit_chat, delete_chat, existing_chat, insert_owned, kick_member, level_of, owner_level, OFFICIAL, PRIVATE, PUBLIC,
 };
 use crate::app::App;
 use crate::domain::level::can_act_on;
 use crate::error::ApiError;
+use crate::store;
 use crate::store::chats::ChatFields;
 use crate::store::users::UserRow;
-use crate::store;
 
 /// A page of every chat, by id, and the total.
 pub async fn list(

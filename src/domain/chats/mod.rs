@@ -61,7 +61,8 @@ pub fn manages_invites(chat: &ChatRow, caller: &UserRow) -> bool {
 pub fn moderates(chat: &ChatRow, caller: &UserRow) -> bool {
     let caller_level = level_of(caller);
     chat.owner_id == caller.id
-        || (can_act_on(caller_level, owner_level(chat)) && (is_public(&chat.visibility) || caller_level >= Level::Admin))
+        || (can_act_on(caller_level, owner_level(chat))
+            && (is_public(&chat.visibility) || caller_level >= Level::Admin))
 }
 
 /// The chat, if the caller may see it (60-chats §4.1); otherwise it does not exist for them.

@@ -84,7 +84,9 @@ pub async fn moderate(
         target: &target,
     };
     match sanction {
-        Sanction::Mute { duration_s, reason } => act.restrict(&mut tx, CHAT_MUTE, duration_s, reason.as_deref()).await?,
+        Sanction::Mute { duration_s, reason } => {
+            act.restrict(&mut tx, CHAT_MUTE, duration_s, reason.as_deref()).await?
+        }
         Sanction::Ban { duration_s, reason } => {
             store::chats::remove_member(&mut tx, chat.id, target.id).await?;
             act.restrict(&mut tx, CHAT_BAN, duration_s, reason.as_deref()).await?
@@ -147,7 +149,16 @@ impl Act<'_> {
     ) -> Result<(), ApiError> {
         let now = self.app.now();
         let expires_at = (duration_s > 0).then(|| now + duration_s * MICROS_PER_SECOND);
-        let action_id = moderation::issue(conn, self.issuer(), self.target.id, action_type, reason, expires_at, now).await?;
+        let action_id = moderation::issue(
+            conn,
+            self.issuer(),
+            self.target.id,
+            action_type,
+            reason,
+            expires_at,
+            now,
+        )
+        .await?;
         let metadata = json!({
             "user_id": self.target.id,
             "action_id": action_id,
