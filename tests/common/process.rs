@@ -109,9 +109,19 @@ impl ServerProcess {
     /// The real web login flow (request, the login bot fetches the code, verify); returns the
     /// session token and the login code it used.
     pub async fn login(&self, bot_key: &str, platform_user_id: &str) -> (String, String) {
+        self.login_with(&[], bot_key, platform_user_id).await
+    }
+
+    /// `login` with `headers` (a public key) on the website's requests.
+    pub async fn login_with(
+        &self,
+        headers: &[(&str, &str)],
+        bot_key: &str,
+        platform_user_id: &str,
+    ) -> (String, String) {
         let identity = serde_json::json!({"platform": "discord", "platform_user_id": platform_user_id});
         let r = self
-            .send("POST", "/v1/authentication/request", &[], Some(&identity))
+            .send("POST", "/v1/authentication/request", headers, Some(&identity))
             .await
             .unwrap();
         assert_eq!(r.status, 200, "{}", r.text());
@@ -132,7 +142,7 @@ impl ServerProcess {
             .send(
                 "POST",
                 "/v1/authentication/verify",
-                &[],
+                headers,
                 Some(&serde_json::json!({"code": code})),
             )
             .await
