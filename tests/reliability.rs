@@ -40,40 +40,63 @@ async fn staff_and_target(t: &TestApp) -> (String, i64) {
     (t.login(&bot, "100").await, target.id)
 }
 
-/// Every acknowledged warning is stored with its reason, and warnings and their `USER_WARN` audit
-/// rows match one to one.
-async fn acknowledged_warnings_are_stored(t: &TestApp, target: i64, acknowledged: &HashMap<i64, String>) {
+/// Every acknowledged moderation action is stored with its reason, and actions and their audit rows
+/// match one to one: one `USER_WARN`/`USER_TIMEOUT` row per action, and every timeout that a later
+/// one lifted is named by exactly one `replaced_action_ids`.
+async fn acknowledged_actions_are_audited(t: &TestApp, target: i64, acknowledged: &HashMap<i64, String>) {
     let mut conn = t.conn().await;
-    let actions: Vec<(i64, Option<String>)> = sqlx::query_as(
-        "SELECT id, reason FROM moderation_actions WHERE user_id = $1 AND action_type = 'PLATFORM_WARNING'",
-    )
-    .bind(target)
-    .fetch_all(&mut *conn)
-    .await
-    .unwrap();
-    let stored: HashMap<i64, Option<String>> = actions.into_iter().collect();
+    let actions: Vec<(i64, String, Option<String>, i64)> =
+        sqlx::query_as("SELECT id, action_type, reason, is_lifted FROM moderation_actions WHERE user_id = $1")
+            .bind(target)
+            .fetch_all(&mut *conn)
+            .await
+            .unwrap();
     for (id, reason) in acknowledged {
-        assert_eq!(
-            stored.get(id),
-            Some(&Some(reason.clone())),
-            "acknowledged warning {id} is lost"
+        assert!(
+            actions
+                .iter()
+                .any(|(i, _, r, _)| i == id && r.as_deref() == Some(reason)),
+            "acknowledged action {id} is lost"
         );
     }
-    let audit: Vec<(String,)> = sqlx::query_as("SELECT metadata FROM audit_log WHERE event_type = 'USER_WARN'")
-        .fetch_all(&mut *conn)
-        .await
-        .unwrap();
-    let audited: Vec<i64> = audit
-        .iter()
-        .map(|(m,)| serde_json::from_str::<Value>(m).unwrap()["action_id"].as_i64().unwrap())
-        .collect();
-    let distinct: HashSet<i64> = audited.iter().copied().collect();
-    assert_eq!(distinct.len(), audited.len(), "an action has two audit rows");
-    assert_eq!(
-        distinct,
-        stored.keys().copied().collect::<HashSet<_>>(),
-        "audit log and actions differ"
-    );
+    let audit: Vec<(String, String)> =
+        sqlx::query_as("SELECT event_type, metadata FROM audit_log WHERE event_type IN ('USER_WARN', 'USER_TIMEOUT')")
+            .fetch_all(&mut *conn)
+            .await
+            .unwrap();
+    let mut audited = HashMap::new();
+    let mut replaced = Vec::new();
+    for (event, metadata) in &audit {
+        let metadata: Value = serde_json::from_str(metadata).unwrap();
+        let id = metadata["action_id"].as_i64().unwrap();
+        assert!(
+            audited.insert(id, event.clone()).is_none(),
+            "action {id} has two audit rows"
+        );
+        replaced.extend(
+            metadata["replaced_action_ids"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|v| v.as_i64().unwrap()),
+        );
+    }
+    assert_eq!(audited.len(), actions.len(), "audit rows and actions differ in number");
+    for (id, action_type, _, _) in &actions {
+        let expected = if action_type == "PLATFORM_WARNING" {
+            "USER_WARN"
+        } else {
+            "USER_TIMEOUT"
+        };
+        assert_eq!(
+            audited.get(id).map(String::as_str),
+            Some(expected),
+            "action {id} ({action_type})"
+        );
+    }
+    let lifted: HashSet<i64> = actions.iter().filter(|a| a.3 != 0).map(|a| a.0).collect();
+    assert_eq!(replaced.len(), lifted.len(), "a lifted timeout is named twice or never");
+    assert_eq!(replaced.into_iter().collect::<HashSet<_>>(), lifted);
 }
 
 /// Four staff sessions write (warn) and read while `fault` runs; returns the acknowledged warnings
@@ -128,10 +151,12 @@ async fn warn_under_fault<F: std::future::Future<Output = ()>>(
 
 /// After a fault ends the server serves again by itself: within `grace`, and then without a miss.
 async fn recovers(t: &TestApp, token: &str, target: i64, grace: Duration) -> HashMap<i64, String> {
-    let deadline = Instant::now() + grace;
+    let ended = Instant::now();
+    let deadline = ended + grace;
     loop {
         let r = t.get("/v1/users/me").cookie(token).send().await;
         if served_or_unavailable(&r) {
+            eprintln!("served again {:?} after the fault ended", ended.elapsed());
             break;
         }
         assert!(Instant::now() < deadline, "no recovery within {grace:?}");
@@ -185,7 +210,7 @@ async fn postgres_connections_killed_mid_load() {
     );
     assert!(kills > 0 && refused > 0, "the fault did not hit any request");
     acknowledged.extend(recovers(&t, &token, target, Duration::from_secs(2)).await);
-    acknowledged_warnings_are_stored(&t, target, &acknowledged).await;
+    acknowledged_actions_are_audited(&t, target, &acknowledged).await;
 }
 
 /// A TCP proxy in front of PostgreSQL that a test can cut: open connections are dropped and new
@@ -292,6 +317,7 @@ async fn postgres_briefly_unreachable() {
                 .send()
                 .await;
             r.assert_error(503, "ERR_SERVICE_UNAVAILABLE");
+            eprintln!("a write during the outage was refused after {:?}", started.elapsed());
             assert!(started.elapsed() < Duration::from_secs(3), "{:?}", started.elapsed());
             let health = t.get("/health").send().await;
             assert_eq!(health.status.as_u16(), 503, "{}", health.body);
@@ -310,7 +336,7 @@ async fn postgres_briefly_unreachable() {
     assert!(refused > 0, "the outage did not hit any request");
     acknowledged.extend(recovers(&t, &token, target, Duration::from_secs(3)).await);
     t.get("/health").send().await.assert_ok();
-    acknowledged_warnings_are_stored(&t, target, &acknowledged).await;
+    acknowledged_actions_are_audited(&t, target, &acknowledged).await;
     let mut conn = t.conn().await;
     let (outage_rows,): (i64,) =
         sqlx::query_as("SELECT COUNT(*) FROM moderation_actions WHERE reason = 'during the outage'")
@@ -349,6 +375,7 @@ async fn sqlite_busy_is_retried_then_503_and_the_file_stays_whole() {
             .await;
         let waited = started.elapsed();
         r.assert_error(503, "ERR_SERVICE_UNAVAILABLE");
+        eprintln!("a write on the locked file was refused after {waited:?}");
         // SQLite retried for busy_timeout before giving up, and not much longer.
         assert!(
             waited >= Duration::from_millis(250) && waited < Duration::from_secs(3),
@@ -406,14 +433,14 @@ async fn sqlite_writers_queue_on_the_lock_instead_of_failing() {
         acknowledged.extend(writer.await.unwrap());
     }
     assert_eq!(acknowledged.len(), 200);
-    acknowledged_warnings_are_stored(&t, target, &acknowledged).await;
+    acknowledged_actions_are_audited(&t, target, &acknowledged).await;
     integrity_check(&t).await;
 }
 
 /// What one writer of the `kill -9` load got acknowledged.
 #[derive(Default)]
 struct Acknowledged {
-    warnings: HashMap<i64, String>,
+    actions: HashMap<i64, String>,
     /// The last username answered 200, and whether a later one was in flight at the kill.
     username: Option<String>,
     username_in_flight: Option<String>,
@@ -438,17 +465,19 @@ async fn write_until_killed(addr: SocketAddr, admin: String, user: String, bot: 
     let user_cookie = format!("psession={user}");
     for i in 0.. {
         let reason = format!("k-{i}");
-        let Some(r) = load_request(
-            addr,
-            &format!("/v1/admin/users/{target}/warn"),
-            ("Cookie", &admin_cookie),
-            json!({"reason": reason}),
-        )
-        .await
-        else {
+        // Warnings, and timeouts that each lift the one before.
+        let (path, body) = if i % 2 == 0 {
+            (format!("/v1/admin/users/{target}/warn"), json!({"reason": reason}))
+        } else {
+            (
+                format!("/v1/admin/users/{target}/timeout"),
+                json!({"reason": reason, "duration": 600}),
+            )
+        };
+        let Some(r) = load_request(addr, &path, ("Cookie", &admin_cookie), body).await else {
             break;
         };
-        acks.warnings.insert(r.json()["action"]["id"].as_i64().unwrap(), reason);
+        acks.actions.insert(r.json()["action"]["id"].as_i64().unwrap(), reason);
         let username = format!("renamed{i}");
         let Some(r) = load_request(
             addr,
@@ -496,27 +525,27 @@ async fn kill_nine_under_write_load(t: TestApp) {
     server.kill();
     let acks = load.await.unwrap();
     eprintln!(
-        "{:?}: acknowledged before kill -9: {} warnings, {} batch counts, username {:?}",
+        "{:?}: acknowledged before kill -9: {} moderation actions, {} batch counts, username {:?}",
         t.backend(),
-        acks.warnings.len(),
+        acks.actions.len(),
         acks.batch_count,
         acks.username
     );
-    assert!(acks.warnings.len() > 5, "the load did not get going");
+    assert!(acks.actions.len() > 5, "the load did not get going");
 
     if t.backend() == portal::store::Backend::Sqlite {
         integrity_check(&t).await;
     }
     let server = ServerProcess::start(&url, &[]).await;
-    acknowledged_warnings_are_stored(&t, target, &acks.warnings).await;
+    acknowledged_actions_are_audited(&t, target, &acks.actions).await;
     let mut conn = t.conn().await;
     let (stored,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM moderation_actions WHERE user_id = $1")
         .bind(target)
         .fetch_one(&mut *conn)
         .await
         .unwrap();
-    // At most the one warning in flight at the kill was written without its answer.
-    assert!(stored as usize <= acks.warnings.len() + 1, "{stored}");
+    // At most the one action in flight at the kill was written without its answer.
+    assert!(stored as usize <= acks.actions.len() + 1, "{stored}");
     drop(conn);
     // Sessions survive the crash; the profile holds the last acknowledged name, or the one in flight.
     let me = server

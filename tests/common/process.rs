@@ -13,16 +13,12 @@ use super::wire::{self, WireResponse};
 
 pub const BINARY: &str = env!("CARGO_BIN_EXE_portal");
 
-/// The environment every spawned server gets: rate tiers off (tests of the limits set their own)
-/// and JSON log lines.
+/// The environment every spawned process gets besides `REDIS_URL` removed: its database, rate tiers
+/// off (tests of the limits set their own) and JSON log lines.
 fn base_env(database_url: &str) -> Vec<(String, String)> {
     let mut env = vec![
         ("DATABASE_URL".to_owned(), database_url.to_owned()),
         ("PORTAL_LOG_FORMAT".to_owned(), "json".to_owned()),
-        (
-            "PORTAL_REDIS_PREFIX".to_owned(),
-            format!("portal-test-{}:", uuid::Uuid::new_v4().simple()),
-        ),
     ];
     for tier in ["LOGIN", "AUTH", "ADMIN", "PUBLIC", "BOT", "HEALTH"] {
         env.push((format!("PORTAL_RATE_LIMIT__{tier}"), "0".to_owned()));
