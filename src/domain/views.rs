@@ -46,8 +46,8 @@ pub fn avatar_url(avatar_source: Option<&str>, links: &[&LinkedPlatformRow]) -> 
     links.first().and_then(|l| l.platform_avatar_url.clone())
 }
 
-/// Closed (`additionalProperties: false`) in the document, so that a richer view is never also a
-/// valid public one: the `oneOf` of the views that embed it stays unambiguous.
+// `deny_unknown_fields` closes the schema (`additionalProperties: false`), so that a richer view is
+// never also a valid public one and the `oneOf`s that offer both stay unambiguous.
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UserPublic {
@@ -279,7 +279,7 @@ impl From<BotRow> for BotPrivate {
 }
 
 /// What anyone may see of a bot (50-bots §3): no owner, platform, type, activity or key details.
-/// Closed in the document, like `UserPublic`, so the private view never also matches it.
+// Closed in the document like `UserPublic`, so that a private view never also matches it.
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BotPublic {
