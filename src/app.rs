@@ -71,6 +71,7 @@ pub async fn open_store(config: &Config) -> Result<Store, String> {
 pub async fn serve(config: Config) -> Result<(), String> {
     let store = open_store(&config).await?;
     let bind = config.bind.clone();
+    let header_read_timeout = Duration::from_millis(config.http.header_read_timeout_ms);
     let app = App::new(config, store.clone(), Arc::new(SystemClock))?;
     if let Some(metrics_bind) = app.config.metrics_bind.clone() {
         let metrics_listener = tokio::net::TcpListener::bind(&metrics_bind)
@@ -89,7 +90,7 @@ pub async fn serve(config: Config) -> Result<(), String> {
         .await
         .map_err(|e| format!("cannot listen on {bind}: {e}"))?;
     tracing::info!(bind = %bind, backend = store.backend().name(), "portal listening");
-    accept_loop(listener, router).await;
+    accept_loop(listener, router, header_read_timeout).await;
     sweeper.abort();
     housekeeping.abort();
     store.close().await;
@@ -97,21 +98,24 @@ pub async fn serve(config: Config) -> Result<(), String> {
     Ok(())
 }
 
-/// How long a client may take to send its request headers; slow clients cannot hold a connection.
-const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
-/// Requests with more header fields than this are refused by the HTTP layer.
+/// Requests with more header fields than this are refused by the HTTP layer (431).
 const MAX_HEADERS: usize = 64;
+/// The most a request head (request line and headers) may take; a larger one is refused (431).
+const MAX_HEAD_BYTES: usize = 64 * 1024;
 /// How long in-flight requests may run after a shutdown signal.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
-/// Serves connections until SIGINT/SIGTERM, then lets in-flight requests finish.
-async fn accept_loop(listener: tokio::net::TcpListener, router: axum::Router) {
+/// Serves connections until SIGINT/SIGTERM, then lets in-flight requests finish. A client that
+/// takes longer than `header_read_timeout` to send its request headers is disconnected, so slow
+/// clients cannot hold connections.
+async fn accept_loop(listener: tokio::net::TcpListener, router: axum::Router, header_read_timeout: Duration) {
     let mut builder = Builder::new(TokioExecutor::new());
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT)
-        .max_headers(MAX_HEADERS);
+        .header_read_timeout(header_read_timeout)
+        .max_headers(MAX_HEADERS)
+        .max_buf_size(MAX_HEAD_BYTES);
     let graceful = GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown_signal());
     loop {

@@ -40,6 +40,7 @@ pub struct Config {
     pub chats: ChatsConfig,
     pub presence: PresenceConfig,
     pub database: DatabaseConfig,
+    pub http: HttpConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -147,6 +148,15 @@ pub struct DatabaseConfig {
     pub max_connections: Option<u32>,
     /// How long a request waits for a pooled connection before answering 503.
     pub acquire_timeout_ms: u64,
+    /// SQLite: how long a statement retries a busy or locked database before answering 503.
+    pub busy_timeout_ms: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct HttpConfig {
+    /// How long a client may take to send its request headers before the connection is closed.
+    pub header_read_timeout_ms: u64,
 }
 
 impl Default for Config {
@@ -175,6 +185,7 @@ impl Default for Config {
             chats: ChatsConfig::default(),
             presence: PresenceConfig::default(),
             database: DatabaseConfig::default(),
+            http: HttpConfig::default(),
         }
     }
 }
@@ -279,6 +290,15 @@ impl Default for DatabaseConfig {
         DatabaseConfig {
             max_connections: None,
             acquire_timeout_ms: 3_000,
+            busy_timeout_ms: 5_000,
+        }
+    }
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            header_read_timeout_ms: 10_000,
         }
     }
 }

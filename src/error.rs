@@ -285,18 +285,61 @@ impl IntoResponse for ApiError {
 
 impl From<sqlx::Error> for ApiError {
     fn from(err: sqlx::Error) -> Self {
-        match &err {
-            sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
-                tracing::warn!(cause = %err, "database unavailable");
-                ApiError::Unavailable
-            }
-            sqlx::Error::Database(db) if db.message().contains("database is locked") => {
-                tracing::warn!(cause = %err, "database busy");
-                ApiError::Unavailable
-            }
-            _ => ApiError::internal(err),
+        if database_unavailable(&err) {
+            tracing::warn!(cause = %err, "database unavailable");
+            ApiError::Unavailable
+        } else {
+            ApiError::internal(err)
         }
     }
 }
 
+/// Failures that say nothing about the request, only that the database cannot serve it now: the
+/// pool gave no connection in time, the connection broke (PostgreSQL restarted, a backend was
+/// terminated, the network dropped), or SQLite stayed busy or locked past `busy_timeout`. The
+/// client may retry them, so they are 503, never 500.
+pub fn database_unavailable(err: &sqlx::Error) -> bool {
+    match err {
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::WorkerCrashed
+        | sqlx::Error::BeginFailed => true,
+        // A connection cut mid-message surfaces as a protocol error on PostgreSQL.
+        sqlx::Error::Protocol(_) => true,
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| unavailable_code(&code)),
+        _ => false,
+    }
+}
+
+/// PostgreSQL SQLSTATEs (five characters) and SQLite extended result codes (numbers).
+fn unavailable_code(code: &str) -> bool {
+    match code.parse::<i64>() {
+        // SQLITE_BUSY (5) and SQLITE_LOCKED (6) with their extended forms.
+        Ok(sqlite) if code.len() < 5 => matches!(sqlite & 0xff, 5 | 6),
+        // Class 08 connection exception, 57P01-57P03 shutdown / cannot connect now, 53300 too
+        // many connections.
+        _ => code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03" | "53300"),
+    }
+}
+
 pub type ApiResult<T> = Result<T, ApiError>;
+
+#[cfg(test)]
+mod tests {
+    use super::unavailable_code;
+
+    #[test]
+    fn busy_locked_and_lost_connections_are_unavailable() {
+        for code in [
+            "5", "6", "261", "517", "773", "262", "08006", "08003", "57P01", "57P03", "53300",
+        ] {
+            assert!(unavailable_code(code), "{code}");
+        }
+        // A constraint (SQLite 2067, PostgreSQL 23505), a syntax error and a read-only file are bugs.
+        for code in ["2067", "23505", "42601", "8", "1"] {
+            assert!(!unavailable_code(code), "{code}");
+        }
+    }
+}

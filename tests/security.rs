@@ -1,9 +1,17 @@
-//! Security properties seen from outside: cookie attributes, CORS, security headers, hostile input.
+//! Security properties seen from outside: cookie attributes, CORS, security headers, hostile input,
+//! and, against the real binary, secrets kept out of logs and off the disk, request-head limits and
+//! slow clients.
 
 mod common;
 
+use std::time::{Duration, Instant};
+
+use common::process::{cli, ServerProcess};
+use common::wire;
 use common::{Kind, TestApp};
-use serde_json::json;
+use serde_json::{json, Value};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
 
 both_backends!(cors_is_off_by_default, |t: TestApp| async move {
     let r = t.get("/health").header("origin", "https://portal.example").send().await;
@@ -228,4 +236,306 @@ fn urlencode(text: &str) -> String {
             }
         })
         .collect()
+}
+
+/// A secret that must not show up: none of its `window`-character pieces may appear in `haystack`.
+/// The window lets through what may be shown: a bot key's first 9 characters, a token's suffix.
+#[track_caller]
+fn assert_absent(haystack: &str, what: &str, secret: &str, window: usize) {
+    let window = window.min(secret.len());
+    for start in 0..=secret.len() - window {
+        let piece = &secret[start..start + window];
+        assert!(!haystack.contains(piece), "{what}: {piece:?} found");
+    }
+}
+
+async fn post(server: &ServerProcess, path: &str, headers: &[(&str, &str)], body: Value) -> Value {
+    let r = server.send("POST", path, headers, Some(&body)).await.unwrap();
+    assert_eq!(r.status, 200, "{path}: {}", r.text());
+    r.json()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secrets_never_reach_the_log_or_the_disk() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("portal.db");
+    let url = format!("sqlite://{}?mode=rwc", db.display());
+    let mut log = String::new();
+    let mut keys = Vec::new();
+    let (_, stderr) = cli(
+        &url,
+        &[
+            "user",
+            "create",
+            "--platform",
+            "discord",
+            "--platform-user-id",
+            "1",
+            "--username",
+            "owner",
+            "--level",
+            "3",
+        ],
+    );
+    log.push_str(&stderr);
+    let (bot, stderr) = cli(
+        &url,
+        &[
+            "bot",
+            "create",
+            "--name",
+            "Login Bot",
+            "--owner",
+            "owner",
+            "--platform",
+            "discord",
+            "--type",
+            "official",
+        ],
+    );
+    log.push_str(&stderr);
+    let bot_key = bot["api_key"].as_str().unwrap().to_owned();
+    keys.push(bot_key.clone());
+    let (public, stderr) = cli(&url, &["public-key", "create", "--label", "web"]);
+    log.push_str(&stderr);
+    let public_key = public["api_key"].as_str().unwrap().to_owned();
+    keys.push(public_key.clone());
+    let configured_key = format!("cfg-{}", uuid::Uuid::new_v4().simple());
+    keys.push(configured_key.clone());
+
+    // Debug level: even the most talkative filter an operator might set keeps secrets out.
+    let mut server = ServerProcess::start(
+        &url,
+        &[("PORTAL_LOG", "debug"), ("PORTAL_PUBLIC_API_KEYS", &configured_key)],
+    )
+    .await;
+    let website = [("X-API-Key", configured_key.as_str())];
+    let mut tokens = Vec::new();
+    let mut codes = Vec::new();
+    // Web logins: the Owner, and a sign-up.
+    for id in ["1", "2"] {
+        let (token, code) = server.login_with(&website, &bot_key, id).await;
+        tokens.push(token);
+        codes.push(code);
+    }
+    // Quick login: the bot asks for a code for an existing user.
+    let sent = post(
+        &server,
+        "/v1/authentication/bot/send-code",
+        &[("X-API-Key", &bot_key)],
+        json!({"platform": "discord", "platform_user_id": "1", "platform_username": "n"}),
+    )
+    .await;
+    let code = sent["code"].as_str().unwrap().to_owned();
+    let verified = server
+        .send(
+            "POST",
+            "/v1/authentication/verify",
+            &website,
+            Some(&json!({"code": code})),
+        )
+        .await
+        .unwrap();
+    tokens.push(verified.session_cookie().unwrap());
+    codes.push(code);
+    let owner = format!("psession={}", tokens[0]);
+    // Keys issued over HTTP.
+    let registered = post(
+        &server,
+        "/v1/admin/bots",
+        &[("Cookie", &owner)],
+        json!({"name": "Helper", "owner_id": 1, "platform": "discord"}),
+    )
+    .await;
+    keys.push(registered["api_key"].as_str().unwrap().to_owned());
+    let bot_id = registered["bot"]["id"].as_i64().unwrap();
+    let regenerated = post(
+        &server,
+        &format!("/v1/admin/bots/{bot_id}/regenerate-key"),
+        &[("Cookie", &owner)],
+        json!({}),
+    )
+    .await;
+    keys.push(regenerated["api_key"].as_str().unwrap().to_owned());
+    // Every credential in use, valid or not.
+    let wrong_bot_key = format!("hbot_{}", "Zq9".repeat(13) + "Zq9X");
+    let wrong_public_key = format!("guess-{}", uuid::Uuid::new_v4().simple());
+    let wrong_token = "A".repeat(21) + &"b".repeat(22);
+    for key in keys.iter().chain([&wrong_bot_key, &wrong_public_key]) {
+        server
+            .send("GET", "/v1/bots", &[("X-API-Key", key)], None)
+            .await
+            .unwrap();
+    }
+    post(
+        &server,
+        "/v1/bot/batch",
+        &[("X-API-Key", &bot_key)],
+        json!({"commands": []}),
+    )
+    .await;
+    for token in tokens.iter().chain([&wrong_token]) {
+        let cookie = format!("psession={token}");
+        server
+            .send("GET", "/v1/users/me", &[("Cookie", &cookie)], None)
+            .await
+            .unwrap();
+    }
+    let second = format!("psession={}", tokens[1]);
+    post(&server, "/v1/authentication/logout", &[("Cookie", &second)], json!({})).await;
+    keys.extend([wrong_bot_key, wrong_public_key]);
+    tokens.push(wrong_token);
+    // A code that is never used stays pending, in the clear: the control that the search of the
+    // files below would find a secret that is there.
+    server
+        .send(
+            "POST",
+            "/v1/authentication/request",
+            &website,
+            Some(&json!({"platform": "discord", "platform_user_id": "3"})),
+        )
+        .await
+        .unwrap();
+    let pending = post(
+        &server,
+        "/v1/authentication/bot/login-code",
+        &[("X-API-Key", &bot_key)],
+        json!({"platform": "discord", "platform_user_id": "3", "platform_username": "n"}),
+    )
+    .await["code"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    server.kill();
+
+    log.push_str(&server.log());
+    assert!(
+        log.contains("/v1/authentication/verify"),
+        "the request log is on: {log}"
+    );
+    // The database files as bytes; secrets are ASCII, so a lossy reading finds them all.
+    let mut at_rest = String::new();
+    for suffix in ["", "-wal", "-shm"] {
+        let bytes = std::fs::read(format!("{}{suffix}", db.display())).unwrap_or_default();
+        at_rest.push_str(&String::from_utf8_lossy(&bytes));
+    }
+    assert!(at_rest.contains(&pending), "the search finds a stored secret");
+    for key in &keys {
+        // A bot key's first 9 characters (`hbot_` + 4) may be logged and are stored as its prefix.
+        assert_absent(&log, "key in the log", key, 10);
+        assert_absent(&at_rest, "key on disk", key, 10);
+    }
+    for token in &tokens {
+        // The 6-character suffix names a session in the API; the rest must never appear.
+        assert_absent(&log, "session token in the log", token, 12);
+        assert_absent(&at_rest, "session token on disk", token, 12);
+    }
+    for code in &codes {
+        assert_absent(&log, "login code in the log", code, 8);
+    }
+    // A used code is deleted; only pending codes are kept in the clear (the bot must fetch them).
+    let server = ServerProcess::start(&url, &[]).await;
+    drop(server);
+    let mut conn = <sqlx::SqliteConnection as sqlx::Connection>::connect(&url)
+        .await
+        .unwrap();
+    let stored: Vec<(String,)> = sqlx::query_as("SELECT code FROM login_codes")
+        .fetch_all(&mut conn)
+        .await
+        .unwrap();
+    for code in &codes {
+        assert!(!stored.iter().any(|(c,)| c == code), "used code {code} is still stored");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_request_heads_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("portal.db").display());
+    let server = ServerProcess::start(&url, &[]).await;
+    // One header of 100 KiB: over the 64 KiB head limit.
+    let big = "a".repeat(100 * 1024);
+    let r = server.send("GET", "/health", &[("X-Big", &big)], None).await.unwrap();
+    assert_eq!(r.status, 431);
+    // 100 header fields: over the limit of 64.
+    let names: Vec<String> = (0..100).map(|i| format!("X-Many-{i}")).collect();
+    let many: Vec<(&str, &str)> = names.iter().map(|n| (n.as_str(), "1")).collect();
+    let r = server.send("GET", "/health", &many, None).await.unwrap();
+    assert_eq!(r.status, 431);
+    // Within both limits (50 fields, 40 KiB), a request is served.
+    let fair = "b".repeat(800);
+    let within: Vec<(&str, &str)> = names[..50].iter().map(|n| (n.as_str(), fair.as_str())).collect();
+    let r = server.send("GET", "/health", &within, None).await.unwrap();
+    assert_eq!(r.status, 200, "{}", r.text());
+    // A body over 64 KiB is refused as the contract says, before it is read.
+    let huge = json!({"username": "x".repeat(70 * 1024)});
+    let r = server
+        .send("POST", "/v1/authentication/lookup", &[], Some(&huge))
+        .await
+        .unwrap();
+    assert_eq!(r.status, 413);
+    assert_eq!(r.json()["code"], "ERR_PAYLOAD_TOO_LARGE");
+    let r = server.send("GET", "/health", &[], None).await.unwrap();
+    assert_eq!(r.status, 200);
+}
+
+/// Reads until the server closes the connection; the time it took, or `None` after `limit`.
+async fn closed_within(stream: &mut TcpStream, limit: Duration) -> Option<Duration> {
+    let started = Instant::now();
+    let mut buf = [0u8; 1024];
+    loop {
+        match tokio::time::timeout(limit.saturating_sub(started.elapsed()), stream.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => return Some(started.elapsed()),
+            Ok(Ok(_)) => continue,
+            Err(_) => return None,
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_clients_are_cut_off_and_cannot_hold_the_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("portal.db").display());
+    let server = ServerProcess::start(&url, &[("PORTAL_HTTP__HEADER_READ_TIMEOUT_MS", "400")]).await;
+    // 50 clients start a request and never finish its headers.
+    let mut slow = Vec::new();
+    for _ in 0..50 {
+        let mut stream = TcpStream::connect(server.addr).await.unwrap();
+        stream.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n").await.unwrap();
+        slow.push(stream);
+    }
+    // Meanwhile everybody else is served at once.
+    let started = Instant::now();
+    let r = wire::send(server.addr, "GET", "/health", &[], None).await.unwrap();
+    assert_eq!(r.status, 200);
+    assert!(started.elapsed() < Duration::from_secs(1), "{:?}", started.elapsed());
+    // Each slow client is disconnected when the header read timeout runs out.
+    for stream in &mut slow {
+        let closed = closed_within(stream, Duration::from_secs(3)).await;
+        assert!(closed.is_some(), "a slow client still holds its connection");
+    }
+    // A client that trickles its headers a byte at a time is cut off too: the timeout is for the
+    // whole head, not for each read.
+    let mut trickle = TcpStream::connect(server.addr).await.unwrap();
+    let started = Instant::now();
+    let head =
+        b"GET /health HTTP/1.1\r\nHost: x\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+    let mut cut_off = false;
+    for byte in head.iter() {
+        if trickle.write_all(&[*byte]).await.is_err() {
+            cut_off = true;
+            break;
+        }
+        let mut buf = [0u8; 64];
+        if let Ok(read) = tokio::time::timeout(Duration::from_millis(50), trickle.read(&mut buf)).await {
+            if matches!(read, Ok(0) | Err(_)) {
+                cut_off = true;
+                break;
+            }
+        }
+    }
+    assert!(cut_off, "the trickling client was never cut off");
+    assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
+    let r = wire::send(server.addr, "GET", "/health", &[], None).await.unwrap();
+    assert_eq!(r.status, 200);
 }

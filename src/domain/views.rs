@@ -46,7 +46,10 @@ pub fn avatar_url(avatar_source: Option<&str>, links: &[&LinkedPlatformRow]) -> 
     links.first().and_then(|l| l.platform_avatar_url.clone())
 }
 
+// `deny_unknown_fields` closes the schema (`additionalProperties: false`), so that a richer view is
+// never also a valid public one and the `oneOf`s that offer both stay unambiguous.
 #[derive(Debug, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct UserPublic {
     pub id: i64,
     pub username: String,
@@ -276,7 +279,9 @@ impl From<BotRow> for BotPrivate {
 }
 
 /// What anyone may see of a bot (50-bots §3): no owner, platform, type, activity or key details.
+// Closed in the document like `UserPublic`, so that a private view never also matches it.
 #[derive(Debug, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct BotPublic {
     pub id: i64,
     pub name: String,

@@ -78,13 +78,17 @@ impl Store {
             .min_connections(1)
             .acquire_timeout(Duration::from_millis(config.acquire_timeout_ms));
         if backend == Backend::Sqlite {
-            pool_options = pool_options.after_connect(|conn, _meta| {
+            // busy_timeout is SQLite's own bounded retry of a busy or locked database; past it the
+            // statement fails with SQLITE_BUSY, which the API answers with 503.
+            let pragmas = format!(
+                "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; \
+                 PRAGMA busy_timeout={}; PRAGMA foreign_keys=ON;",
+                config.busy_timeout_ms
+            );
+            pool_options = pool_options.after_connect(move |conn, _meta| {
+                let pragmas = pragmas.clone();
                 Box::pin(async move {
-                    conn.execute(
-                        "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; \
-                         PRAGMA busy_timeout=5000; PRAGMA foreign_keys=ON;",
-                    )
-                    .await?;
+                    conn.execute(pragmas.as_str()).await?;
                     Ok(())
                 })
             });

@@ -2,6 +2,9 @@
 //! PostgreSQL (a uniquely named database, dropped afterwards), driven through HTTP requests.
 #![allow(dead_code)]
 
+pub mod process;
+pub mod wire;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -103,7 +106,7 @@ impl TestResponse {
     }
 }
 
-fn pg_admin_url() -> String {
+pub fn pg_admin_url() -> String {
     std::env::var("PORTAL_TEST_DATABASE_URL").unwrap_or_else(|_| PG_ADMIN_DEFAULT.to_owned())
 }
 
@@ -146,6 +149,16 @@ impl TestApp {
     /// A fresh app. For PostgreSQL, `None` when the server cannot be reached (a loud skip), and a
     /// panic under `CI=true`.
     pub async fn new(kind: Kind, configure: impl FnOnce(&mut Config)) -> Option<TestApp> {
+        Self::new_routed(kind, configure, |url| url.to_owned()).await
+    }
+
+    /// Like `new`, but the app reaches its database at `route(url)`: through a proxy that a fault
+    /// test can cut.
+    pub async fn new_routed(
+        kind: Kind,
+        configure: impl FnOnce(&mut Config),
+        route: impl FnOnce(&str) -> String,
+    ) -> Option<TestApp> {
         let mut config = Config::default();
         // Generous tiers: tests of the limits set their own.
         config.rate_limit.login = 0;
@@ -185,6 +198,7 @@ impl TestApp {
                 (None, Some(name), url)
             }
         };
+        let url = route(&url);
         config.database_url = Some(url.clone());
         let store = Store::connect(&url, &config.database).await.expect("connect");
         store.migrate().await.expect("migrate");
@@ -223,6 +237,11 @@ impl TestApp {
 
     pub fn backend(&self) -> Backend {
         self.app.store.backend()
+    }
+
+    /// The name of the test's PostgreSQL database.
+    pub fn pg_database(&self) -> Option<&str> {
+        self.pg_database.as_deref()
     }
 
     pub fn req(&self, method: Method, path: &str) -> RequestBuilder<'_> {
