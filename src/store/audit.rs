@@ -18,7 +18,8 @@ pub struct NewAudit<'a> {
 
 pub async fn insert(conn: &mut Conn, faults: &Faults, row: NewAudit<'_>) -> Result<i64, sqlx::Error> {
     if faults.fail_audit_insert.load(Ordering::SeqCst) {
-        return Err(sqlx::Error::Protocol(
+        // An error that means "a bug", not "the database is away": the client sees a 500.
+        return Err(sqlx::Error::InvalidArgument(
             "audit insert failed on purpose (test fault)".into(),
         ));
     }
