@@ -1,12 +1,14 @@
 //! The only code that talks to the database. One dialect-neutral SQL text per query (sqlx's `Any`
 //! driver with `$n` placeholders), timestamps as integer microseconds, booleans as 0/1 integers.
 
+use std::ops::{Deref, DerefMut};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyConnection, AnyPool, Executor, Transaction};
+use tokio::sync::{Mutex, OwnedMutexGuard};
 
 use crate::config::DatabaseConfig;
 
@@ -19,8 +21,34 @@ pub mod notifications;
 pub mod sessions;
 pub mod users;
 
-pub type Tx = Transaction<'static, sqlx::Any>;
 pub type Conn = AnyConnection;
+
+/// A write transaction; it derefs to the connection the store functions take.
+pub struct Tx {
+    transaction: Transaction<'static, sqlx::Any>,
+    /// SQLite: this node's turn to write, held until commit or drop (declared last, so the
+    /// transaction has rolled back before the next writer starts).
+    _turn: Option<OwnedMutexGuard<()>>,
+}
+
+impl Tx {
+    pub async fn commit(self) -> Result<(), sqlx::Error> {
+        self.transaction.commit().await
+    }
+}
+
+impl Deref for Tx {
+    type Target = AnyConnection;
+    fn deref(&self) -> &AnyConnection {
+        &self.transaction
+    }
+}
+
+impl DerefMut for Tx {
+    fn deref_mut(&mut self) -> &mut AnyConnection {
+        &mut self.transaction
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -49,6 +77,10 @@ pub struct Store {
     pool: AnyPool,
     backend: Backend,
     max_connections: u32,
+    /// SQLite has one writer at a time; writers queue here instead of in SQLite's busy handler,
+    /// which sleeps for milliseconds between tries.
+    write_turn: Arc<Mutex<()>>,
+    acquire_timeout: Duration,
     pub faults: Arc<Faults>,
 }
 
@@ -74,6 +106,9 @@ impl Store {
         let mut pool_options = AnyPoolOptions::new()
             .max_connections(max_connections)
             .min_connections(1)
+            // A broken connection fails its query and leaves the pool then; a ping before every
+            // use would double the round trips of the hot reads.
+            .test_before_acquire(false)
             .acquire_timeout(Duration::from_millis(config.acquire_timeout_ms));
         if backend == Backend::Sqlite {
             pool_options = pool_options.after_connect(|conn, _meta| {
@@ -92,6 +127,8 @@ impl Store {
             pool,
             backend,
             max_connections,
+            write_turn: Arc::new(Mutex::new(())),
+            acquire_timeout: Duration::from_millis(config.acquire_timeout_ms),
             faults: Arc::new(Faults::default()),
         })
     }
@@ -115,8 +152,19 @@ impl Store {
     /// timeout instead of failing when a read lock cannot be upgraded.
     pub async fn begin(&self) -> Result<Tx, sqlx::Error> {
         match self.backend {
-            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
-            Backend::Postgres => self.pool.begin().await,
+            Backend::Sqlite => {
+                let turn = tokio::time::timeout(self.acquire_timeout, self.write_turn.clone().lock_owned())
+                    .await
+                    .map_err(|_| sqlx::Error::PoolTimedOut)?;
+                Ok(Tx {
+                    transaction: self.pool.begin_with("BEGIN IMMEDIATE").await?,
+                    _turn: Some(turn),
+                })
+            }
+            Backend::Postgres => Ok(Tx {
+                transaction: self.pool.begin().await?,
+                _turn: None,
+            }),
         }
     }
 

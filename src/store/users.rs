@@ -195,16 +195,16 @@ pub async fn mark_authenticated(
 }
 
 /// After a login: activity now, and the bot-login counter reset (web code) or increased (bot code).
-pub async fn record_login(conn: &mut Conn, user_id: i64, bot_origin: bool, now: i64) -> Result<(), sqlx::Error> {
+/// Returns the user as it now stands.
+pub async fn record_login(conn: &mut Conn, user_id: i64, bot_origin: bool, now: i64) -> Result<UserRow, sqlx::Error> {
     let counter = if bot_origin { "bot_login_count + 1" } else { "0" };
-    sqlx::query(&format!(
-        "UPDATE users SET last_activity_at = $2, bot_login_count = {counter} WHERE id = $1"
+    sqlx::query_as(&format!(
+        "UPDATE users SET last_activity_at = $2, bot_login_count = {counter} WHERE id = $1 RETURNING {USER_COLUMNS}"
     ))
     .bind(user_id)
     .bind(now)
-    .execute(conn)
+    .fetch_one(conn)
     .await
-    .map(|_| ())
 }
 
 /// Sets `last_activity_at` unless it was set within the last `min_gap` microseconds.
