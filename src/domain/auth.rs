@@ -75,7 +75,8 @@ pub async fn lookup(app: &App, username: &str) -> Result<LookupResult, ApiError>
 }
 
 /// Creates a code for the identity and origin, or returns the one that is pending. A concurrent
-/// request that created it first wins, and its code is returned.
+/// request that created it first wins, and its code is returned. A web code (with `client_ip`)
+/// is refused while the address has the most pending codes it may have.
 async fn pending_or_new(
     app: &App,
     conn: &mut Conn,
@@ -85,56 +86,49 @@ async fn pending_or_new(
     bot_id: Option<i64>,
 ) -> Result<CodeRow, ApiError> {
     let now = app.now();
+    let max_per_ip = app.config.login_code.max_pending_per_ip;
     for _ in 0..4 {
-        let inserted = store::codes::insert(
-            conn,
-            NewCode {
-                code: &crypto::new_login_code(),
-                origin,
-                platform: identity.platform,
-                platform_user_id: identity.platform_user_id,
-                platform_username: None,
-                platform_avatar_url: None,
-                client_ip,
-                bot_id,
-                now,
-                expires_at: now + app.config.login_code.ttl_s * MICROS_PER_SECOND,
-            },
-        )
-        .await?;
-        if let Some(row) = inserted {
+        let new_code = NewCode {
+            code: &crypto::new_login_code(),
+            origin,
+            platform: identity.platform,
+            platform_user_id: identity.platform_user_id,
+            platform_username: None,
+            platform_avatar_url: None,
+            client_ip,
+            bot_id,
+            now,
+            expires_at: now + app.config.login_code.ttl_s * MICROS_PER_SECOND,
+        };
+        if let Some(row) = store::codes::insert(conn, new_code, max_per_ip).await? {
             return Ok(row);
         }
-        // A clash: the identity's code stands (pending, or expired and not yet swept), or the
-        // drawn code is taken; another draw follows.
+        // Not inserted: the identity's code is pending, the address is at its limit, the identity's
+        // expired code is in the way, or the drawn code is taken. The first two answer.
         if let Some(code) =
             store::codes::pending_for(conn, identity.platform, identity.platform_user_id, origin, now).await?
         {
             return Ok(code);
+        }
+        if let Some(ip) = client_ip {
+            let (pending, oldest) = store::codes::pending_web_for_ip(conn, ip, now).await?;
+            if pending >= max_per_ip {
+                return Err(ApiError::TooManyPendingCodes {
+                    retry_after_s: seconds_until(now, oldest.unwrap_or(now)),
+                });
+            }
         }
         store::codes::delete_expired_of(conn, identity.platform, identity.platform_user_id, origin, now).await?;
     }
     Err(ApiError::internal("login code insert kept colliding"))
 }
 
-/// `POST /v1/authentication/request`: returns the expiry of the identity's pending web code.
+/// `POST /v1/authentication/request`: returns the expiry of the identity's pending web code. The
+/// insert checks the address's limit itself, so each statement stands alone.
 pub async fn request_code(app: &App, identity: Identity<'_>, client_ip: IpAddr) -> Result<i64, ApiError> {
-    let now = app.now();
     let ip = client_ip.to_string();
-    let mut tx = app.store.begin().await?;
-    if let Some(code) =
-        store::codes::pending_for(&mut tx, identity.platform, identity.platform_user_id, WEB, now).await?
-    {
-        return Ok(code.expires_at);
-    }
-    let (pending, oldest) = store::codes::pending_web_for_ip(&mut tx, &ip, now).await?;
-    if pending >= app.config.login_code.max_pending_per_ip {
-        return Err(ApiError::TooManyPendingCodes {
-            retry_after_s: seconds_until(now, oldest.unwrap_or(now)),
-        });
-    }
-    let code = pending_or_new(app, &mut tx, WEB, &identity, Some(&ip), None).await?;
-    tx.commit().await?;
+    let mut writer = app.store.writer().await?;
+    let code = pending_or_new(app, &mut writer, WEB, &identity, Some(&ip), None).await?;
     Ok(code.expires_at)
 }
 
@@ -176,12 +170,12 @@ async fn remember_report(app: &App, conn: &mut Conn, report: &BotReport<'_>) -> 
     Ok(codes)
 }
 
-/// `POST /v1/authentication/bot/login-code`: the pending web code, if any.
+/// `POST /v1/authentication/bot/login-code`: the pending web code, if any. The report's two
+/// refreshes need no transaction: each stands alone, and the next report repeats them.
 pub async fn bot_login_code(app: &App, report: BotReport<'_>) -> Result<Option<(String, i64)>, ApiError> {
     let now = app.now();
-    let mut tx = app.store.begin().await?;
-    let codes = remember_report(app, &mut tx, &report).await?;
-    tx.commit().await?;
+    let mut writer = app.store.writer().await?;
+    let codes = remember_report(app, &mut writer, &report).await?;
     Ok(codes
         .into_iter()
         .find(|c| c.origin == WEB && c.expires_at > now)
@@ -304,9 +298,8 @@ pub async fn verify(
     }
     let level = Level::from_i64(user.permission_level).unwrap_or(Level::User);
     let opened = sessions::open(app, &mut tx, user.id, level, client_ip, user_agent).await?;
-    store::users::mark_authenticated(&mut tx, &found.platform, &found.platform_user_id, now).await?;
+    let links = store::users::mark_authenticated(&mut tx, user.id, &found.platform, &found.platform_user_id, now).await?;
     let user = store::users::record_login(&mut tx, user.id, found.origin == BOT, now).await?;
-    let links = store::users::links_of(&mut tx, &[user.id]).await?;
     let private = views::private_view(&user, &links.iter().collect::<Vec<_>>(), &restrictions, now);
     tx.commit().await?;
     let subscription_level = private.subscription_tier;

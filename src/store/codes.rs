@@ -63,12 +63,14 @@ pub struct NewCode<'a> {
     pub expires_at: i64,
 }
 
-/// Inserts a code unless it would clash: with a code of the identity and origin that still stands
-/// (pending, or expired and not yet swept) or with the same drawn code. `None` on a clash.
-pub async fn insert(conn: &mut Conn, c: NewCode<'_>) -> Result<Option<CodeRow>, sqlx::Error> {
+/// Inserts a code unless it would clash (with a code of the identity and origin that still stands,
+/// pending or expired and not yet swept, or with the same drawn code) or its client IP already
+/// has `max_pending_per_ip` pending web codes. `None` when it was not inserted.
+pub async fn insert(conn: &mut Conn, c: NewCode<'_>, max_pending_per_ip: i64) -> Result<Option<CodeRow>, sqlx::Error> {
     sqlx::query_as(&format!(
         "INSERT INTO login_codes (code, origin, platform, platform_user_id, platform_username, platform_avatar_url, \
-         client_ip, bot_id, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+         client_ip, bot_id, created_at, expires_at) SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10 \
+         WHERE (SELECT COUNT(*) FROM login_codes WHERE origin = 'web' AND client_ip = $7 AND expires_at > $9) < $11 \
          ON CONFLICT DO NOTHING RETURNING {CODE_COLUMNS}"
     ))
     .bind(c.code)
@@ -81,6 +83,7 @@ pub async fn insert(conn: &mut Conn, c: NewCode<'_>) -> Result<Option<CodeRow>, 
     .bind(c.bot_id)
     .bind(c.now)
     .bind(c.expires_at)
+    .bind(max_pending_per_ip)
     .fetch_optional(conn)
     .await
 }
@@ -130,9 +133,9 @@ pub async fn remember_profile(
 /// rest) and returns what was deleted; empty when no pending code is `code`.
 pub async fn consume(conn: &mut Conn, code: &str, now: i64) -> Result<Vec<CodeRow>, sqlx::Error> {
     sqlx::query_as(&format!(
-        "DELETE FROM login_codes WHERE EXISTS (SELECT 1 FROM login_codes used WHERE used.code = $1 \
-         AND used.expires_at > $2 AND used.platform = login_codes.platform \
-         AND used.platform_user_id = login_codes.platform_user_id) RETURNING {CODE_COLUMNS}"
+        "DELETE FROM login_codes WHERE (platform, platform_user_id) IN \
+         (SELECT platform, platform_user_id FROM login_codes WHERE code = $1 AND expires_at > $2) \
+         RETURNING {CODE_COLUMNS}"
     ))
     .bind(code)
     .bind(now)

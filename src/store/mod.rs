@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::pool::PoolConnection;
 use sqlx::{AnyConnection, AnyPool, Executor, Transaction};
 use tokio::sync::{Mutex, OwnedMutexGuard};
 
@@ -34,6 +35,26 @@ pub struct Tx {
 impl Tx {
     pub async fn commit(self) -> Result<(), sqlx::Error> {
         self.transaction.commit().await
+    }
+}
+
+/// A pooled connection for writes that need no transaction: each statement stands alone. On
+/// SQLite it holds this node's write turn, as a transaction does.
+pub struct Writer {
+    conn: PoolConnection<sqlx::Any>,
+    _turn: Option<OwnedMutexGuard<()>>,
+}
+
+impl Deref for Writer {
+    type Target = AnyConnection;
+    fn deref(&self) -> &AnyConnection {
+        &self.conn
+    }
+}
+
+impl DerefMut for Writer {
+    fn deref_mut(&mut self) -> &mut AnyConnection {
+        &mut self.conn
     }
 }
 
@@ -148,27 +169,41 @@ impl Store {
         &self.pool
     }
 
+    /// SQLite: waits for this node's turn to write (as long as for a pooled connection at most).
+    async fn write_turn(&self) -> Result<Option<OwnedMutexGuard<()>>, sqlx::Error> {
+        if self.backend != Backend::Sqlite {
+            return Ok(None);
+        }
+        tokio::time::timeout(self.acquire_timeout, self.write_turn.clone().lock_owned())
+            .await
+            .map(Some)
+            .map_err(|_| sqlx::Error::PoolTimedOut)
+    }
+
     /// A write transaction. SQLite takes the write lock up front, so two writers queue on the busy
     /// timeout instead of failing when a read lock cannot be upgraded.
     pub async fn begin(&self) -> Result<Tx, sqlx::Error> {
-        match self.backend {
-            Backend::Sqlite => {
-                let turn = tokio::time::timeout(self.acquire_timeout, self.write_turn.clone().lock_owned())
-                    .await
-                    .map_err(|_| sqlx::Error::PoolTimedOut)?;
-                Ok(Tx {
-                    transaction: self.pool.begin_with("BEGIN IMMEDIATE").await?,
-                    _turn: Some(turn),
-                })
-            }
-            Backend::Postgres => Ok(Tx {
-                transaction: self.pool.begin().await?,
-                _turn: None,
-            }),
-        }
+        let turn = self.write_turn().await?;
+        let transaction = match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.pool.begin().await?,
+        };
+        Ok(Tx {
+            transaction,
+            _turn: turn,
+        })
     }
 
-    pub async fn acquire(&self) -> Result<sqlx::pool::PoolConnection<sqlx::Any>, sqlx::Error> {
+    /// A connection for statements that each write on their own (see [`Writer`]).
+    pub async fn writer(&self) -> Result<Writer, sqlx::Error> {
+        let turn = self.write_turn().await?;
+        Ok(Writer {
+            conn: self.pool.acquire().await?,
+            _turn: turn,
+        })
+    }
+
+    pub async fn acquire(&self) -> Result<PoolConnection<sqlx::Any>, sqlx::Error> {
         self.pool.acquire().await
     }
 
