@@ -21,6 +21,10 @@ PG_URL=${BENCH_PG_URL:-postgres://postgres@127.0.0.1:5432}
 TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
 OUT=${BENCH_OUT:-$ROOT/bench/last-run.md}
 
+if [[ ! -x /usr/bin/time ]]; then
+    echo "bench: /usr/bin/time is required (Debian: apt-get install -y time)" >&2
+    exit 1
+fi
 for tool in wrk curl python3; do
     if ! command -v "$tool" >/dev/null; then
         echo "bench: $tool is required (Debian: apt-get install -y $tool)" >&2
@@ -68,6 +72,17 @@ wait_ready() { # url
     return 1
 }
 
+# CPU ticks of every PostgreSQL process on the machine, during the PostgreSQL run (other users of
+# the same server count too, so keep it to yourself while measuring).
+postgres_ticks() {
+    local total=0 pid
+    [[ $BACKEND_NOW == postgres ]] || { echo 0; return; }
+    for pid in $(pgrep -u postgres 2>/dev/null); do
+        total=$((total + $(awk '{ print $14 + $15 }' "/proc/$pid/stat" 2>/dev/null || echo 0)))
+    done
+    echo "$total"
+}
+
 rss_kb() { awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status"; }
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 # Makes VmHWM start again from the current RSS, so each scenario reports its own peak.
@@ -76,6 +91,7 @@ reset_peak() { echo 5 >"/proc/$1/clear_refs" 2>/dev/null || true; }
 TICKS=$(getconf CLK_TCK)
 RESULTS=$WORK/results.tsv
 : >"$RESULTS"
+: >"$WORK/login-cpu.tsv"
 CEILING_RPS=0
 
 # wrk's "12.34ms" / "850.00us" / "1.02s" in milliseconds.
@@ -139,6 +155,7 @@ start_ceiling() {
 
 bench_backend() {
     local backend=$1 url
+    BACKEND_NOW=$backend
     echo "== $backend" >&2
     case $backend in
     sqlite)
@@ -190,10 +207,14 @@ bench_backend() {
     run_wrk "$backend" "GET /v1/users/me" "$pid" "$base/v1/users/me" "$user_token"
 
     reset_peak "$pid"
-    local cpu_before cpu_after flow
+    local cpu_before cpu_after flow db_before db_after client_ticks
     cpu_before=$(cpu_ticks "$pid")
-    flow=$("$LOADGEN" flow "$base" "$bot_key" "$WORK/$backend/identities.txt" "$CONNECTIONS" "$DURATION")
+    db_before=$(postgres_ticks)
+    flow=$(/usr/bin/time -f '%U %S' -o "$WORK/loadgen.time" \
+        "$LOADGEN" flow "$base" "$bot_key" "$WORK/$backend/identities.txt" "$CONNECTIONS" "$DURATION")
     cpu_after=$(cpu_ticks "$pid")
+    db_after=$(postgres_ticks)
+    client_ticks=$(awk -v t="$TICKS" '{ printf "%.0f", ($1 + $2) * t }' "$WORK/loadgen.time")
     echo "   login flow: $flow" >&2
     local logins_per_s p50 p99 errors cpu_us
     logins_per_s=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["logins_per_s"])' "$flow")
@@ -205,6 +226,15 @@ bench_backend() {
     fi
     cpu_us=$(awk -v a="$cpu_before" -v b="$cpu_after" -v t="$TICKS" -v r="$logins_per_s" -v d="$DURATION" \
         'BEGIN { printf "%.1f", (b - a) / t * 1e6 / (r * d) }')
+    # Where a login's CPU goes: the server, PostgreSQL's processes (SQLite runs inside the server)
+    # and the load client; 2 cores' worth of it bounds the logins per second this machine can do.
+    awk -v s="$((cpu_after - cpu_before))" -v db="$((db_after - db_before))" -v c="$client_ticks" \
+        -v t="$TICKS" -v n="$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["logins"])' "$flow")" \
+        -v cores="$(nproc)" -v b="$backend" 'BEGIN {
+            us = 1e6 / t / n
+            printf "%s\t%.0f\t%.0f\t%.0f\t%.0f\t%.0f\n", b, s * us, db * us, c * us, (s + db + c) * us,
+                cores * 1e6 / ((s + db + c) * us)
+        }' >>"$WORK/login-cpu.tsv"
     # Three requests make one login; the ratio compares requests per second.
     local hwm
     hwm=$(rss_kb "$pid" VmHWM)
@@ -237,4 +267,10 @@ done
     echo
     awk -F'\t' '{ printf "Idle RSS (%s): %s MB. ", $1, $3 }' "$WORK/idle.tsv"
     echo
+    echo
+    echo "CPU per completed login (µs), and the logins per second that $(nproc) fully used cores would allow at that cost:"
+    echo
+    echo "| backend | server | PostgreSQL | load client | total | bound at $(nproc) cores |"
+    echo "| --- | ---: | ---: | ---: | ---: | ---: |"
+    awk -F'\t' '{ printf "| %s | %s | %s | %s | %s | %s/s |\n", $1, $2, $3, $4, $5, $6 }' "$WORK/login-cpu.tsv"
 } | tee "$OUT"

@@ -298,7 +298,8 @@ pub async fn verify(
     }
     let level = Level::from_i64(user.permission_level).unwrap_or(Level::User);
     let opened = sessions::open(app, &mut tx, user.id, level, client_ip, user_agent).await?;
-    let links = store::users::mark_authenticated(&mut tx, user.id, &found.platform, &found.platform_user_id, now).await?;
+    let links =
+        store::users::mark_authenticated(&mut tx, user.id, &found.platform, &found.platform_user_id, now).await?;
     let user = store::users::record_login(&mut tx, user.id, found.origin == BOT, now).await?;
     let private = views::private_view(&user, &links.iter().collect::<Vec<_>>(), &restrictions, now);
     tx.commit().await?;

@@ -218,7 +218,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Linked platforms: everyone on Discord, a third on Telegram too.
     let mut links = Vec::new();
     for (i, p) in people.iter().enumerate() {
-        let avatar = format!("https://cdn.discordapp.com/avatars/{}/{}.png", discord_id(i), hex(&mut rng, 32));
+        let avatar = format!(
+            "https://cdn.discordapp.com/avatars/{}/{}.png",
+            discord_id(i),
+            hex(&mut rng, 32)
+        );
         links.push(vec![
             Val::Int(ids[i]),
             t("discord"),
@@ -335,9 +339,17 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut subscriptions = Vec::new();
     let mut permissions = Vec::new();
     for (i, p) in people.iter().enumerate() {
-        let changes = if p.heavy { 12 } else { (p.tier > 0) as usize + (i % 13 == 0) as usize };
+        let changes = if p.heavy {
+            12
+        } else {
+            (p.tier > 0) as usize + (i % 13 == 0) as usize
+        };
         for k in 0..changes {
-            let (old, new) = if k % 2 == 0 { (0, p.tier.max(1)) } else { (p.tier.max(1), 0) };
+            let (old, new) = if k % 2 == 0 {
+                (0, p.tier.max(1))
+            } else {
+                (p.tier.max(1), 0)
+            };
             subscriptions.push(vec![
                 Val::Int(ids[i]),
                 Val::Int(old),
@@ -376,14 +388,35 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             ]);
         }
     }
-    let history_columns = ["user_id", "old_tier", "new_tier", "reason", "granted_by_id", "created_at"];
+    let history_columns = [
+        "user_id",
+        "old_tier",
+        "new_tier",
+        "reason",
+        "granted_by_id",
+        "created_at",
+    ];
     insert_rows(&mut tx, "subscription_history", &history_columns, &subscriptions).await?;
-    let permission_columns = ["user_id", "old_level", "new_level", "reason", "changed_by_id", "created_at"];
+    let permission_columns = [
+        "user_id",
+        "old_level",
+        "new_level",
+        "reason",
+        "changed_by_id",
+        "created_at",
+    ];
     insert_rows(&mut tx, "permission_history", &permission_columns, &permissions).await?;
     insert_rows(
         &mut tx,
         "audit_log",
-        &["event_type", "actor_id", "target_type", "target_id", "metadata", "created_at"],
+        &[
+            "event_type",
+            "actor_id",
+            "target_type",
+            "target_id",
+            "metadata",
+            "created_at",
+        ],
         &audits,
     )
     .await?;
@@ -460,7 +493,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     insert_rows(
         &mut tx,
         "chats",
-        &["name", "owner_id", "visibility", "slug", "description", "last_activity_at", "created_at", "updated_at"],
+        &[
+            "name",
+            "owner_id",
+            "visibility",
+            "slug",
+            "description",
+            "last_activity_at",
+            "created_at",
+            "updated_at",
+        ],
         &chats,
     )
     .await?;
@@ -488,7 +530,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         for k in 0..count {
             let created = now - (k as i64 + 2) * DAY;
             let reason = reasons[k % reasons.len()];
-            let ended = if reason == "expired" { None } else { Some(created + DAY / 2) };
+            let ended = if reason == "expired" {
+                None
+            } else {
+                Some(created + DAY / 2)
+            };
             sessions.push(vec![
                 Val::Int(ids[i]),
                 t(hex(&mut rng, 64)),
