@@ -146,7 +146,7 @@ pub async fn run(config: Config, command: Command) -> Result<Value, String> {
     });
     if result.is_ok() && app.ephemeral.wait_connected(std::time::Duration::from_secs(1)).await {
         // Nodes that cached a session this command ended or changed drop it now.
-        app.ephemeral.invalidate_sessions().await;
+        app.ephemeral.invalidate_caches().await;
     }
     store.close().await;
     result

@@ -9,6 +9,7 @@ pub mod ephemeral;
 pub mod error;
 pub mod geo;
 pub mod http;
+pub mod logging;
 pub mod metrics;
 pub mod store;
 pub mod time;

@@ -1,17 +1,21 @@
 use clap::Parser;
 use portal::cli::{self, Cli, Command};
+use portal::logging::{self, BufferedStderr};
 
-fn init_logging(json: bool) {
+fn init_logging(json: bool) -> BufferedStderr {
     let filter = tracing_subscriber::EnvFilter::try_from_env("PORTAL_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
+    let writer = BufferedStderr::start();
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_ansi(logging::stderr_is_terminal())
+        .with_writer(writer.clone());
     if json {
         builder.json().flatten_event(true).init();
     } else {
         builder.init();
     }
+    writer
 }
 
 fn main() -> std::process::ExitCode {
@@ -34,8 +38,10 @@ fn main() -> std::process::ExitCode {
     let result = runtime.block_on(async move {
         match command {
             Command::Serve => {
-                init_logging(config.log_format == "json");
-                portal::app::serve(config).await.map(|_| None)
+                let log = init_logging(config.log_format == "json");
+                let served = portal::app::serve(config).await.map(|_| None);
+                log.flush();
+                served
             }
             other => cli::run(config, other).await.map(Some),
         }

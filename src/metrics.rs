@@ -19,7 +19,9 @@ struct Histogram {
 
 #[derive(Default)]
 struct Inner {
-    requests: BTreeMap<(String, String, u16), u64>,
+    /// Route → method → status → count; keyed by level so a request allocates nothing once its
+    /// route has been seen.
+    requests: BTreeMap<String, BTreeMap<String, BTreeMap<u16, u64>>>,
     latency: BTreeMap<String, Histogram>,
     logins: BTreeMap<&'static str, u64>,
     rate_limited: BTreeMap<&'static str, u64>,
@@ -37,17 +39,20 @@ impl Metrics {
 
     pub fn request(&self, method: &str, route: &str, status: u16, seconds: f64) {
         self.with(|m| {
-            *m.requests
-                .entry((method.to_owned(), route.to_owned(), status))
-                .or_default() += 1;
-            let h = m.latency.entry(route.to_owned()).or_default();
-            for (i, bound) in BUCKETS.iter().enumerate() {
-                if seconds <= *bound {
-                    h.counts[i] += 1;
+            if let Some(methods) = slot(&mut m.requests, route) {
+                if let Some(statuses) = slot(methods, method) {
+                    *statuses.entry(status).or_default() += 1;
                 }
             }
-            h.count += 1;
-            h.sum += seconds;
+            if let Some(h) = slot(&mut m.latency, route) {
+                for (i, bound) in BUCKETS.iter().enumerate() {
+                    if seconds <= *bound {
+                        h.counts[i] += 1;
+                    }
+                }
+                h.count += 1;
+                h.sum += seconds;
+            }
         });
     }
 
@@ -65,8 +70,12 @@ impl Metrics {
         self.with(|m| {
             out.push_str("# HELP portal_http_requests_total Requests answered, by method, route and status.\n");
             out.push_str("# TYPE portal_http_requests_total counter\n");
-            for ((method, route, status), n) in &m.requests {
-                let _ = writeln!(out, "portal_http_requests_total{{method=\"{method}\",route=\"{}\",status=\"{status}\"}} {n}", escape(route));
+            for (route, methods) in &m.requests {
+                for (method, statuses) in methods {
+                    for (status, n) in statuses {
+                        let _ = writeln!(out, "portal_http_requests_total{{method=\"{method}\",route=\"{}\",status=\"{status}\"}} {n}", escape(route));
+                    }
+                }
             }
             out.push_str("# HELP portal_http_request_duration_seconds Time to answer, by route.\n");
             out.push_str("# TYPE portal_http_request_duration_seconds histogram\n");
@@ -98,6 +107,14 @@ impl Metrics {
         let _ = writeln!(out, "portal_db_pool_connections{{state=\"max\"}} {}", pool.size);
         out
     }
+}
+
+/// The value under `key`, made (with the key's only allocation) the first time.
+fn slot<'m, V: Default>(map: &'m mut BTreeMap<String, V>, key: &str) -> Option<&'m mut V> {
+    if !map.contains_key(key) {
+        map.insert(key.to_owned(), V::default());
+    }
+    map.get_mut(key)
 }
 
 fn escape(label: &str) -> String {

@@ -331,6 +331,38 @@ both_backends!(codes_expire_and_are_limited_per_ip, |t: TestApp| async move {
         .assert_ok();
 });
 
+both_backends!(an_expired_code_is_replaced_by_a_new_request, |t: TestApp| async move {
+    let bot = t.login_bot().await;
+    let fetch = || async {
+        t.post("/v1/authentication/bot/login-code")
+            .key(&bot)
+            .json(report("610"))
+            .send()
+            .await
+            .body["code"]
+            .clone()
+    };
+    let request = || async {
+        t.post("/v1/authentication/request")
+            .json(json!({"platform": "discord", "platform_user_id": "610"}))
+            .send()
+            .await
+            .assert_ok();
+    };
+    request().await;
+    let first = fetch().await;
+    t.clock.advance_secs(601);
+    request().await;
+    let second = fetch().await;
+    assert!(second.is_string() && second != first, "{first} then {second}");
+    t.post("/v1/authentication/verify")
+        .json(json!({"code": second}))
+        .send()
+        .await
+        .assert_ok();
+    assert_eq!(fetch().await, Value::Null, "a verify uses the code up");
+});
+
 both_backends!(verify_rejects_bad_codes_the_same_way, |t: TestApp| async move {
     for code in ["", "short", "ABCDEFGHI", "ABCD-123", "ÄBCD1234"] {
         t.post("/v1/authentication/verify")

@@ -39,7 +39,7 @@ fn detail_keys() -> Vec<String> {
 async fn ended_session(t: &TestApp, user: &UserRow, suffix: &str, geo: Option<Value>, reason: &str) {
     let now = t.app.now();
     let mut conn = t.conn().await;
-    store::sessions::insert(
+    let inserted = store::sessions::insert_unless_suffix_live(
         &mut conn,
         store::sessions::NewSession {
             user_id: user.id,
@@ -54,6 +54,7 @@ async fn ended_session(t: &TestApp, user: &UserRow, suffix: &str, geo: Option<Va
     )
     .await
     .unwrap();
+    assert!(inserted);
     sqlx::query("UPDATE sessions SET ended_at = $1, end_reason = $2 WHERE token_suffix = $3")
         .bind(now + 60_000_000)
         .bind(reason)

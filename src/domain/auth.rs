@@ -14,7 +14,7 @@ use crate::error::ApiError;
 use crate::store::codes::{CodeRow, NewCode};
 use crate::store::keys::BotRow;
 use crate::store::sessions::LiveSession;
-use crate::store::users::{NewLink, NewUser};
+use crate::store::users::{NewLink, NewUser, Restrictions};
 use crate::store::{self, Conn};
 use crate::time::{seconds_until, MICROS_PER_SECOND};
 
@@ -74,12 +74,9 @@ pub async fn lookup(app: &App, username: &str) -> Result<LookupResult, ApiError>
     })
 }
 
-fn is_unique_violation(err: &sqlx::Error) -> bool {
-    matches!(err, sqlx::Error::Database(db) if db.is_unique_violation())
-}
-
 /// Creates a code for the identity and origin, or returns the one that is pending. A concurrent
-/// request that created it first wins, and its code is returned.
+/// request that created it first wins, and its code is returned. A web code (with `client_ip`)
+/// is refused while the address has the most pending codes it may have.
 async fn pending_or_new(
     app: &App,
     conn: &mut Conn,
@@ -89,61 +86,49 @@ async fn pending_or_new(
     bot_id: Option<i64>,
 ) -> Result<CodeRow, ApiError> {
     let now = app.now();
-    for _ in 0..3 {
+    let max_per_ip = app.config.login_code.max_pending_per_ip;
+    for _ in 0..4 {
+        let new_code = NewCode {
+            code: &crypto::new_login_code(),
+            origin,
+            platform: identity.platform,
+            platform_user_id: identity.platform_user_id,
+            platform_username: None,
+            platform_avatar_url: None,
+            client_ip,
+            bot_id,
+            now,
+            expires_at: now + app.config.login_code.ttl_s * MICROS_PER_SECOND,
+        };
+        if let Some(row) = store::codes::insert(conn, new_code, max_per_ip).await? {
+            return Ok(row);
+        }
+        // Not inserted: the identity's code is pending, the address is at its limit, the identity's
+        // expired code is in the way, or the drawn code is taken. The first two answer.
         if let Some(code) =
             store::codes::pending_for(conn, identity.platform, identity.platform_user_id, origin, now).await?
         {
             return Ok(code);
         }
-        let code = loop {
-            let candidate = crypto::new_login_code();
-            if !store::codes::code_in_use(conn, &candidate).await? {
-                break candidate;
+        if let Some(ip) = client_ip {
+            let (pending, oldest) = store::codes::pending_web_for_ip(conn, ip, now).await?;
+            if pending >= max_per_ip {
+                return Err(ApiError::TooManyPendingCodes {
+                    retry_after_s: seconds_until(now, oldest.unwrap_or(now)),
+                });
             }
-        };
-        let inserted = store::codes::insert(
-            conn,
-            NewCode {
-                code: &code,
-                origin,
-                platform: identity.platform,
-                platform_user_id: identity.platform_user_id,
-                platform_username: None,
-                platform_avatar_url: None,
-                client_ip,
-                bot_id,
-                now,
-                expires_at: now + app.config.login_code.ttl_s * MICROS_PER_SECOND,
-            },
-        )
-        .await;
-        match inserted {
-            Ok(row) => return Ok(row),
-            Err(err) if is_unique_violation(&err) => continue,
-            Err(err) => return Err(err.into()),
         }
+        store::codes::delete_expired_of(conn, identity.platform, identity.platform_user_id, origin, now).await?;
     }
     Err(ApiError::internal("login code insert kept colliding"))
 }
 
-/// `POST /v1/authentication/request`: returns the expiry of the identity's pending web code.
+/// `POST /v1/authentication/request`: returns the expiry of the identity's pending web code. The
+/// insert checks the address's limit itself, so each statement stands alone.
 pub async fn request_code(app: &App, identity: Identity<'_>, client_ip: IpAddr) -> Result<i64, ApiError> {
-    let now = app.now();
     let ip = client_ip.to_string();
-    let mut tx = app.store.begin().await?;
-    if let Some(code) =
-        store::codes::pending_for(&mut tx, identity.platform, identity.platform_user_id, WEB, now).await?
-    {
-        return Ok(code.expires_at);
-    }
-    let (pending, oldest) = store::codes::pending_web_for_ip(&mut tx, &ip, now).await?;
-    if pending >= app.config.login_code.max_pending_per_ip {
-        return Err(ApiError::TooManyPendingCodes {
-            retry_after_s: seconds_until(now, oldest.unwrap_or(now)),
-        });
-    }
-    let code = pending_or_new(app, &mut tx, WEB, &identity, Some(&ip), None).await?;
-    tx.commit().await?;
+    let mut writer = app.store.writer().await?;
+    let code = pending_or_new(app, &mut writer, WEB, &identity, Some(&ip), None).await?;
     Ok(code.expires_at)
 }
 
@@ -162,10 +147,10 @@ pub fn check_bot_platform(bot: &BotRow, platform: &str) -> Result<(), ApiError> 
     Ok(())
 }
 
-/// The name and avatar a bot reported go to the identity's pending codes and its linked platform.
-async fn remember_report(app: &App, conn: &mut Conn, report: &BotReport<'_>) -> Result<(), ApiError> {
+/// The name and avatar a bot reported go to the identity's codes (returned) and its linked platform.
+async fn remember_report(app: &App, conn: &mut Conn, report: &BotReport<'_>) -> Result<Vec<CodeRow>, ApiError> {
     let id = &report.identity;
-    store::codes::remember_profile(
+    let codes = store::codes::remember_profile(
         conn,
         id.platform,
         id.platform_user_id,
@@ -182,24 +167,19 @@ async fn remember_report(app: &App, conn: &mut Conn, report: &BotReport<'_>) -> 
         app.now(),
     )
     .await?;
-    Ok(())
+    Ok(codes)
 }
 
-/// `POST /v1/authentication/bot/login-code`: the pending web code, if any.
+/// `POST /v1/authentication/bot/login-code`: the pending web code, if any. The report's two
+/// refreshes need no transaction: each stands alone, and the next report repeats them.
 pub async fn bot_login_code(app: &App, report: BotReport<'_>) -> Result<Option<(String, i64)>, ApiError> {
     let now = app.now();
-    let mut tx = app.store.begin().await?;
-    remember_report(app, &mut tx, &report).await?;
-    let pending = store::codes::pending_for(
-        &mut tx,
-        report.identity.platform,
-        report.identity.platform_user_id,
-        WEB,
-        now,
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(pending.map(|c| (c.code, c.expires_at)))
+    let mut writer = app.store.writer().await?;
+    let codes = remember_report(app, &mut writer, &report).await?;
+    Ok(codes
+        .into_iter()
+        .find(|c| c.origin == WEB && c.expires_at > now)
+        .map(|c| (c.code, c.expires_at)))
 }
 
 /// `POST /v1/authentication/bot/send-code`: a code for an existing user (10-auth §6.4).
@@ -279,12 +259,16 @@ pub async fn verify(
     let now = app.now();
     let well_formed = code.len() == 8 && code.bytes().all(|b| b.is_ascii_alphanumeric());
     let mut tx = app.store.begin().await?;
-    let found = if well_formed {
-        store::codes::by_code(&mut tx, code, now).await?
+    let consumed = if well_formed {
+        store::codes::consume(&mut tx, code, now).await?
     } else {
-        None
+        Vec::new()
     };
-    let Some(found) = found.filter(|row| crypto::constant_time_eq(&row.code, code)) else {
+    let Some(found) = consumed
+        .into_iter()
+        .find(|row| crypto::constant_time_eq(&row.code, code))
+    else {
+        // Nothing was used: the deletions roll back.
         drop(tx);
         app.ephemeral
             .record_failure(&lockout_key(client_ip), app.config.verify.window_s, now)
@@ -292,30 +276,32 @@ pub async fn verify(
         app.metrics.login("invalid_code");
         return Err(ApiError::InvalidCode);
     };
-    store::codes::delete_for_identity(&mut tx, &found.platform, &found.platform_user_id).await?;
     let existing = store::users::by_identity(&mut tx, &found.platform, &found.platform_user_id).await?;
-    let (user, created) = match existing {
+    let (user, restrictions, created) = match existing {
         Some(user) => {
-            if let Some(expires_at) = store::users::restrictions(&mut tx, user.id, now).await?.ban {
+            let restrictions = store::users::restrictions(&mut tx, user.id, now).await?;
+            if let Some(expires_at) = restrictions.ban {
                 // The refused code is consumed all the same.
                 tx.commit().await?;
                 return Err(ApiError::AccountBanned { expires_at });
             }
-            (user, false)
+            (user, restrictions, false)
         }
-        None => (create_account(&mut tx, &found, now).await?, true),
+        None => (
+            create_account(&mut tx, &found, now).await?,
+            Restrictions::default(),
+            true,
+        ),
     };
     if let Some(session) = current {
         store::sessions::end_by_id(&mut tx, session.session_id, "logout", now).await?;
     }
     let level = Level::from_i64(user.permission_level).unwrap_or(Level::User);
     let opened = sessions::open(app, &mut tx, user.id, level, client_ip, user_agent).await?;
-    store::users::mark_authenticated(&mut tx, &found.platform, &found.platform_user_id, now).await?;
-    store::users::record_login(&mut tx, user.id, found.origin == BOT, now).await?;
-    let user = store::users::by_id(&mut tx, user.id)
-        .await?
-        .ok_or(ApiError::UserNotFound)?;
-    let private = views::load_private(&mut tx, &user, now).await?;
+    let links =
+        store::users::mark_authenticated(&mut tx, user.id, &found.platform, &found.platform_user_id, now).await?;
+    let user = store::users::record_login(&mut tx, user.id, found.origin == BOT, now).await?;
+    let private = views::private_view(&user, &links.iter().collect::<Vec<_>>(), &restrictions, now);
     tx.commit().await?;
     let subscription_level = private.subscription_tier;
     app.metrics.login(if created { "signup" } else { "login" });

@@ -1,6 +1,9 @@
 //! Self-service on one's own account, and the rank-graded profile views (20-users §2).
 
 use std::collections::BTreeMap;
+use std::future::Future;
+
+use axum::body::Bytes;
 
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -8,7 +11,8 @@ use utoipa::ToSchema;
 use crate::app::App;
 use crate::domain::level::{can_act_on, Level};
 use crate::domain::users::check_username;
-use crate::domain::views::{self, UserDetail, UserPrivate, UserPublic};
+use crate::domain::views::{self, Timed, UserDetail, UserPrivate, UserPublic};
+use crate::ephemeral::Audience;
 use crate::error::ApiError;
 use crate::http::body::Fields;
 use crate::store::sessions::LiveSession;
@@ -31,15 +35,79 @@ pub async fn view(
     viewer_level: Option<Level>,
     target: &UserRow,
     now: i64,
-) -> Result<ProfileView, ApiError> {
+) -> Result<Timed<ProfileView>, ApiError> {
     let target_level = Level::from_i64(target.permission_level).unwrap_or(Level::User);
     match viewer_level {
         Some(level) if level >= Level::Admin && can_act_on(level, target_level) => {
             let detail = views::load_detail(conn, target, level == Level::Owner, now).await?;
-            Ok(ProfileView::Elevated(Box::new(detail)))
+            Ok(Timed {
+                view: ProfileView::Elevated(Box::new(detail.view)),
+                changes_at: detail.changes_at,
+            })
         }
-        _ => Ok(ProfileView::Public(views::load_public(conn, target, now).await?)),
+        _ => {
+            let public = views::load_public(conn, target, now).await?;
+            Ok(Timed {
+                view: ProfileView::Public(public.view),
+                changes_at: public.changes_at,
+            })
+        }
     }
+}
+
+/// Who sees the same rendering of another user: the view depends on the viewer's level only
+/// through these three.
+fn audience_of(viewer_level: Option<Level>) -> Audience {
+    match viewer_level {
+        Some(Level::Owner) => Audience::Owner,
+        Some(Level::Admin) => Audience::Admin,
+        _ => Audience::Public,
+    }
+}
+
+fn render<T: Serialize>(view: &T) -> Result<Bytes, ApiError> {
+    serde_json::to_vec(view).map(Bytes::from).map_err(ApiError::internal)
+}
+
+/// A view as JSON from the view cache, or rendered by `load` and kept until it may change.
+async fn cached<F, Fut>(app: &App, key: (i64, Audience), load: F) -> Result<Bytes, ApiError>
+where
+    F: FnOnce(i64) -> Fut,
+    Fut: Future<Output = Result<(Bytes, Option<i64>), ApiError>>,
+{
+    let now = app.now();
+    let cache = app.ephemeral.views(key.1);
+    // Taken before the look-up, so a write clearing the cache after it voids what is read below.
+    let ticket = cache.ticket();
+    if let Some(json) = cache.get(&key, now) {
+        return Ok(json);
+    }
+    let (json, changes_at) = load(now).await?;
+    cache.put(ticket, key, json.clone(), now, changes_at);
+    Ok(json)
+}
+
+/// `GET /v1/users/{id}` as JSON: the public card, or the staff record for a viewer who outranks.
+pub async fn view_by_id(app: &App, viewer_level: Option<Level>, id: i64) -> Result<Bytes, ApiError> {
+    cached(app, (id, audience_of(viewer_level)), |now| async move {
+        let mut conn = app.store.acquire().await?;
+        let target = store::users::by_id(&mut conn, id)
+            .await?
+            .ok_or(ApiError::UserNotFound)?;
+        let timed = view(&mut conn, viewer_level, &target, now).await?;
+        Ok((render(&timed.view)?, timed.changes_at))
+    })
+    .await
+}
+
+/// `GET /v1/users/me` as JSON: the caller's own private record.
+pub async fn own_view(app: &App, me: &UserRow) -> Result<Bytes, ApiError> {
+    cached(app, (me.id, Audience::Own), |now| async move {
+        let mut conn = app.store.acquire().await?;
+        let timed = views::load_private_timed(&mut conn, me, now).await?;
+        Ok((render(&timed.view)?, timed.changes_at))
+    })
+    .await
 }
 
 #[derive(Debug, Serialize, ToSchema)]

@@ -35,29 +35,30 @@ pub async fn open(
 ) -> Result<Opened, ApiError> {
     let now = app.now();
     let ttl_s = ttl_seconds(app, level);
-    let token = loop {
-        let token = crypto::new_session_token();
-        if !store::sessions::suffix_in_use(conn, user_id, crypto::token_suffix(&token), now).await? {
-            break token;
-        }
-    };
     let geo = app.geo.lookup(client_ip).and_then(|g| serde_json::to_string(&g).ok());
     let user_agent: Option<String> = user_agent.map(|ua| ua.chars().take(512).collect());
-    store::sessions::insert(
-        conn,
-        store::sessions::NewSession {
-            user_id,
-            token_hash: &crypto::sha256_hex(&token),
-            token_suffix: crypto::token_suffix(&token),
-            expires_at: now + ttl_s * MICROS_PER_SECOND,
-            client_ip: &client_ip.to_string(),
-            user_agent: user_agent.as_deref(),
-            geo,
-            now,
-        },
-    )
-    .await?;
-    Ok(Opened { token, ttl_s })
+    let client_ip = client_ip.to_string();
+    // The suffix names the session to its user, so it must differ from their live sessions'.
+    loop {
+        let token = crypto::new_session_token();
+        let inserted = store::sessions::insert_unless_suffix_live(
+            conn,
+            store::sessions::NewSession {
+                user_id,
+                token_hash: &crypto::sha256_hex(&token),
+                token_suffix: crypto::token_suffix(&token),
+                expires_at: now + ttl_s * MICROS_PER_SECOND,
+                client_ip: &client_ip,
+                user_agent: user_agent.as_deref(),
+                geo: geo.clone(),
+                now,
+            },
+        )
+        .await?;
+        if inserted {
+            return Ok(Opened { token, ttl_s });
+        }
+    }
 }
 
 fn cookie_attributes(app: &App) -> String {

@@ -437,21 +437,50 @@ pub fn private_view(
     }
 }
 
-/// Loads what `UserPrivate` needs beyond the user row: its links and the restrictions in force.
-pub async fn load_private(conn: &mut Conn, user: &UserRow, now: i64) -> Result<UserPrivate, sqlx::Error> {
-    let links = store::users::links_of(conn, &[user.id]).await?;
-    let restrictions = store::users::restrictions(conn, user.id, now).await?;
-    Ok(private_view(
-        user,
-        &links.iter().collect::<Vec<_>>(),
-        &restrictions,
-        now,
-    ))
+/// A view and the moment it next changes by itself (a subscription, a restriction or a session
+/// running out), if one is coming; until then it changes only by a write.
+pub struct Timed<T> {
+    pub view: T,
+    pub changes_at: Option<i64>,
 }
 
-pub async fn load_public(conn: &mut Conn, user: &UserRow, now: i64) -> Result<UserPublic, sqlx::Error> {
+fn earliest(a: Option<i64>, b: Option<i64>) -> Option<i64> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+/// The tier shown falls back to Basic when a trial or premium runs out.
+fn tier_changes_at(user: &UserRow, now: i64) -> Option<i64> {
+    effective_tier(user, now).1
+}
+
+/// The state shown changes when a timed ban or timeout in force runs out.
+fn restrictions_change_at(restrictions: &Restrictions) -> Option<i64> {
+    earliest(restrictions.ban.flatten(), restrictions.timeout.flatten())
+}
+
+/// Loads what `UserPrivate` needs beyond the user row: its links and the restrictions in force.
+pub async fn load_private(conn: &mut Conn, user: &UserRow, now: i64) -> Result<UserPrivate, sqlx::Error> {
+    Ok(load_private_timed(conn, user, now).await?.view)
+}
+
+pub async fn load_private_timed(conn: &mut Conn, user: &UserRow, now: i64) -> Result<Timed<UserPrivate>, sqlx::Error> {
     let links = store::users::links_of(conn, &[user.id]).await?;
-    Ok(public_view(user, &links.iter().collect::<Vec<_>>(), now))
+    let restrictions = store::users::restrictions(conn, user.id, now).await?;
+    Ok(Timed {
+        view: private_view(user, &links.iter().collect::<Vec<_>>(), &restrictions, now),
+        changes_at: earliest(tier_changes_at(user, now), restrictions_change_at(&restrictions)),
+    })
+}
+
+pub async fn load_public(conn: &mut Conn, user: &UserRow, now: i64) -> Result<Timed<UserPublic>, sqlx::Error> {
+    let links = store::users::links_of(conn, &[user.id]).await?;
+    Ok(Timed {
+        view: public_view(user, &links.iter().collect::<Vec<_>>(), now),
+        changes_at: tier_changes_at(user, now),
+    })
 }
 
 /// Each list of the elevated view holds at most this many entries.
@@ -463,25 +492,32 @@ pub async fn load_detail(
     user: &UserRow,
     with_sessions: bool,
     now: i64,
-) -> Result<UserDetail, sqlx::Error> {
-    let private = load_private(conn, user, now).await?;
+) -> Result<Timed<UserDetail>, sqlx::Error> {
+    let private = load_private_timed(conn, user, now).await?;
     let moderation = store::history::moderation_of(conn, user.id, 0, DETAIL_LIST_CAP).await?;
     let chats = store::history::chats_owned_by(conn, user.id, DETAIL_LIST_CAP).await?;
     let bots = store::keys::bots_of_owner(conn, user.id, DETAIL_LIST_CAP).await?;
     let subscriptions = store::history::subscription_history_of(conn, user.id, DETAIL_LIST_CAP).await?;
     let permissions = store::history::permission_history_of(conn, user.id, DETAIL_LIST_CAP).await?;
-    let sessions = if with_sessions {
-        store::sessions::history_of(conn, user.id, now, DETAIL_LIST_CAP).await?
+    let (sessions, session_ends_at) = if with_sessions {
+        (
+            store::sessions::history_of(conn, user.id, now, DETAIL_LIST_CAP).await?,
+            // A live session joins the history when it expires.
+            store::sessions::next_expiry_of(conn, user.id, now).await?,
+        )
     } else {
-        Vec::new()
+        (Vec::new(), None)
     };
-    Ok(UserDetail {
-        user: private,
-        moderation_actions: moderation.into_iter().map(Into::into).collect(),
-        chats: chats.into_iter().map(Into::into).collect(),
-        bots: bots.into_iter().map(Into::into).collect(),
-        subscription_history: subscriptions.into_iter().map(Into::into).collect(),
-        permission_history: permissions.into_iter().map(Into::into).collect(),
-        session_history: sessions.into_iter().map(Into::into).collect(),
+    Ok(Timed {
+        view: UserDetail {
+            user: private.view,
+            moderation_actions: moderation.into_iter().map(Into::into).collect(),
+            chats: chats.into_iter().map(Into::into).collect(),
+            bots: bots.into_iter().map(Into::into).collect(),
+            subscription_history: subscriptions.into_iter().map(Into::into).collect(),
+            permission_history: permissions.into_iter().map(Into::into).collect(),
+            session_history: sessions.into_iter().map(Into::into).collect(),
+        },
+        changes_at: earliest(private.changes_at, session_ends_at),
     })
 }

@@ -1,65 +1,204 @@
-//! A one-second cache of resolved sessions. Every entry dies within a second whatever happens, so no
-//! node can serve an ended session for longer than that; successful writes clear it at once here and,
-//! through Redis, on the other nodes.
+//! One-second caches of what hot reads resolve: sessions, bots by key, and the rendered user views. Every entry
+//! dies within a second of real time and of the server's clock whatever happens, so no node can
+//! serve an ended session or an old view for longer than that; successful writes clear them at once
+//! here and, through Redis, on the other nodes.
+//!
+//! A read that misses takes a [`Ticket`] before it goes to the database and stores its answer with
+//! it; a clear in between voids the ticket, so an answer read before a write cannot be stored after
+//! the write cleared the cache.
 
 use std::collections::HashMap;
+use std::hash::Hash;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::RwLock;
 use std::time::{Duration, Instant};
 
+use axum::body::Bytes;
+
+use crate::store::keys::BotRow;
 use crate::store::sessions::LiveSession;
+use crate::time::MICROS_PER_SECOND;
 
-const TTL: Duration = Duration::from_secs(1);
-const MAX_ENTRIES: usize = 100_000;
+pub const TTL: Duration = Duration::from_secs(1);
+const TTL_MICROS: i64 = MICROS_PER_SECOND;
 
-#[derive(Default)]
-pub struct SessionCache {
-    entries: RwLock<HashMap<String, (Instant, LiveSession)>>,
+/// The cache generation a read started in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ticket(u64);
+
+struct Entry<V> {
+    stored: Instant,
+    /// Server-clock window in which the value holds: from the read until the first of one second
+    /// later and the next moment the value changes by itself (an expiry).
+    from: i64,
+    until: i64,
+    value: V,
+}
+
+impl<V> Entry<V> {
+    fn holds_at(&self, now: i64) -> bool {
+        self.stored.elapsed() < TTL && self.from <= now && now < self.until
+    }
+}
+
+struct Inner<K, V> {
+    entries: HashMap<K, Entry<V>>,
+    generation: u64,
+}
+
+pub struct TtlCache<K, V> {
+    inner: RwLock<Inner<K, V>>,
+    max_entries: usize,
     hits: AtomicU64,
     lookups: AtomicU64,
 }
 
-impl SessionCache {
-    pub fn get(&self, token_hash: &str) -> Option<LiveSession> {
-        self.lookups.fetch_add(1, Ordering::Relaxed);
-        let entries = self.entries.read().unwrap_or_else(|p| p.into_inner());
-        let (at, session) = entries.get(token_hash)?;
-        if at.elapsed() >= TTL {
-            return None;
+impl<K: Eq + Hash, V: Clone> TtlCache<K, V> {
+    pub fn new(max_entries: usize) -> Self {
+        TtlCache {
+            inner: RwLock::new(Inner {
+                entries: HashMap::new(),
+                generation: 0,
+            }),
+            max_entries,
+            hits: AtomicU64::new(0),
+            lookups: AtomicU64::new(0),
         }
-        self.hits.fetch_add(1, Ordering::Relaxed);
-        Some(session.clone())
     }
 
-    pub fn put(&self, token_hash: String, session: LiveSession) {
-        let mut entries = self.entries.write().unwrap_or_else(|p| p.into_inner());
-        if entries.len() >= MAX_ENTRIES {
-            entries.retain(|_, (at, _)| at.elapsed() < TTL);
-            if entries.len() >= MAX_ENTRIES {
-                entries.clear();
+    /// The value stored for `key`, if it still holds at `now` (server clock).
+    pub fn get(&self, key: &K, now: i64) -> Option<V> {
+        self.lookups.fetch_add(1, Ordering::Relaxed);
+        let inner = self.inner.read().unwrap_or_else(|p| p.into_inner());
+        let entry = inner.entries.get(key).filter(|e| e.holds_at(now))?;
+        self.hits.fetch_add(1, Ordering::Relaxed);
+        Some(entry.value.clone())
+    }
+
+    /// Take one before reading what will be stored.
+    pub fn ticket(&self) -> Ticket {
+        Ticket(self.inner.read().unwrap_or_else(|p| p.into_inner()).generation)
+    }
+
+    /// Stores `value`, read at `now` under `ticket`, until at most `changes_at` (server clock); a
+    /// clear since the ticket was taken discards it.
+    pub fn put(&self, ticket: Ticket, key: K, value: V, now: i64, changes_at: Option<i64>) {
+        let until = changes_at.map_or(now + TTL_MICROS, |at| at.min(now + TTL_MICROS));
+        let mut inner = self.inner.write().unwrap_or_else(|p| p.into_inner());
+        if inner.generation != ticket.0 || until <= now {
+            return;
+        }
+        if inner.entries.len() >= self.max_entries {
+            inner.entries.retain(|_, e| e.stored.elapsed() < TTL);
+            if inner.entries.len() >= self.max_entries {
+                inner.entries.clear();
             }
         }
-        entries.insert(token_hash, (Instant::now(), session));
+        inner.entries.insert(
+            key,
+            Entry {
+                stored: Instant::now(),
+                from: now,
+                until,
+                value,
+            },
+        );
     }
 
+    pub fn remove(&self, key: &K) {
+        self.inner
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .entries
+            .remove(key);
+    }
+
+    /// Drops every entry and voids every ticket taken so far.
     pub fn clear(&self) {
-        self.entries.write().unwrap_or_else(|p| p.into_inner()).clear();
+        let mut inner = self.inner.write().unwrap_or_else(|p| p.into_inner());
+        inner.generation += 1;
+        inner.entries.clear();
     }
 
     pub fn len(&self) -> usize {
-        self.entries.read().map(|e| e.len()).unwrap_or(0)
+        self.inner.read().map(|i| i.entries.len()).unwrap_or(0)
     }
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
-    /// Percentage of lookups that found a live entry.
-    pub fn hit_rate(&self) -> f64 {
-        let lookups = self.lookups.load(Ordering::Relaxed);
-        if lookups == 0 {
-            return 0.0;
+    pub fn lookups(&self) -> u64 {
+        self.lookups.load(Ordering::Relaxed)
+    }
+
+    pub fn hits(&self) -> u64 {
+        self.hits.load(Ordering::Relaxed)
+    }
+}
+
+/// Resolved sessions by token digest.
+pub type SessionCache = TtlCache<String, LiveSession>;
+
+/// Bots by key digest.
+pub type BotCache = TtlCache<String, BotRow>;
+
+/// Which rendering of a user a cached view is: what anyone below Admin sees, what an Admin or an
+/// Owner sees (the staff record where they outrank the user), or the user's own record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Audience {
+    Public,
+    Admin,
+    Owner,
+    Own,
+}
+
+impl Audience {
+    pub const ALL: [Audience; 4] = [Audience::Public, Audience::Admin, Audience::Owner, Audience::Own];
+}
+
+/// Rendered JSON of user views by user id and audience.
+pub type ViewCache = TtlCache<(i64, Audience), Bytes>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_entry_holds_until_its_change_and_never_past_a_second() {
+        let cache: TtlCache<i64, i64> = TtlCache::new(10);
+        let t = cache.ticket();
+        cache.put(t, 1, 10, 1_000, Some(1_500));
+        cache.put(t, 2, 20, 1_000, None);
+        assert_eq!(cache.get(&1, 1_499), Some(10));
+        assert_eq!(cache.get(&1, 1_500), None);
+        assert_eq!(cache.get(&2, 1_000 + TTL_MICROS - 1), Some(20));
+        assert_eq!(cache.get(&2, 1_000 + TTL_MICROS), None);
+        assert_eq!(cache.get(&2, 999), None, "a clock set back does not see a later read");
+    }
+
+    #[test]
+    fn a_clear_voids_the_tickets_taken_before_it() {
+        let cache: TtlCache<i64, i64> = TtlCache::new(10);
+        let before = cache.ticket();
+        cache.clear();
+        cache.put(before, 1, 10, 0, None);
+        assert_eq!(cache.get(&1, 0), None);
+        let after = cache.ticket();
+        cache.put(after, 1, 11, 0, None);
+        assert_eq!(cache.get(&1, 0), Some(11));
+        assert_eq!(cache.hits(), 1);
+        assert_eq!(cache.lookups(), 2);
+    }
+
+    #[test]
+    fn a_full_cache_makes_room() {
+        let cache: TtlCache<i64, i64> = TtlCache::new(2);
+        let t = cache.ticket();
+        for k in 0..5 {
+            cache.put(t, k, k, 0, None);
         }
-        self.hits.load(Ordering::Relaxed) as f64 * 100.0 / lookups as f64
+        assert!(cache.len() <= 2);
+        assert_eq!(cache.get(&4, 0), Some(4));
     }
 }

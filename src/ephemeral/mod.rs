@@ -1,5 +1,5 @@
 //! Live state that is not worth a database row: rate-limit buckets, login-failure windows, and the
-//! short-lived session cache with its invalidation. In-process by default; with `REDIS_URL`, buckets
+//! short-lived caches of sessions and user views with their invalidation. In-process by default; with `REDIS_URL`, buckets
 //! and windows live in Redis so that every node counts the same, and invalidations are broadcast.
 //! While Redis is unreachable each node falls back to its own in-process state and reports degraded.
 
@@ -9,7 +9,7 @@ mod redis_state;
 
 use std::time::{Duration, Instant};
 
-pub use cache::SessionCache;
+pub use cache::{Audience, BotCache, SessionCache, Ticket, ViewCache};
 pub use local::{Decision, LocalState};
 use redis_state::RedisState;
 
@@ -20,6 +20,11 @@ pub struct Ephemeral {
     local: LocalState,
     redis: Option<RedisState>,
     pub sessions: SessionCache,
+    pub bots: BotCache,
+    /// Public cards and own records: small, one per user and audience.
+    views: ViewCache,
+    /// Staff records with their lists: up to a few hundred kilobytes each, so fewer are kept.
+    staff_views: ViewCache,
     started: Instant,
 }
 
@@ -45,7 +50,10 @@ impl Ephemeral {
         Ok(Ephemeral {
             local: LocalState::default(),
             redis,
-            sessions: SessionCache::default(),
+            sessions: SessionCache::new(100_000),
+            bots: BotCache::new(10_000),
+            views: ViewCache::new(50_000),
+            staff_views: ViewCache::new(256),
             started: Instant::now(),
         })
     }
@@ -106,9 +114,33 @@ impl Ephemeral {
         true
     }
 
-    /// Drops every cached session here and, with Redis, on every other node.
-    pub async fn invalidate_sessions(&self) {
+    /// The cache that keeps views for `audience`.
+    pub fn views(&self, audience: Audience) -> &ViewCache {
+        match audience {
+            Audience::Public | Audience::Own => &self.views,
+            Audience::Admin | Audience::Owner => &self.staff_views,
+        }
+    }
+
+    /// Drops the cached views of one user, on this node: after a write that only this node's
+    /// requests can observe sooner than in a second (the activity time).
+    pub fn forget_views_of(&self, user_id: i64) {
+        for audience in Audience::ALL {
+            self.views(audience).remove(&(user_id, audience));
+        }
+    }
+
+    /// Drops every cached session, bot and view on this node.
+    pub fn clear_local_caches(&self) {
         self.sessions.clear();
+        self.bots.clear();
+        self.views.clear();
+        self.staff_views.clear();
+    }
+
+    /// Drops every cached session, bot and view here and, with Redis, on every other node.
+    pub async fn invalidate_caches(&self) {
+        self.clear_local_caches();
         if let Some(redis) = &self.redis {
             if !matches!(
                 tokio::time::timeout(REDIS_TIMEOUT, redis.publish_invalidation()).await,
@@ -134,7 +166,19 @@ impl Ephemeral {
         let started = Instant::now();
         match &self.redis {
             None => {
-                let keys = (self.local.key_count() + self.sessions.len()) as u64;
+                let caches = [
+                    (self.sessions.len(), self.sessions.lookups(), self.sessions.hits()),
+                    (self.bots.len(), self.bots.lookups(), self.bots.hits()),
+                    (self.views.len(), self.views.lookups(), self.views.hits()),
+                    (
+                        self.staff_views.len(),
+                        self.staff_views.lookups(),
+                        self.staff_views.hits(),
+                    ),
+                ];
+                let keys = (self.local.key_count() + caches.iter().map(|c| c.0).sum::<usize>()) as u64;
+                let lookups: u64 = caches.iter().map(|c| c.1).sum();
+                let hits: u64 = caches.iter().map(|c| c.2).sum();
                 Some(CacheStats {
                     // A rough per-entry estimate: key text, bucket and map overhead.
                     memory_usage_bytes: keys * 128,
@@ -142,7 +186,11 @@ impl Ephemeral {
                     connected_clients: 1,
                     uptime_seconds: self.started.elapsed().as_secs(),
                     evicted_keys: 0,
-                    hit_rate: self.sessions.hit_rate(),
+                    hit_rate: if lookups == 0 {
+                        0.0
+                    } else {
+                        hits as f64 * 100.0 / lookups as f64
+                    },
                     total_commands_processed: self.local.operations(),
                     latency_ms: started.elapsed().as_secs_f64() * 1000.0,
                 })

@@ -115,11 +115,11 @@ impl RedisState {
         *self.manager.write().unwrap_or_else(|p| p.into_inner()) = Some(manager);
         self.up.store(true, Ordering::Relaxed);
         // Whatever was cached while we were cut off may have missed an invalidation.
-        ephemeral.sessions.clear();
+        ephemeral.clear_local_caches();
         tracing::info!("redis connected");
         let mut messages = pubsub.into_on_message();
         while messages.next().await.is_some() {
-            ephemeral.sessions.clear();
+            ephemeral.clear_local_caches();
         }
         Err(redis::RedisError::from((
             redis::ErrorKind::IoError,

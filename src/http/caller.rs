@@ -181,10 +181,19 @@ async fn resolve(app: &App, headers: &HeaderMap, client_ip: IpAddr) -> Result<(C
                 if !crypto::is_bot_key_form(text) {
                     return Err(ApiError::InvalidApiKey);
                 }
-                let c = conn.insert(app.store.acquire().await?);
-                let bot = crate::store::keys::bot_by_key_hash(c, &digest)
-                    .await?
-                    .ok_or(ApiError::InvalidApiKey)?;
+                let cache = &app.ephemeral.bots;
+                let ticket = cache.ticket();
+                let bot = match cache.get(&digest, now) {
+                    Some(bot) => bot,
+                    None => {
+                        let c = conn.insert(app.store.acquire().await?);
+                        let bot = crate::store::keys::bot_by_key_hash(c, &digest)
+                            .await?
+                            .ok_or(ApiError::InvalidApiKey)?;
+                        cache.put(ticket, digest.clone(), bot.clone(), now, None);
+                        bot
+                    }
+                };
                 if bot.is_active == 0 {
                     return Err(ApiError::BotInactive);
                 }
@@ -212,13 +221,18 @@ async fn resolve(app: &App, headers: &HeaderMap, client_ip: IpAddr) -> Result<(C
     if let Some(token) = session_cookie(headers, &app.config.session.cookie_name) {
         if crypto::is_session_token_form(token) {
             let hash = crypto::sha256_hex(token);
-            session = app.ephemeral.sessions.get(&hash).filter(|s| s.session_expires_at > now);
+            let cache = &app.ephemeral.sessions;
+            // Taken before the look-up, so a write clearing the cache after it voids what is read below.
+            let ticket = cache.ticket();
+            session = cache.get(&hash, now).filter(|s| s.session_expires_at > now);
+            let mut fresh = false;
             if session.is_none() {
                 let c = match conn.as_mut() {
                     Some(c) => c,
                     None => conn.insert(app.store.acquire().await?),
                 };
                 session = crate::store::sessions::live_by_hash(c, &hash, now).await?;
+                fresh = true;
             }
             if let Some(live) = session.as_mut() {
                 if now - live.user.last_activity_at > ACTIVITY_GAP {
@@ -228,8 +242,13 @@ async fn resolve(app: &App, headers: &HeaderMap, client_ip: IpAddr) -> Result<(C
                     };
                     crate::store::users::refresh_activity(c, live.user.id, now, ACTIVITY_GAP).await?;
                     live.user.last_activity_at = now;
+                    app.ephemeral.forget_views_of(live.user.id);
+                    fresh = true;
                 }
-                app.ephemeral.sessions.put(hash, live.clone());
+                // Only what was just read is stored: a hit never extends an entry's second.
+                if fresh {
+                    cache.put(ticket, hash, live.clone(), now, Some(live.session_expires_at));
+                }
             }
         }
         invalid_cookie = session.is_none();
@@ -293,13 +312,15 @@ pub async fn guard(State((app, tier)): State<(AppState, Tier)>, mut request: Req
         .into_response()
     } else {
         request.extensions_mut().insert(Arc::new(caller));
-        next.run(request).await
+        let response = next.run(request).await;
+        // Any write may end sessions or change a user, even one that answers an error after a
+        // step it committed, so cached sessions and views are dropped here and on every node
+        // before the answer leaves; this cannot miss a path, and writes are rare next to reads.
+        if is_write {
+            app.ephemeral.invalidate_caches().await;
+        }
+        response
     };
-    // Any successful write may end sessions or change a user, so cached sessions are dropped here
-    // and on every node; this cannot miss a path, and writes are rare next to reads.
-    if is_write && response.status().is_success() {
-        app.ephemeral.invalidate_sessions().await;
-    }
     if let Some(d) = reported_limit(tier_decision, quota_decision) {
         let headers = response.headers_mut();
         headers.insert("ratelimit-limit", HeaderValue::from(d.limit));

@@ -1,6 +1,8 @@
 //! `/v1/users/…` (20-users).
 
+use axum::body::Bytes;
 use axum::extract::{FromRequestParts, Path, State};
+use axum::http::header::CONTENT_TYPE;
 use axum::http::request::Parts;
 use axum::http::HeaderValue;
 use axum::response::{IntoResponse, Response};
@@ -61,16 +63,9 @@ pub fn counted<T: Serialize>(items: Vec<T>, total: i64) -> Response {
     response
 }
 
-async fn profile_of(
-    app: &AppState,
-    viewer: &Viewer,
-    target: Option<store::users::UserRow>,
-) -> ApiResult<Json<ProfileView>> {
-    let target = target.ok_or(ApiError::UserNotFound)?;
-    let mut conn = app.store.acquire().await?;
-    Ok(Json(
-        profile::view(&mut conn, viewer.0.level(), &target, app.now()).await?,
-    ))
+/// A view already rendered as JSON.
+fn json(body: Bytes) -> Response {
+    ([(CONTENT_TYPE, HeaderValue::from_static("application/json"))], body).into_response()
 }
 
 /// A user by id: the public card, or the staff record for Admins and Owners who outrank them
@@ -79,14 +74,9 @@ async fn profile_of(
     security(("session" = []), ("api_key" = [])),
     responses((status = 200, body = ProfileView, description = "Public view (UserPublic) for any identified viewer; elevated view (UserDetail, session_history []) for an Admin who outranks the user; Owner view (UserDetail with session_history filled) for an Owner"),
               (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 429, body = ErrorBody)))]
-async fn user_by_id(
-    State(app): State<AppState>,
-    viewer: Viewer,
-    PathParam(raw): PathParam,
-) -> ApiResult<Json<ProfileView>> {
+async fn user_by_id(State(app): State<AppState>, viewer: Viewer, PathParam(raw): PathParam) -> ApiResult<Response> {
     let id = parse_path_id("user_id", &raw)?;
-    let target = store::users::by_id(&mut *app.store.acquire().await?, id).await?;
-    profile_of(&app, &viewer, target).await
+    Ok(json(profile::view_by_id(&app, viewer.0.level(), id).await?))
 }
 
 /// The same, by username (case-insensitive).
@@ -98,22 +88,25 @@ async fn user_by_name(
     viewer: Viewer,
     PathParam(name): PathParam,
 ) -> ApiResult<Json<ProfileView>> {
+    let mut conn = app.store.acquire().await?;
     let target = if name.chars().count() > 32 {
         None
     } else {
-        store::users::by_username(&mut *app.store.acquire().await?, &name).await?
+        store::users::by_username(&mut conn, &name).await?
     };
-    profile_of(&app, &viewer, target).await
+    let target = target.ok_or(ApiError::UserNotFound)?;
+    Ok(Json(
+        profile::view(&mut conn, viewer.0.level(), &target, app.now())
+            .await?
+            .view,
+    ))
 }
 
 /// The caller's own private record.
 #[utoipa::path(get, path = "/v1/users/me", tag = "users", security(("session" = [])),
     responses((status = 200, body = UserPrivate), (status = 401, body = ErrorBody), (status = 429, body = ErrorBody)))]
-async fn me(State(app): State<AppState>, auth: Authenticated) -> ApiResult<Json<UserPrivate>> {
-    let mut conn = app.store.acquire().await?;
-    Ok(Json(
-        views::load_private(&mut conn, &auth.session.user, app.now()).await?,
-    ))
+async fn me(State(app): State<AppState>, auth: Authenticated) -> ApiResult<Response> {
+    Ok(json(profile::own_view(&app, &auth.session.user).await?))
 }
 
 #[derive(ToSchema)]

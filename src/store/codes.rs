@@ -39,16 +39,6 @@ pub async fn pending_for(
     .await
 }
 
-pub async fn by_code(conn: &mut Conn, code: &str, now: i64) -> Result<Option<CodeRow>, sqlx::Error> {
-    sqlx::query_as(&format!(
-        "SELECT {CODE_COLUMNS} FROM login_codes WHERE code = $1 AND expires_at > $2"
-    ))
-    .bind(code)
-    .bind(now)
-    .fetch_optional(conn)
-    .await
-}
-
 /// Pending web codes of a client IP: how many, and when the oldest expires.
 pub async fn pending_web_for_ip(conn: &mut Conn, client_ip: &str, now: i64) -> Result<(i64, Option<i64>), sqlx::Error> {
     sqlx::query_as(
@@ -58,14 +48,6 @@ pub async fn pending_web_for_ip(conn: &mut Conn, client_ip: &str, now: i64) -> R
     .bind(now)
     .fetch_one(conn)
     .await
-}
-
-pub async fn code_in_use(conn: &mut Conn, code: &str) -> Result<bool, sqlx::Error> {
-    let row: Option<(i64,)> = sqlx::query_as("SELECT id FROM login_codes WHERE code = $1")
-        .bind(code)
-        .fetch_optional(conn)
-        .await?;
-    Ok(row.is_some())
 }
 
 pub struct NewCode<'a> {
@@ -81,21 +63,15 @@ pub struct NewCode<'a> {
     pub expires_at: i64,
 }
 
-/// Inserts a code, first dropping an expired one of the same identity and origin.
-pub async fn insert(conn: &mut Conn, c: NewCode<'_>) -> Result<CodeRow, sqlx::Error> {
-    sqlx::query(
-        "DELETE FROM login_codes WHERE platform = $1 AND platform_user_id = $2 AND origin = $3 AND expires_at <= $4",
-    )
-    .bind(c.platform)
-    .bind(c.platform_user_id)
-    .bind(c.origin)
-    .bind(c.now)
-    .execute(&mut *conn)
-    .await?;
+/// Inserts a code unless it would clash (with a code of the identity and origin that still stands,
+/// pending or expired and not yet swept, or with the same drawn code) or its client IP already
+/// has `max_pending_per_ip` pending web codes. `None` when it was not inserted.
+pub async fn insert(conn: &mut Conn, c: NewCode<'_>, max_pending_per_ip: i64) -> Result<Option<CodeRow>, sqlx::Error> {
     sqlx::query_as(&format!(
         "INSERT INTO login_codes (code, origin, platform, platform_user_id, platform_username, platform_avatar_url, \
-         client_ip, bot_id, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
-         RETURNING {CODE_COLUMNS}"
+         client_ip, bot_id, created_at, expires_at) SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10 \
+         WHERE (SELECT COUNT(*) FROM login_codes WHERE origin = 'web' AND client_ip = $7 AND expires_at > $9) < $11 \
+         ON CONFLICT DO NOTHING RETURNING {CODE_COLUMNS}"
     ))
     .bind(c.code)
     .bind(c.origin)
@@ -107,38 +83,64 @@ pub async fn insert(conn: &mut Conn, c: NewCode<'_>) -> Result<CodeRow, sqlx::Er
     .bind(c.bot_id)
     .bind(c.now)
     .bind(c.expires_at)
-    .fetch_one(conn)
+    .bind(max_pending_per_ip)
+    .fetch_optional(conn)
     .await
 }
 
-/// A bot reported the identity's current name and avatar: keep them with its pending codes.
+/// Drops the identity's expired code of one origin, which would block a new one.
+pub async fn delete_expired_of(
+    conn: &mut Conn,
+    platform: &str,
+    platform_user_id: &str,
+    origin: &str,
+    now: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "DELETE FROM login_codes WHERE platform = $1 AND platform_user_id = $2 AND origin = $3 AND expires_at <= $4",
+    )
+    .bind(platform)
+    .bind(platform_user_id)
+    .bind(origin)
+    .bind(now)
+    .execute(conn)
+    .await
+    .map(|_| ())
+}
+
+/// A bot reported the identity's current name and avatar: keep them with its codes, which are
+/// returned (pending or expired).
 pub async fn remember_profile(
     conn: &mut Conn,
     platform: &str,
     platform_user_id: &str,
     username: &str,
     avatar_url: Option<&str>,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "UPDATE login_codes SET platform_username = $3, platform_avatar_url = $4 WHERE platform = $1 AND platform_user_id = $2",
-    )
+) -> Result<Vec<CodeRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "UPDATE login_codes SET platform_username = $3, platform_avatar_url = $4 \
+         WHERE platform = $1 AND platform_user_id = $2 RETURNING {CODE_COLUMNS}"
+    ))
     .bind(platform)
     .bind(platform_user_id)
     .bind(username)
     .bind(avatar_url)
-    .execute(conn)
+    .fetch_all(conn)
     .await
-    .map(|_| ())
 }
 
-/// Consumes every code of an identity (a verify uses one and voids the rest).
-pub async fn delete_for_identity(conn: &mut Conn, platform: &str, platform_user_id: &str) -> Result<(), sqlx::Error> {
-    sqlx::query("DELETE FROM login_codes WHERE platform = $1 AND platform_user_id = $2")
-        .bind(platform)
-        .bind(platform_user_id)
-        .execute(conn)
-        .await
-        .map(|_| ())
+/// Uses a pending code: deletes it with every other code of its identity (a verify voids the
+/// rest) and returns what was deleted; empty when no pending code is `code`.
+pub async fn consume(conn: &mut Conn, code: &str, now: i64) -> Result<Vec<CodeRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "DELETE FROM login_codes WHERE (platform, platform_user_id) IN \
+         (SELECT platform, platform_user_id FROM login_codes WHERE code = $1 AND expires_at > $2) \
+         RETURNING {CODE_COLUMNS}"
+    ))
+    .bind(code)
+    .bind(now)
+    .fetch_all(conn)
+    .await
 }
 
 /// Drops the codes of every identity of a user (a ban or a delete).

@@ -59,10 +59,13 @@ pub struct NewSession<'a> {
     pub now: i64,
 }
 
-pub async fn insert(conn: &mut Conn, s: NewSession<'_>) -> Result<(), sqlx::Error> {
-    sqlx::query(
+/// Inserts the session unless a live session of the user already uses its suffix; `true` when
+/// inserted.
+pub async fn insert_unless_suffix_live(conn: &mut Conn, s: NewSession<'_>) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
         "INSERT INTO sessions (user_id, token_hash, token_suffix, created_at, expires_at, client_ip, user_agent, geo) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+         SELECT $1, $2, $3, $4, $5, $6, $7, $8 WHERE NOT EXISTS (SELECT 1 FROM sessions \
+         WHERE user_id = $1 AND token_suffix = $3 AND ended_at IS NULL AND expires_at > $4)",
     )
     .bind(s.user_id)
     .bind(s.token_hash)
@@ -73,21 +76,8 @@ pub async fn insert(conn: &mut Conn, s: NewSession<'_>) -> Result<(), sqlx::Erro
     .bind(s.user_agent)
     .bind(s.geo)
     .execute(conn)
-    .await
-    .map(|_| ())
-}
-
-/// Whether a live session of the user already uses this suffix.
-pub async fn suffix_in_use(conn: &mut Conn, user_id: i64, suffix: &str, now: i64) -> Result<bool, sqlx::Error> {
-    let row: Option<(i64,)> = sqlx::query_as(
-        "SELECT id FROM sessions WHERE user_id = $1 AND token_suffix = $2 AND ended_at IS NULL AND expires_at > $3",
-    )
-    .bind(user_id)
-    .bind(suffix)
-    .bind(now)
-    .fetch_optional(conn)
     .await?;
-    Ok(row.is_some())
+    Ok(done.rows_affected() == 1)
 }
 
 /// Live sessions of a user, newest first.
@@ -117,6 +107,18 @@ pub async fn history_of(conn: &mut Conn, user_id: i64, now: i64, limit: i64) -> 
     .bind(limit)
     .fetch_all(conn)
     .await
+}
+
+/// When the next of the user's live sessions expires.
+pub async fn next_expiry_of(conn: &mut Conn, user_id: i64, now: i64) -> Result<Option<i64>, sqlx::Error> {
+    let (at,): (Option<i64>,) = sqlx::query_as(
+        "SELECT MIN(expires_at) FROM sessions WHERE user_id = $1 AND ended_at IS NULL AND expires_at > $2",
+    )
+    .bind(user_id)
+    .bind(now)
+    .fetch_one(conn)
+    .await?;
+    Ok(at)
 }
 
 /// Ends one live session; `true` when it was live.

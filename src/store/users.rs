@@ -179,32 +179,41 @@ pub async fn touch(conn: &mut Conn, user_id: i64, now: i64) -> Result<(), sqlx::
         .map(|_| ())
 }
 
+/// The identity logged in now; returns the user's linked platforms, earliest-linked first.
 pub async fn mark_authenticated(
     conn: &mut Conn,
+    user_id: i64,
     platform: &str,
     platform_user_id: &str,
     now: i64,
-) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE linked_platforms SET last_authenticated_at = $3 WHERE platform = $1 AND platform_user_id = $2")
-        .bind(platform)
-        .bind(platform_user_id)
-        .bind(now)
-        .execute(conn)
-        .await
-        .map(|_| ())
+) -> Result<Vec<LinkedPlatformRow>, sqlx::Error> {
+    // Every link of the user is returned; only the one that logged in changes.
+    let mut links: Vec<LinkedPlatformRow> = sqlx::query_as(&format!(
+        "UPDATE linked_platforms SET last_authenticated_at = \
+         CASE WHEN platform = $2 AND platform_user_id = $3 THEN $4 ELSE last_authenticated_at END \
+         WHERE user_id = $1 RETURNING {LINK_COLUMNS}"
+    ))
+    .bind(user_id)
+    .bind(platform)
+    .bind(platform_user_id)
+    .bind(now)
+    .fetch_all(conn)
+    .await?;
+    links.sort_by(|a, b| (a.linked_at, &a.platform).cmp(&(b.linked_at, &b.platform)));
+    Ok(links)
 }
 
 /// After a login: activity now, and the bot-login counter reset (web code) or increased (bot code).
-pub async fn record_login(conn: &mut Conn, user_id: i64, bot_origin: bool, now: i64) -> Result<(), sqlx::Error> {
+/// Returns the user as it now stands.
+pub async fn record_login(conn: &mut Conn, user_id: i64, bot_origin: bool, now: i64) -> Result<UserRow, sqlx::Error> {
     let counter = if bot_origin { "bot_login_count + 1" } else { "0" };
-    sqlx::query(&format!(
-        "UPDATE users SET last_activity_at = $2, bot_login_count = {counter} WHERE id = $1"
+    sqlx::query_as(&format!(
+        "UPDATE users SET last_activity_at = $2, bot_login_count = {counter} WHERE id = $1 RETURNING {USER_COLUMNS}"
     ))
     .bind(user_id)
     .bind(now)
-    .execute(conn)
+    .fetch_one(conn)
     .await
-    .map(|_| ())
 }
 
 /// Sets `last_activity_at` unless it was set within the last `min_gap` microseconds.

@@ -1,0 +1,276 @@
+#!/usr/bin/env bash
+# The portal benchmark: builds in release mode, seeds a fresh community on SQLite and on PostgreSQL,
+# logs viewers in through the real login flow, drives each scenario with wrk (the login flow with
+# bench's own load client), and reports every figure as a share of a ceiling server measured in the
+# same run. See bench/README.md.
+#
+# Usage: bench/run.sh
+# Settings (environment): BENCH_USERS (10000), BENCH_DURATION seconds per scenario (10),
+# BENCH_CONNECTIONS (64), BENCH_THREADS wrk threads (2), BENCH_BACKENDS ("sqlite postgres"),
+# BENCH_PG_URL (postgres://postgres@127.0.0.1:5432), CARGO_TARGET_DIR (the build folder),
+# BENCH_OUT (bench/last-run.md), BENCH_PORTAL (another server binary to measure, e.g. an older build).
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+USERS=${BENCH_USERS:-10000}
+DURATION=${BENCH_DURATION:-10}
+CONNECTIONS=${BENCH_CONNECTIONS:-64}
+THREADS=${BENCH_THREADS:-2}
+BACKENDS=${BENCH_BACKENDS:-"sqlite postgres"}
+PG_URL=${BENCH_PG_URL:-postgres://postgres@127.0.0.1:5432}
+TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
+OUT=${BENCH_OUT:-$ROOT/bench/last-run.md}
+
+if [[ ! -x /usr/bin/time ]]; then
+    echo "bench: /usr/bin/time is required (Debian: apt-get install -y time)" >&2
+    exit 1
+fi
+for tool in wrk curl python3; do
+    if ! command -v "$tool" >/dev/null; then
+        echo "bench: $tool is required (Debian: apt-get install -y $tool)" >&2
+        exit 1
+    fi
+done
+if [[ $BACKENDS == *postgres* ]] && ! command -v psql >/dev/null; then
+    echo "bench: psql is required for the PostgreSQL run (apt-get install -y postgresql-client)" >&2
+    exit 1
+fi
+
+echo "== building (release)" >&2
+cargo build --release --quiet --manifest-path "$ROOT/Cargo.toml"
+CARGO_TARGET_DIR=$TARGET cargo build --release --quiet --manifest-path "$ROOT/bench/Cargo.toml"
+PORTAL=${BENCH_PORTAL:-$TARGET/release/portal}
+SEED=$TARGET/release/seed
+LOADGEN=$TARGET/release/loadgen
+CEILING=$TARGET/release/ceiling
+
+WORK=$(mktemp -d /tmp/portal-bench.XXXXXX)
+PIDS=()
+PG_DB=""
+cleanup() {
+    for pid in "${PIDS[@]}"; do
+        kill "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+    done
+    if [[ -n $PG_DB ]]; then
+        psql "$PG_URL/postgres" -qc "DROP DATABASE IF EXISTS $PG_DB WITH (FORCE)" >/dev/null 2>&1 || true
+    fi
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+free_port() {
+    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+wait_ready() { # url
+    for _ in $(seq 1 200); do
+        [[ $(curl -s -o /dev/null -w '%{http_code}' "$1") != 000 ]] && return 0
+        sleep 0.05
+    done
+    echo "bench: $1 did not come up" >&2
+    return 1
+}
+
+# CPU ticks of every PostgreSQL process on the machine, during the PostgreSQL run (other users of
+# the same server count too, so keep it to yourself while measuring).
+postgres_ticks() {
+    local total=0 pid
+    [[ $BACKEND_NOW == postgres ]] || { echo 0; return; }
+    for pid in $(pgrep -u postgres 2>/dev/null); do
+        total=$((total + $(awk '{ print $14 + $15 }' "/proc/$pid/stat" 2>/dev/null || echo 0)))
+    done
+    echo "$total"
+}
+
+rss_kb() { awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status"; }
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+# Makes VmHWM start again from the current RSS, so each scenario reports its own peak.
+reset_peak() { echo 5 >"/proc/$1/clear_refs" 2>/dev/null || true; }
+
+TICKS=$(getconf CLK_TCK)
+RESULTS=$WORK/results.tsv
+: >"$RESULTS"
+: >"$WORK/login-cpu.tsv"
+CEILING_RPS=0
+
+# wrk's "12.34ms" / "850.00us" / "1.02s" in milliseconds.
+to_ms() {
+    awk -v v="$1" 'BEGIN {
+        if (v ~ /us$/) { sub(/us$/, "", v); printf "%.3f", v / 1000 }
+        else if (v ~ /ms$/) { sub(/ms$/, "", v); printf "%.3f", v }
+        else if (v ~ /s$/) { sub(/s$/, "", v); printf "%.3f", v * 1000 }
+        else printf "%s", v }'
+}
+
+# run_wrk backend scenario pid url [cookie] [lua-script]
+run_wrk() {
+    local backend=$1 scenario=$2 pid=$3 url=$4 cookie=${5:-} script=${6:-}
+    local args=(-t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" --latency)
+    [[ -n $cookie ]] && args+=(-H "Cookie: psession=$cookie")
+    [[ -n $script ]] && args+=(-s "$script")
+    reset_peak "$pid"
+    local cpu_before
+    cpu_before=$(cpu_ticks "$pid")
+    wrk "${args[@]}" "$url" >"$WORK/wrk.out" 2>&1
+    local cpu_after
+    cpu_after=$(cpu_ticks "$pid")
+    local rps p50 p99 bad requests
+    rps=$(awk '/^Requests\/sec:/ { print $2 }' "$WORK/wrk.out")
+    requests=$(awk '/requests in/ { print $1 }' "$WORK/wrk.out")
+    p50=$(to_ms "$(awk '$1 == "50%" { print $2 }' "$WORK/wrk.out")")
+    p99=$(to_ms "$(awk '$1 == "99%" { print $2 }' "$WORK/wrk.out")")
+    bad=$(awk '/Non-2xx or 3xx responses:/ { print $NF }' "$WORK/wrk.out")
+    if [[ -n $bad ]]; then
+        echo "bench: $backend $scenario: $bad answers were not 2xx" >&2
+        cat "$WORK/wrk.out" >&2
+        exit 1
+    fi
+    local cpu_us
+    cpu_us=$(awk -v a="$cpu_before" -v b="$cpu_after" -v t="$TICKS" -v n="$requests" \
+        'BEGIN { printf "%.1f", (b - a) / t * 1e6 / n }')
+    record "$backend" "$scenario" "$rps" "$p50" "$p99" "$cpu_us" "$pid"
+}
+
+# record backend scenario rps p50 p99 cpu_us_per_request pid
+record() {
+    local hwm=0 ratio
+    [[ -n ${7:-} ]] && hwm=$(rss_kb "$7" VmHWM)
+    if [[ $2 == ceiling ]]; then CEILING_RPS=$3; fi
+    ratio=$(awk -v r="$3" -v c="$CEILING_RPS" 'BEGIN { printf "%.0f", (c > 0 ? 100 * r / c : 0) }')
+    printf '%s\t%s\t%.0f\t%s\t%s\t%s%%\t%s\t%.1f\n' "$1" "$2" "$3" "$4" "$5" "$ratio" "$6" "$((hwm / 1024)).$(((hwm % 1024) * 10 / 1024))" >>"$RESULTS"
+    printf '   %-26s %9.0f req/s  p50 %7s ms  p99 %7s ms  %4s%% of ceiling  %6s us CPU/req\n' \
+        "$2" "$3" "$4" "$5" "$ratio" "$6" >&2
+}
+
+start_ceiling() {
+    local port
+    port=$(free_port)
+    "$CEILING" "127.0.0.1:$port" >"$WORK/ceiling.log" 2>&1 &
+    CEILING_PID=$!
+    PIDS+=("$CEILING_PID")
+    wait_ready "http://127.0.0.1:$port/"
+    CEILING_URL="http://127.0.0.1:$port/"
+}
+
+bench_backend() {
+    local backend=$1 url
+    BACKEND_NOW=$backend
+    echo "== $backend" >&2
+    case $backend in
+    sqlite)
+        mkdir -p "$WORK/sqlite"
+        url="sqlite://$WORK/sqlite/portal.db?mode=rwc"
+        ;;
+    postgres)
+        PG_DB="portal_bench_$(date +%s)_$$"
+        psql "$PG_URL/postgres" -qc "CREATE DATABASE $PG_DB" >/dev/null
+        url="$PG_URL/$PG_DB"
+        ;;
+    esac
+
+    "$SEED" "$url" "$USERS" "$WORK/$backend"
+    # shellcheck disable=SC1090
+    source "$WORK/$backend/manifest.env"
+    local bot_key
+    bot_key=$("$PORTAL" --database-url "$url" bot create --name LoginBot --owner "$OWNER_ID" \
+        --platform discord --type official --rate-limit-per-hour 1000000 | grep -o 'hbot_[A-Za-z0-9]\{40\}' | head -1)
+
+    local port pid base
+    port=$(free_port)
+    base="http://127.0.0.1:$port"
+    env DATABASE_URL="$url" PORTAL_BIND="127.0.0.1:$port" PORTAL_TRUSTED_PROXIES=127.0.0.1/32 \
+        PORTAL_RATE_LIMIT__LOGIN=0 PORTAL_RATE_LIMIT__AUTH=0 PORTAL_RATE_LIMIT__ADMIN=0 \
+        PORTAL_RATE_LIMIT__PUBLIC=0 PORTAL_RATE_LIMIT__BOT=0 PORTAL_RATE_LIMIT__HEALTH=0 \
+        "$PORTAL" serve 2>"$WORK/$backend/server.log" &
+    pid=$!
+    PIDS+=("$pid")
+    wait_ready "$base/health"
+    sleep 1
+    local idle_kb
+    idle_kb=$(rss_kb "$pid" VmRSS)
+    printf '%s\tidle\t%s\n' "$backend" "$((idle_kb / 1024)).$(((idle_kb % 1024) * 10 / 1024))" >>"$WORK/idle.tsv"
+    echo "   idle RSS $((idle_kb / 1024)) MB" >&2
+
+    local user_token owner_token
+    user_token=$("$LOADGEN" login "$base" "$bot_key" "$USER_PUID")
+    owner_token=$("$LOADGEN" login "$base" "$bot_key" "$OWNER_PUID")
+
+    run_wrk "$backend" ceiling "$CEILING_PID" "$CEILING_URL" "$user_token"
+    run_wrk "$backend" "GET /health" "$pid" "$base/health" "$user_token"
+    MIN_ID=$MIN_ID MAX_ID=$MAX_ID run_wrk "$backend" "public view (random of $USERS)" "$pid" "$base" \
+        "$user_token" "$ROOT/bench/profile.lua"
+    TARGET_IDS=$MAX_ID run_wrk "$backend" "public view (one user)" "$pid" "$base" \
+        "$user_token" "$ROOT/bench/profile.lua"
+    TARGET_IDS=$HEAVY_IDS run_wrk "$backend" "elevated view (Owner)" "$pid" "$base" \
+        "$owner_token" "$ROOT/bench/profile.lua"
+    run_wrk "$backend" "GET /v1/users/me" "$pid" "$base/v1/users/me" "$user_token"
+
+    reset_peak "$pid"
+    local cpu_before cpu_after flow db_before db_after client_ticks
+    cpu_before=$(cpu_ticks "$pid")
+    db_before=$(postgres_ticks)
+    flow=$(/usr/bin/time -f '%U %S' -o "$WORK/loadgen.time" \
+        "$LOADGEN" flow "$base" "$bot_key" "$WORK/$backend/identities.txt" "$CONNECTIONS" "$DURATION")
+    cpu_after=$(cpu_ticks "$pid")
+    db_after=$(postgres_ticks)
+    client_ticks=$(awk -v t="$TICKS" '{ printf "%.0f", ($1 + $2) * t }' "$WORK/loadgen.time")
+    echo "   login flow: $flow" >&2
+    local logins_per_s p50 p99 errors cpu_us
+    logins_per_s=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["logins_per_s"])' "$flow")
+    p50=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["p50_ms"])' "$flow")
+    p99=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["p99_ms"])' "$flow")
+    errors=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["errors"])' "$flow")
+    if [[ $errors != 0 ]]; then
+        echo "bench: $backend login flow had $errors errors" >&2
+    fi
+    cpu_us=$(awk -v a="$cpu_before" -v b="$cpu_after" -v t="$TICKS" -v r="$logins_per_s" -v d="$DURATION" \
+        'BEGIN { printf "%.1f", (b - a) / t * 1e6 / (r * d) }')
+    # Where a login's CPU goes: the server, PostgreSQL's processes (SQLite runs inside the server)
+    # and the load client; 2 cores' worth of it bounds the logins per second this machine can do.
+    awk -v s="$((cpu_after - cpu_before))" -v db="$((db_after - db_before))" -v c="$client_ticks" \
+        -v t="$TICKS" -v n="$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["logins"])' "$flow")" \
+        -v cores="$(nproc)" -v b="$backend" 'BEGIN {
+            us = 1e6 / t / n
+            printf "%s\t%.0f\t%.0f\t%.0f\t%.0f\t%.0f\n", b, s * us, db * us, c * us, (s + db + c) * us,
+                cores * 1e6 / ((s + db + c) * us)
+        }' >>"$WORK/login-cpu.tsv"
+    # Three requests make one login; the ratio compares requests per second.
+    local hwm
+    hwm=$(rss_kb "$pid" VmHWM)
+    local ratio
+    ratio=$(awk -v r="$logins_per_s" -v c="$CEILING_RPS" 'BEGIN { printf "%.0f", (c > 0 ? 300 * r / c : 0) }')
+    printf '%s\t%s\t%.0f\t%s\t%s\t%s%%\t%s\t%.1f\n' "$backend" "login flow (logins/s)" "$logins_per_s" "$p50" "$p99" \
+        "$ratio" "$cpu_us" "$((hwm / 1024)).$(((hwm % 1024) * 10 / 1024))" >>"$RESULTS"
+
+    kill "$pid"
+    wait "$pid" 2>/dev/null || true
+    if [[ $backend == postgres ]]; then
+        psql "$PG_URL/postgres" -qc "DROP DATABASE IF EXISTS $PG_DB WITH (FORCE)" >/dev/null
+        PG_DB=""
+    fi
+}
+
+start_ceiling
+for backend in $BACKENDS; do
+    bench_backend "$backend"
+done
+
+{
+    echo "Run of $(date -u '+%Y-%m-%d %H:%M UTC') on $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)),"
+    echo "load average before the run: $(cut -d' ' -f1-3 /proc/loadavg); $USERS users, $CONNECTIONS connections,"
+    echo "${DURATION} s per scenario, wrk with $THREADS threads."
+    echo
+    echo "| backend | scenario | req/s | p50 ms | p99 ms | of ceiling | server CPU µs/req | peak RSS MB |"
+    echo "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"
+    awk -F'\t' '{ printf "| %s | %s | %s | %s | %s | %s | %s | %s |\n", $1, $2, $3, $4, $5, $6, $7, $8 }' "$RESULTS"
+    echo
+    awk -F'\t' '{ printf "Idle RSS (%s): %s MB. ", $1, $3 }' "$WORK/idle.tsv"
+    echo
+    echo
+    echo "CPU per completed login (µs), and the logins per second that $(nproc) fully used cores would allow at that cost:"
+    echo
+    echo "| backend | server | PostgreSQL | load client | total | bound at $(nproc) cores |"
+    echo "| --- | ---: | ---: | ---: | ---: | ---: |"
+    awk -F'\t' '{ printf "| %s | %s | %s | %s | %s | %s/s |\n", $1, $2, $3, $4, $5, $6 }' "$WORK/login-cpu.tsv"
+} | tee "$OUT"
