@@ -297,17 +297,15 @@ impl From<sqlx::Error> for ApiError {
 /// Failures that say nothing about the request, only that the database cannot serve it now: the
 /// pool gave no connection in time, the connection broke (PostgreSQL restarted, a backend was
 /// terminated, the network dropped), or SQLite stayed busy or locked past `busy_timeout`. The
-/// client may retry them, so they are 503, never 500.
-pub fn database_unavailable(err: &sqlx::Error) -> bool {
+/// client may retry them, so they are 503, never 500. A protocol error stays a 500: the faults
+/// tested in tests/reliability.rs never produce one, and it may be a bug.
+fn database_unavailable(err: &sqlx::Error) -> bool {
     match err {
         sqlx::Error::PoolTimedOut
         | sqlx::Error::PoolClosed
         | sqlx::Error::Io(_)
         | sqlx::Error::Tls(_)
-        | sqlx::Error::WorkerCrashed
-        | sqlx::Error::BeginFailed => true,
-        // A connection cut mid-message surfaces as a protocol error on PostgreSQL.
-        sqlx::Error::Protocol(_) => true,
+        | sqlx::Error::WorkerCrashed => true,
         sqlx::Error::Database(db) => db.code().is_some_and(|code| unavailable_code(&code)),
         _ => false,
     }

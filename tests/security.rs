@@ -358,7 +358,7 @@ async fn secrets_never_reach_the_log_or_the_disk() {
     .await;
     keys.push(regenerated["api_key"].as_str().unwrap().to_owned());
     // Every credential in use, valid or not.
-    let wrong_bot_key = format!("hbot_{}", "Zq9".repeat(13) + "Zq9X");
+    let wrong_bot_key = format!("hbot_{}X", "Zq9".repeat(13));
     let wrong_public_key = format!("guess-{}", uuid::Uuid::new_v4().simple());
     let wrong_token = "A".repeat(21) + &"b".repeat(22);
     for key in keys.iter().chain([&wrong_bot_key, &wrong_public_key]) {
