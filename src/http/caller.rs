@@ -234,11 +234,9 @@ async fn resolve(app: &App, headers: &HeaderMap, client_ip: IpAddr) -> Result<(C
             }
             if let Some(live) = session.as_mut() {
                 if now - live.user.last_activity_at > ACTIVITY_GAP {
-                    let c = match conn.as_mut() {
-                        Some(c) => c,
-                        None => conn.insert(app.store.acquire().await?),
-                    };
-                    crate::store::users::refresh_activity(c, live.user.id, now, ACTIVITY_GAP).await?;
+                    drop(conn.take());
+                    let mut writer = app.store.writer().await?;
+                    crate::store::users::refresh_activity(&mut writer, live.user.id, now, ACTIVITY_GAP).await?;
                     live.user.last_activity_at = now;
                     app.ephemeral.forget_views_of(live.user.id);
                     fresh = true;
