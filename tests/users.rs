@@ -565,3 +565,58 @@ async fn profile_views_match_their_snapshots() {
         .await;
     insta::assert_json_snapshot!("profile_owner_viewer", scrub(owner.body));
 }
+
+both_backends!(views_show_a_write_at_once, |t: TestApp| async move {
+    let bot = t.login_bot().await;
+    let target = t.user("fresh-target", 0).await;
+    t.user("fresh-viewer", 0).await;
+    t.user("fresh-owner", 3).await;
+    let target_token = t.login(&bot, "fresh-target").await;
+    let viewer_token = t.login(&bot, "fresh-viewer").await;
+    let owner_token = t.login(&bot, "fresh-owner").await;
+    let path = format!("/v1/users/{}", target.id);
+    let names = || async {
+        let mut seen = Vec::new();
+        for (path, token) in [(&path, &viewer_token), (&path, &owner_token)] {
+            let r = t.get(path).cookie(token).send().await;
+            seen.push(r.assert_ok()["username"].clone());
+        }
+        let me = t.get("/v1/users/me").cookie(&target_token).send().await;
+        seen.push(me.assert_ok()["username"].clone());
+        seen
+    };
+    assert_eq!(names().await, vec![json!(target.username); 3]);
+    t.post("/v1/users/me/update")
+        .cookie(&target_token)
+        .json(json!({"username": "renamed"}))
+        .send()
+        .await
+        .assert_ok();
+    assert_eq!(names().await, vec![json!("renamed"); 3], "read right after the write");
+});
+
+both_backends!(a_view_changes_when_a_subscription_runs_out, |t: TestApp| async move {
+    let bot = t.login_bot().await;
+    let target = t.user("lapsing", 0).await;
+    t.user("watcher", 0).await;
+    let token = t.login(&bot, "watcher").await;
+    let now = t.app.now();
+    sqlx::query("UPDATE users SET subscription_tier = 2, subscription_expires_at = $1 WHERE id = $2")
+        .bind(now + 500_000)
+        .bind(target.id)
+        .execute(&mut *t.conn().await)
+        .await
+        .unwrap();
+    let tier = || async {
+        t.get(&format!("/v1/users/{}", target.id))
+            .cookie(&token)
+            .send()
+            .await
+            .assert_ok()["subscription_tier"]
+            .clone()
+    };
+    assert_eq!(tier().await, json!(2));
+    // Half a second on the server's clock: well within a cached view's second, past the expiry.
+    t.clock.set(now + 600_000);
+    assert_eq!(tier().await, json!(0));
+});

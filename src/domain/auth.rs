@@ -355,7 +355,7 @@ async fn create_account(conn: &mut Conn, code: &CodeRow, now: i64) -> Result<sto
 
 /// Ends the session that makes the request.
 pub async fn logout(app: &App, session: &LiveSession) -> Result<(), ApiError> {
-    let mut conn = app.store.acquire().await?;
-    store::sessions::end_by_id(&mut conn, session.session_id, "logout", app.now()).await?;
+    let mut writer = app.store.writer().await?;
+    store::sessions::end_by_id(&mut writer, session.session_id, "logout", app.now()).await?;
     Ok(())
 }

@@ -75,16 +75,12 @@ where
     F: FnOnce(i64) -> Fut,
     Fut: Future<Output = Result<(Bytes, Option<i64>), ApiError>>,
 {
-    let now = app.now();
-    let cache = app.ephemeral.views(key.1);
-    // Taken before the look-up, so a write clearing the cache after it voids what is read below.
-    let ticket = cache.ticket();
-    if let Some(json) = cache.get(&key, now) {
-        return Ok(json);
-    }
-    let (json, changes_at) = load(now).await?;
-    cache.put(ticket, key, json.clone(), now, changes_at);
-    Ok(json)
+    let loaded = app
+        .ephemeral
+        .views(key.1)
+        .get_or_load(key, || app.now(), |now| async move { load(now).await.map(Some) })
+        .await?;
+    loaded.ok_or_else(|| ApiError::internal("a loaded view went missing"))
 }
 
 /// `GET /v1/users/{id}` as JSON: the public card, or the staff record for a viewer who outranks.

@@ -5,10 +5,13 @@
 //!
 //! A read that misses takes a [`Ticket`] before it goes to the database and stores its answer with
 //! it; a clear in between voids the ticket, so an answer read before a write cannot be stored after
-//! the write cleared the cache.
+//! the write cleared the cache. Concurrent misses of one key load it once: the others wait and
+//! find it stored.
 
+use std::collections::hash_map::RandomState;
 use std::collections::HashMap;
-use std::hash::Hash;
+use std::future::Future;
+use std::hash::{BuildHasher, Hash};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::RwLock;
 use std::time::{Duration, Instant};
@@ -21,6 +24,8 @@ use crate::time::MICROS_PER_SECOND;
 
 pub const TTL: Duration = Duration::from_secs(1);
 const TTL_MICROS: i64 = MICROS_PER_SECOND;
+/// Loads of keys that share a stripe queue behind each other.
+const LOAD_STRIPES: usize = 64;
 
 /// The cache generation a read started in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,6 +53,8 @@ struct Inner<K, V> {
 
 pub struct TtlCache<K, V> {
     inner: RwLock<Inner<K, V>>,
+    loads: Box<[tokio::sync::Mutex<()>]>,
+    hasher: RandomState,
     max_entries: usize,
     hits: AtomicU64,
     lookups: AtomicU64,
@@ -60,6 +67,8 @@ impl<K: Eq + Hash, V: Clone> TtlCache<K, V> {
                 entries: HashMap::new(),
                 generation: 0,
             }),
+            loads: (0..LOAD_STRIPES).map(|_| tokio::sync::Mutex::new(())).collect(),
+            hasher: RandomState::new(),
             max_entries,
             hits: AtomicU64::new(0),
             lookups: AtomicU64::new(0),
@@ -73,6 +82,32 @@ impl<K: Eq + Hash, V: Clone> TtlCache<K, V> {
         let entry = inner.entries.get(key).filter(|e| e.holds_at(now))?;
         self.hits.fetch_add(1, Ordering::Relaxed);
         Some(entry.value.clone())
+    }
+
+    /// The value for `key`: stored, or read by `load` (at the server-clock time it is given) and
+    /// stored until at most the moment `load` says it changes. `clock` reads the server's clock.
+    /// `None` from `load` (nothing found) is not stored.
+    pub async fn get_or_load<E, F, Fut>(&self, key: K, clock: impl Fn() -> i64, load: F) -> Result<Option<V>, E>
+    where
+        F: FnOnce(i64) -> Fut,
+        Fut: Future<Output = Result<Option<(V, Option<i64>)>, E>>,
+    {
+        if let Some(value) = self.get(&key, clock()) {
+            return Ok(Some(value));
+        }
+        let stripe = self.hasher.hash_one(&key) as usize % self.loads.len();
+        let _loading = self.loads[stripe].lock().await;
+        // Taken before the look-up, so a write clearing the cache after it voids what is read below.
+        let ticket = self.ticket();
+        let now = clock();
+        if let Some(value) = self.get(&key, now) {
+            return Ok(Some(value));
+        }
+        let Some((value, changes_at)) = load(now).await? else {
+            return Ok(None);
+        };
+        self.put(ticket, key, value.clone(), now, changes_at);
+        Ok(Some(value))
     }
 
     /// Take one before reading what will be stored.
@@ -189,6 +224,23 @@ mod tests {
         assert_eq!(cache.get(&1, 0), Some(11));
         assert_eq!(cache.hits(), 1);
         assert_eq!(cache.lookups(), 2);
+    }
+
+    #[tokio::test]
+    async fn concurrent_misses_load_once() {
+        let cache: TtlCache<i64, i64> = TtlCache::new(10);
+        let loads = AtomicU64::new(0);
+        let load = |_now| async {
+            loads.fetch_add(1, Ordering::SeqCst);
+            tokio::task::yield_now().await;
+            Ok::<_, ()>(Some((7, None)))
+        };
+        let (a, b) = tokio::join!(cache.get_or_load(1, || 0, load), cache.get_or_load(1, || 0, load));
+        assert_eq!((a, b), (Ok(Some(7)), Ok(Some(7))));
+        assert_eq!(loads.load(Ordering::SeqCst), 1);
+        let none = cache.get_or_load(2, || 0, |_| async { Ok::<_, ()>(None) }).await;
+        assert_eq!(none, Ok(None));
+        assert_eq!(cache.get(&2, 0), None, "nothing found is not stored");
     }
 
     #[test]

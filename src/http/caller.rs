@@ -216,37 +216,41 @@ async fn resolve(app: &App, headers: &HeaderMap, client_ip: IpAddr) -> Result<(C
         }
         _ => return Err(ApiError::InvalidApiKey),
     };
+    // The key's connection is not needed any longer; a request never holds two.
+    drop(conn);
     let mut invalid_cookie = false;
     let mut session = None;
     if let Some(token) = session_cookie(headers, &app.config.session.cookie_name) {
         if crypto::is_session_token_form(token) {
             let hash = crypto::sha256_hex(token);
             let cache = &app.ephemeral.sessions;
-            // Taken before the look-up, so a write clearing the cache after it voids what is read below.
+            // Taken before the look-up, so a write clearing the cache after it voids the activity
+            // update stored below.
             let ticket = cache.ticket();
-            session = cache.get(&hash, now).filter(|s| s.session_expires_at > now);
-            let mut fresh = false;
-            if session.is_none() {
-                let c = match conn.as_mut() {
-                    Some(c) => c,
-                    None => conn.insert(app.store.acquire().await?),
-                };
-                session = crate::store::sessions::live_by_hash(c, &hash, now).await?;
-                fresh = true;
-            }
+            let found = cache
+                .get_or_load(
+                    hash.clone(),
+                    || app.now(),
+                    |now| {
+                        let hash = &hash;
+                        async move {
+                            let mut c = app.store.acquire().await?;
+                            let live = crate::store::sessions::live_by_hash(&mut c, hash, now).await?;
+                            Ok::<_, ApiError>(live.map(|l| {
+                                let expires_at = l.session_expires_at;
+                                (l, Some(expires_at))
+                            }))
+                        }
+                    },
+                )
+                .await?;
+            session = found.filter(|s| s.session_expires_at > now);
             if let Some(live) = session.as_mut() {
                 if now - live.user.last_activity_at > ACTIVITY_GAP {
-                    let c = match conn.as_mut() {
-                        Some(c) => c,
-                        None => conn.insert(app.store.acquire().await?),
-                    };
-                    crate::store::users::refresh_activity(c, live.user.id, now, ACTIVITY_GAP).await?;
+                    let mut writer = app.store.writer().await?;
+                    crate::store::users::refresh_activity(&mut writer, live.user.id, now, ACTIVITY_GAP).await?;
                     live.user.last_activity_at = now;
                     app.ephemeral.forget_views_of(live.user.id);
-                    fresh = true;
-                }
-                // Only what was just read is stored: a hit never extends an entry's second.
-                if fresh {
                     cache.put(ticket, hash, live.clone(), now, Some(live.session_expires_at));
                 }
             }

@@ -175,8 +175,8 @@ async fn destroy_session(
     if suffix == auth.session.token_suffix {
         return Err(ApiError::CurrentSession);
     }
-    let mut conn = app.store.acquire().await?;
-    store::sessions::end_by_suffix(&mut conn, auth.user_id(), &suffix, "revoked", app.now())
+    let mut writer = app.store.writer().await?;
+    store::sessions::end_by_suffix(&mut writer, auth.user_id(), &suffix, "revoked", app.now())
         .await?
         .ok_or(ApiError::SessionNotFound)?;
     Ok(Json(Destroyed { destroyed: true }))
@@ -191,9 +191,9 @@ pub struct DestroyedCount {
 #[utoipa::path(post, path = "/v1/users/me/sessions/destroy-others", tag = "sessions", security(("session" = [])),
     responses((status = 200, body = DestroyedCount), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 async fn destroy_other_sessions(State(app): State<AppState>, auth: Authenticated) -> ApiResult<Json<DestroyedCount>> {
-    let mut conn = app.store.acquire().await?;
+    let mut writer = app.store.writer().await?;
     let destroyed = store::sessions::end_all_of(
-        &mut conn,
+        &mut writer,
         auth.user_id(),
         Some(auth.session.session_id),
         "revoked",

@@ -1,7 +1,6 @@
 //! The only code that talks to the database. One dialect-neutral SQL text per query (sqlx's `Any`
 //! driver with `$n` placeholders), timestamps as integer microseconds, booleans as 0/1 integers.
 
-use std::ops::{Deref, DerefMut};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,7 +8,6 @@ use std::time::Duration;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::pool::PoolConnection;
 use sqlx::{AnyConnection, AnyPool, Executor, Transaction};
-use tokio::sync::{Mutex, OwnedMutexGuard};
 
 use crate::config::DatabaseConfig;
 
@@ -24,54 +22,10 @@ pub mod sessions;
 pub mod statistics;
 pub mod users;
 
+pub type Tx = Transaction<'static, sqlx::Any>;
 pub type Conn = AnyConnection;
-
-/// A write transaction; it derefs to the connection the store functions take.
-pub struct Tx {
-    transaction: Transaction<'static, sqlx::Any>,
-    /// SQLite: this node's turn to write, held until commit or drop (declared last, so the
-    /// transaction has rolled back before the next writer starts).
-    _turn: Option<OwnedMutexGuard<()>>,
-}
-
-impl Tx {
-    pub async fn commit(self) -> Result<(), sqlx::Error> {
-        self.transaction.commit().await
-    }
-}
-
-/// A pooled connection for writes that need no transaction: each statement stands alone. On
-/// SQLite it holds this node's write turn, as a transaction does.
-pub struct Writer {
-    conn: PoolConnection<sqlx::Any>,
-    _turn: Option<OwnedMutexGuard<()>>,
-}
-
-impl Deref for Writer {
-    type Target = AnyConnection;
-    fn deref(&self) -> &AnyConnection {
-        &self.conn
-    }
-}
-
-impl DerefMut for Writer {
-    fn deref_mut(&mut self) -> &mut AnyConnection {
-        &mut self.conn
-    }
-}
-
-impl Deref for Tx {
-    type Target = AnyConnection;
-    fn deref(&self) -> &AnyConnection {
-        &self.transaction
-    }
-}
-
-impl DerefMut for Tx {
-    fn deref_mut(&mut self) -> &mut AnyConnection {
-        &mut self.transaction
-    }
-}
+/// A pooled connection for writes that need no transaction: each statement stands alone.
+pub type Writer = PoolConnection<sqlx::Any>;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -97,13 +51,15 @@ pub struct Faults {
 
 #[derive(Clone)]
 pub struct Store {
+    /// Every read; on PostgreSQL every write too.
     pool: AnyPool,
+    /// SQLite writes one transaction at a time, so its writes share one connection: writers queue
+    /// for it (up to the acquire timeout) instead of in SQLite's busy handler, which sleeps for
+    /// milliseconds between tries, and its page cache stays warm, since only other connections'
+    /// writes empty a connection's cache.
+    sqlite_writer: Option<AnyPool>,
     backend: Backend,
     max_connections: u32,
-    /// SQLite has one writer at a time; writers queue here instead of in SQLite's busy handler,
-    /// which sleeps for milliseconds between tries.
-    write_turn: Arc<Mutex<()>>,
-    acquire_timeout: Duration,
     pub faults: Arc<Faults>,
 }
 
@@ -126,38 +82,43 @@ impl Store {
             Backend::Postgres => 10,
         });
         let options: AnyConnectOptions = url.parse()?;
-        let mut pool_options = AnyPoolOptions::new()
-            .max_connections(max_connections)
-            .min_connections(1)
-            // A broken connection fails its query and leaves the pool then; a ping before every
-            // use would double the round trips of the hot reads.
-            .test_before_acquire(false)
-            .acquire_timeout(Duration::from_millis(config.acquire_timeout_ms));
-        if backend == Backend::Sqlite {
-            // busy_timeout is SQLite's own bounded retry of a busy or locked database; past it the
-            // statement fails with SQLITE_BUSY, which the API answers with 503.
-            // mmap: every write from another connection empties this connection's page cache;
-            // with the file mapped, refilling it is a memory read, not a read() per page.
-            let pragmas = format!(
-                "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; \
-                 PRAGMA busy_timeout={}; PRAGMA foreign_keys=ON; PRAGMA mmap_size=268435456;",
-                config.busy_timeout_ms
-            );
-            pool_options = pool_options.after_connect(move |conn, _meta| {
+        // busy_timeout is SQLite's own bounded retry of a busy or locked database; past it the
+        // statement fails with SQLITE_BUSY, which the API answers with 503.
+        let pragmas = format!(
+            "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; \
+             PRAGMA busy_timeout={}; PRAGMA foreign_keys=ON;",
+            config.busy_timeout_ms
+        );
+        let pool_options = |size: u32| {
+            let options = AnyPoolOptions::new()
+                .max_connections(size)
+                .min_connections(1)
+                // A broken connection fails its query and leaves the pool then; a ping before
+                // every use would double the round trips of the hot reads.
+                .test_before_acquire(false)
+                .acquire_timeout(Duration::from_millis(config.acquire_timeout_ms));
+            if backend != Backend::Sqlite {
+                return options;
+            }
+            let pragmas = pragmas.clone();
+            options.after_connect(move |conn, _meta| {
                 let pragmas = pragmas.clone();
                 Box::pin(async move {
                     conn.execute(pragmas.as_str()).await?;
                     Ok(())
                 })
-            });
-        }
-        let pool = pool_options.connect_with(options).await?;
+            })
+        };
+        let pool = pool_options(max_connections).connect_with(options.clone()).await?;
+        let sqlite_writer = match backend {
+            Backend::Sqlite => Some(pool_options(1).connect_with(options).await?),
+            Backend::Postgres => None,
+        };
         Ok(Store {
             pool,
+            sqlite_writer,
             backend,
             max_connections,
-            write_turn: Arc::new(Mutex::new(())),
-            acquire_timeout: Duration::from_millis(config.acquire_timeout_ms),
             faults: Arc::new(Faults::default()),
         })
     }
@@ -177,38 +138,23 @@ impl Store {
         &self.pool
     }
 
-    /// SQLite: waits for this node's turn to write (as long as for a pooled connection at most).
-    async fn write_turn(&self) -> Result<Option<OwnedMutexGuard<()>>, sqlx::Error> {
-        if self.backend != Backend::Sqlite {
-            return Ok(None);
-        }
-        tokio::time::timeout(self.acquire_timeout, self.write_turn.clone().lock_owned())
-            .await
-            .map(Some)
-            .map_err(|_| sqlx::Error::PoolTimedOut)
+    /// Where writes go: SQLite's single writer connection, or the pool.
+    fn write_pool(&self) -> &AnyPool {
+        self.sqlite_writer.as_ref().unwrap_or(&self.pool)
     }
 
-    /// A write transaction. SQLite takes the write lock up front, so two writers queue on the busy
-    /// timeout instead of failing when a read lock cannot be upgraded.
+    /// A write transaction. SQLite takes the write lock up front, so a transaction never fails on
+    /// upgrading a read lock.
     pub async fn begin(&self) -> Result<Tx, sqlx::Error> {
-        let turn = self.write_turn().await?;
-        let transaction = match self.backend {
-            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
-            Backend::Postgres => self.pool.begin().await?,
-        };
-        Ok(Tx {
-            transaction,
-            _turn: turn,
-        })
+        match self.backend {
+            Backend::Sqlite => self.write_pool().begin_with("BEGIN IMMEDIATE").await,
+            Backend::Postgres => self.pool.begin().await,
+        }
     }
 
-    /// A connection for statements that each write on their own (see [`Writer`]).
+    /// A connection for statements that each write on their own.
     pub async fn writer(&self) -> Result<Writer, sqlx::Error> {
-        let turn = self.write_turn().await?;
-        Ok(Writer {
-            conn: self.pool.acquire().await?,
-            _turn: turn,
-        })
+        self.write_pool().acquire().await
     }
 
     pub async fn acquire(&self) -> Result<PoolConnection<sqlx::Any>, sqlx::Error> {
@@ -235,6 +181,9 @@ impl Store {
     }
 
     pub async fn close(&self) {
+        if let Some(writer) = &self.sqlite_writer {
+            writer.close().await;
+        }
         self.pool.close().await;
     }
 }

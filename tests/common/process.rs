@@ -82,6 +82,15 @@ impl ServerProcess {
     }
 
     /// `kill -9`: no shutdown, no flush, no goodbye.
+    /// SIGTERM, then wait: a graceful stop, which writes out the buffered log lines.
+    pub fn stop(&mut self) {
+        let _ = std::process::Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
+        let _ = self.child.wait();
+    }
+
     pub fn kill(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
