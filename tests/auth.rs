@@ -384,21 +384,7 @@ both_backends!(verify_rejects_bad_codes_the_same_way, |t: TestApp| async move {
 
 both_backends!(a_thousand_wrong_codes_stay_locked_out, |t: TestApp| async move {
     let bot = t.login_bot().await;
-    t.post("/v1/authentication/request")
-        .json(json!({"platform": "discord", "platform_user_id": "7007"}))
-        .send()
-        .await
-        .assert_ok();
-    let good = t
-        .post("/v1/authentication/bot/login-code")
-        .key(&bot)
-        .json(report("7007"))
-        .send()
-        .await
-        .body["code"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let good = t.web_code(&bot, report("7007")).await;
     let mut refused = 0;
     for i in 0..1000 {
         let r = t
@@ -428,21 +414,7 @@ both_backends!(a_thousand_wrong_codes_stay_locked_out, |t: TestApp| async move {
         .await
         .assert_error(429, "ERR_TOO_MANY_ATTEMPTS");
     t.clock.advance_secs(301);
-    t.post("/v1/authentication/request")
-        .json(json!({"platform": "discord", "platform_user_id": "7007"}))
-        .send()
-        .await
-        .assert_ok();
-    let fresh = t
-        .post("/v1/authentication/bot/login-code")
-        .key(&bot)
-        .json(report("7007"))
-        .send()
-        .await
-        .body["code"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let fresh = t.web_code(&bot, report("7007")).await;
     t.post("/v1/authentication/verify")
         .json(json!({"code": fresh}))
         .send()

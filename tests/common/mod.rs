@@ -341,9 +341,10 @@ impl TestApp {
         self.bot(&owner, "Login Bot", "discord", 1).await
     }
 
-    /// Logs an identity in through the real web flow (request → bot login-code → verify) and
-    /// returns the session token.
-    pub async fn login(&self, bot_key: &str, platform_user_id: &str) -> String {
+    /// Starts a web login for the identity of `report` (a bot's login-code body) and returns the
+    /// code the bot fetches: request → bot login-code.
+    pub async fn web_code(&self, bot_key: &str, report: Value) -> String {
+        let platform_user_id = report["platform_user_id"].as_str().expect("platform_user_id");
         self.post("/v1/authentication/request")
             .json(json!({"platform": "discord", "platform_user_id": platform_user_id}))
             .send()
@@ -352,10 +353,18 @@ impl TestApp {
         let fetched = self
             .post("/v1/authentication/bot/login-code")
             .key(bot_key)
-            .json(json!({"platform": "discord", "platform_user_id": platform_user_id, "platform_username": format!("name-{platform_user_id}"), "platform_avatar_url": null}))
+            .json(report)
             .send()
             .await;
-        let code = fetched.assert_ok()["code"].as_str().expect("a pending code").to_owned();
+        fetched.assert_ok()["code"].as_str().expect("a pending code").to_owned()
+    }
+
+    /// Logs an identity in through the real web flow (request → bot login-code → verify) and
+    /// returns the session token.
+    pub async fn login(&self, bot_key: &str, platform_user_id: &str) -> String {
+        let report = json!({"platform": "discord", "platform_user_id": platform_user_id,
+                            "platform_username": format!("name-{platform_user_id}"), "platform_avatar_url": null});
+        let code = self.web_code(bot_key, report).await;
         let verified = self
             .post("/v1/authentication/verify")
             .json(json!({"code": code}))
