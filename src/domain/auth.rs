@@ -14,7 +14,7 @@ use crate::error::ApiError;
 use crate::store::codes::{CodeRow, NewCode};
 use crate::store::keys::BotRow;
 use crate::store::sessions::LiveSession;
-use crate::store::users::{NewLink, NewUser, Restrictions};
+use crate::store::users::{NewLink, NewUser, Restrictions, UserKey, UserWithLinks};
 use crate::store::{self, Conn};
 use crate::time::{seconds_until, MICROS_PER_SECOND};
 
@@ -53,10 +53,9 @@ pub struct LookupResult {
 pub async fn lookup(app: &App, username: &str) -> Result<LookupResult, ApiError> {
     let now = app.now();
     let mut conn = app.store.acquire().await?;
-    let user = store::users::by_username(&mut conn, username)
+    let UserWithLinks { user, links } = store::users::with_links(&mut conn, UserKey::Username(username))
         .await?
         .ok_or(ApiError::UserNotFound)?;
-    let links = store::users::links_of(&mut conn, &[user.id]).await?;
     let public = views::public_view(&user, &links.iter().collect::<Vec<_>>(), now);
     Ok(LookupResult {
         id: user.id,

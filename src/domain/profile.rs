@@ -16,7 +16,7 @@ use crate::ephemeral::Audience;
 use crate::error::ApiError;
 use crate::http::body::Fields;
 use crate::store::sessions::LiveSession;
-use crate::store::users::UserRow;
+use crate::store::users::{UserKey, UserRow, UserWithLinks};
 use crate::store::{self, Conn};
 
 /// One of the three views of a user (20-users §2): the public card `UserPublic` for every identified
@@ -33,10 +33,10 @@ pub enum ProfileView {
 pub async fn view(
     conn: &mut Conn,
     viewer_level: Option<Level>,
-    target: &UserRow,
+    target: &UserWithLinks,
     now: i64,
 ) -> Result<Timed<ProfileView>, ApiError> {
-    let target_level = Level::from_i64(target.permission_level).unwrap_or(Level::User);
+    let target_level = Level::from_i64(target.user.permission_level).unwrap_or(Level::User);
     match viewer_level {
         Some(level) if level >= Level::Admin && can_act_on(level, target_level) => {
             let detail = views::load_detail(conn, target, level == Level::Owner, now).await?;
@@ -46,13 +46,26 @@ pub async fn view(
             })
         }
         _ => {
-            let public = views::load_public(conn, target, now).await?;
+            let public = views::public_timed(target, now);
             Ok(Timed {
                 view: ProfileView::Public(public.view),
                 changes_at: public.changes_at,
             })
         }
     }
+}
+
+/// `GET /v1/users/profile/{username}`: as `view`, by case-insensitive name.
+pub async fn view_by_name(app: &App, viewer_level: Option<Level>, name: &str) -> Result<ProfileView, ApiError> {
+    // No user has a longer name, and the lookup need not lower-case an arbitrarily long text.
+    if name.chars().count() > 32 {
+        return Err(ApiError::UserNotFound);
+    }
+    let mut conn = app.store.acquire().await?;
+    let target = store::users::with_links(&mut conn, UserKey::Username(name))
+        .await?
+        .ok_or(ApiError::UserNotFound)?;
+    Ok(view(&mut conn, viewer_level, &target, app.now()).await?.view)
 }
 
 /// Who sees the same rendering of another user: the view depends on the viewer's level only
@@ -87,7 +100,7 @@ where
 pub async fn view_by_id(app: &App, viewer_level: Option<Level>, id: i64) -> Result<Bytes, ApiError> {
     cached(app, (id, audience_of(viewer_level)), |now| async move {
         let mut conn = app.store.acquire().await?;
-        let target = store::users::by_id(&mut conn, id)
+        let target = store::users::with_links(&mut conn, UserKey::Id(id))
             .await?
             .ok_or(ApiError::UserNotFound)?;
         let timed = view(&mut conn, viewer_level, &target, now).await?;

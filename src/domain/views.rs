@@ -8,7 +8,7 @@ use crate::geo::Geo;
 use crate::store::history::{ChatBriefRow, ModerationRow, PermissionHistoryRow, SubscriptionHistoryRow};
 use crate::store::keys::BotRow;
 use crate::store::sessions::SessionRow;
-use crate::store::users::{LinkedPlatformRow, Restrictions, UserRow};
+use crate::store::users::{LinkedPlatformRow, Restrictions, UserRow, UserWithLinks};
 use crate::store::{self, Conn};
 use crate::time::Timestamp;
 
@@ -468,6 +468,16 @@ pub async fn load_private(conn: &mut Conn, user: &UserRow, now: i64) -> Result<U
 
 pub async fn load_private_timed(conn: &mut Conn, user: &UserRow, now: i64) -> Result<Timed<UserPrivate>, sqlx::Error> {
     let links = store::users::links_of(conn, &[user.id]).await?;
+    private_timed(conn, user, &links, now).await
+}
+
+/// `UserPrivate` of a user whose links are at hand: only the restrictions are read.
+async fn private_timed(
+    conn: &mut Conn,
+    user: &UserRow,
+    links: &[LinkedPlatformRow],
+    now: i64,
+) -> Result<Timed<UserPrivate>, sqlx::Error> {
     let restrictions = store::users::restrictions(conn, user.id, now).await?;
     Ok(Timed {
         view: private_view(user, &links.iter().collect::<Vec<_>>(), &restrictions, now),
@@ -475,12 +485,12 @@ pub async fn load_private_timed(conn: &mut Conn, user: &UserRow, now: i64) -> Re
     })
 }
 
-pub async fn load_public(conn: &mut Conn, user: &UserRow, now: i64) -> Result<Timed<UserPublic>, sqlx::Error> {
-    let links = store::users::links_of(conn, &[user.id]).await?;
-    Ok(Timed {
-        view: public_view(user, &links.iter().collect::<Vec<_>>(), now),
-        changes_at: tier_changes_at(user, now),
-    })
+/// The public card needs nothing beyond the user and their links.
+pub fn public_timed(target: &UserWithLinks, now: i64) -> Timed<UserPublic> {
+    Timed {
+        view: public_view(&target.user, &target.links.iter().collect::<Vec<_>>(), now),
+        changes_at: tier_changes_at(&target.user, now),
+    }
 }
 
 /// Each list of the elevated view holds at most this many entries.
@@ -489,11 +499,12 @@ pub const DETAIL_LIST_CAP: i64 = 100;
 /// The elevated view: a fixed number of queries whatever the lists hold.
 pub async fn load_detail(
     conn: &mut Conn,
-    user: &UserRow,
+    target: &UserWithLinks,
     with_sessions: bool,
     now: i64,
 ) -> Result<Timed<UserDetail>, sqlx::Error> {
-    let private = load_private_timed(conn, user, now).await?;
+    let user = &target.user;
+    let private = private_timed(conn, user, &target.links, now).await?;
     let moderation = store::history::moderation_of(conn, user.id, 0, DETAIL_LIST_CAP).await?;
     let chats = store::history::chats_owned_by(conn, user.id, DETAIL_LIST_CAP).await?;
     let bots = store::keys::bots_of_owner(conn, user.id, DETAIL_LIST_CAP).await?;

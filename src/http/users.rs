@@ -88,18 +88,7 @@ async fn user_by_name(
     viewer: Viewer,
     PathParam(name): PathParam,
 ) -> ApiResult<Json<ProfileView>> {
-    let mut conn = app.store.acquire().await?;
-    let target = if name.chars().count() > 32 {
-        None
-    } else {
-        store::users::by_username(&mut conn, &name).await?
-    };
-    let target = target.ok_or(ApiError::UserNotFound)?;
-    Ok(Json(
-        profile::view(&mut conn, viewer.0.level(), &target, app.now())
-            .await?
-            .view,
-    ))
+    Ok(Json(profile::view_by_name(&app, viewer.0.level(), &name).await?))
 }
 
 /// The caller's own private record.

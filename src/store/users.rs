@@ -1,6 +1,6 @@
 //! Users and their linked platform identities.
 
-use sqlx::FromRow;
+use sqlx::{FromRow, Row};
 
 use super::Conn;
 
@@ -44,6 +44,59 @@ pub async fn by_id(conn: &mut Conn, id: i64) -> Result<Option<UserRow>, sqlx::Er
         .bind(id)
         .fetch_optional(conn)
         .await
+}
+
+/// A user with their linked platforms, earliest-linked first.
+pub struct UserWithLinks {
+    pub user: UserRow,
+    pub links: Vec<LinkedPlatformRow>,
+}
+
+/// How a user is named in a request.
+#[derive(Debug, Clone, Copy)]
+pub enum UserKey<'a> {
+    Id(i64),
+    Username(&'a str),
+}
+
+/// A user and their links in one query (the profile reads' cache misses make it hot).
+pub async fn with_links(conn: &mut Conn, key: UserKey<'_>) -> Result<Option<UserWithLinks>, sqlx::Error> {
+    let user_columns = USER_COLUMNS
+        .split(", ")
+        .map(|c| format!("u.{c}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let link_columns = LINK_COLUMNS
+        .split(", ")
+        .map(|c| format!("l.{}", c.trim()))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let filter = match key {
+        UserKey::Id(_) => "u.id = $1",
+        UserKey::Username(_) => "u.username_lower = $1",
+    };
+    let sql = format!(
+        "SELECT {user_columns}, {link_columns} FROM users u LEFT JOIN linked_platforms l ON l.user_id = u.id \
+         WHERE {filter} ORDER BY l.linked_at ASC, l.platform ASC"
+    );
+    let query = sqlx::query(&sql);
+    let query = match key {
+        UserKey::Id(id) => query.bind(id),
+        UserKey::Username(name) => query.bind(name.to_lowercase()),
+    };
+    let rows = query.fetch_all(conn).await?;
+    let Some(first) = rows.first() else {
+        return Ok(None);
+    };
+    let user = UserRow::from_row(first)?;
+    let mut links = Vec::with_capacity(rows.len());
+    for row in &rows {
+        // The LEFT JOIN gives one row of NULL link columns to a user without links.
+        if row.try_get::<Option<String>, _>("platform")?.is_some() {
+            links.push(LinkedPlatformRow::from_row(row)?);
+        }
+    }
+    Ok(Some(UserWithLinks { user, links }))
 }
 
 pub async fn by_username(conn: &mut Conn, username: &str) -> Result<Option<UserRow>, sqlx::Error> {
