@@ -8,7 +8,9 @@
 # Settings (environment): BENCH_USERS (10000), BENCH_DURATION seconds per scenario (10),
 # BENCH_CONNECTIONS (64), BENCH_THREADS wrk threads (2), BENCH_BACKENDS ("sqlite postgres"),
 # BENCH_PG_URL (postgres://postgres@127.0.0.1:5432), CARGO_TARGET_DIR (the build folder),
-# BENCH_OUT (bench/last-run.md), BENCH_PORTAL (another server binary to measure, e.g. an older build).
+# BENCH_OUT (bench/last-run.md), BENCH_PORTAL (another server binary to measure, e.g. an older build),
+# BENCH_SERVER_CPUS and BENCH_LOAD_CPUS (taskset CPU lists: the servers, portal and the ceiling alike,
+# run on the first, wrk and the login client on the second; unset = no pinning).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -19,6 +21,8 @@ THREADS=${BENCH_THREADS:-2}
 BACKENDS=${BENCH_BACKENDS:-"sqlite postgres"}
 PG_URL=${BENCH_PG_URL:-postgres://postgres@127.0.0.1:5432}
 TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
+SERVER_CPUS=${BENCH_SERVER_CPUS:-}
+LOAD_CPUS=${BENCH_LOAD_CPUS:-}
 OUT=${BENCH_OUT:-$ROOT/bench/last-run.md}
 
 if [[ ! -x /usr/bin/time ]]; then
@@ -58,6 +62,12 @@ cleanup() {
     rm -rf "$WORK"
 }
 trap cleanup EXIT
+
+# Command prefixes that pin a process to its CPU list (empty when no list is set).
+SERVER_PIN=()
+LOAD_PIN=()
+[[ -n $SERVER_CPUS ]] && SERVER_PIN=(taskset -c "$SERVER_CPUS")
+[[ -n $LOAD_CPUS ]] && LOAD_PIN=(taskset -c "$LOAD_CPUS")
 
 free_port() {
     python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
@@ -111,7 +121,7 @@ run_wrk() {
     reset_peak "$pid"
     local cpu_before
     cpu_before=$(cpu_ticks "$pid")
-    wrk "${args[@]}" "$url" >"$WORK/wrk.out" 2>&1
+    "${LOAD_PIN[@]}" wrk "${args[@]}" "$url" >"$WORK/wrk.out" 2>&1
     local cpu_after
     cpu_after=$(cpu_ticks "$pid")
     local rps p50 p99 bad requests
@@ -144,7 +154,7 @@ record() {
 start_ceiling() {
     local port
     port=$(free_port)
-    "$CEILING" "127.0.0.1:$port" >"$WORK/ceiling.log" 2>&1 &
+    "${SERVER_PIN[@]}" "$CEILING" "127.0.0.1:$port" >"$WORK/ceiling.log" 2>&1 &
     CEILING_PID=$!
     PIDS+=("$CEILING_PID")
     wait_ready "http://127.0.0.1:$port/"
@@ -179,7 +189,7 @@ bench_backend() {
     env DATABASE_URL="$url" PORTAL_BIND="127.0.0.1:$port" PORTAL_TRUSTED_PROXIES=127.0.0.1/32 \
         PORTAL_RATE_LIMIT__LOGIN=0 PORTAL_RATE_LIMIT__AUTH=0 PORTAL_RATE_LIMIT__ADMIN=0 \
         PORTAL_RATE_LIMIT__PUBLIC=0 PORTAL_RATE_LIMIT__BOT=0 PORTAL_RATE_LIMIT__HEALTH=0 \
-        "$PORTAL" serve 2>"$WORK/$backend/server.log" &
+        "${SERVER_PIN[@]}" "$PORTAL" serve 2>"$WORK/$backend/server.log" &
     pid=$!
     PIDS+=("$pid")
     wait_ready "$base/health"
@@ -208,7 +218,7 @@ bench_backend() {
     cpu_before=$(cpu_ticks "$pid")
     db_before=$(postgres_ticks)
     flow=$(/usr/bin/time -f '%U %S' -o "$WORK/loadgen.time" \
-        "$LOADGEN" flow "$base" "$bot_key" "$WORK/$backend/identities.txt" "$CONNECTIONS" "$DURATION")
+        "${LOAD_PIN[@]}" "$LOADGEN" flow "$base" "$bot_key" "$WORK/$backend/identities.txt" "$CONNECTIONS" "$DURATION")
     cpu_after=$(cpu_ticks "$pid")
     db_after=$(postgres_ticks)
     client_ticks=$(awk -v t="$TICKS" '{ printf "%.0f", ($1 + $2) * t }' "$WORK/loadgen.time")
@@ -251,7 +261,7 @@ done
 {
     echo "Run of $(date -u '+%Y-%m-%d %H:%M UTC') on $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)),"
     echo "load average before the run: $(cut -d' ' -f1-3 /proc/loadavg); $USERS users, $CONNECTIONS connections,"
-    echo "${DURATION} s per scenario, wrk with $THREADS threads."
+    echo "${DURATION} s per scenario, wrk with $THREADS threads${SERVER_CPUS:+; servers pinned to CPU $SERVER_CPUS}${LOAD_CPUS:+, load tools to CPU $LOAD_CPUS}."
     echo
     echo "| backend | scenario | req/s | p50 ms | p99 ms | of ceiling | server CPU µs/req | peak RSS MB |"
     echo "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"
