@@ -11,12 +11,6 @@ fn report(id: &str) -> Value {
            "platform_avatar_url": format!("https://cdn.example.org/{id}.png")})
 }
 
-async fn count(t: &TestApp, sql: &str) -> i64 {
-    let mut conn = t.conn().await;
-    let (n,): (i64,) = sqlx::query_as(sql).fetch_one(&mut *conn).await.unwrap();
-    n
-}
-
 both_backends!(flow_a_returning_user_logs_in_from_the_web, |t: TestApp| async move {
     let bot = t.login_bot().await;
     let user = t.user("1001", 0).await;
@@ -131,7 +125,7 @@ both_backends!(flow_b_sign_up_creates_the_account, |t: TestApp| async move {
     assert_eq!(body["avatar_url"], "https://cdn.example.org/2002.png");
     assert_eq!(body["linked_platforms"][0]["platform_username"], "name-2002");
     let id = body["id"].as_i64().unwrap();
-    let welcome = count(&t, &format!("SELECT COUNT(*) FROM notifications WHERE user_id = {id} AND title = 'Welcome to Portal' AND type = 'success'")).await;
+    let welcome = t.count(&format!("SELECT COUNT(*) FROM notifications WHERE user_id = {id} AND title = 'Welcome to Portal' AND type = 'success'")).await;
     assert_eq!(welcome, 1);
 
     // Nothing pending: login-code answers nulls.
@@ -242,7 +236,7 @@ both_backends!(
             r.assert_error(400, "ERR_VALIDATION");
         }
         assert_eq!(
-            count(&t, "SELECT COUNT(*) FROM login_codes").await,
+            t.count("SELECT COUNT(*) FROM login_codes").await,
             0,
             "no code was written"
         );
@@ -482,11 +476,8 @@ both_backends!(
             .await
             .assert_error(400, "ERR_INVALID_CODE");
         assert_eq!(
-            count(
-                &t,
-                &format!("SELECT COUNT(*) FROM sessions WHERE user_id = {}", banned.id)
-            )
-            .await,
+            t.count(&format!("SELECT COUNT(*) FROM sessions WHERE user_id = {}", banned.id))
+                .await,
             0
         );
 
@@ -672,7 +663,7 @@ both_backends!(secrets_are_stored_only_as_digests, |t: TestApp| async move {
     assert_eq!(bots[0].0, portal::crypto::sha256_hex(&bot));
     assert_eq!(bots[0].1, &bot[..9]);
     assert_eq!(
-        count(&t, "SELECT COUNT(*) FROM login_codes").await,
+        t.count("SELECT COUNT(*) FROM login_codes").await,
         0,
         "used codes are deleted"
     );
@@ -799,6 +790,6 @@ both_backends!(
         t.clock.advance_secs(365 * 86_400);
         let (_, sessions) = portal::domain::housekeeping::tidy(&t.app).await.unwrap();
         assert_eq!(sessions, 1, "history past the retention goes");
-        assert_eq!(count(&t, "SELECT COUNT(*) FROM sessions").await, 0);
+        assert_eq!(t.count("SELECT COUNT(*) FROM sessions").await, 0);
     }
 );

@@ -3,73 +3,11 @@
 
 mod common;
 
-use common::{keys, Kind, TestApp};
+use common::{keys, Kind, People, TestApp};
 use serde_json::{json, Value};
 
 const HOUR: i64 = 3600;
 const SECOND: i64 = 1_000_000;
-
-/// Logged-in users made for one test, sharing the login bot.
-struct People<'a> {
-    t: &'a TestApp,
-    bot: String,
-}
-
-impl<'a> People<'a> {
-    async fn new(t: &'a TestApp) -> People<'a> {
-        People {
-            t,
-            bot: t.login_bot().await,
-        }
-    }
-
-    /// A user of `level` with a session: (id, token).
-    async fn at(&self, name: &str, level: i64) -> (i64, String) {
-        let user = self.t.user(name, level).await;
-        (user.id, self.t.login(&self.bot, name).await)
-    }
-
-    /// A level-0 user with a Premium subscription that ends in `secs` seconds.
-    async fn premium(&self, name: &str, secs: i64) -> (i64, String) {
-        let (id, token) = self.at(name, 0).await;
-        subscribe(self.t, id, 2, Some(self.t.app.now() + secs * SECOND)).await;
-        (id, token)
-    }
-}
-
-async fn subscribe(t: &TestApp, user_id: i64, tier: i64, expires_at: Option<i64>) {
-    let mut conn = t.conn().await;
-    sqlx::query("UPDATE users SET subscription_tier = $1, subscription_expires_at = $2 WHERE id = $3")
-        .bind(tier)
-        .bind(expires_at)
-        .bind(user_id)
-        .execute(&mut *conn)
-        .await
-        .unwrap();
-}
-
-async fn time_out(t: &TestApp, user_id: i64, secs: i64) -> i64 {
-    let now = t.app.now();
-    let expires_at = now + secs * SECOND;
-    let mut conn = t.conn().await;
-    sqlx::query(
-        "INSERT INTO moderation_actions (user_id, action_type, reason, expires_at, created_at) \
-         VALUES ($1, 'PLATFORM_TIMEOUT', 'test', $2, $3)",
-    )
-    .bind(user_id)
-    .bind(expires_at)
-    .bind(now)
-    .execute(&mut *conn)
-    .await
-    .unwrap();
-    expires_at
-}
-
-async fn count(t: &TestApp, sql: &str) -> i64 {
-    let mut conn = t.conn().await;
-    let (n,): (i64,) = sqlx::query_as(sql).fetch_one(&mut *conn).await.unwrap();
-    n
-}
 
 /// The audit rows of one event type, oldest first: (actor_id, target_id, metadata).
 async fn audits(t: &TestApp, event_type: &str) -> Vec<(Option<i64>, Option<i64>, Value)> {
@@ -174,7 +112,7 @@ both_backends!(creation_needs_a_subscription_or_admin, |t: TestApp| async move {
         .await
         .assert_error(401, "ERR_AUTH_REQUIRED");
     assert!(my_chat_names(&t, &basic).await.is_empty());
-    assert_eq!(count(&t, "SELECT COUNT(*) FROM chats").await, 0);
+    assert_eq!(t.count("SELECT COUNT(*) FROM chats").await, 0);
 
     // An Admin needs no subscription.
     let (admin_id, admin) = p.at("admin", 2).await;
@@ -207,7 +145,8 @@ both_backends!(creation_needs_a_subscription_or_admin, |t: TestApp| async move {
     assert_eq!(chat["archived"], false);
     // Creating one's own chat is not audited.
     assert_eq!(
-        count(&t, "SELECT COUNT(*) FROM audit_log WHERE event_type LIKE 'CHAT_%'").await,
+        t.count("SELECT COUNT(*) FROM audit_log WHERE event_type LIKE 'CHAT_%'")
+            .await,
         0
     );
 });
@@ -419,7 +358,7 @@ both_backends!(bad_chat_input_is_refused_and_changes_nothing, |t: TestApp| async
         assert_eq!(r.body["field"], field, "{body}");
         assert_eq!(r.body["error"], message, "{body}");
     }
-    assert_eq!(count(&t, "SELECT COUNT(*) FROM chats").await, 1);
+    assert_eq!(t.count("SELECT COUNT(*) FROM chats").await, 1);
     assert!(audits(&t, "CHAT_CREATE").await.is_empty());
 
     // Unknown and malformed chat ids.
@@ -454,7 +393,7 @@ both_backends!(bad_chat_input_is_refused_and_changes_nothing, |t: TestApp| async
     }
     let r = t.get("/v1/admin/chats/abc").cookie(&admin).send().await;
     assert_eq!(r.body["field"], "chat_id");
-    assert_eq!(count(&t, "SELECT COUNT(*) FROM chats").await, 1);
+    assert_eq!(t.count("SELECT COUNT(*) FROM chats").await, 1);
 
     // The browser VM is out of scope: its routes do not exist.
     for path in [
@@ -630,7 +569,8 @@ both_backends!(invites_round_trip_with_uses_and_expiry, |t: TestApp| async move 
     assert_eq!(member_ids(&t, &admin, chat_id).await, [bob_id]);
     // None of this is audited.
     assert_eq!(
-        count(&t, "SELECT COUNT(*) FROM audit_log WHERE event_type LIKE 'CHAT_%'").await,
+        t.count("SELECT COUNT(*) FROM audit_log WHERE event_type LIKE 'CHAT_%'")
+            .await,
         0
     );
 });
@@ -692,7 +632,7 @@ both_backends!(invite_input_and_limits, |t: TestApp| async move {
         .send()
         .await
         .assert_error(409, "ERR_INVITE_LIMIT");
-    assert_eq!(count(&t, "SELECT COUNT(*) FROM chat_invites").await, 20);
+    assert_eq!(t.count("SELECT COUNT(*) FROM chat_invites").await, 20);
     // A used-up invite no longer counts.
     let list = t.get(&path).cookie(&owner).send().await;
     let code = list.assert_ok()["invites"][0]["code"].as_str().unwrap().to_owned();
@@ -726,7 +666,7 @@ both_backends!(timed_out_callers_cannot_add_content, |t: TestApp| async move {
     let other_chat = create_private(&t, &other, "other").await["id"].as_i64().unwrap();
     let code = new_invite(&t, &other, other_chat, json!({})).await;
 
-    let until = time_out(&t, premium_id, HOUR).await;
+    let until = t.time_out(premium_id, HOUR).await;
     let refused = t
         .post("/v1/portal/chats")
         .cookie(&premium)
@@ -753,7 +693,7 @@ both_backends!(timed_out_callers_cannot_add_content, |t: TestApp| async move {
         .await
         .assert_ok();
 
-    time_out(&t, admin_id, HOUR).await;
+    t.time_out(admin_id, HOUR).await;
     t.get("/v1/admin/chats").cookie(&admin).send().await.assert_ok();
     t.get(&format!("/v1/admin/chats/{official}"))
         .cookie(&admin)
@@ -778,11 +718,8 @@ both_backends!(timed_out_callers_cannot_add_content, |t: TestApp| async move {
     t.clock.advance_secs(HOUR);
     create_private(&t, &premium, "again").await;
     assert_eq!(
-        count(
-            &t,
-            "SELECT COUNT(*) FROM audit_log WHERE event_type LIKE 'CHAT_%' AND event_type <> 'CHAT_CREATE'"
-        )
-        .await,
+        t.count("SELECT COUNT(*) FROM audit_log WHERE event_type LIKE 'CHAT_%' AND event_type <> 'CHAT_CREATE'")
+            .await,
         0
     );
 });
@@ -814,14 +751,14 @@ both_backends!(destroying_is_for_owners, |t: TestApp| async move {
         .send()
         .await
         .assert_error(403, "ERR_FORBIDDEN");
-    assert_eq!(count(&t, "SELECT COUNT(*) FROM chats").await, 1);
+    assert_eq!(t.count("SELECT COUNT(*) FROM chats").await, 1);
 
     // An Owner destroys someone else's chat, and that is audited.
     let r = t.post(&path).cookie(&boss).send().await;
     assert_eq!(r.assert_ok()["message"], "Chat 'secret' destroyed");
-    assert_eq!(count(&t, "SELECT COUNT(*) FROM chats").await, 0);
-    assert_eq!(count(&t, "SELECT COUNT(*) FROM chat_members").await, 0);
-    assert_eq!(count(&t, "SELECT COUNT(*) FROM chat_invites").await, 0);
+    assert_eq!(t.count("SELECT COUNT(*) FROM chats").await, 0);
+    assert_eq!(t.count("SELECT COUNT(*) FROM chat_members").await, 0);
+    assert_eq!(t.count("SELECT COUNT(*) FROM chat_invites").await, 0);
     let rows = audits(&t, "CHAT_DELETE").await;
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0].0, Some(boss_id));
@@ -931,7 +868,7 @@ both_backends!(admin_creates_and_updates_official_chats, |t: TestApp| async move
         .send()
         .await
         .assert_error(409, "ERR_SLUG_TAKEN");
-    assert_eq!(count(&t, "SELECT COUNT(*) FROM chats").await, 2);
+    assert_eq!(t.count("SELECT COUNT(*) FROM chats").await, 2);
 
     // The detail view.
     let detail = t.get(&format!("/v1/admin/chats/{chat_id}")).cookie(&admin).send().await;
@@ -1225,7 +1162,7 @@ both_backends!(kick_checks_chat_owner_and_target, |t: TestApp| async move {
     assert_eq!(r.body["field"], "reason");
     assert_eq!(member_ids(&t, &admin, lobby).await, [alice_id, other_admin_id]);
     assert!(audits(&t, "CHAT_KICK").await.is_empty());
-    assert_eq!(count(&t, "SELECT COUNT(*) FROM moderation_actions").await, 0);
+    assert_eq!(t.count("SELECT COUNT(*) FROM moderation_actions").await, 0);
 
     let r = t
         .post(&kick)
@@ -1317,8 +1254,8 @@ both_backends!(chat_bans_block_invites, |t: TestApp| async move {
         .send()
         .await
         .assert_error(403, "ERR_CHAT_BANNED");
-    assert_eq!(count(&t, "SELECT COUNT(*) FROM chat_members").await, 0);
-    assert_eq!(count(&t, "SELECT uses FROM chat_invites").await, 0);
+    assert_eq!(t.count("SELECT COUNT(*) FROM chat_members").await, 0);
+    assert_eq!(t.count("SELECT uses FROM chat_invites").await, 0);
     t.clock.advance_secs(61);
     assert_eq!(t.post(&resolve).cookie(&alice).send().await.assert_ok()["joined"], true);
 });

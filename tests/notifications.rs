@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{keys, TestApp, TestResponse};
+use common::{keys, People, TestApp, TestResponse};
 use portal::time::Timestamp;
 use serde_json::{json, Value};
 
@@ -13,34 +13,6 @@ const SECOND: i64 = 1_000_000;
 // ---------------------------------------------------------------------------------------------
 // Helpers
 // ---------------------------------------------------------------------------------------------
-
-/// Logged-in users made for one test, sharing the login bot.
-struct People<'a> {
-    t: &'a TestApp,
-    bot: String,
-}
-
-impl<'a> People<'a> {
-    async fn new(t: &'a TestApp) -> People<'a> {
-        People {
-            t,
-            bot: t.login_bot().await,
-        }
-    }
-
-    /// A user of `level` made in the store (no welcome notification), with a session.
-    async fn at(&self, name: &str, level: i64) -> (i64, String) {
-        let user = self.t.user(name, level).await;
-        (user.id, self.t.login(&self.bot, name).await)
-    }
-
-    /// A user who signs up through the login flow, and so gets the welcome notification.
-    async fn signed_up(&self, name: &str) -> (i64, String) {
-        let token = self.t.login(&self.bot, name).await;
-        let me = self.t.get("/v1/users/me").cookie(&token).send().await;
-        (me.assert_ok()["id"].as_i64().unwrap(), token)
-    }
-}
 
 fn now_text(t: &TestApp) -> String {
     Timestamp(t.app.now()).to_rfc3339()
@@ -54,12 +26,6 @@ async fn get(t: &TestApp, token: &str, path: &str) -> Value {
     t.get(path).cookie(token).send().await.assert_ok().clone()
 }
 
-async fn count(t: &TestApp, sql: &str) -> i64 {
-    let mut conn = t.conn().await;
-    let (n,): (i64,) = sqlx::query_as(sql).fetch_one(&mut *conn).await.unwrap();
-    n
-}
-
 /// The rows a refusal must leave alone.
 async fn footprint(t: &TestApp) -> Vec<i64> {
     let mut out = Vec::new();
@@ -70,7 +36,7 @@ async fn footprint(t: &TestApp) -> Vec<i64> {
         "audit_log",
         "chat_members",
     ] {
-        out.push(count(t, &format!("SELECT COUNT(*) FROM {table}")).await);
+        out.push(t.count(&format!("SELECT COUNT(*) FROM {table}")).await);
     }
     out
 }
@@ -98,36 +64,9 @@ async fn actions_of(t: &TestApp, owner: &str, user_id: i64) -> Vec<Value> {
         .clone()
 }
 
-/// Puts a platform timeout on a user directly in the store.
-async fn time_out(t: &TestApp, user_id: i64, secs: i64) -> i64 {
-    let now = t.app.now();
-    let expires_at = now + secs * SECOND;
-    let mut conn = t.conn().await;
-    sqlx::query(
-        "INSERT INTO moderation_actions (user_id, action_type, reason, expires_at, created_at) \
-         VALUES ($1, 'PLATFORM_TIMEOUT', 'test', $2, $3)",
-    )
-    .bind(user_id)
-    .bind(expires_at)
-    .bind(now)
-    .execute(&mut *conn)
-    .await
-    .unwrap();
-    expires_at
-}
-
-async fn subscribe(t: &TestApp, user_id: i64) {
-    let mut conn = t.conn().await;
-    sqlx::query("UPDATE users SET subscription_tier = 3 WHERE id = $1")
-        .bind(user_id)
-        .execute(&mut *conn)
-        .await
-        .unwrap();
-}
-
 /// A private chat owned by `owner_id` (made a Lifetime subscriber first); returns its id.
 async fn private_chat(t: &TestApp, owner_id: i64, owner: &str, name: &str) -> i64 {
-    subscribe(t, owner_id).await;
+    t.set_subscription(owner_id, 3, None).await;
     post(t, owner, "/v1/portal/chats", json!({"name": name}))
         .await
         .assert_ok()["id"]
@@ -166,10 +105,9 @@ async fn join(t: &TestApp, manager: &str, chat_id: i64, members: &[&str]) {
 }
 
 async fn is_member(t: &TestApp, chat_id: i64, user_id: i64) -> bool {
-    count(
-        t,
-        &format!("SELECT COUNT(*) FROM chat_members WHERE chat_id = {chat_id} AND user_id = {user_id}"),
-    )
+    t.count(&format!(
+        "SELECT COUNT(*) FROM chat_members WHERE chat_id = {chat_id} AND user_id = {user_id}"
+    ))
     .await
         == 1
 }
@@ -321,7 +259,7 @@ both_backends!(marking_read_is_per_user, |t: TestApp| async move {
     )
     .await;
     let broadcast = broadcast.assert_ok()["notification"]["id"].as_i64().unwrap();
-    let audit_rows = count(&t, "SELECT COUNT(*) FROM audit_log").await;
+    let audit_rows = t.count("SELECT COUNT(*) FROM audit_log").await;
     let read = |id: i64| format!("/v1/notifications/{id}/read");
 
     // Path validation, then visibility (another user's notification does not exist for Bob).
@@ -390,7 +328,7 @@ both_backends!(marking_read_is_per_user, |t: TestApp| async move {
     // Read-all marks what is unread, all at one time; again it marks nothing.
     t.clock.advance_secs(3);
     // A timed-out user keeps self-service on their notifications.
-    time_out(&t, alice_id, HOUR).await;
+    t.time_out(alice_id, HOUR).await;
     let r = t.post("/v1/notifications/read-all").cookie(&bob).send().await;
     assert_eq!(r.assert_ok(), &json!({"marked": 2}));
     let bobs = get(&t, &bob, "/v1/notifications").await;
@@ -412,7 +350,7 @@ both_backends!(marking_read_is_per_user, |t: TestApp| async move {
         .await
         .assert_error(403, "ERR_FORBIDDEN");
     // Marking read is self-service: never audited.
-    assert_eq!(count(&t, "SELECT COUNT(*) FROM audit_log").await, audit_rows);
+    assert_eq!(t.count("SELECT COUNT(*) FROM audit_log").await, audit_rows);
 });
 
 both_backends!(admins_send_and_broadcast_with_audit, |t: TestApp| async move {
@@ -450,7 +388,7 @@ both_backends!(admins_send_and_broadcast_with_audit, |t: TestApp| async move {
     }
 
     // Broadcast: `user_id` absent or null, default type, every existing user counted.
-    let users = count(&t, "SELECT COUNT(*) FROM users").await;
+    let users = t.count("SELECT COUNT(*) FROM users").await;
     let r = post(
         &t,
         &admin,
@@ -577,7 +515,7 @@ both_backends!(admins_send_and_broadcast_with_audit, |t: TestApp| async move {
     assert_eq!(footprint(&t).await, before);
 
     // A timed-out Admin may not send.
-    let until = time_out(&t, admin_id, HOUR).await;
+    let until = t.time_out(admin_id, HOUR).await;
     let before = footprint(&t).await;
     let r = post(&t, &admin, send, json!({"title": "t", "body": "b"})).await;
     r.assert_error(403, "ERR_ACCOUNT_TIMED_OUT");
@@ -593,11 +531,11 @@ both_backends!(admins_send_and_broadcast_with_audit, |t: TestApp| async move {
     )
     .await
     .assert_ok();
-    let left = count(
-        &t,
-        &format!("SELECT COUNT(*) FROM notifications WHERE id IN ({targeted_id}, {broadcast_id})"),
-    )
-    .await;
+    let left = t
+        .count(&format!(
+            "SELECT COUNT(*) FROM notifications WHERE id IN ({targeted_id}, {broadcast_id})"
+        ))
+        .await;
     assert_eq!(left, 1);
     assert_eq!(
         get(&t, &owner, "/v1/notifications").await["notifications"][0]["id"],
@@ -840,7 +778,7 @@ both_backends!(hard_mute_and_unmute_follow_the_hierarchy, |t: TestApp| async mov
         .assert_ok();
 
     // A timed-out Admin may do neither.
-    let until = time_out(&t, other_admin_id, HOUR).await;
+    let until = t.time_out(other_admin_id, HOUR).await;
     for path in [mute, unmute] {
         let r = post(&t, &other_admin, path, json!({"user_id": alice_id})).await;
         r.assert_error(403, "ERR_ACCOUNT_TIMED_OUT");
@@ -959,7 +897,7 @@ both_backends!(chat_authority_follows_visibility_and_rank, |t: TestApp| async mo
 
     // A timed-out caller is refused before validation, on all seven actions.
     let (timed_id, timed) = p.at("timed-admin", 2).await;
-    let until = time_out(&t, timed_id, HOUR).await;
+    let until = t.time_out(timed_id, HOUR).await;
     let before = footprint(&t).await;
     for action in ["mute", "unmute", "ban", "unban", "kick", "timeout", "warn"] {
         let r = post(&t, &timed, &format!("/v1/portal/chats/abc/{action}"), json!({})).await;

@@ -361,6 +361,43 @@ impl TestApp {
 
     /// Logs an identity in through the real web flow (request → bot login-code → verify) and
     /// returns the session token.
+    /// The single integer a counting query answers.
+    pub async fn count(&self, sql: &str) -> i64 {
+        let mut conn = self.conn().await;
+        let (n,): (i64,) = sqlx::query_as(sql).fetch_one(&mut *conn).await.unwrap();
+        n
+    }
+
+    /// Puts a platform timeout of `secs` seconds on a user directly in the store; returns its end.
+    pub async fn time_out(&self, user_id: i64, secs: i64) -> i64 {
+        let now = self.app.now();
+        let expires_at = now + secs * 1_000_000;
+        let mut conn = self.conn().await;
+        sqlx::query(
+            "INSERT INTO moderation_actions (user_id, action_type, reason, expires_at, created_at) \
+             VALUES ($1, 'PLATFORM_TIMEOUT', 'test', $2, $3)",
+        )
+        .bind(user_id)
+        .bind(expires_at)
+        .bind(now)
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+        expires_at
+    }
+
+    /// Sets a user's subscription directly in the store.
+    pub async fn set_subscription(&self, user_id: i64, tier: i64, expires_at: Option<i64>) {
+        let mut conn = self.conn().await;
+        sqlx::query("UPDATE users SET subscription_tier = $1, subscription_expires_at = $2 WHERE id = $3")
+            .bind(tier)
+            .bind(expires_at)
+            .bind(user_id)
+            .execute(&mut *conn)
+            .await
+            .unwrap();
+    }
+
     pub async fn login(&self, bot_key: &str, platform_user_id: &str) -> String {
         let report = json!({"platform": "discord", "platform_user_id": platform_user_id,
                             "platform_username": format!("name-{platform_user_id}"), "platform_avatar_url": null});
@@ -453,6 +490,43 @@ impl RequestBuilder<'_> {
                 .unwrap_or_else(|_| panic!("non-JSON body: {}", String::from_utf8_lossy(&bytes)))
         };
         TestResponse { status, headers, body }
+    }
+}
+
+/// Logged-in users made for one test, sharing the login bot.
+pub struct People<'a> {
+    pub t: &'a TestApp,
+    pub bot: String,
+}
+
+impl<'a> People<'a> {
+    pub async fn new(t: &'a TestApp) -> People<'a> {
+        People {
+            t,
+            bot: t.login_bot().await,
+        }
+    }
+
+    /// A user of `level` made in the store (no welcome notification), with a session: (id, token).
+    pub async fn at(&self, name: &str, level: i64) -> (i64, String) {
+        let user = self.t.user(name, level).await;
+        (user.id, self.t.login(&self.bot, name).await)
+    }
+
+    /// A user who signs up through the login flow, and so gets the welcome notification.
+    pub async fn signed_up(&self, name: &str) -> (i64, String) {
+        let token = self.t.login(&self.bot, name).await;
+        let me = self.t.get("/v1/users/me").cookie(&token).send().await;
+        (me.assert_ok()["id"].as_i64().unwrap(), token)
+    }
+
+    /// A level-0 user with a Premium subscription that ends in `secs` seconds.
+    pub async fn premium(&self, name: &str, secs: i64) -> (i64, String) {
+        let (id, token) = self.at(name, 0).await;
+        self.t
+            .set_subscription(id, 2, Some(self.t.app.now() + secs * 1_000_000))
+            .await;
+        (id, token)
     }
 }
 
