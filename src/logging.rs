@@ -36,11 +36,20 @@ impl BufferedStderr {
 
     /// Writes every gathered line now.
     pub fn flush(&self) {
-        let lines = std::mem::take(&mut *self.pending.lock().unwrap_or_else(|p| p.into_inner()));
+        let lines = take_lines(&mut self.pending.lock().unwrap_or_else(|p| p.into_inner()));
         if !lines.is_empty() {
             let _ = io::stderr().lock().write_all(&lines);
         }
     }
+}
+
+/// The gathered lines, leaving a buffer of full capacity in their place, so the request path does
+/// not grow one from nothing after every write.
+fn take_lines(pending: &mut Vec<u8>) -> Vec<u8> {
+    if pending.is_empty() {
+        return Vec::new();
+    }
+    std::mem::replace(pending, Vec::with_capacity(HIGH_WATER))
 }
 
 impl Write for BufferedStderr {
@@ -48,7 +57,7 @@ impl Write for BufferedStderr {
         let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
         pending.extend_from_slice(line);
         if pending.len() >= HIGH_WATER {
-            let lines = std::mem::take(&mut *pending);
+            let lines = take_lines(&mut pending);
             drop(pending);
             io::stderr().lock().write_all(&lines)?;
         }
