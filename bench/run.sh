@@ -47,6 +47,7 @@ PORTAL=${BENCH_PORTAL:-$TARGET/release/portal}
 SEED=$TARGET/release/seed
 LOADGEN=$TARGET/release/loadgen
 CEILING=$TARGET/release/ceiling
+ROUNDTRIP=$TARGET/release/roundtrip
 
 WORK=$(mktemp -d /tmp/portal-bench.XXXXXX)
 PIDS=()
@@ -102,6 +103,7 @@ TICKS=$(getconf CLK_TCK)
 RESULTS=$WORK/results.tsv
 : >"$RESULTS"
 : >"$WORK/login-cpu.tsv"
+: >"$WORK/roundtrip.tsv"
 
 # wrk's "12.34ms" / "850.00us" / "1.02s" in milliseconds.
 to_ms() {
@@ -245,6 +247,17 @@ bench_backend() {
     record "$backend" "login flow (logins/s)" "$logins_per_s" "$p50" "$p99" "$cpu_us" "$pid"
     run_wrk "$backend" "ceiling (again)" "$CEILING_PID" "$CEILING_URL" "$user_token"
 
+    # One database round trip through the store, with the driver's threads free to run on any core
+    # and with the whole process on one core: the login flow is a dozen of them.
+    local free one_core
+    free=$("$ROUNDTRIP" "$url" 20000)
+    one_core=$(taskset -c 0 "$ROUNDTRIP" "$url" 20000)
+    field() { python3 -c 'import json,sys; print(json.loads(sys.argv[1])[sys.argv[2]])' "$1" "$2"; }
+    printf '%s\t%s\t%s\t%s\t%s\n' "$backend" \
+        "$(field "$free" wall_us_per_statement)" "$(field "$free" cpu_us_per_statement)" \
+        "$(field "$one_core" wall_us_per_statement)" "$(field "$one_core" cpu_us_per_statement)" >>"$WORK/roundtrip.tsv"
+    echo "   round trip: any core $free; one core $one_core" >&2
+
     kill "$pid"
     wait "$pid" 2>/dev/null || true
     if [[ $backend == postgres ]]; then
@@ -282,4 +295,10 @@ done
     echo "| backend | server | PostgreSQL | load client | total | bound at $(nproc) cores |"
     echo "| --- | ---: | ---: | ---: | ---: | ---: |"
     awk -F'\t' '{ printf "| %s | %s | %s | %s | %s | %s/s |\n", $1, $2, $3, $4, $5, $6 }' "$WORK/login-cpu.tsv"
+    echo
+    echo "One \`SELECT 1\` through the store on one pooled connection (µs per statement; the client's CPU only):"
+    echo
+    echo "| backend | wall, any core | CPU, any core | wall, one core | CPU, one core |"
+    echo "| --- | ---: | ---: | ---: | ---: |"
+    awk -F'\t' '{ printf "| %s | %s | %s | %s | %s |\n", $1, $2, $3, $4, $5 }' "$WORK/roundtrip.tsv"
 } | tee "$OUT"
