@@ -275,10 +275,10 @@ pub async fn verify(
         app.metrics.login("invalid_code");
         return Err(ApiError::InvalidCode);
     };
-    let existing = store::users::by_identity(&mut tx, &found.platform, &found.platform_user_id).await?;
+    let existing =
+        store::users::by_identity_with_restrictions(&mut tx, &found.platform, &found.platform_user_id, now).await?;
     let (user, restrictions, created) = match existing {
-        Some(user) => {
-            let restrictions = store::users::restrictions(&mut tx, user.id, now).await?;
+        Some((user, restrictions)) => {
             if let Some(expires_at) = restrictions.ban {
                 // The refused code is consumed all the same.
                 tx.commit().await?;

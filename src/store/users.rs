@@ -331,31 +331,76 @@ pub struct Restrictions {
     pub mute: Option<Option<i64>>,
 }
 
-pub async fn restrictions(conn: &mut Conn, user_id: i64, now: i64) -> Result<Restrictions, sqlx::Error> {
-    let rows: Vec<(String, Option<i64>)> = sqlx::query_as(
-        "SELECT action_type, expires_at FROM moderation_actions \
-         WHERE user_id = $1 AND action_type IN ('PLATFORM_BAN', 'PLATFORM_TIMEOUT', 'PLATFORM_MUTE') \
-         AND is_lifted = 0 AND (expires_at IS NULL OR expires_at > $2)",
-    )
-    .bind(user_id)
-    .bind(now)
-    .fetch_all(conn)
-    .await?;
-    let mut found = Restrictions::default();
-    for (kind, expires_at) in rows {
-        let slot = match kind.as_str() {
-            "PLATFORM_BAN" => &mut found.ban,
-            "PLATFORM_TIMEOUT" => &mut found.timeout,
-            _ => &mut found.mute,
-        };
-        // The longest one decides: a permanent action beats any timed one.
-        *slot = Some(match (*slot, expires_at) {
-            (Some(None), _) | (_, None) => None,
-            (Some(Some(a)), Some(b)) => Some(a.max(b)),
-            (None, Some(b)) => Some(b),
-        });
+/// One column per restriction kind, as `restriction_columns` selects them: the end of the longest
+/// action of that kind in force, 0 when one of them is permanent, `NULL` when none is.
+#[derive(FromRow)]
+struct RestrictionEnds {
+    ban_until: Option<i64>,
+    timeout_until: Option<i64>,
+    mute_until: Option<i64>,
+}
+
+impl From<RestrictionEnds> for Restrictions {
+    fn from(ends: RestrictionEnds) -> Self {
+        // A permanent action beats any timed one; no action in force ends at 0.
+        let decode = |end: Option<i64>| end.map(|at| (at != 0).then_some(at));
+        Restrictions {
+            ban: decode(ends.ban_until),
+            timeout: decode(ends.timeout_until),
+            mute: decode(ends.mute_until),
+        }
     }
-    Ok(found)
+}
+
+/// The `RestrictionEnds` columns of the user `user_id` (an SQL expression) at `now` (one too).
+fn restriction_columns(user_id: &str, now: &str) -> String {
+    [
+        ("PLATFORM_BAN", "ban_until"),
+        ("PLATFORM_TIMEOUT", "timeout_until"),
+        ("PLATFORM_MUTE", "mute_until"),
+    ]
+    .iter()
+    .map(|(kind, column)| {
+        format!(
+            "(SELECT CASE WHEN COUNT(*) = 0 THEN NULL WHEN COUNT(*) > COUNT(m.expires_at) THEN 0 \
+             ELSE MAX(m.expires_at) END FROM moderation_actions m WHERE m.user_id = {user_id} \
+             AND m.action_type = '{kind}' AND m.is_lifted = 0 \
+             AND (m.expires_at IS NULL OR m.expires_at > {now})) AS {column}"
+        )
+    })
+    .collect::<Vec<_>>()
+    .join(", ")
+}
+
+pub async fn restrictions(conn: &mut Conn, user_id: i64, now: i64) -> Result<Restrictions, sqlx::Error> {
+    let ends: RestrictionEnds = sqlx::query_as(&format!("SELECT {}", restriction_columns("$1", "$2")))
+        .bind(user_id)
+        .bind(now)
+        .fetch_one(conn)
+        .await?;
+    Ok(ends.into())
+}
+
+/// The user an identity belongs to, with the restrictions in force at `now`, in one query (a
+/// login needs both before it opens a session).
+pub async fn by_identity_with_restrictions(
+    conn: &mut Conn,
+    platform: &str,
+    platform_user_id: &str,
+    now: i64,
+) -> Result<Option<(UserRow, Restrictions)>, sqlx::Error> {
+    let row = sqlx::query(&format!(
+        "SELECT {USER_COLUMNS}, {} FROM users WHERE id = \
+         (SELECT user_id FROM linked_platforms WHERE platform = $1 AND platform_user_id = $2)",
+        restriction_columns("users.id", "$3")
+    ))
+    .bind(platform)
+    .bind(platform_user_id)
+    .bind(now)
+    .fetch_optional(conn)
+    .await?;
+    row.map(|row| Ok((UserRow::from_row(&row)?, RestrictionEnds::from_row(&row)?.into())))
+        .transpose()
 }
 
 /// `%`, `_` and `\` in a search text are ordinary characters.
