@@ -62,8 +62,16 @@ pub async fn middleware(State(app): State<AppState>, request: Request, next: Nex
     let status = response.status().as_u16();
     let elapsed = started.elapsed().as_secs_f64();
     app.metrics.request(method.as_str(), route, status, elapsed);
-    let latency_ms = elapsed * 1000.0;
-    tracing::info!(target: "portal::request", method = %method, route = %route, status, latency_ms, correlation_id = %id, "request");
+    // Microsecond precision; a raw f64 would print binary noise such as 0.014036000000000002.
+    tracing::info!(
+        target: "portal::request",
+        method = %method,
+        route = %route,
+        status,
+        latency_ms = %format_args!("{:.3}", elapsed * 1000.0),
+        correlation_id = %id,
+        "request"
+    );
     response
 }
 
