@@ -1,6 +1,6 @@
 //! Seeds a fresh portal database with a community shaped like a real one: users with one or two
 //! linked platforms, staff of every level, subscriptions and their history, moderation with
-//! audit rows, bots, chats with members, and ended sessions with geo. A few dozen "heavy" users
+//! audit rows, bots, chats with members, and sessions with geo, ended and live. A few dozen "heavy" users
 //! carry long histories for the staff view. Rows go in with multi-row INSERTs in one transaction.
 //!
 //! `seed <database-url> <users> <out-dir>` writes `<out-dir>/manifest.env` (ids and identities the
@@ -549,6 +549,28 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             ]);
         }
     }
+    // Live sessions, as people stay logged in: every other user and every heavy user, signed in
+    // during the last week and not expiring yet. The session checks of a login run among them.
+    let mut live_sessions = 0;
+    for (i, p) in people.iter().enumerate() {
+        if i % 2 == 1 && !p.heavy {
+            continue;
+        }
+        let created = now - rng.gen_range(0..7 * DAY);
+        sessions.push(vec![
+            Val::Int(ids[i]),
+            t(hex(&mut rng, 64)),
+            t(hex(&mut rng, 6)),
+            Val::Int(created),
+            Val::Int(now + rng.gen_range(DAY..7 * DAY)),
+            Val::OptInt(None),
+            ot(None::<&str>),
+            t(format!("198.51.100.{}", rng.gen_range(1..255))),
+            ot(Some("Mozilla/5.0 (X11; Linux x86_64) Firefox/128.0")),
+            ot(Some(geo(&mut rng))),
+        ]);
+        live_sessions += 1;
+    }
     insert_rows(
         &mut tx,
         "sessions",
@@ -615,7 +637,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     eprintln!(
         "seeded {users} users, {} links, {} moderation actions, {} subscription and {} permission changes, \
-         {} audit rows, {} bots, {} chats with {} members, {} ended sessions in {:.1} s",
+         {} audit rows, {} bots, {} chats with {} members, {} ended and {} live sessions in {:.1} s",
         links.len(),
         moderation.len(),
         subscriptions.len(),
@@ -624,7 +646,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         bots.len(),
         chats.len(),
         members.len(),
-        sessions.len(),
+        sessions.len() - live_sessions,
+        live_sessions,
         started.elapsed().as_secs_f64()
     );
     store.close().await;
