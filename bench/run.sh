@@ -252,13 +252,14 @@ bench_backend() {
     local free one_core
     free=$("$ROUNDTRIP" "$url" 20000)
     one_core=$(taskset -c 0 "$ROUNDTRIP" "$url" 20000)
-    field() { python3 -c 'import json,sys; print(json.loads(sys.argv[1])[sys.argv[2]])' "$1" "$2"; }
-    # SQLite also reports the same statement called on the calling thread, with no hand-off.
-    direct() { python3 -c 'import json,sys; print(json.loads(sys.argv[1]).get("direct_wall_us_per_statement", "—"))' "$1"; }
+    # field JSON KEY [DEFAULT]: without a default, a missing key fails the harness.
+    field() {
+        python3 -c 'import json,sys; d=json.loads(sys.argv[1]); print(d[sys.argv[2]] if len(sys.argv) < 4 else d.get(sys.argv[2], sys.argv[3]))' "$@"
+    }
     printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$backend" \
         "$(field "$free" wall_us_per_statement)" "$(field "$free" cpu_us_per_statement)" \
         "$(field "$one_core" wall_us_per_statement)" "$(field "$one_core" cpu_us_per_statement)" \
-        "$(direct "$free")" >>"$WORK/roundtrip.tsv"
+        "$(field "$free" direct_wall_us_per_statement —)" >>"$WORK/roundtrip.tsv"  # SQLite only
     echo "   round trip: any core $free; one core $one_core" >&2
 
     kill "$pid"

@@ -194,13 +194,18 @@ pub struct PoolStats {
     pub checked_out: u32,
 }
 
-fn sqlite_file_dir(url: &str) -> Option<std::path::PathBuf> {
+/// The database file of a `sqlite:` URL; `None` for another scheme or an in-memory database.
+pub fn sqlite_file(url: &str) -> Option<&str> {
     let path = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
     let path = path.split('?').next()?;
     if path.is_empty() || path == ":memory:" {
         return None;
     }
-    std::path::Path::new(path)
+    Some(path)
+}
+
+fn sqlite_file_dir(url: &str) -> Option<std::path::PathBuf> {
+    std::path::Path::new(sqlite_file(url)?)
         .parent()
         .map(|p| p.to_path_buf())
         .filter(|p| !p.as_os_str().is_empty())

@@ -11,7 +11,7 @@
 use std::time::Instant;
 
 use portal::config::DatabaseConfig;
-use portal::store::Store;
+use portal::store::{sqlite_file, Store};
 
 /// User plus system CPU time of this process, in clock ticks.
 fn cpu_ticks() -> u64 {
@@ -43,29 +43,20 @@ async fn main() {
     for _ in 0..100 {
         sqlx::query("SELECT 1").execute(&mut *conn).await.expect("SELECT 1");
     }
-    let cpu_before = cpu_ticks();
-    let started = Instant::now();
+    let clock = Clock::start();
     for _ in 0..statements {
         sqlx::query("SELECT 1").execute(&mut *conn).await.expect("SELECT 1");
     }
-    let wall = started.elapsed().as_secs_f64();
-    let cpu = (cpu_ticks() - cpu_before) as f64 / ticks_per_second();
-    let per = |seconds: f64| seconds * 1e6 / statements as f64;
+    let (wall_us, cpu_us) = clock.per_statement(statements);
     let mut out = format!(
-        "{{\"statements\":{statements},\"wall_us_per_statement\":{:.1},\"cpu_us_per_statement\":{:.1}",
-        per(wall),
-        per(cpu)
+        "{{\"statements\":{statements},\"wall_us_per_statement\":{wall_us:.1},\"cpu_us_per_statement\":{cpu_us:.1}"
     );
-    if let Some(path) = sqlite_path(&args[1]) {
+    if let Some(path) = sqlite_file(&args[1]) {
         // A direct call takes a microsecond or so: many more of them, so the CPU clock's 10 ms
         // ticks do not blur the figure.
-        let direct_statements = statements * DIRECT_FACTOR;
-        let (wall, cpu) = direct_sqlite(path, direct_statements);
-        let per = |seconds: f64| seconds * 1e6 / direct_statements as f64;
+        let (wall_us, cpu_us) = direct_sqlite(path, statements * DIRECT_FACTOR);
         out.push_str(&format!(
-            ",\"direct_wall_us_per_statement\":{:.2},\"direct_cpu_us_per_statement\":{:.2}",
-            per(wall),
-            per(cpu)
+            ",\"direct_wall_us_per_statement\":{wall_us:.2},\"direct_cpu_us_per_statement\":{cpu_us:.2}"
         ));
     }
     out.push('}');
@@ -74,13 +65,31 @@ async fn main() {
 
 const DIRECT_FACTOR: u32 = 50;
 
-/// The file of a `sqlite:` URL.
-fn sqlite_path(url: &str) -> Option<&str> {
-    let path = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
-    path.split('?').next().filter(|p| !p.is_empty())
+/// Wall and CPU time from its start.
+struct Clock {
+    started: Instant,
+    cpu_before: u64,
 }
 
-/// `SELECT 1` through a prepared, cached statement on this thread: wall and CPU seconds in all.
+impl Clock {
+    fn start() -> Clock {
+        Clock {
+            cpu_before: cpu_ticks(),
+            started: Instant::now(),
+        }
+    }
+
+    /// Microseconds of wall and CPU time per statement, `statements` having run since the start.
+    fn per_statement(&self, statements: u32) -> (f64, f64) {
+        let wall = self.started.elapsed().as_secs_f64();
+        let cpu = (cpu_ticks() - self.cpu_before) as f64 / ticks_per_second();
+        let per = |seconds: f64| seconds * 1e6 / statements as f64;
+        (per(wall), per(cpu))
+    }
+}
+
+/// `SELECT 1` through a prepared, cached statement on this thread: microseconds of wall and CPU
+/// time per statement.
 fn direct_sqlite(path: &str, statements: u32) -> (f64, f64) {
     let conn = rusqlite::Connection::open(path).expect("open the SQLite file");
     let mut select = conn.prepare_cached("SELECT 1").expect("prepare SELECT 1");
@@ -91,13 +100,9 @@ fn direct_sqlite(path: &str, statements: u32) -> (f64, f64) {
     for _ in 0..100 {
         run();
     }
-    let cpu_before = cpu_ticks();
-    let started = Instant::now();
+    let clock = Clock::start();
     for _ in 0..statements {
         run();
     }
-    (
-        started.elapsed().as_secs_f64(),
-        (cpu_ticks() - cpu_before) as f64 / ticks_per_second(),
-    )
+    clock.per_statement(statements)
 }

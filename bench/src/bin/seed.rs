@@ -535,18 +535,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             } else {
                 Some(created + DAY / 2)
             };
-            sessions.push(vec![
-                Val::Int(ids[i]),
-                t(hex(&mut rng, 64)),
-                t(hex(&mut rng, 6)),
-                Val::Int(created),
-                Val::Int(created + DAY),
-                Val::OptInt(ended),
-                ot(ended.map(|_| reason)),
-                t(format!("198.51.100.{}", rng.gen_range(1..255))),
-                ot(Some("Mozilla/5.0 (X11; Linux x86_64) Firefox/128.0")),
-                ot(Some(geo(&mut rng))),
-            ]);
+            sessions.push(session_row(
+                &mut rng,
+                ids[i],
+                created,
+                created + DAY,
+                ended.map(|at| (at, reason)),
+            ));
         }
     }
     // Live sessions, as people stay logged in: every other user and every heavy user, signed in
@@ -557,18 +552,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             continue;
         }
         let created = now - rng.gen_range(0..7 * DAY);
-        sessions.push(vec![
-            Val::Int(ids[i]),
-            t(hex(&mut rng, 64)),
-            t(hex(&mut rng, 6)),
-            Val::Int(created),
-            Val::Int(now + rng.gen_range(DAY..7 * DAY)),
-            Val::OptInt(None),
-            ot(None::<&str>),
-            t(format!("198.51.100.{}", rng.gen_range(1..255))),
-            ot(Some("Mozilla/5.0 (X11; Linux x86_64) Firefox/128.0")),
-            ot(Some(geo(&mut rng))),
-        ]);
+        let expires = now + rng.gen_range(DAY..7 * DAY);
+        sessions.push(session_row(&mut rng, ids[i], created, expires, None));
         live_sessions += 1;
     }
     insert_rows(
@@ -652,6 +637,22 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     store.close().await;
     Ok(())
+}
+
+/// A row of `sessions` with a made-up token, client address and geo; `ended` is when and why.
+fn session_row(rng: &mut StdRng, user_id: i64, created: i64, expires: i64, ended: Option<(i64, &str)>) -> Vec<Val> {
+    vec![
+        Val::Int(user_id),
+        t(hex(rng, 64)),
+        t(hex(rng, 6)),
+        Val::Int(created),
+        Val::Int(expires),
+        Val::OptInt(ended.map(|(at, _)| at)),
+        ot(ended.map(|(_, reason)| reason)),
+        t(format!("198.51.100.{}", rng.gen_range(1..255))),
+        ot(Some("Mozilla/5.0 (X11; Linux x86_64) Firefox/128.0")),
+        ot(Some(geo(rng))),
+    ]
 }
 
 fn audit_row(kind: &str, actor: i64, target: i64, at: i64) -> Vec<Val> {
