@@ -150,6 +150,9 @@ pub struct DatabaseConfig {
     pub acquire_timeout_ms: u64,
     /// SQLite: how long a statement retries a busy or locked database before answering 503.
     pub busy_timeout_ms: u64,
+    /// SQLite: handle write requests on one thread held to one CPU together with the writer
+    /// connection's thread (`store::write_thread`); off, they run on any core like reads.
+    pub sqlite_write_thread: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -291,6 +294,7 @@ impl Default for DatabaseConfig {
             max_connections: None,
             acquire_timeout_ms: 3_000,
             busy_timeout_ms: 5_000,
+            sqlite_write_thread: true,
         }
     }
 }

@@ -243,6 +243,30 @@ both_backends!(
     }
 );
 
+/// With `database.sqlite_write_thread` off, SQLite's writes run on any core like reads, and a
+/// login, a read of it and a logout behave the same.
+#[tokio::test]
+async fn sqlite_writes_off_the_write_thread_behave_the_same() {
+    let t = TestApp::new(Kind::Sqlite, |c| c.database.sqlite_write_thread = false)
+        .await
+        .unwrap();
+    assert!(t.app.store.write_runtime().is_none());
+    let bot = t.login_bot().await;
+    let token = t.login(&bot, "3001").await;
+    let me = t.get("/v1/users/me").cookie(&token).send().await;
+    assert_eq!(me.assert_ok()["linked_platforms"][0]["platform_user_id"], "3001");
+    t.post("/v1/authentication/logout")
+        .cookie(&token)
+        .send()
+        .await
+        .assert_ok();
+    t.get("/v1/users/me")
+        .cookie(&token)
+        .send()
+        .await
+        .assert_error(401, "ERR_AUTH_REQUIRED");
+}
+
 #[tokio::test]
 async fn a_public_key_is_not_a_bot_key() {
     let t = TestApp::new(Kind::Sqlite, |c| c.public_api_keys = vec!["frontend-key".into()])

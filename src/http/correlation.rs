@@ -22,6 +22,11 @@ pub fn current() -> String {
     CORRELATION_ID.try_with(|id| id.clone()).unwrap_or_default()
 }
 
+/// `future` with the current request's id, for work handed to another task.
+pub fn carried<F: std::future::Future>(future: F) -> impl std::future::Future<Output = F::Output> {
+    CORRELATION_ID.scope(current(), future)
+}
+
 /// Marks responses whose body is already the JSON error, so it is not rewritten.
 #[derive(Clone, Copy)]
 pub struct RenderedError;

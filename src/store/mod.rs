@@ -21,6 +21,7 @@ pub mod notifications;
 pub mod sessions;
 pub mod statistics;
 pub mod users;
+mod write_thread;
 
 pub type Tx = Transaction<'static, sqlx::Any>;
 pub type Conn = AnyConnection;
@@ -58,6 +59,9 @@ pub struct Store {
     /// milliseconds between tries, and its page cache stays warm, since only other connections'
     /// writes empty a connection's cache.
     sqlite_writer: Option<AnyPool>,
+    /// SQLite's writes are driven from one thread that shares a CPU with the writer connection's
+    /// own thread (see `write_thread`).
+    write_thread: Option<Arc<write_thread::WriteThread>>,
     backend: Backend,
     max_connections: u32,
     pub faults: Arc<Faults>,
@@ -110,13 +114,25 @@ impl Store {
             })
         };
         let pool = pool_options(max_connections).connect_with(options.clone()).await?;
-        let sqlite_writer = match backend {
-            Backend::Sqlite => Some(pool_options(1).connect_with(options).await?),
-            Backend::Postgres => None,
+        let (sqlite_writer, write_thread) = match backend {
+            Backend::Sqlite if config.sqlite_write_thread => {
+                let thread = write_thread::WriteThread::start().map_err(sqlx::Error::Io)?;
+                // Opened on the write thread, so the connection's own thread inherits its CPU.
+                let writer_options = pool_options(1).max_lifetime(None).idle_timeout(None);
+                let writer = thread
+                    .handle()
+                    .spawn(async move { writer_options.connect_with(options).await })
+                    .await
+                    .map_err(|e| sqlx::Error::Io(std::io::Error::other(e)))??;
+                (Some(writer), Some(Arc::new(thread)))
+            }
+            Backend::Sqlite => (Some(pool_options(1).connect_with(options).await?), None),
+            Backend::Postgres => (None, None),
         };
         Ok(Store {
             pool,
             sqlite_writer,
+            write_thread,
             backend,
             max_connections,
             faults: Arc::new(Faults::default()),
@@ -132,6 +148,11 @@ impl Store {
 
     pub fn backend(&self) -> Backend {
         self.backend
+    }
+
+    /// The runtime that write requests run on, when the backend has one (SQLite).
+    pub fn write_runtime(&self) -> Option<&tokio::runtime::Handle> {
+        self.write_thread.as_deref().map(write_thread::WriteThread::handle)
     }
 
     pub fn pool(&self) -> &AnyPool {
