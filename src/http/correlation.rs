@@ -4,9 +4,8 @@
 use std::time::Instant;
 
 use axum::body::Body;
-use axum::extract::{MatchedPath, Request, State};
+use axum::extract::{MatchedPath, Request};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use uuid::Uuid;
 
@@ -40,49 +39,63 @@ fn from_headers(headers: &HeaderMap) -> Option<String> {
     })
 }
 
-pub async fn middleware(State(app): State<AppState>, request: Request, next: Next) -> Response {
-    // A random (version 4) id from the thread's generator: no system call per request.
-    let id = from_headers(request.headers())
-        .unwrap_or_else(|| uuid::Builder::from_random_bytes(rand::random()).into_uuid().to_string());
-    let started = Instant::now();
-    let method = request.method().clone();
-    let matched = request.extensions().get::<MatchedPath>().cloned();
-    let route = matched.as_ref().map_or("<unmatched>", MatchedPath::as_str);
-    let is_head = method == Method::HEAD;
-    let mut response = CORRELATION_ID
-        .scope(id.clone(), async move {
-            let response = next.run(request).await;
-            normalize_framework_error(response)
-        })
-        .await;
-    if is_head {
-        *response.body_mut() = Body::empty();
+/// One request from its arrival to its log line: its correlation id, route and start time.
+pub struct Trace {
+    id: String,
+    started: Instant,
+    method: Method,
+    route: Option<MatchedPath>,
+}
+
+impl Trace {
+    pub fn begin(request: &Request) -> Trace {
+        Trace {
+            // A random (version 4) id from the thread's generator: no system call per request.
+            id: from_headers(request.headers())
+                .unwrap_or_else(|| uuid::Builder::from_random_bytes(rand::random()).into_uuid().to_string()),
+            started: Instant::now(),
+            method: request.method().clone(),
+            route: request.extensions().get::<MatchedPath>().cloned(),
+        }
     }
-    let headers = response.headers_mut();
-    if let Ok(value) = HeaderValue::from_str(&id) {
-        headers.insert("x-correlation-id", value);
+
+    /// Runs `future` with this request's id as the current one (`current`).
+    pub async fn scope<F: std::future::Future>(&self, future: F) -> F::Output {
+        CORRELATION_ID.scope(self.id.clone(), future).await
     }
-    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
-    let status = response.status().as_u16();
-    let elapsed = started.elapsed().as_secs_f64();
-    app.metrics.request(method.as_str(), route, status, elapsed);
-    // Microsecond precision; a raw f64 would print binary noise such as 0.014036000000000002.
-    tracing::info!(
-        target: "portal::request",
-        method = %method,
-        route = %route,
-        status,
-        latency_ms = %format_args!("{:.3}", elapsed * 1000.0),
-        correlation_id = %id,
-        "request"
-    );
-    response
+
+    /// Stamps the answer with the id and the headers every answer carries, counts it, and writes
+    /// the request's log line.
+    pub fn finish(self, app: &AppState, response: &mut Response) {
+        if self.method == Method::HEAD {
+            *response.body_mut() = Body::empty();
+        }
+        let headers = response.headers_mut();
+        if let Ok(value) = HeaderValue::from_str(&self.id) {
+            headers.insert("x-correlation-id", value);
+        }
+        headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+        headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+        let route = self.route.as_ref().map_or("<unmatched>", MatchedPath::as_str);
+        let status = response.status().as_u16();
+        let elapsed = self.started.elapsed().as_secs_f64();
+        app.metrics.request(self.method.as_str(), route, status, elapsed);
+        // Microsecond precision; a raw f64 would print binary noise such as 0.014036000000000002.
+        tracing::info!(
+            target: "portal::request",
+            method = %self.method,
+            route = %route,
+            status,
+            latency_ms = %format_args!("{:.3}", elapsed * 1000.0),
+            correlation_id = %self.id,
+            "request"
+        );
+    }
 }
 
 /// Responses made by the framework (not by `ApiError`) carry plain text; give them the contract's
 /// body with the code that matches their status.
-fn normalize_framework_error(response: Response) -> Response {
+pub fn normalize_framework_error(response: Response) -> Response {
     let status = response.status();
     if !(status.is_client_error() || status.is_server_error()) || response.extensions().get::<RenderedError>().is_some()
     {
