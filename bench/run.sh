@@ -14,6 +14,8 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
+# shellcheck source=bench/lib.sh
+source "$ROOT/bench/lib.sh"
 USERS=${BENCH_USERS:-10000}
 DURATION=${BENCH_DURATION:-10}
 CONNECTIONS=${BENCH_CONNECTIONS:-64}
@@ -70,19 +72,6 @@ LOAD_PIN=()
 [[ -n $SERVER_CPUS ]] && SERVER_PIN=(taskset -c "$SERVER_CPUS")
 [[ -n $LOAD_CPUS ]] && LOAD_PIN=(taskset -c "$LOAD_CPUS")
 
-free_port() {
-    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
-wait_ready() { # url
-    for _ in $(seq 1 200); do
-        [[ $(curl -s -o /dev/null -w '%{http_code}' "$1") != 000 ]] && return 0
-        sleep 0.05
-    done
-    echo "bench: $1 did not come up" >&2
-    return 1
-}
-
 # CPU ticks of the PostgreSQL backends serving the benchmark's database (found by the database name
 # in their process titles; other databases' clients on the same server are left out).
 postgres_ticks() {
@@ -95,24 +84,13 @@ postgres_ticks() {
 }
 
 rss_kb() { awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status"; }
-cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 # Makes VmHWM start again from the current RSS, so each scenario reports its own peak.
 reset_peak() { echo 5 >"/proc/$1/clear_refs" 2>/dev/null || true; }
 
-TICKS=$(getconf CLK_TCK)
 RESULTS=$WORK/results.tsv
 : >"$RESULTS"
 : >"$WORK/login-cpu.tsv"
 : >"$WORK/roundtrip.tsv"
-
-# wrk's "12.34ms" / "850.00us" / "1.02s" in milliseconds.
-to_ms() {
-    awk -v v="$1" 'BEGIN {
-        if (v ~ /us$/) { sub(/us$/, "", v); printf "%.3f", v / 1000 }
-        else if (v ~ /ms$/) { sub(/ms$/, "", v); printf "%.3f", v }
-        else if (v ~ /s$/) { sub(/s$/, "", v); printf "%.3f", v * 1000 }
-        else printf "%s", v }'
-}
 
 # run_wrk backend scenario pid url [cookie] [lua-script]
 run_wrk() {
@@ -182,15 +160,12 @@ bench_backend() {
     # shellcheck disable=SC1090
     source "$WORK/$backend/manifest.env"
     local bot_key
-    bot_key=$("$PORTAL" --database-url "$url" bot create --name LoginBot --owner "$OWNER_ID" \
-        --platform discord --type official --rate-limit-per-hour 1000000 | grep -o 'hbot_[A-Za-z0-9]\{40\}' | head -1)
+    bot_key=$(login_bot "$PORTAL" "$url" "$OWNER_ID")
 
     local port pid base
     port=$(free_port)
     base="http://127.0.0.1:$port"
-    env DATABASE_URL="$url" PORTAL_BIND="127.0.0.1:$port" PORTAL_TRUSTED_PROXIES=127.0.0.1/32 \
-        PORTAL_RATE_LIMIT__LOGIN=0 PORTAL_RATE_LIMIT__AUTH=0 PORTAL_RATE_LIMIT__ADMIN=0 \
-        PORTAL_RATE_LIMIT__PUBLIC=0 PORTAL_RATE_LIMIT__BOT=0 PORTAL_RATE_LIMIT__HEALTH=0 \
+    env DATABASE_URL="$url" PORTAL_BIND="127.0.0.1:$port" "${SERVE_ENV[@]}" \
         "${SERVER_PIN[@]}" "$PORTAL" serve 2>"$WORK/$backend/server.log" &
     pid=$!
     PIDS+=("$pid")

@@ -1,0 +1,40 @@
+# Helpers shared by bench/run.sh and bench/ab.sh (sourced, not run).
+
+TICKS=$(getconf CLK_TCK)
+
+# How the benchmarks run portal: every rate tier off, and the load tools' X-Forwarded-For trusted
+# (the login client gives each connection its own client address).
+SERVE_ENV=(PORTAL_TRUSTED_PROXIES=127.0.0.1/32 PORTAL_RATE_LIMIT__LOGIN=0 PORTAL_RATE_LIMIT__AUTH=0
+    PORTAL_RATE_LIMIT__ADMIN=0 PORTAL_RATE_LIMIT__PUBLIC=0 PORTAL_RATE_LIMIT__BOT=0 PORTAL_RATE_LIMIT__HEALTH=0)
+
+# login_bot portal-binary database-url owner-id: registers the Official Discord bot that delivers
+# login codes and prints its key.
+login_bot() {
+    "$1" --database-url "$2" bot create --name LoginBot --owner "$3" --platform discord --type official \
+        --rate-limit-per-hour 1000000 | grep -o 'hbot_[A-Za-z0-9]\{40\}' | head -1
+}
+
+free_port() {
+    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+wait_ready() { # url
+    for _ in $(seq 1 200); do
+        [[ $(curl -s -o /dev/null -w '%{http_code}' "$1") != 000 ]] && return 0
+        sleep 0.05
+    done
+    echo "bench: $1 did not come up" >&2
+    return 1
+}
+
+# User + system CPU ticks of a process so far.
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+
+# wrk's "12.34ms" / "850.00us" / "1.02s" in milliseconds.
+to_ms() {
+    awk -v v="$1" 'BEGIN {
+        if (v ~ /us$/) { sub(/us$/, "", v); printf "%.3f", v / 1000 }
+        else if (v ~ /ms$/) { sub(/ms$/, "", v); printf "%.3f", v }
+        else if (v ~ /s$/) { sub(/s$/, "", v); printf "%.3f", v * 1000 }
+        else printf "%s", v }'
+}
