@@ -6,7 +6,9 @@
 //! A read that misses takes a [`Ticket`] before it goes to the database and stores its answer with
 //! it; a clear in between voids the ticket, so an answer read before a write cannot be stored after
 //! the write cleared the cache. Concurrent misses of one key load it once: the others wait and
-//! find it stored.
+//! find it stored. In the last tenth of an entry's second one reader of a busy key reads it again
+//! while the others are still served the entry, so readers of a key in constant use never all wait
+//! for its load.
 
 use std::collections::hash_map::RandomState;
 use std::collections::HashMap;
@@ -23,6 +25,8 @@ use crate::store::sessions::LiveSession;
 use crate::time::MICROS_PER_SECOND;
 
 pub const TTL: Duration = Duration::from_secs(1);
+/// From this age an entry is read again by the next reader that finds no load of its stripe running.
+const REFRESH_AFTER: Duration = Duration::from_millis(900);
 const TTL_MICROS: i64 = MICROS_PER_SECOND;
 /// Loads of keys that share a stripe queue behind each other. With 64 connections missing on
 /// different keys at once, 64 stripes made about a quarter of the misses wait for another key's
@@ -79,11 +83,16 @@ impl<K: Eq + Hash, V: Clone> TtlCache<K, V> {
 
     /// The value stored for `key`, if it still holds at `now` (server clock).
     pub fn get(&self, key: &K, now: i64) -> Option<V> {
+        self.lookup(key, now).map(|(value, _)| value)
+    }
+
+    /// As `get`, and whether the entry is old enough to be read again.
+    fn lookup(&self, key: &K, now: i64) -> Option<(V, bool)> {
         self.lookups.fetch_add(1, Ordering::Relaxed);
         let inner = self.inner.read().unwrap_or_else(|p| p.into_inner());
         let entry = inner.entries.get(key).filter(|e| e.holds_at(now))?;
         self.hits.fetch_add(1, Ordering::Relaxed);
-        Some(entry.value.clone())
+        Some((entry.value.clone(), entry.stored.elapsed() >= REFRESH_AFTER))
     }
 
     /// The value for `key`: stored, or read by `load` (at the server-clock time it is given) and
@@ -94,17 +103,25 @@ impl<K: Eq + Hash, V: Clone> TtlCache<K, V> {
         F: FnOnce(i64) -> Fut,
         Fut: Future<Output = Result<Option<(V, Option<i64>)>, E>>,
     {
-        if let Some(value) = self.get(&key, clock()) {
-            return Ok(Some(value));
-        }
-        let stripe = self.hasher.hash_one(&key) as usize % self.loads.len();
-        let _loading = self.loads[stripe].lock().await;
-        // Taken before the look-up, so a write clearing the cache after it voids what is read below.
+        let stripe = &self.loads[self.hasher.hash_one(&key) as usize % self.loads.len()];
+        let _loading = match self.lookup(&key, clock()) {
+            Some((value, false)) => return Ok(Some(value)),
+            // Due for a refresh: read again unless a load of the stripe runs; it still holds.
+            Some((value, true)) => match stripe.try_lock() {
+                Ok(loading) => loading,
+                Err(_) => return Ok(Some(value)),
+            },
+            None => {
+                let loading = stripe.lock().await;
+                if let Some(value) = self.get(&key, clock()) {
+                    return Ok(Some(value));
+                }
+                loading
+            }
+        };
+        // Taken before the read, so a write clearing the cache after it voids what is read below.
         let ticket = self.ticket();
         let now = clock();
-        if let Some(value) = self.get(&key, now) {
-            return Ok(Some(value));
-        }
         let Some((value, changes_at)) = load(now).await? else {
             return Ok(None);
         };
@@ -243,6 +260,30 @@ mod tests {
         let none = cache.get_or_load(2, || 0, |_| async { Ok::<_, ()>(None) }).await;
         assert_eq!(none, Ok(None));
         assert_eq!(cache.get(&2, 0), None, "nothing found is not stored");
+    }
+
+    #[tokio::test]
+    async fn an_entry_near_its_end_is_read_again_by_one_reader_while_the_others_are_served_it() {
+        let cache: TtlCache<i64, i64> = TtlCache::new(10);
+        cache.put(cache.ticket(), 1, 10, 0, None);
+        let fresh = |_now| async { Ok::<_, ()>(Some((11, None))) };
+        assert_eq!(
+            cache.get_or_load(1, || 0, fresh).await,
+            Ok(Some(10)),
+            "a young entry is not read again"
+        );
+
+        cache.inner.write().unwrap().entries.get_mut(&1).unwrap().stored -= Duration::from_millis(950);
+        let stripe = &cache.loads[cache.hasher.hash_one(1_i64) as usize % cache.loads.len()];
+        let another_load = stripe.lock().await;
+        assert_eq!(
+            cache.get_or_load(1, || 0, fresh).await,
+            Ok(Some(10)),
+            "served while another reads"
+        );
+        drop(another_load);
+        assert_eq!(cache.get_or_load(1, || 0, fresh).await, Ok(Some(11)));
+        assert_eq!(cache.get(&1, 0), Some(11), "stored for a new second");
     }
 
     #[test]
