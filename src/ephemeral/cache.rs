@@ -123,6 +123,8 @@ impl<K: Eq + Hash, V: Clone> TtlCache<K, V> {
         let ticket = self.ticket();
         let now = clock();
         let Some((value, changes_at)) = load(now).await? else {
+            // Gone since an entry still standing was read: it goes too.
+            self.remove(&key);
             return Ok(None);
         };
         self.put(ticket, key, value.clone(), now, changes_at);
@@ -284,6 +286,15 @@ mod tests {
         drop(another_load);
         assert_eq!(cache.get_or_load(1, || 0, fresh).await, Ok(Some(11)));
         assert_eq!(cache.get(&1, 0), Some(11), "stored for a new second");
+
+        cache.inner.write().unwrap().entries.get_mut(&1).unwrap().stored -= Duration::from_millis(950);
+        let gone = |_now| async { Ok::<_, ()>(None) };
+        assert_eq!(cache.get_or_load(1, || 0, gone).await, Ok(None));
+        assert_eq!(
+            cache.get(&1, 0),
+            None,
+            "what the refresh no longer finds is not served again"
+        );
     }
 
     #[test]

@@ -116,7 +116,7 @@ impl Store {
         let pool = pool_options(max_connections).connect_with(options.clone()).await?;
         let (sqlite_writer, write_thread) = match backend {
             Backend::Sqlite if config.sqlite_write_thread => {
-                let thread = write_thread::WriteThread::start().map_err(sqlx::Error::Io)?;
+                let thread = write_thread::WriteThread::start().await.map_err(sqlx::Error::Io)?;
                 // Opened on the write thread, so the connection's own thread inherits its CPU.
                 let writer_options = pool_options(1).max_lifetime(None).idle_timeout(None);
                 let writer = thread
