@@ -2,8 +2,13 @@
 
 mod common;
 
+use axum::body::Body;
+use axum::http::{Method, Request};
+use axum::routing::{get, post};
+use axum::Router;
 use common::{Kind, TestApp};
-use serde_json::json;
+use serde_json::{json, Value};
+use tower::ServiceExt;
 
 both_backends!(health_reports_a_healthy_database, |t: TestApp| async move {
     let r = t.get("/health").send().await;
@@ -317,4 +322,39 @@ async fn sqlite_and_postgres_schemas_match() {
     sqlite_columns.sort();
     assert!(sqlite_columns.len() > 100, "the whole schema is there");
     assert_eq!(sqlite_columns, pg_columns);
+}
+
+async fn boom() -> &'static str {
+    panic!("a handler's bug")
+}
+
+/// A handler that panics answers the contract's 500 with its correlation id, on a read and on a
+/// write (which SQLite runs on its write thread), and the server goes on answering.
+#[tokio::test]
+async fn a_panicking_handler_answers_500_and_the_server_goes_on() {
+    let t = TestApp::new(Kind::Sqlite, |_| {}).await.unwrap();
+    let routes = Router::new()
+        .route("/boom", get(boom))
+        .route("/boom", post(boom))
+        .route("/fine", get(|| async { "fine" }));
+    let router = portal::http::behind_edge(t.app.clone(), routes);
+    for method in [Method::GET, Method::POST] {
+        let request = Request::builder()
+            .method(method)
+            .uri("/boom")
+            .body(Body::empty())
+            .unwrap();
+        let response = router.clone().oneshot(request).await.unwrap();
+        assert_eq!(response.status(), 500);
+        let id = response.headers()["x-correlation-id"].to_str().unwrap().to_owned();
+        let body = axum::body::to_bytes(response.into_body(), 1 << 16).await.unwrap();
+        let body: Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(body["code"], "ERR_INTERNAL");
+        assert_eq!(body["correlation_id"], id.as_str());
+    }
+    let fine = router
+        .oneshot(Request::get("/fine").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(fine.status(), 200);
 }

@@ -1,5 +1,7 @@
 //! The HTTP surface: one router per rate tier, each behind the credential guard, merged into one
-//! application with the correlation-id middleware around everything.
+//! application with the edge middleware around everything.
+
+use std::panic::AssertUnwindSafe;
 
 use axum::extract::{Request, State};
 use axum::http::header::CONTENT_TYPE;
@@ -8,7 +10,7 @@ use axum::middleware::{from_fn_with_state, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use tower_http::catch_panic::CatchPanicLayer;
+use futures_util::FutureExt;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_swagger_ui::SwaggerUi;
@@ -67,18 +69,23 @@ pub fn router(app: AppState) -> Router {
     if app.config.metrics_bind.is_none() {
         routes = routes.route("/metrics", get(metrics));
     }
-    routes
+    let routes = routes
         .merge(SwaggerUi::new("/docs").url("/openapi.json", document))
         .fallback(|| async { ApiError::NotFound })
-        .with_state(app.clone())
-        .layer(CatchPanicLayer::new())
-        .layer(from_fn_with_state(app, edge))
+        .with_state(app.clone());
+    behind_edge(app, routes)
 }
 
-/// What every request passes through, in order: its correlation id, CORS, the write runtime,
-/// the contract's body for the framework's own errors, default headers and the log line. One
-/// middleware rather than one each, because axum clones a route's whole stack of middleware for
-/// every request: four layers cost a cached read 23–25 µs of CPU, one layer 19–20 (bench/README.md).
+/// `routes` behind the edge middleware: the API's, and a test's own.
+pub fn behind_edge(app: AppState, routes: Router) -> Router {
+    routes.layer(from_fn_with_state(app, edge))
+}
+
+/// What every request passes through, in order: its correlation id, CORS, the write runtime, a
+/// handler's panic, the contract's body for the framework's own errors, default headers and the
+/// log line. One middleware rather than one each, because axum clones a route's whole stack of
+/// middleware for every request: five layers cost a cached read 23–25 µs of CPU, one 16–18
+/// (bench/README.md).
 async fn edge(State(app): State<AppState>, request: Request, next: Next) -> Response {
     let trace = correlation::Trace::begin(&request);
     let cors = cors::Cors::of(&app, &request);
@@ -87,7 +94,11 @@ async fn edge(State(app): State<AppState>, request: Request, next: Next) -> Resp
             let mut response = if cors.is_preflight() {
                 cors.preflight_answer()
             } else {
-                on_write_runtime(&app, request, next).await
+                // A panicking handler answers 500 like any internal error; the server goes on.
+                AssertUnwindSafe(on_write_runtime(&app, request, next))
+                    .catch_unwind()
+                    .await
+                    .unwrap_or_else(|_| ApiError::internal("a handler panicked").into_response())
             };
             cors.decorate(&mut response);
             correlation::normalize_framework_error(response)
