@@ -84,7 +84,7 @@ pub fn behind_edge(app: AppState, routes: Router) -> Router {
 /// What every request passes through, in order: its correlation id, CORS, the write runtime, a
 /// handler's panic, the contract's body for the framework's own errors, default headers and the
 /// log line. One middleware rather than one each, because axum clones a route's whole stack of
-/// middleware for every request: five layers cost a cached read 23–25 µs of CPU, one 16–18
+/// middleware for every request: five layers cost a cached read 23–25 µs of CPU, one 18–19
 /// (bench/README.md).
 async fn edge(State(app): State<AppState>, request: Request, next: Next) -> Response {
     let trace = correlation::Trace::begin(&request);
