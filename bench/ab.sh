@@ -76,16 +76,15 @@ run_variant() {
         local flow
         flow=$("$LOADGEN" flow "$base" "$BOT_KEY" "$WORK/seed/identities.txt" "$CONNECTIONS" "$DURATION")
         after=$(cpu_ticks "$pid")
-        rate=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["logins_per_s"])' "$flow")
-        p99=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["p99_ms"])' "$flow")
-        units=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["logins"])' "$flow")
+        rate=$(field "$flow" logins_per_s)
+        p99=$(field "$flow" p99_ms)
+        units=$(field "$flow" logins)
     else
         local args=(-t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" --latency -H "Cookie: psession=$token")
         local url=$base
         case $SCENARIO in
         view) url=$base/v1/users/$MAX_ID ;;
-        random) args+=(-s "$ROOT/bench/profile.lua") ;;
-        staff) args+=(-s "$ROOT/bench/profile.lua") ;;
+        random | staff) args+=(-s "$ROOT/bench/profile.lua") ;;
         health) url=$base/health ;;
         *)
             echo "bench: unknown scenario $SCENARIO" >&2
@@ -95,9 +94,9 @@ run_variant() {
         MIN_ID=$MIN_ID MAX_ID=$MAX_ID TARGET_IDS=$([[ $SCENARIO == staff ]] && echo "$HEAVY_IDS") \
             wrk "${args[@]}" "$url" >"$WORK/wrk.out"
         after=$(cpu_ticks "$pid")
-        rate=$(awk '/^Requests\/sec:/ { print $2 }' "$WORK/wrk.out")
-        p99=$(to_ms "$(awk '$1 == "99%" { print $2 }' "$WORK/wrk.out")")
-        units=$(awk '/requests in/ { print $1 }' "$WORK/wrk.out")
+        rate=$(wrk_stat "$WORK/wrk.out" rate)
+        p99=$(wrk_stat "$WORK/wrk.out" p99)
+        units=$(wrk_stat "$WORK/wrk.out" requests)
     fi
     kill "$pid"
     wait "$pid" 2>/dev/null || true

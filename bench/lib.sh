@@ -38,3 +38,21 @@ to_ms() {
         else if (v ~ /s$/) { sub(/s$/, "", v); printf "%.3f", v * 1000 }
         else printf "%s", v }'
 }
+
+# field JSON KEY [DEFAULT]: a key of a JSON object (the load client's and roundtrip's output);
+# without a default, a missing key fails the harness.
+field() {
+    python3 -c 'import json,sys; d=json.loads(sys.argv[1]); print(d[sys.argv[2]] if len(sys.argv) < 4 else d.get(sys.argv[2], sys.argv[3]))' "$@"
+}
+
+# wrk_stat WRK-OUTPUT rate|requests|p50|p99|non2xx: one figure of a wrk --latency report (latencies
+# in milliseconds; non2xx is empty when every answer was 2xx or 3xx).
+wrk_stat() {
+    case $2 in
+    rate) awk '/^Requests\/sec:/ { print $2 }' "$1" ;;
+    requests) awk '/requests in/ { print $1 }' "$1" ;;
+    p50) to_ms "$(awk '$1 == "50%" { print $2 }' "$1")" ;;
+    p99) to_ms "$(awk '$1 == "99%" { print $2 }' "$1")" ;;
+    non2xx) awk '/Non-2xx or 3xx responses:/ { print $NF }' "$1" ;;
+    esac
+}

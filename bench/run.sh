@@ -105,11 +105,11 @@ run_wrk() {
     local cpu_after
     cpu_after=$(cpu_ticks "$pid")
     local rps p50 p99 bad requests
-    rps=$(awk '/^Requests\/sec:/ { print $2 }' "$WORK/wrk.out")
-    requests=$(awk '/requests in/ { print $1 }' "$WORK/wrk.out")
-    p50=$(to_ms "$(awk '$1 == "50%" { print $2 }' "$WORK/wrk.out")")
-    p99=$(to_ms "$(awk '$1 == "99%" { print $2 }' "$WORK/wrk.out")")
-    bad=$(awk '/Non-2xx or 3xx responses:/ { print $NF }' "$WORK/wrk.out")
+    rps=$(wrk_stat "$WORK/wrk.out" rate)
+    requests=$(wrk_stat "$WORK/wrk.out" requests)
+    p50=$(wrk_stat "$WORK/wrk.out" p50)
+    p99=$(wrk_stat "$WORK/wrk.out" p99)
+    bad=$(wrk_stat "$WORK/wrk.out" non2xx)
     if [[ -n $bad ]]; then
         echo "bench: $backend $scenario: $bad answers were not 2xx" >&2
         cat "$WORK/wrk.out" >&2
@@ -201,10 +201,10 @@ bench_backend() {
     client_ticks=$(awk -v t="$TICKS" '{ printf "%.0f", ($1 + $2) * t }' "$WORK/loadgen.time")
     echo "   login flow: $flow" >&2
     local logins_per_s p50 p99 errors cpu_us
-    logins_per_s=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["logins_per_s"])' "$flow")
-    p50=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["p50_ms"])' "$flow")
-    p99=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["p99_ms"])' "$flow")
-    errors=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["errors"])' "$flow")
+    logins_per_s=$(field "$flow" logins_per_s)
+    p50=$(field "$flow" p50_ms)
+    p99=$(field "$flow" p99_ms)
+    errors=$(field "$flow" errors)
     if [[ $errors != 0 ]]; then
         echo "bench: $backend login flow had $errors errors" >&2
     fi
@@ -213,7 +213,7 @@ bench_backend() {
     # Where a login's CPU goes: the server, PostgreSQL's processes (SQLite runs inside the server)
     # and the load client; 2 cores' worth of it bounds the logins per second this machine can do.
     awk -v s="$((cpu_after - cpu_before))" -v db="$((db_after - db_before))" -v c="$client_ticks" \
-        -v t="$TICKS" -v n="$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["logins"])' "$flow")" \
+        -v t="$TICKS" -v n="$(field "$flow" logins)" \
         -v cores="$(nproc)" -v b="$backend" 'BEGIN {
             us = 1e6 / t / n
             printf "%s\t%.0f\t%.0f\t%.0f\t%.0f\t%.0f\n", b, s * us, db * us, c * us, (s + db + c) * us,
@@ -227,10 +227,6 @@ bench_backend() {
     local free one_core
     free=$("$ROUNDTRIP" "$url" 20000)
     one_core=$(taskset -c 0 "$ROUNDTRIP" "$url" 20000)
-    # field JSON KEY [DEFAULT]: without a default, a missing key fails the harness.
-    field() {
-        python3 -c 'import json,sys; d=json.loads(sys.argv[1]); print(d[sys.argv[2]] if len(sys.argv) < 4 else d.get(sys.argv[2], sys.argv[3]))' "$@"
-    }
     printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$backend" \
         "$(field "$free" wall_us_per_statement)" "$(field "$free" cpu_us_per_statement)" \
         "$(field "$one_core" wall_us_per_statement)" "$(field "$one_core" cpu_us_per_statement)" \
