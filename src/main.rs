@@ -8,12 +8,14 @@ fn init_logging(json: bool) -> BufferedStderr {
     let writer = BufferedStderr::start();
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_ansi(logging::stderr_is_terminal())
+        .with_timer(logging::UtcClock)
         .with_writer(writer.clone());
     if json {
         builder.json().flatten_event(true).init();
+    } else if logging::stderr_is_terminal() {
+        builder.with_ansi(true).init();
     } else {
-        builder.init();
+        builder.with_ansi(false).event_format(logging::PlainLine).init();
     }
     writer
 }
