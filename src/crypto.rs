@@ -16,12 +16,11 @@ pub fn sha256_hex(secret: &str) -> String {
 /// encoder that collects a `char` at a time cost that request more than the hash itself.
 fn lower_hex(bytes: &[u8]) -> String {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut text = String::with_capacity(bytes.len() * 2);
-    for byte in bytes {
-        text.push(char::from(DIGITS[usize::from(byte >> 4)]));
-        text.push(char::from(DIGITS[usize::from(byte & 0x0f)]));
-    }
-    text
+    let text: Vec<u8> = bytes
+        .iter()
+        .flat_map(|byte| [DIGITS[usize::from(byte >> 4)], DIGITS[usize::from(byte & 0x0f)]])
+        .collect();
+    String::from_utf8(text).unwrap_or_default()
 }
 
 /// 32 random bytes, base64url without padding: 43 characters.

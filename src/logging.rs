@@ -144,11 +144,20 @@ struct PlainFields<'w> {
 impl Visit for PlainFields<'_> {
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
         if self.result.is_ok() {
-            self.result = match field.name() {
-                "message" => write!(self.out, " {value:?}"),
-                name => write!(self.out, " {name}={value:?}"),
-            };
+            self.result = self.write(field, value);
         }
+    }
+}
+
+impl PlainFields<'_> {
+    // The fixed parts go in as strings: every argument of a format string costs each line.
+    fn write(&mut self, field: &Field, value: &dyn fmt::Debug) -> fmt::Result {
+        self.out.write_char(' ')?;
+        if field.name() != "message" {
+            self.out.write_str(field.name())?;
+            self.out.write_char('=')?;
+        }
+        write!(self.out, "{value:?}")
     }
 }
 
