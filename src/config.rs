@@ -160,6 +160,8 @@ pub struct DatabaseConfig {
 pub struct HttpConfig {
     /// How long a client may take to send its request headers before the connection is closed.
     pub header_read_timeout_ms: u64,
+    /// How long a handler waits for a request body to arrive in full before it answers 408.
+    pub body_read_timeout_ms: u64,
 }
 
 impl Default for Config {
@@ -303,6 +305,7 @@ impl Default for HttpConfig {
     fn default() -> Self {
         HttpConfig {
             header_read_timeout_ms: 10_000,
+            body_read_timeout_ms: 10_000,
         }
     }
 }

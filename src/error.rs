@@ -29,6 +29,9 @@ pub enum ApiError {
     MethodNotAllowed,
     #[error("Request body too large")]
     PayloadTooLarge,
+    /// Beyond the contract, which has no code for a body that never arrives (docs/ARCHITECTURE.md).
+    #[error("Request body not received in time")]
+    RequestTimeout,
     #[error("Content-Type must be application/json")]
     UnsupportedMediaType,
     #[error("Too many requests")]
@@ -158,6 +161,7 @@ impl ApiError {
             | NotificationNotFound => StatusCode::NOT_FOUND,
             MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             RateLimited { .. } | TooManyAttempts { .. } | TooManyPendingCodes { .. } | BotQuotaExceeded { .. } => {
                 StatusCode::TOO_MANY_REQUESTS
@@ -192,6 +196,7 @@ impl ApiError {
             NotFound => "ERR_NOT_FOUND",
             MethodNotAllowed => "ERR_METHOD_NOT_ALLOWED",
             PayloadTooLarge => "ERR_PAYLOAD_TOO_LARGE",
+            RequestTimeout => "ERR_REQUEST_TIMEOUT",
             UnsupportedMediaType => "ERR_UNSUPPORTED_MEDIA_TYPE",
             RateLimited { .. } => "ERR_RATE_LIMITED",
             Internal => "ERR_INTERNAL",

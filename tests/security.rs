@@ -540,3 +540,73 @@ async fn slow_clients_are_cut_off_and_cannot_hold_the_server() {
     let r = wire::send(server.addr, "GET", "/health", &[], None).await.unwrap();
     assert_eq!(r.status, 200);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_that_does_not_arrive_in_time_is_answered_408_and_cut_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("portal.db").display());
+    let server = ServerProcess::start(&url, &[("PORTAL_HTTP__BODY_READ_TIMEOUT_MS", "400")]).await;
+    let head = |length: usize| {
+        format!(
+            "POST /v1/authentication/lookup HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
+             Content-Length: {length}\r\n\r\n"
+        )
+    };
+
+    // The headers in full, then 11 of the 100 bytes the body declares, then nothing.
+    let started = Instant::now();
+    let stalled = format!("{}{{\"username\"", head(100));
+    let r = wire::send_bytes(server.addr, stalled.as_bytes()).await.unwrap();
+    let waited = started.elapsed();
+    assert_eq!(r.status, 408, "{}", r.text());
+    let body = r.json();
+    assert_eq!(body["code"], "ERR_REQUEST_TIMEOUT");
+    assert_eq!(body["error"], "Request body not received in time");
+    assert!(body["correlation_id"].is_string(), "{body}");
+    assert!(
+        waited >= Duration::from_millis(400),
+        "answered before the timeout: {waited:?}"
+    );
+    assert!(waited < Duration::from_secs(3), "{waited:?}");
+
+    // A body trickled a byte every 50 ms is answered too: the timeout covers the whole body, not
+    // each read. The answer ends the connection.
+    let mut trickle = TcpStream::connect(server.addr).await.unwrap();
+    trickle.write_all(head(200).as_bytes()).await.unwrap();
+    let started = Instant::now();
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 1024];
+    'trickling: for _ in 0..200 {
+        if trickle.write_all(b" ").await.is_err() {
+            break;
+        }
+        let deadline = Instant::now() + Duration::from_millis(50);
+        while let Ok(read) = tokio::time::timeout_at(deadline.into(), trickle.read(&mut buf)).await {
+            match read {
+                Ok(0) | Err(_) => break 'trickling,
+                Ok(n) => answer.extend_from_slice(&buf[..n]),
+            }
+        }
+    }
+    let waited = started.elapsed();
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("ERR_REQUEST_TIMEOUT"), "{answer}");
+    assert!(
+        waited < Duration::from_secs(3),
+        "the trickling body held the connection for {waited:?}"
+    );
+
+    // A body sent at once is read as usual with the same short timeout.
+    let r = wire::send(
+        server.addr,
+        "POST",
+        "/v1/authentication/lookup",
+        &[],
+        Some(&json!({"username": "nobody"})),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status, 404, "{}", r.text());
+    assert_eq!(r.json()["code"], "ERR_USER_NOT_FOUND");
+}

@@ -2,6 +2,7 @@
 //! path parameters, and a field reader whose messages follow 00-conventions §5.2.
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::{FromRequest, FromRequestParts, Request};
@@ -11,6 +12,7 @@ use http_body_util::{BodyExt, LengthLimitError, Limited};
 use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 
+use crate::app::AppState;
 use crate::error::ApiError;
 use crate::time::Timestamp;
 
@@ -20,18 +22,24 @@ pub const LARGE_BODY_LIMIT: usize = 1024 * 1024;
 /// A POST body read as one JSON object. An empty body reads as `{}`.
 pub struct JsonObject<const LIMIT: usize = DEFAULT_BODY_LIMIT>(pub Fields);
 
-impl<S: Send + Sync, const LIMIT: usize> FromRequest<S> for JsonObject<LIMIT> {
+impl<const LIMIT: usize> FromRequest<AppState> for JsonObject<LIMIT> {
     type Rejection = ApiError;
 
-    async fn from_request(request: Request, _state: &S) -> Result<Self, Self::Rejection> {
+    async fn from_request(request: Request, app: &AppState) -> Result<Self, Self::Rejection> {
         let (parts, body) = request.into_parts();
-        read_object(&parts.headers, body, LIMIT)
+        let timeout = Duration::from_millis(app.config.http.body_read_timeout_ms);
+        read_object(&parts.headers, body, LIMIT, timeout)
             .await
             .map(|map| JsonObject(Fields(map)))
     }
 }
 
-async fn read_object(headers: &HeaderMap, body: Body, limit: usize) -> Result<Map<String, Value>, ApiError> {
+async fn read_object(
+    headers: &HeaderMap,
+    body: Body,
+    limit: usize,
+    timeout: Duration,
+) -> Result<Map<String, Value>, ApiError> {
     let declared_len = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
@@ -39,7 +47,12 @@ async fn read_object(headers: &HeaderMap, body: Body, limit: usize) -> Result<Ma
     if declared_len.is_some_and(|len| len > limit as u64) {
         return Err(ApiError::PayloadTooLarge);
     }
-    let bytes = Limited::new(body, limit).collect().await.map_err(|err| {
+    // The header read timeout ends where the body begins; without this a client could send its
+    // headers and then hold the connection by trickling the body, or never sending it.
+    let collected = tokio::time::timeout(timeout, Limited::new(body, limit).collect())
+        .await
+        .map_err(|_| ApiError::RequestTimeout)?;
+    let bytes = collected.map_err(|err| {
         if err.downcast_ref::<LengthLimitError>().is_some() {
             ApiError::PayloadTooLarge
         } else {
