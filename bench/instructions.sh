@@ -4,16 +4,17 @@
 #
 # Usage: bench/instructions.sh <server-binary> [ENV=value ...]
 # Settings (environment): INSTR_PATH (the request, default the public view of one user, which is
-# served from the cache), INSTR_REQUESTS (2000), BENCH_USERS (10000), INSTR_OUT (where the callgrind
-# profile is kept for callgrind_annotate, /tmp/portal-callgrind.out), CARGO_TARGET_DIR (where the
-# bench tools are built).
+# served from the cache; a curl range such as /v1/users/[3001-5000] sends each path once, so each
+# public view misses the cache), INSTR_REQUESTS (2000, or the range's size), BENCH_USERS (10000),
+# INSTR_OUT (where the callgrind profile is kept for callgrind_annotate, /tmp/portal-callgrind.out),
+# CARGO_TARGET_DIR (where the bench tools are built).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 # shellcheck source=bench/lib.sh
 source "$ROOT/bench/lib.sh"
 if [[ $# -lt 1 ]]; then
-    sed -n '5,9p' "$0" >&2
+    sed -n '5,10p' "$0" >&2
     exit 2
 fi
 BINARY=$1
@@ -48,6 +49,12 @@ BOT_KEY=$(login_bot "$BINARY" "sqlite://$WORK/portal.db" "$OWNER_ID")
 PORT=$(free_port)
 BASE="http://127.0.0.1:$PORT"
 URL=$BASE${INSTR_PATH:-/v1/users/$MAX_ID}
+WARM_URL=$BASE/v1/users/$MAX_ID
+COUNTED=("$URL?n=[1-$REQUESTS]")
+if [[ $URL =~ \[([0-9]+)-([0-9]+)\] ]]; then
+    REQUESTS=$((BASH_REMATCH[2] - BASH_REMATCH[1] + 1))
+    COUNTED=("$URL")
+fi
 
 # Counting starts only when asked (`--instr-atstart=no`), after start-up and a warm-up.
 env DATABASE_URL="sqlite://$WORK/portal.db" PORTAL_BIND="127.0.0.1:$PORT" "${SERVE_ENV[@]}" "$@" \
@@ -63,9 +70,9 @@ done
 sleep 10
 TOKEN=$("$TARGET/release/loadgen" login "$BASE" "$BOT_KEY" "$USER_PUID")
 # curl's [a-b] range sends the requests over one kept-alive connection; the query string is ignored.
-curl -sf -o /dev/null -H "Cookie: psession=$TOKEN" "$URL?warm=[1-200]"
+curl -sf -o /dev/null -H "Cookie: psession=$TOKEN" "$WARM_URL?warm=[1-200]"
 callgrind_control --instr=on "$SERVER" >/dev/null 2>&1
-curl -sf -o /dev/null -H "Cookie: psession=$TOKEN" "$URL?n=[1-$REQUESTS]"
+curl -sf -o /dev/null -H "Cookie: psession=$TOKEN" "${COUNTED[@]}"
 callgrind_control --instr=off "$SERVER" >/dev/null 2>&1
 callgrind_control --dump "$SERVER" >/dev/null 2>&1
 kill "$SERVER"

@@ -36,6 +36,8 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
+    // Before the runtime's threads exist, as SQLite requires.
+    let sqlite_memory = portal::store::sqlite_memory::use_the_process_allocator();
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
@@ -48,6 +50,9 @@ fn main() -> std::process::ExitCode {
         match command {
             Command::Serve => {
                 let log = init_logging(config.log_format == "json");
+                if let Err(code) = sqlite_memory {
+                    tracing::warn!(code, "SQLite keeps its own allocator: it refused the process's");
+                }
                 let served = portal::app::serve(config).await.map(|_| None);
                 log.flush();
                 served

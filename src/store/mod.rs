@@ -19,6 +19,7 @@ pub mod history;
 pub mod keys;
 pub mod notifications;
 pub mod sessions;
+pub mod sqlite_memory;
 pub mod statistics;
 pub mod users;
 mod write_thread;
