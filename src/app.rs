@@ -10,6 +10,7 @@ use hyper_util::server::graceful::GracefulShutdown;
 use tower::ServiceExt;
 
 use crate::config::{Config, Derived};
+use crate::domain::presence::Presence;
 use crate::domain::statistics::StatisticsCache;
 use crate::ephemeral::Ephemeral;
 use crate::geo::GeoReader;
@@ -30,6 +31,8 @@ pub struct App {
     pub started_at: i64,
     /// The public counters, recomputed at most once per `statistics.cache_s`.
     pub statistics: StatisticsCache,
+    /// Who is online on this node, through the realtime connections.
+    pub presence: Arc<Presence>,
 }
 
 impl App {
@@ -39,7 +42,8 @@ impl App {
         let started_at = clock.now();
         let ephemeral = Arc::new(Ephemeral::new(config.redis_url.as_deref(), &config.redis_prefix)?);
         ephemeral.start();
-        Ok(Arc::new(App {
+        let presence = Presence::new(config.presence.clone());
+        let app = Arc::new(App {
             config,
             derived,
             store,
@@ -49,7 +53,10 @@ impl App {
             geo,
             started_at,
             statistics: StatisticsCache::default(),
-        }))
+            presence,
+        });
+        tokio::spawn(crate::domain::presence::follow_writes(Arc::downgrade(&app)));
+        Ok(app)
     }
 
     pub fn now(&self) -> i64 {
@@ -73,6 +80,7 @@ pub async fn serve(config: Config) -> Result<(), String> {
     let bind = config.bind.clone();
     let header_read_timeout = Duration::from_millis(config.http.header_read_timeout_ms);
     let app = App::new(config, store.clone(), Arc::new(SystemClock))?;
+    let presence = app.presence.clone();
     if let Some(metrics_bind) = app.config.metrics_bind.clone() {
         let metrics_listener = tokio::net::TcpListener::bind(&metrics_bind)
             .await
@@ -91,6 +99,8 @@ pub async fn serve(config: Config) -> Result<(), String> {
         .map_err(|e| format!("cannot listen on {bind}: {e}"))?;
     tracing::info!(bind = %bind, backend = store.backend().name(), "portal listening");
     accept_loop(listener, router, header_read_timeout).await;
+    // Upgraded connections are not the HTTP layer's any more: they are closed here, with 1001.
+    presence.shutdown(SHUTDOWN_GRACE).await;
     sweeper.abort();
     housekeeping.abort();
     store.close().await;

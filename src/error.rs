@@ -120,6 +120,10 @@ pub enum ApiError {
     NotificationNotFound,
     #[error("Notification already read")]
     NotificationAlreadyRead,
+    #[error("WebSocket upgrade required")]
+    UpgradeRequired,
+    #[error("Too many realtime connections")]
+    TooManyConnections,
 }
 
 impl ApiError {
@@ -160,12 +164,15 @@ impl ApiError {
             NotFound | SessionNotFound | UserNotFound | BotNotFound | ChatNotFound | NotChatMember | InviteNotFound
             | NotificationNotFound => StatusCode::NOT_FOUND,
             MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            UpgradeRequired => StatusCode::UPGRADE_REQUIRED,
             PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            RateLimited { .. } | TooManyAttempts { .. } | TooManyPendingCodes { .. } | BotQuotaExceeded { .. } => {
-                StatusCode::TOO_MANY_REQUESTS
-            }
+            RateLimited { .. }
+            | TooManyAttempts { .. }
+            | TooManyPendingCodes { .. }
+            | BotQuotaExceeded { .. }
+            | TooManyConnections => StatusCode::TOO_MANY_REQUESTS,
             Internal => StatusCode::INTERNAL_SERVER_ERROR,
             Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             AlreadyBanned
@@ -240,6 +247,8 @@ impl ApiError {
             InviteLimit => "ERR_INVITE_LIMIT",
             NotificationNotFound => "ERR_NOTIFICATION_NOT_FOUND",
             NotificationAlreadyRead => "ERR_NOTIFICATION_ALREADY_READ",
+            UpgradeRequired => "ERR_UPGRADE_REQUIRED",
+            TooManyConnections => "ERR_TOO_MANY_CONNECTIONS",
         }
     }
 

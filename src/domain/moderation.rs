@@ -291,7 +291,17 @@ pub async fn hard_mute(
         now,
     )
     .await?;
+    // An earlier, longer mute may still outlast this one.
+    let mute_ends = store::users::restrictions(&mut tx, target.id, now)
+        .await?
+        .mute
+        .flatten();
     tx.commit().await?;
+    app.presence.announce(
+        None,
+        "user:hard_muted",
+        json!({"user_id": target.id, "expires_at": mute_ends.map(Timestamp)}),
+    );
     Ok(())
 }
 
@@ -316,6 +326,8 @@ pub async fn hard_unmute(app: &App, actor: Actor, user_id: i64, reason: Option<&
     )
     .await?;
     tx.commit().await?;
+    app.presence
+        .announce(None, "user:hard_unmuted", json!({"user_id": target.id}));
     Ok(())
 }
 

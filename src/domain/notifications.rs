@@ -1,6 +1,5 @@
 //! In-portal notifications (80-notifications-portal §1): what a user sees and has read, and the
-//! Admin's targeted and broadcast sends. Realtime delivery (`notification:new`) belongs to the
-//! WebSocket, which this server does not have yet; a sent notification is read by listing.
+//! Admin's targeted and broadcast sends, announced to the recipients' realtime connections.
 
 use serde::Serialize;
 use serde_json::json;
@@ -199,17 +198,19 @@ pub async fn send(app: &App, actor: Actor, input: NewNotification) -> Result<Sen
     )
     .await?;
     tx.commit().await?;
+    let notification = Notification {
+        id,
+        title: input.title,
+        body: input.body,
+        kind: input.kind,
+        read_at: None,
+        created_at: Timestamp(now),
+        created_by: Some(actor.id),
+        is_broadcast: input.user_id.is_none(),
+    };
+    app.presence.announce(input.user_id, "notification:new", &notification);
     Ok(Sent {
-        notification: Notification {
-            id,
-            title: input.title,
-            body: input.body,
-            kind: input.kind,
-            read_at: None,
-            created_at: Timestamp(now),
-            created_by: Some(actor.id),
-            is_broadcast: input.user_id.is_none(),
-        },
+        notification,
         recipients,
     })
 }

@@ -1,14 +1,44 @@
-//! Presence (80-notifications-portal §2). A user is online while they hold a realtime connection;
-//! this server has no realtime connection yet (`GET /v1/portal/ws` is not built), so nobody is
-//! online and the status reports an empty list. The caller's hard mute is real: it comes from the
-//! moderation records.
+//! Presence (80-notifications-portal §2, §3.4): who is online on this node, the realtime
+//! connections that make them so, and the events those connections receive.
+//!
+//! All bookkeeping and every event go through one lock, so each connection sees the events in the
+//! order they were produced and a snapshot taken at registration is followed by exactly the events
+//! after it. Sessions that end and timeouts that start are found by one query after every write
+//! (`follow_writes`), so no write path has to remember to close connections, and a write on another
+//! node reaches this one through the broadcast cache invalidation.
 
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, AtomicU16, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::time::Duration;
+
+use rand::distributions::Alphanumeric;
+use rand::Rng;
 use serde::Serialize;
+use serde_json::json;
+use tokio::sync::{mpsc, Notify};
 use utoipa::ToSchema;
 
+use crate::app::App;
+use crate::config::PresenceConfig;
+use crate::domain::views::avatar_url;
+use crate::error::ApiError;
 use crate::store::users::UserRow;
 use crate::store::{self, Conn};
 use crate::time::Timestamp;
+
+/// Outgoing events a connection may have waiting before it counts as a slow reader (§3.4).
+const QUEUE_LEN: usize = 256;
+/// How often connections are checked against the database even when no write was seen.
+const RECHECK_EVERY: Duration = Duration::from_secs(30);
+
+/// WebSocket close codes the server chooses (§3.6).
+pub mod close {
+    pub const SHUTTING_DOWN: u16 = 1001;
+    pub const SLOW_READER: u16 = 1013;
+    pub const SESSION_ENDED: u16 = 4001;
+    pub const TIMED_OUT: u16 = 4003;
+}
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct PresenceUser {
@@ -38,14 +68,400 @@ pub struct PortalStatus {
     pub muted_until: Option<Timestamp>,
 }
 
-/// The portal status as `viewer` sees it at `now`.
-pub async fn status(conn: &mut Conn, viewer: &UserRow, now: i64) -> Result<PortalStatus, sqlx::Error> {
+/// The portal status as `viewer` sees it at `now`, with profile fields read now.
+pub async fn status(
+    conn: &mut Conn,
+    presence: &Presence,
+    viewer: &UserRow,
+    now: i64,
+) -> Result<PortalStatus, sqlx::Error> {
+    status_of(conn, presence.online(), viewer, now).await
+}
+
+async fn status_of(
+    conn: &mut Conn,
+    online: Vec<(i64, String)>,
+    viewer: &UserRow,
+    now: i64,
+) -> Result<PortalStatus, sqlx::Error> {
     let mute = store::users::restrictions(conn, viewer.id, now).await?.mute;
-    let users: Vec<PresenceEntry> = Vec::new();
+    let ids: Vec<i64> = online.iter().map(|(id, _)| *id).collect();
+    let mut profiles = profiles(conn, &ids).await?;
+    // A user deleted during their leave grace has no profile left to show.
+    let users: Vec<PresenceEntry> = online
+        .into_iter()
+        .filter_map(|(id, session_id)| {
+            Some(PresenceEntry {
+                user: profiles.remove(&id)?,
+                session_id,
+            })
+        })
+        .collect();
     Ok(PortalStatus {
         online: users.len() as i64,
         users,
         muted: mute.is_some(),
         muted_until: mute.flatten().map(Timestamp),
     })
+}
+
+/// The presence fields of each of `ids` that still exists.
+async fn profiles(conn: &mut Conn, ids: &[i64]) -> Result<HashMap<i64, PresenceUser>, sqlx::Error> {
+    if ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let users = store::users::by_ids(conn, ids).await?;
+    let links = store::users::links_of(conn, ids).await?;
+    Ok(users
+        .into_iter()
+        .map(|user| {
+            let own: Vec<_> = links.iter().filter(|l| l.user_id == user.id).collect();
+            let profile = PresenceUser {
+                id: user.id,
+                avatar_url: avatar_url(user.avatar_source.as_deref(), &own),
+                username: user.username,
+                permission_level: user.permission_level,
+            };
+            (profile.id, profile)
+        })
+        .collect())
+}
+
+/// The shared half of one realtime connection: what the bookkeeping needs to reach it.
+pub struct Link {
+    id: u64,
+    pub user_id: i64,
+    /// The database session the connection was opened with.
+    pub session_id: i64,
+    /// When the connection opened, on the server clock: a timeout that starts later closes it.
+    pub opened_at: i64,
+    expires_at: AtomicI64,
+    close_code: AtomicU16,
+    wake: Notify,
+    events: mpsc::Sender<Arc<str>>,
+}
+
+impl Link {
+    /// Asks the connection to close with `code`; the first code asked for wins.
+    pub fn close(&self, code: u16) {
+        let _ = self
+            .close_code
+            .compare_exchange(0, code, Ordering::AcqRel, Ordering::Acquire);
+        self.wake.notify_one();
+    }
+
+    /// The code the connection was asked to close with, if it was.
+    pub fn close_code(&self) -> Option<u16> {
+        Some(self.close_code.load(Ordering::Acquire)).filter(|c| *c != 0)
+    }
+
+    /// When the session behind the connection expires, on the server clock.
+    pub fn expires_at(&self) -> i64 {
+        self.expires_at.load(Ordering::Acquire)
+    }
+
+    /// Resolves when `close` was called or the expiry moved.
+    pub async fn woken(&self) {
+        self.wake.notified().await
+    }
+
+    fn set_expires_at(&self, at: i64) {
+        if self.expires_at.swap(at, Ordering::AcqRel) != at {
+            self.wake.notify_one();
+        }
+    }
+}
+
+/// A registered connection. Dropping it is the disconnect.
+pub struct Registration {
+    presence: Arc<Presence>,
+    pub link: Arc<Link>,
+    pub events: mpsc::Receiver<Arc<str>>,
+    /// Who was online at the moment of registration (the connection's user included), in order;
+    /// every change after it arrives through `events`.
+    pub online: Vec<(i64, String)>,
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        self.presence.disconnect(&self.link);
+    }
+}
+
+struct OnlineUser {
+    session_id: String,
+    /// Position in the order users came online.
+    order: u64,
+    /// As of the connect or the last write seen, for `user:left`.
+    profile: PresenceUser,
+    open: usize,
+    /// The leave grace running for the user, if any (its number).
+    grace: Option<u64>,
+}
+
+#[derive(Default)]
+struct Hub {
+    counter: u64,
+    connections: HashMap<u64, Arc<Link>>,
+    online: HashMap<i64, OnlineUser>,
+    shutting_down: bool,
+}
+
+impl Hub {
+    fn next(&mut self) -> u64 {
+        self.counter += 1;
+        self.counter
+    }
+
+    fn online_in_order(&self) -> Vec<(i64, String)> {
+        let mut users: Vec<(&i64, &OnlineUser)> = self.online.iter().collect();
+        users.sort_by_key(|(_, u)| u.order);
+        users.into_iter().map(|(id, u)| (*id, u.session_id.clone())).collect()
+    }
+
+    /// Queues `frame` on every connection `to` accepts; a full queue closes its connection.
+    fn send(&self, frame: &Arc<str>, to: impl Fn(&Link) -> bool) {
+        for link in self.connections.values().filter(|l| to(l)) {
+            if let Err(mpsc::error::TrySendError::Full(_)) = link.events.try_send(frame.clone()) {
+                link.close(close::SLOW_READER);
+            }
+        }
+    }
+
+    fn presence_change(&self, event: &str, user: &OnlineUser) -> Arc<str> {
+        frame(
+            event,
+            json!({"user": user.profile, "session_id": user.session_id, "online": self.online.len()}),
+        )
+    }
+}
+
+/// One text frame: `{"event": …, "data": …}` (§3.2).
+pub fn frame(event: &str, data: impl Serialize) -> Arc<str> {
+    json!({"event": event, "data": data}).to_string().into()
+}
+
+/// Presence on this node.
+pub struct Presence {
+    hub: Mutex<Hub>,
+    config: PresenceConfig,
+    /// Wakes `shutdown` when the last connection is gone.
+    drained: Notify,
+}
+
+impl Presence {
+    pub fn new(config: PresenceConfig) -> Arc<Presence> {
+        Arc::new(Presence {
+            hub: Mutex::new(Hub::default()),
+            config,
+            drained: Notify::new(),
+        })
+    }
+
+    fn hub(&self) -> MutexGuard<'_, Hub> {
+        // The lock guards plain bookkeeping that no panic can leave half-done.
+        self.hub.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Online users in the order they came online, with their presence ids.
+    pub fn online(&self) -> Vec<(i64, String)> {
+        self.hub().online_in_order()
+    }
+
+    /// Registers a connection of `profile`'s user opened with session `session_id` (§3.4).
+    pub fn connect(
+        self: &Arc<Self>,
+        profile: PresenceUser,
+        session_id: i64,
+        expires_at: i64,
+        now: i64,
+    ) -> Result<Registration, ApiError> {
+        let mut hub = self.hub();
+        if hub.shutting_down {
+            return Err(ApiError::Unavailable);
+        }
+        let user_id = profile.id;
+        let open = hub.online.get(&user_id).map_or(0, |u| u.open);
+        if open as u64 >= self.config.max_connections_per_user {
+            return Err(ApiError::TooManyConnections);
+        }
+        let (sender, events) = mpsc::channel(QUEUE_LEN);
+        let link = Arc::new(Link {
+            id: hub.next(),
+            user_id,
+            session_id,
+            opened_at: now,
+            expires_at: AtomicI64::new(expires_at),
+            close_code: AtomicU16::new(0),
+            wake: Notify::new(),
+            events: sender,
+        });
+        match hub.online.get_mut(&user_id) {
+            Some(user) => {
+                user.open += 1;
+                user.grace = None;
+                user.profile = profile;
+            }
+            None => {
+                let order = hub.next();
+                let user = OnlineUser {
+                    session_id: rand::thread_rng()
+                        .sample_iter(&Alphanumeric)
+                        .take(12)
+                        .map(char::from)
+                        .collect(),
+                    order,
+                    profile,
+                    open: 1,
+                    grace: None,
+                };
+                hub.online.insert(user_id, user);
+                let joined = hub.presence_change("user:joined", &hub.online[&user_id]);
+                hub.send(&joined, |_| true);
+            }
+        }
+        hub.connections.insert(link.id, link.clone());
+        Ok(Registration {
+            presence: self.clone(),
+            link,
+            events,
+            online: hub.online_in_order(),
+        })
+    }
+
+    fn disconnect(self: &Arc<Self>, link: &Link) {
+        let mut hub = self.hub();
+        hub.connections.remove(&link.id);
+        if hub.shutting_down {
+            hub.online.remove(&link.user_id);
+            if hub.connections.is_empty() {
+                self.drained.notify_one();
+            }
+            return;
+        }
+        let grace = hub.next();
+        let Some(user) = hub.online.get_mut(&link.user_id) else {
+            return;
+        };
+        user.open -= 1;
+        if user.open > 0 {
+            return;
+        }
+        user.grace = Some(grace);
+        let presence = self.clone();
+        let user_id = link.user_id;
+        let wait = Duration::from_secs(self.config.leave_grace_s);
+        tokio::spawn(async move {
+            tokio::time::sleep(wait).await;
+            presence.grace_over(user_id, grace);
+        });
+    }
+
+    /// The user goes offline unless they came back, or left again, during the grace.
+    fn grace_over(&self, user_id: i64, grace: u64) {
+        let mut hub = self.hub();
+        if hub.online.get(&user_id).is_none_or(|u| u.grace != Some(grace)) {
+            return;
+        }
+        if let Some(user) = hub.online.remove(&user_id) {
+            let left = hub.presence_change("user:left", &user);
+            hub.send(&left, |_| true);
+        }
+    }
+
+    /// Sends `event` to the connections of `user_id`, or to every connection when `None`.
+    pub fn announce(&self, user_id: Option<i64>, event: &str, data: impl Serialize) {
+        let frame = frame(event, data);
+        self.hub()
+            .send(&frame, |link| user_id.is_none_or(|id| link.user_id == id));
+    }
+
+    fn links(&self) -> Vec<Arc<Link>> {
+        self.hub().connections.values().cloned().collect()
+    }
+
+    fn refresh_profiles(&self, mut profiles: HashMap<i64, PresenceUser>) {
+        for (id, user) in self.hub().online.iter_mut() {
+            if let Some(profile) = profiles.remove(id) {
+                user.profile = profile;
+            }
+        }
+    }
+
+    /// Closes every connection with 1001 and waits, up to `limit`, until they are gone.
+    pub async fn shutdown(&self, limit: Duration) {
+        let drained = self.drained.notified();
+        {
+            let mut hub = self.hub();
+            hub.shutting_down = true;
+            if hub.connections.is_empty() {
+                return;
+            }
+            for link in hub.connections.values() {
+                link.close(close::SHUTTING_DOWN);
+            }
+        }
+        let _ = tokio::time::timeout(limit, drained).await;
+    }
+}
+
+/// Registers a connection for the session's user; the caller's profile is read now.
+pub async fn connect(app: &App, user: &UserRow, session_id: i64, expires_at: i64) -> Result<Registration, ApiError> {
+    let mut conn = app.store.acquire().await?;
+    let profile = profiles(&mut conn, &[user.id])
+        .await?
+        .remove(&user.id)
+        .ok_or(ApiError::AuthRequired("Authentication required"))?;
+    drop(conn);
+    app.presence.connect(profile, session_id, expires_at, app.now())
+}
+
+/// The first frame of a connection: its user's `presence:snapshot` (§3.5).
+pub async fn snapshot(app: &App, registration: &Registration, user_id: i64) -> Result<Arc<str>, ApiError> {
+    let mut conn = app.store.acquire().await?;
+    let user = store::users::by_id(&mut conn, user_id)
+        .await?
+        .ok_or(ApiError::AuthRequired("Authentication required"))?;
+    let status = status_of(&mut conn, registration.online.clone(), &user, app.now()).await?;
+    Ok(frame("presence:snapshot", status))
+}
+
+/// Checks every connection of this node after each write seen here or broadcast by another node,
+/// and every `RECHECK_EVERY`: a connection whose session ended closes with 4001, one whose user's
+/// timeout began after it opened closes with 4003, and the profiles of online users are
+/// refreshed for `user:left`. Ends with the app.
+pub async fn follow_writes(app: Weak<App>) {
+    loop {
+        let Some(ephemeral) = app.upgrade().map(|a| a.ephemeral.clone()) else {
+            return;
+        };
+        let _ = tokio::time::timeout(RECHECK_EVERY, ephemeral.changes.notified()).await;
+        let Some(app) = app.upgrade() else {
+            return;
+        };
+        if let Err(err) = recheck(&app).await {
+            tracing::warn!(cause = %err, "realtime connections could not be checked; trying again after the next write");
+        }
+    }
+}
+
+async fn recheck(app: &App) -> Result<(), sqlx::Error> {
+    let links = app.presence.links();
+    if links.is_empty() {
+        return Ok(());
+    }
+    let now = app.now();
+    let session_ids: Vec<i64> = links.iter().map(|l| l.session_id).collect();
+    let mut conn = app.store.acquire().await?;
+    let live = store::sessions::live_with_timeout_start(&mut conn, &session_ids, now).await?;
+    for link in &links {
+        match live.get(&link.session_id) {
+            None => link.close(close::SESSION_ENDED),
+            Some(&(_, Some(timeout_began))) if timeout_began > link.opened_at => link.close(close::TIMED_OUT),
+            Some(&(expires_at, _)) => link.set_expires_at(expires_at),
+        }
+    }
+    let ids: Vec<i64> = app.presence.online().into_iter().map(|(id, _)| id).collect();
+    app.presence.refresh_profiles(profiles(&mut conn, &ids).await?);
+    Ok(())
 }

@@ -25,6 +25,9 @@ pub struct Ephemeral {
     views: ViewCache,
     /// Staff records with their lists: up to a few hundred kilobytes each, so fewer are kept.
     staff_views: ViewCache,
+    /// Signalled whenever the caches are cleared, that is after every write on any node: the
+    /// realtime connections follow it to notice ended sessions and started timeouts.
+    pub changes: tokio::sync::Notify,
     started: Instant,
 }
 
@@ -54,6 +57,7 @@ impl Ephemeral {
             bots: BotCache::new(10_000),
             views: ViewCache::new(50_000),
             staff_views: ViewCache::new(256),
+            changes: tokio::sync::Notify::new(),
             started: Instant::now(),
         })
     }
@@ -136,6 +140,7 @@ impl Ephemeral {
         self.bots.clear();
         self.views.clear();
         self.staff_views.clear();
+        self.changes.notify_one();
     }
 
     /// Drops every cached session, bot and view here and, with Redis, on every other node.

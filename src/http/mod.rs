@@ -30,6 +30,7 @@ mod moderation;
 mod notifications;
 mod openapi;
 mod portal;
+mod realtime;
 mod statistics;
 mod subscriptions;
 pub mod users;
@@ -55,6 +56,7 @@ pub fn api(app: &AppState) -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(tier(app, Tier::Auth, bots::auth_routes()))
         .merge(tier(app, Tier::Auth, notifications::auth_routes()))
         .merge(tier(app, Tier::Auth, portal::routes()))
+        .merge(tier(app, Tier::Auth, realtime::routes()))
         .merge(tier(app, Tier::Admin, health::admin_routes()))
         .merge(tier(app, Tier::Admin, chats::admin_routes()))
         .merge(tier(app, Tier::Admin, moderation::routes()))

@@ -1,5 +1,5 @@
 //! `GET /v1/portal/status`, the hard mute and moderation inside a chat (80-notifications-portal
-//! §2, §4, §5). The realtime connection `GET /v1/portal/ws` is not built yet.
+//! §2, §4, §5). The realtime connection is in `http::realtime`.
 
 use axum::extract::State;
 use axum::Json;
@@ -61,14 +61,15 @@ fn ok() -> Json<OkAnswer> {
     Json(OkAnswer { ok: true })
 }
 
-/// Who is online, and whether the caller is hard-muted. Without the realtime connection nobody
-/// is online, so `users` is empty.
+/// Who is online, and whether the caller is hard-muted.
 #[utoipa::path(get, path = "/v1/portal/status", tag = "portal", security(("session" = [])),
     responses((status = 200, body = PortalStatus), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
               (status = 429, body = ErrorBody)))]
 async fn status(State(app): State<AppState>, auth: Authenticated) -> ApiResult<Json<PortalStatus>> {
     let mut conn = app.store.acquire().await?;
-    Ok(Json(presence::status(&mut conn, &auth.session.user, app.now()).await?))
+    Ok(Json(
+        presence::status(&mut conn, &app.presence, &auth.session.user, app.now()).await?,
+    ))
 }
 
 #[derive(ToSchema)]

@@ -237,3 +237,34 @@ fn sqlite_file_dir(url: &str) -> Option<std::path::PathBuf> {
 pub fn flag(value: bool) -> i64 {
     value as i64
 }
+
+/// Ids bound in one statement, well below what either backend accepts.
+const IDS_PER_STATEMENT: usize = 1000;
+
+/// The rows of `select` for a list of ids: `{ids}` in the text becomes `$1, …, $n` for `ids`,
+/// and `{after}` the placeholder of `after`, bound last when given. A long list runs as several
+/// statements, so an `ORDER BY` holds within each run of `IDS_PER_STATEMENT` ids.
+async fn fetch_for_ids<T>(conn: &mut Conn, select: &str, ids: &[i64], after: Option<i64>) -> Result<Vec<T>, sqlx::Error>
+where
+    T: for<'r> sqlx::FromRow<'r, sqlx::any::AnyRow> + Send + Unpin,
+{
+    let mut rows = Vec::new();
+    for chunk in ids.chunks(IDS_PER_STATEMENT) {
+        let list = (1..=chunk.len())
+            .map(|i| format!("${i}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = select
+            .replace("{ids}", &list)
+            .replace("{after}", &format!("${}", chunk.len() + 1));
+        let mut query = sqlx::query_as(&sql);
+        for id in chunk {
+            query = query.bind(*id);
+        }
+        if let Some(after) = after {
+            query = query.bind(after);
+        }
+        rows.extend(query.fetch_all(&mut *conn).await?);
+    }
+    Ok(rows)
+}

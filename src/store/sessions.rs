@@ -1,5 +1,7 @@
 //! Sessions: live ones and, once ended, their history rows (the same table).
 
+use std::collections::HashMap;
+
 use sqlx::FromRow;
 
 use super::users::UserRow;
@@ -119,6 +121,29 @@ pub async fn next_expiry_of(conn: &mut Conn, user_id: i64, now: i64) -> Result<O
     .fetch_one(conn)
     .await?;
     Ok(at)
+}
+
+/// Of `session_ids`, those still live at `now`: their expiry, and when the latest timeout in force
+/// of their user began (for the realtime connections, 80-notifications-portal §3.4).
+pub async fn live_with_timeout_start(
+    conn: &mut Conn,
+    session_ids: &[i64],
+    now: i64,
+) -> Result<HashMap<i64, (i64, Option<i64>)>, sqlx::Error> {
+    let rows: Vec<(i64, i64, Option<i64>)> = super::fetch_for_ids(
+        conn,
+        "SELECT s.id, s.expires_at, (SELECT MAX(m.created_at) FROM moderation_actions m \
+         WHERE m.user_id = s.user_id AND m.action_type = 'PLATFORM_TIMEOUT' AND m.is_lifted = 0 \
+         AND (m.expires_at IS NULL OR m.expires_at > {after})) \
+         FROM sessions s WHERE s.id IN ({ids}) AND s.ended_at IS NULL AND s.expires_at > {after}",
+        session_ids,
+        Some(now),
+    )
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, expires_at, began)| (id, (expires_at, began)))
+        .collect())
 }
 
 /// Ends one live session; `true` when it was live.

@@ -48,6 +48,12 @@ pub async fn by_id(conn: &mut Conn, id: i64) -> Result<Option<UserRow>, sqlx::Er
         .await
 }
 
+/// The users among `ids` that exist, in no particular order.
+pub async fn by_ids(conn: &mut Conn, ids: &[i64]) -> Result<Vec<UserRow>, sqlx::Error> {
+    let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id IN ({{ids}})");
+    super::fetch_for_ids(conn, &sql, ids, None).await
+}
+
 /// A user with their linked platforms, earliest-linked first.
 pub struct UserWithLinks {
     pub user: UserRow,
@@ -186,22 +192,11 @@ pub async fn insert_link(conn: &mut Conn, link: NewLink<'_>) -> Result<(), sqlx:
 
 /// Linked platforms of several users at once, earliest-linked first.
 pub async fn links_of(conn: &mut Conn, user_ids: &[i64]) -> Result<Vec<LinkedPlatformRow>, sqlx::Error> {
-    if user_ids.is_empty() {
-        return Ok(Vec::new());
-    }
-    let placeholders = (1..=user_ids.len())
-        .map(|i| format!("${i}"))
-        .collect::<Vec<_>>()
-        .join(", ");
     let sql = format!(
-        "SELECT {LINK_COLUMNS} FROM linked_platforms WHERE user_id IN ({placeholders}) \
+        "SELECT {LINK_COLUMNS} FROM linked_platforms WHERE user_id IN ({{ids}}) \
          ORDER BY linked_at ASC, platform ASC"
     );
-    let mut query = sqlx::query_as(&sql);
-    for id in user_ids {
-        query = query.bind(*id);
-    }
-    query.fetch_all(conn).await
+    super::fetch_for_ids(conn, &sql, user_ids, None).await
 }
 
 /// A bot reported the identity's current name and avatar; `true` when something changed.

@@ -235,6 +235,15 @@ impl TestApp {
         }
     }
 
+    /// Serves the app on a loopback port, for clients that need a real connection (WebSocket).
+    pub async fn listen(&self) -> SocketAddr {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a free port");
+        let addr = listener.local_addr().unwrap();
+        let router = self.router.clone();
+        tokio::spawn(async move { axum::serve(listener, router).await });
+        addr
+    }
+
     pub fn backend(&self) -> Backend {
         self.app.store.backend()
     }

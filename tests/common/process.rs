@@ -81,16 +81,21 @@ impl ServerProcess {
         }
     }
 
-    /// `kill -9`: no shutdown, no flush, no goodbye.
     /// SIGTERM, then wait: a graceful stop, which writes out the buffered log lines.
     pub fn stop(&mut self) {
+        self.terminate();
+        let _ = self.child.wait();
+    }
+
+    /// SIGTERM without waiting: the server begins its graceful stop.
+    pub fn terminate(&self) {
         let _ = std::process::Command::new("kill")
             .arg("-TERM")
             .arg(self.child.id().to_string())
             .status();
-        let _ = self.child.wait();
     }
 
+    /// `kill -9`: no shutdown, no flush, no goodbye.
     pub fn kill(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();

@@ -1,0 +1,175 @@
+//! `GET /v1/portal/ws`, the realtime connection (80-notifications-portal §3): the upgrade with
+//! its refusals, and the frame protocol of one open connection. The bookkeeping behind it is
+//! `domain::presence`.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::Response;
+use serde_json::json;
+use tokio::time::{Instant, MissedTickBehavior};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::app::AppState;
+use crate::domain::presence::{self, close, Registration};
+use crate::error::{ApiError, ApiResult};
+use crate::http::caller::{check_origin, Authenticated};
+use crate::http::openapi::ErrorBody;
+use crate::time::Timestamp;
+
+/// The largest client frame served (§3.2); a larger one closes the connection with 1009.
+const MAX_CLIENT_FRAME: usize = 4096;
+/// Frames above this are not even read into memory; the connection just ends.
+const MAX_READ: usize = 64 * 1024;
+/// At most this many client frames within `FRAME_WINDOW` (§3.2).
+const MAX_FRAMES: usize = 20;
+const FRAME_WINDOW: Duration = Duration::from_secs(10);
+/// How long a closing connection waits for the client's close frame.
+const CLOSE_WAIT: Duration = Duration::from_secs(1);
+
+const UNSUPPORTED_DATA: u16 = 1003;
+const POLICY_VIOLATION: u16 = 1008;
+const TOO_BIG: u16 = 1009;
+const INTERNAL_ERROR: u16 = 1011;
+const HEARTBEAT_TIMEOUT: u16 = 4000;
+
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(connect))
+}
+
+/// The realtime connection: presence, hard-mute changes and new notifications as JSON text
+/// frames. Answers 101 Switching Protocols; the first frame is `presence:snapshot`.
+#[utoipa::path(get, path = "/v1/portal/ws", tag = "portal", security(("session" = [])),
+    responses((status = 101, description = "Switching Protocols"), (status = 401, body = ErrorBody),
+              (status = 403, body = ErrorBody), (status = 426, body = ErrorBody), (status = 429, body = ErrorBody)))]
+async fn connect(
+    State(app): State<AppState>,
+    auth: Authenticated,
+    headers: HeaderMap,
+    upgrade: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
+) -> ApiResult<Response> {
+    check_origin(&headers, &app.config.cors.allowed_origins)?;
+    let upgrade = upgrade.map_err(|_| ApiError::UpgradeRequired)?;
+    let session = &auth.session;
+    let registration = presence::connect(&app, &session.user, session.session_id, session.session_expires_at).await?;
+    let user_id = session.user.id;
+    Ok(upgrade
+        .max_message_size(MAX_READ)
+        .max_frame_size(MAX_READ)
+        .on_upgrade(move |socket| async move {
+            let mut connection = Connection {
+                app,
+                registration,
+                socket,
+            };
+            let code = connection.run(user_id).await;
+            connection.finish(code).await;
+        }))
+}
+
+struct Connection {
+    app: AppState,
+    registration: Registration,
+    socket: WebSocket,
+}
+
+/// How a connection ended: with a close frame of ours, or with the peer gone.
+type Ending = Option<u16>;
+
+impl Connection {
+    async fn run(&mut self, user_id: i64) -> Ending {
+        match presence::snapshot(&self.app, &self.registration, user_id).await {
+            Ok(frame) => self.send_text(&frame).await?,
+            Err(_) => return Some(INTERNAL_ERROR),
+        }
+        let config = &self.app.config.presence;
+        let ping_every = Duration::from_secs(config.ping_interval_s.max(1));
+        let idle_limit = Duration::from_secs(config.idle_timeout_s.max(1));
+        let mut ping = tokio::time::interval_at(Instant::now() + ping_every, ping_every);
+        ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let mut last_seen = Instant::now();
+        let mut recent: VecDeque<Instant> = VecDeque::with_capacity(MAX_FRAMES + 1);
+        let link = self.registration.link.clone();
+        loop {
+            if let Some(code) = link.close_code() {
+                return Some(code);
+            }
+            let expiry = Duration::from_micros((link.expires_at() - self.app.now()).max(0) as u64);
+            tokio::select! {
+                biased;
+                _ = link.woken() => {}
+                event = self.registration.events.recv() => match event {
+                    Some(frame) => self.send_text(&frame).await?,
+                    None => return Some(link.close_code().unwrap_or(INTERNAL_ERROR)),
+                },
+                incoming = self.socket.recv() => {
+                    let message = match incoming {
+                        Some(Ok(message)) => message,
+                        // The peer is gone, or broke the protocol (a frame over `MAX_READ`).
+                        _ => return None,
+                    };
+                    let at = Instant::now();
+                    last_seen = at;
+                    recent.push_back(at);
+                    while recent.front().is_some_and(|t| at.duration_since(*t) > FRAME_WINDOW) {
+                        recent.pop_front();
+                    }
+                    if recent.len() > MAX_FRAMES {
+                        return Some(POLICY_VIOLATION);
+                    }
+                    match message {
+                        Message::Text(text) if text.len() > MAX_CLIENT_FRAME => return Some(TOO_BIG),
+                        Message::Text(text) => {
+                            if is_ping(text.as_str()) {
+                                let pong = presence::frame("pong", json!({"at": Timestamp(self.app.now())}));
+                                self.send_text(&pong).await?;
+                            }
+                        }
+                        Message::Binary(_) => return Some(UNSUPPORTED_DATA),
+                        // The socket has already answered the client's close frame.
+                        Message::Close(_) => return None,
+                        Message::Ping(_) | Message::Pong(_) => {}
+                    }
+                }
+                _ = ping.tick() => {
+                    if self.socket.send(Message::Ping(Default::default())).await.is_err() {
+                        return None;
+                    }
+                }
+                _ = tokio::time::sleep_until(last_seen + idle_limit) => return Some(HEARTBEAT_TIMEOUT),
+                _ = tokio::time::sleep(expiry) => return Some(close::SESSION_ENDED),
+            }
+        }
+    }
+
+    /// `None` when the peer is gone.
+    async fn send_text(&mut self, frame: &Arc<str>) -> Option<()> {
+        self.socket.send(Message::Text((&**frame).into())).await.ok()
+    }
+
+    /// Sends our close frame and gives the client a moment to answer it.
+    async fn finish(mut self, code: Ending) {
+        let Some(code) = code else { return };
+        let frame = CloseFrame {
+            code,
+            reason: "".into(),
+        };
+        if self.socket.send(Message::Close(Some(frame))).await.is_ok() {
+            let _ = tokio::time::timeout(CLOSE_WAIT, async {
+                while let Some(Ok(_)) = self.socket.recv().await {}
+            })
+            .await;
+        }
+    }
+}
+
+/// `{"event": "ping", …}`; anything else a client sends is ignored (§3.2).
+fn is_ping(text: &str) -> bool {
+    serde_json::from_str::<serde_json::Value>(text)
+        .is_ok_and(|frame| frame.get("event").and_then(|e| e.as_str()) == Some("ping"))
+}
