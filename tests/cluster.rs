@@ -5,6 +5,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
+use common::ws::{closed_with, open_with_snapshot};
 use common::{redis_url, Kind, TestApp};
 use serde_json::json;
 
@@ -128,6 +129,22 @@ async fn a_session_revoked_on_one_node_is_refused_on_the_other() {
         .await
         .assert_ok();
     assert!(refused_within_a_second(&a, &kept).await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_ended_on_one_node_closes_its_realtime_connection_on_the_other() {
+    let Some((a, b)) = two_nodes(|_| {}).await else { return };
+    let bot = a.login_bot().await;
+    a.user("4040", 0).await;
+    let token = a.login(&bot, "4040").await;
+    let (mut connection, snapshot) = open_with_snapshot(a.listen().await, &token).await;
+    assert_eq!(snapshot["online"], 1);
+    b.post("/v1/authentication/logout")
+        .cookie(&token)
+        .send()
+        .await
+        .assert_ok();
+    assert_eq!(closed_with(&mut connection).await, 4001);
 }
 
 #[tokio::test]

@@ -7,110 +7,18 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use common::process::ServerProcess;
+use common::ws::{closed_with, event, nothing_pending, open, open_with_snapshot, send, try_open, WAIT};
 use common::{keys, Kind, People, TestApp};
 use futures_util::{SinkExt, StreamExt};
 use portal::config::Config;
 use portal::time::Timestamp;
 use serde_json::{json, Value};
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::http::HeaderName;
-use tokio_tungstenite::tungstenite::{Error as WsError, Message};
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+use tokio_tungstenite::tungstenite::Message;
 
-type Ws = WebSocketStream<MaybeTlsStream<tokio::net::TcpStream>>;
-
-/// How long any expected frame may take.
-const WAIT: Duration = Duration::from_secs(5);
 const SECOND: i64 = 1_000_000;
 
 fn short_grace(config: &mut Config) {
     config.presence.leave_grace_s = 1;
-}
-
-/// Opens a connection with the session `token` and `headers`, or returns the refusal's status
-/// and JSON body.
-async fn try_open(addr: SocketAddr, token: Option<&str>, headers: &[(&str, &str)]) -> Result<Ws, (u16, Value)> {
-    let mut request = format!("ws://{addr}/v1/portal/ws").into_client_request().unwrap();
-    if let Some(token) = token {
-        request
-            .headers_mut()
-            .insert("cookie", format!("psession={token}").parse().unwrap());
-    }
-    for (name, value) in headers {
-        request
-            .headers_mut()
-            .insert(HeaderName::from_bytes(name.as_bytes()).unwrap(), value.parse().unwrap());
-    }
-    match tokio_tungstenite::connect_async(request).await {
-        Ok((ws, response)) => {
-            assert_eq!(response.status(), 101);
-            Ok(ws)
-        }
-        Err(WsError::Http(response)) => {
-            let body = response
-                .body()
-                .as_ref()
-                .map(|b| serde_json::from_slice(b).expect("a JSON refusal"))
-                .unwrap_or(Value::Null);
-            Err((response.status().as_u16(), body))
-        }
-        Err(other) => panic!("connection failed: {other}"),
-    }
-}
-
-async fn open(addr: SocketAddr, token: &str) -> Ws {
-    try_open(addr, Some(token), &[])
-        .await
-        .unwrap_or_else(|(status, body)| panic!("refused with {status}: {body}"))
-}
-
-/// Opens a connection and reads its first frame, which must be the snapshot; returns its data.
-async fn open_with_snapshot(addr: SocketAddr, token: &str) -> (Ws, Value) {
-    let mut ws = open(addr, token).await;
-    let first = event(&mut ws).await;
-    assert_eq!(first["event"], "presence:snapshot");
-    (ws, first["data"].clone())
-}
-
-/// The next event, skipping control frames.
-async fn event(ws: &mut Ws) -> Value {
-    tokio::time::timeout(WAIT, async {
-        loop {
-            match ws.next().await.expect("connection open").expect("a frame") {
-                Message::Text(text) => return serde_json::from_str::<Value>(text.as_str()).unwrap(),
-                Message::Ping(_) | Message::Pong(_) => continue,
-                other => panic!("expected an event, got {other:?}"),
-            }
-        }
-    })
-    .await
-    .expect("an event in time")
-}
-
-/// The code of the close frame the server ends the connection with.
-async fn closed_with(ws: &mut Ws) -> u16 {
-    tokio::time::timeout(WAIT, async {
-        loop {
-            match ws.next().await {
-                Some(Ok(Message::Close(Some(frame)))) => return u16::from(frame.code),
-                Some(Ok(_)) => continue,
-                other => panic!("the connection ended without a close code: {other:?}"),
-            }
-        }
-    })
-    .await
-    .expect("a close frame in time")
-}
-
-async fn send(ws: &mut Ws, text: &str) {
-    ws.send(Message::Text(text.into())).await.unwrap();
-}
-
-/// No event is waiting: the answer to a ping is the next frame.
-async fn nothing_pending(ws: &mut Ws) {
-    send(ws, r#"{"event": "ping", "data": null}"#).await;
-    let next = event(ws).await;
-    assert_eq!(next["event"], "pong", "an event was waiting: {next}");
 }
 
 fn ids(users: &Value) -> Vec<i64> {

@@ -465,3 +465,49 @@ async fn recheck(app: &App) -> Result<(), sqlx::Error> {
     app.presence.refresh_profiles(profiles(&mut conn, &ids).await?);
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn alice() -> PresenceUser {
+        PresenceUser {
+            id: 7,
+            username: "alice".into(),
+            avatar_url: None,
+            permission_level: 0,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_connection_that_falls_256_events_behind_is_closed_as_a_slow_reader() {
+        let presence = Presence::new(PresenceConfig::default());
+        let mut reader = presence.connect(alice(), 1, i64::MAX, 0).unwrap();
+        let idle = presence.connect(alice(), 2, i64::MAX, 0).unwrap();
+        for n in 0..QUEUE_LEN {
+            presence.announce(Some(7), "notification:new", json!({"n": n}));
+            reader.events.recv().await.unwrap();
+        }
+        assert_eq!(idle.link.close_code(), None);
+        presence.announce(None, "user:hard_unmuted", json!({"user_id": 7}));
+        assert_eq!(idle.link.close_code(), Some(close::SLOW_READER));
+        assert_eq!(reader.link.close_code(), None);
+    }
+
+    #[tokio::test]
+    async fn the_per_user_limit_counts_open_connections_only() {
+        let config = PresenceConfig {
+            max_connections_per_user: 1,
+            ..PresenceConfig::default()
+        };
+        let presence = Presence::new(config);
+        let first = presence.connect(alice(), 1, i64::MAX, 0).unwrap();
+        assert!(matches!(
+            presence.connect(alice(), 1, i64::MAX, 0),
+            Err(ApiError::TooManyConnections)
+        ));
+        drop(first);
+        let again = presence.connect(alice(), 1, i64::MAX, 0).unwrap();
+        assert_eq!(again.online.len(), 1);
+    }
+}

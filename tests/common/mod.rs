@@ -4,6 +4,7 @@
 
 pub mod process;
 pub mod wire;
+pub mod ws;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
