@@ -39,7 +39,7 @@ const INTERNAL_ERROR: u16 = 1011;
 const HEARTBEAT_TIMEOUT: u16 = 4000;
 
 pub fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(connect))
+    OpenApiRouter::new().routes(routes!(open_connection))
 }
 
 /// The realtime connection: presence, hard-mute changes and new notifications as JSON text
@@ -47,7 +47,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
 #[utoipa::path(get, path = "/v1/portal/ws", tag = "portal", security(("session" = [])),
     responses((status = 101, description = "Switching Protocols"), (status = 401, body = ErrorBody),
               (status = 403, body = ErrorBody), (status = 426, body = ErrorBody), (status = 429, body = ErrorBody)))]
-async fn connect(
+async fn open_connection(
     State(app): State<AppState>,
     auth: Authenticated,
     headers: HeaderMap,
