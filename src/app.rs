@@ -56,6 +56,7 @@ impl App {
             presence,
         });
         tokio::spawn(crate::domain::presence::follow_writes(Arc::downgrade(&app)));
+        tokio::spawn(crate::domain::presence::follow_other_nodes(Arc::downgrade(&app)));
         Ok(app)
     }
 

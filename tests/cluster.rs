@@ -5,7 +5,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::ws::{closed_with, open_with_snapshot};
+use common::ws::{closed_with, event, nothing_pending, open_with_snapshot};
 use common::{redis_url, Kind, TestApp};
 use serde_json::json;
 
@@ -145,6 +145,43 @@ async fn a_session_ended_on_one_node_closes_its_realtime_connection_on_the_other
         .await
         .assert_ok();
     assert_eq!(closed_with(&mut connection).await, 4001);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notifications_and_mutes_sent_on_one_node_reach_connections_on_the_other() {
+    let Some((a, b)) = two_nodes(|_| {}).await else { return };
+    let bot = a.login_bot().await;
+    let alice = a.user("5050", 0).await;
+    a.user("5151", 2).await;
+    let alice_token = a.login(&bot, "5050").await;
+    let admin_token = a.login(&bot, "5151").await;
+    // One connection on each node; the events are sent on B.
+    let (mut on_a, _) = open_with_snapshot(a.listen().await, &alice_token).await;
+    let (mut on_b, _) = open_with_snapshot(b.listen().await, &alice_token).await;
+
+    b.post("/v1/admin/notifications")
+        .cookie(&admin_token)
+        .json(json!({"user_id": alice.id, "title": "From B", "body": "Across nodes"}))
+        .send()
+        .await
+        .assert_ok();
+    b.post("/v1/portal/hard-mute")
+        .cookie(&admin_token)
+        .json(json!({"user_id": alice.id, "duration": 0}))
+        .send()
+        .await
+        .assert_ok();
+    for connection in [&mut on_a, &mut on_b] {
+        let new = event(connection).await;
+        assert_eq!(new["event"], "notification:new");
+        assert_eq!(new["data"]["title"], "From B");
+        assert_eq!(
+            event(connection).await,
+            json!({"event": "user:hard_muted", "data": {"user_id": alice.id, "expires_at": null}})
+        );
+        // Each event arrives once: a node does not also deliver what it hears back from Redis.
+        nothing_pending(connection).await;
+    }
 }
 
 #[tokio::test]

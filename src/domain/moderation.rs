@@ -6,6 +6,7 @@ use serde_json::json;
 
 use crate::app::App;
 use crate::domain::level::Level;
+use crate::domain::presence;
 use crate::domain::staff::{self, audit_user_event, Actor};
 use crate::error::ApiError;
 use crate::store::history::{ModerationRow, NewModeration, PermissionHistoryRow};
@@ -297,11 +298,13 @@ pub async fn hard_mute(
         .mute
         .flatten();
     tx.commit().await?;
-    app.presence.announce(
+    presence::announce(
+        app,
         None,
         "user:hard_muted",
         json!({"user_id": target.id, "expires_at": mute_ends.map(Timestamp)}),
-    );
+    )
+    .await;
     Ok(())
 }
 
@@ -326,8 +329,7 @@ pub async fn hard_unmute(app: &App, actor: Actor, user_id: i64, reason: Option<&
     )
     .await?;
     tx.commit().await?;
-    app.presence
-        .announce(None, "user:hard_unmuted", json!({"user_id": target.id}));
+    presence::announce(app, None, "user:hard_unmuted", json!({"user_id": target.id})).await;
     Ok(())
 }
 

@@ -6,6 +6,7 @@ use serde_json::json;
 use utoipa::ToSchema;
 
 use crate::app::App;
+use crate::domain::presence;
 use crate::domain::staff::Actor;
 use crate::error::ApiError;
 use crate::http::body::{trimmed_text, Fields};
@@ -208,7 +209,7 @@ pub async fn send(app: &App, actor: Actor, input: NewNotification) -> Result<Sen
         created_by: Some(actor.id),
         is_broadcast: input.user_id.is_none(),
     };
-    app.presence.announce(input.user_id, "notification:new", &notification);
+    presence::announce(app, input.user_id, "notification:new", &notification).await;
     Ok(Sent {
         notification,
         recipients,

@@ -16,12 +16,13 @@ use rand::distributions::Alphanumeric;
 use rand::Rng;
 use serde::Serialize;
 use serde_json::json;
-use tokio::sync::{mpsc, Notify};
+use tokio::sync::{broadcast, mpsc, Notify};
 use utoipa::ToSchema;
 
 use crate::app::App;
 use crate::config::PresenceConfig;
 use crate::domain::views::avatar_url;
+use crate::ephemeral::RemoteEvent;
 use crate::error::ApiError;
 use crate::store::users::UserRow;
 use crate::store::{self, Conn};
@@ -369,11 +370,10 @@ impl Presence {
         }
     }
 
-    /// Sends `event` to the connections of `user_id`, or to every connection when `None`.
-    pub fn announce(&self, user_id: Option<i64>, event: &str, data: impl Serialize) {
-        let frame = frame(event, data);
+    /// Queues `frame` for the connections of `user_id` on this node, or for all of them.
+    fn deliver(&self, user_id: Option<i64>, frame: &Arc<str>) {
         self.hub()
-            .send(&frame, |link| user_id.is_none_or(|id| link.user_id == id));
+            .send(frame, |link| user_id.is_none_or(|id| link.user_id == id));
     }
 
     fn links(&self) -> Vec<Arc<Link>> {
@@ -402,6 +402,41 @@ impl Presence {
             }
         }
         let _ = tokio::time::timeout(limit, drained).await;
+    }
+}
+
+/// Sends `event` to the open connections of `user_id`, or to every open connection when `None`,
+/// on this node and, through Redis, on the others.
+pub async fn announce(app: &App, user_id: Option<i64>, event: &str, data: impl Serialize) {
+    let frame = frame(event, data);
+    app.presence.deliver(user_id, &frame);
+    app.ephemeral
+        .publish_event(RemoteEvent {
+            user_id,
+            frame: frame.to_string(),
+        })
+        .await;
+}
+
+/// Delivers the events other nodes announce to this node's connections. Ends with the app.
+pub async fn follow_other_nodes(app: Weak<App>) {
+    let Some(mut events) = app.upgrade().map(|a| a.ephemeral.remote_events()) else {
+        return;
+    };
+    loop {
+        let event = match events.recv().await {
+            Ok(event) => event,
+            Err(broadcast::error::RecvError::Lagged(missed)) => {
+                tracing::warn!(
+                    missed,
+                    "realtime events from other nodes were dropped: too many at once"
+                );
+                continue;
+            }
+            Err(broadcast::error::RecvError::Closed) => return,
+        };
+        let Some(app) = app.upgrade() else { return };
+        app.presence.deliver(event.user_id, &event.frame.into());
     }
 }
 
@@ -485,11 +520,11 @@ mod tests {
         let mut reader = presence.connect(alice(), 1, i64::MAX, 0).unwrap();
         let idle = presence.connect(alice(), 2, i64::MAX, 0).unwrap();
         for n in 0..QUEUE_LEN {
-            presence.announce(Some(7), "notification:new", json!({"n": n}));
+            presence.deliver(Some(7), &frame("notification:new", json!({"n": n})));
             reader.events.recv().await.unwrap();
         }
         assert_eq!(idle.link.close_code(), None);
-        presence.announce(None, "user:hard_unmuted", json!({"user_id": 7}));
+        presence.deliver(None, &frame("user:hard_unmuted", json!({"user_id": 7})));
         assert_eq!(idle.link.close_code(), Some(close::SLOW_READER));
         assert_eq!(reader.link.close_code(), None);
     }

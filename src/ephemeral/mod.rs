@@ -9,6 +9,8 @@ mod redis_state;
 
 use std::time::{Duration, Instant};
 
+use serde::{Deserialize, Serialize};
+
 pub use cache::{Audience, BotCache, SessionCache, Ticket, ViewCache};
 pub use local::{Decision, LocalState};
 use redis_state::RedisState;
@@ -28,7 +30,25 @@ pub struct Ephemeral {
     /// Signalled whenever the caches are cleared, that is after every write on any node: the
     /// realtime connections follow it to notice ended sessions and started timeouts.
     pub changes: tokio::sync::Notify,
+    /// Realtime events published by other nodes, for this node's connections.
+    remote_events: tokio::sync::broadcast::Sender<RemoteEvent>,
+    /// Tells this node's own published events apart from the others'.
+    node_id: String,
     started: Instant,
+}
+
+/// A realtime event from another node: its audience (one user, or everyone) and its frame.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RemoteEvent {
+    pub user_id: Option<i64>,
+    pub frame: String,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Published {
+    node: String,
+    #[serde(flatten)]
+    event: RemoteEvent,
 }
 
 /// Statistics for `GET /v1/admin/health`.
@@ -58,6 +78,8 @@ impl Ephemeral {
             views: ViewCache::new(50_000),
             staff_views: ViewCache::new(256),
             changes: tokio::sync::Notify::new(),
+            remote_events: tokio::sync::broadcast::channel(1024).0,
+            node_id: uuid::Uuid::new_v4().simple().to_string(),
             started: Instant::now(),
         })
     }
@@ -153,6 +175,40 @@ impl Ephemeral {
             ) {
                 redis.mark_down();
             }
+        }
+    }
+
+    /// Sends a realtime event to the other nodes (with Redis; alone, there are none). Delivery is
+    /// best effort: while Redis is down the other nodes' connections miss it.
+    pub async fn publish_event(&self, event: RemoteEvent) {
+        let Some(redis) = &self.redis else { return };
+        let Ok(payload) = serde_json::to_string(&Published {
+            node: self.node_id.clone(),
+            event,
+        }) else {
+            return;
+        };
+        if !matches!(
+            tokio::time::timeout(REDIS_TIMEOUT, redis.publish_event(&payload)).await,
+            Ok(Ok(()))
+        ) {
+            redis.mark_down();
+        }
+    }
+
+    /// Events other nodes published, from now on.
+    pub fn remote_events(&self) -> tokio::sync::broadcast::Receiver<RemoteEvent> {
+        self.remote_events.subscribe()
+    }
+
+    fn receive_event(&self, payload: &str) {
+        match serde_json::from_str::<Published>(payload) {
+            Ok(published) if published.node != self.node_id => {
+                // No receiver means no realtime connection follows events yet: nothing to do.
+                let _ = self.remote_events.send(published.event);
+            }
+            Ok(_) => {}
+            Err(err) => tracing::warn!(cause = %err, "unreadable realtime event from another node"),
         }
     }
 

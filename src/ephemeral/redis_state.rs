@@ -1,5 +1,5 @@
 //! The Redis implementation: token buckets in a Lua script (atomic across nodes), failure windows
-//! in sorted sets, and session invalidations over pub/sub.
+//! in sorted sets, and session invalidations and realtime events over pub/sub.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
@@ -66,6 +66,10 @@ impl RedisState {
         self.key("invalidate")
     }
 
+    fn events_channel(&self) -> String {
+        self.key("events")
+    }
+
     fn connection(&self) -> Result<ConnectionManager> {
         let guard = self.manager.read().unwrap_or_else(|p| p.into_inner());
         match (&*guard, self.up.load(Ordering::Relaxed)) {
@@ -106,7 +110,7 @@ impl RedisState {
         let connect = async {
             let manager = self.client.get_connection_manager().await?;
             let mut pubsub = self.client.get_async_pubsub().await?;
-            pubsub.subscribe(self.channel()).await?;
+            pubsub.subscribe(&[self.channel(), self.events_channel()]).await?;
             Ok::<_, redis::RedisError>((manager, pubsub))
         };
         let (manager, pubsub) = tokio::time::timeout(timeout, connect)
@@ -117,9 +121,16 @@ impl RedisState {
         // Whatever was cached while we were cut off may have missed an invalidation.
         ephemeral.clear_local_caches();
         tracing::info!("redis connected");
+        let events_channel = self.events_channel();
         let mut messages = pubsub.into_on_message();
-        while messages.next().await.is_some() {
-            ephemeral.clear_local_caches();
+        while let Some(message) = messages.next().await {
+            if message.get_channel_name() == events_channel {
+                if let Ok(payload) = message.get_payload::<String>() {
+                    ephemeral.receive_event(&payload);
+                }
+            } else {
+                ephemeral.clear_local_caches();
+            }
         }
         Err(redis::RedisError::from((
             redis::ErrorKind::IoError,
@@ -172,6 +183,11 @@ impl RedisState {
     pub async fn publish_invalidation(&self) -> Result<()> {
         let mut conn = self.connection()?;
         conn.publish::<_, _, ()>(self.channel(), "sessions").await
+    }
+
+    pub async fn publish_event(&self, payload: &str) -> Result<()> {
+        let mut conn = self.connection()?;
+        conn.publish::<_, _, ()>(self.events_channel(), payload).await
     }
 
     pub async fn ping(&self) -> Result<()> {
