@@ -452,9 +452,9 @@ pub async fn connect(app: &App, user: &UserRow, session_id: i64, expires_at: i64
 }
 
 /// The first frame of a connection: its user's `presence:snapshot` (§3.5).
-pub async fn snapshot(app: &App, registration: &Registration, user_id: i64) -> Result<Arc<str>, ApiError> {
+pub async fn snapshot(app: &App, registration: &Registration) -> Result<Arc<str>, ApiError> {
     let mut conn = app.store.acquire().await?;
-    let user = store::users::by_id(&mut conn, user_id)
+    let user = store::users::by_id(&mut conn, registration.link.user_id)
         .await?
         .ok_or(ApiError::AuthRequired("Authentication required"))?;
     let status = status_of(&mut conn, registration.online.clone(), &user, app.now()).await?;

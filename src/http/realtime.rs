@@ -31,6 +31,9 @@ const MAX_FRAMES: usize = 20;
 const FRAME_WINDOW: Duration = Duration::from_secs(10);
 /// How long a closing connection waits for the client's close frame.
 const CLOSE_WAIT: Duration = Duration::from_secs(1);
+/// How long one frame may take to leave. A client that stops reading fills its socket's buffers;
+/// past this it counts as gone, so that it cannot hold a task and its place in presence.
+const SEND_LIMIT: Duration = Duration::from_secs(10);
 
 const UNSUPPORTED_DATA: u16 = 1003;
 const POLICY_VIOLATION: u16 = 1008;
@@ -57,7 +60,6 @@ async fn open_connection(
     let upgrade = upgrade.map_err(|_| ApiError::UpgradeRequired)?;
     let session = &auth.session;
     let registration = presence::connect(&app, &session.user, session.session_id, session.session_expires_at).await?;
-    let user_id = session.user.id;
     Ok(upgrade
         .max_message_size(MAX_READ)
         .max_frame_size(MAX_READ)
@@ -67,7 +69,7 @@ async fn open_connection(
                 registration,
                 socket,
             };
-            let code = connection.run(user_id).await;
+            let code = connection.run().await;
             connection.finish(code).await;
         }))
 }
@@ -82,8 +84,8 @@ struct Connection {
 type Ending = Option<u16>;
 
 impl Connection {
-    async fn run(&mut self, user_id: i64) -> Ending {
-        match presence::snapshot(&self.app, &self.registration, user_id).await {
+    async fn run(&mut self) -> Ending {
+        match presence::snapshot(&self.app, &self.registration).await {
             Ok(frame) => self.send_text(&frame).await?,
             Err(_) => return Some(INTERNAL_ERROR),
         }
@@ -136,20 +138,23 @@ impl Connection {
                         Message::Ping(_) | Message::Pong(_) => {}
                     }
                 }
-                _ = ping.tick() => {
-                    if self.socket.send(Message::Ping(Default::default())).await.is_err() {
-                        return None;
-                    }
-                }
+                _ = ping.tick() => self.send(Message::Ping(Default::default())).await?,
                 _ = tokio::time::sleep_until(last_seen + idle_limit) => return Some(HEARTBEAT_TIMEOUT),
                 _ = tokio::time::sleep(expiry) => return Some(close::SESSION_ENDED),
             }
         }
     }
 
-    /// `None` when the peer is gone.
+    /// `None` when the peer is gone, or did not take the frame within `SEND_LIMIT`.
+    async fn send(&mut self, message: Message) -> Option<()> {
+        tokio::time::timeout(SEND_LIMIT, self.socket.send(message))
+            .await
+            .ok()?
+            .ok()
+    }
+
     async fn send_text(&mut self, frame: &Arc<str>) -> Option<()> {
-        self.socket.send(Message::Text((&**frame).into())).await.ok()
+        self.send(Message::Text((&**frame).into())).await
     }
 
     /// Sends our close frame and gives the client a moment to answer it.
@@ -159,7 +164,7 @@ impl Connection {
             code,
             reason: "".into(),
         };
-        if self.socket.send(Message::Close(Some(frame))).await.is_ok() {
+        if self.send(Message::Close(Some(frame))).await.is_some() {
             let _ = tokio::time::timeout(CLOSE_WAIT, async {
                 while let Some(Ok(_)) = self.socket.recv().await {}
             })
