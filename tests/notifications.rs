@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{keys, People, TestApp, TestResponse};
+use common::{keys, People, TestApp, TestResponse, NOTIFICATION_FIELDS};
 use portal::time::Timestamp;
 use serde_json::{json, Value};
 
@@ -132,19 +132,7 @@ both_backends!(listing_pages_newest_first_with_counts, |t: TestApp| async move {
     assert_eq!((r["total"].as_i64(), r["unread"].as_i64()), (Some(1), Some(1)));
     assert_eq!((r["offset"].as_i64(), r["limit"].as_i64()), (Some(0), Some(50)));
     let welcome = &r["notifications"][0];
-    assert_eq!(
-        keys(welcome),
-        [
-            "body",
-            "created_at",
-            "created_by",
-            "id",
-            "is_broadcast",
-            "read_at",
-            "title",
-            "type"
-        ]
-    );
+    assert_eq!(keys(welcome), NOTIFICATION_FIELDS);
     assert_eq!(welcome["title"], "Welcome to Portal");
     assert_eq!(welcome["body"], "Your account has been created.");
     assert_eq!(welcome["type"], "success");

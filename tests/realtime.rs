@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use common::process::ServerProcess;
 use common::ws::{closed_with, event, nothing_pending, open, open_with_snapshot, send, try_open, WAIT};
-use common::{keys, Kind, People, TestApp};
+use common::{keys, Kind, People, TestApp, NOTIFICATION_FIELDS};
 use futures_util::{SinkExt, StreamExt};
 use portal::config::Config;
 use portal::time::Timestamp;
@@ -377,19 +377,7 @@ both_backends!(mutes_and_notifications_are_announced, |t: TestApp| async move {
     .await;
     let new = event(&mut a).await;
     assert_eq!(new["event"], "notification:new");
-    assert_eq!(
-        keys(&new["data"]),
-        [
-            "body",
-            "created_at",
-            "created_by",
-            "id",
-            "is_broadcast",
-            "read_at",
-            "title",
-            "type"
-        ]
-    );
+    assert_eq!(keys(&new["data"]), NOTIFICATION_FIELDS);
     assert_eq!(new["data"]["title"], "Hello");
     assert_eq!(new["data"]["type"], "success");
     assert_eq!(new["data"]["created_by"], admin_id);

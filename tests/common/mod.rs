@@ -540,6 +540,18 @@ impl<'a> People<'a> {
     }
 }
 
+/// The fields of a `Notification` (80-notifications-portal §1.1), sorted.
+pub const NOTIFICATION_FIELDS: [&str; 8] = [
+    "body",
+    "created_at",
+    "created_by",
+    "id",
+    "is_broadcast",
+    "read_at",
+    "title",
+    "type",
+];
+
 /// The sorted keys of a JSON object.
 pub fn keys(value: &Value) -> Vec<String> {
     let mut keys: Vec<String> = value.as_object().expect("object").keys().cloned().collect();
