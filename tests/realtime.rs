@@ -255,6 +255,23 @@ async fn silent_client_close_code(addr: SocketAddr, token: &str) -> u16 {
     }
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_that_expires_while_connected_is_closed_at_its_expiry() {
+    let t = TestApp::new(Kind::Sqlite, |config| config.session.ttl_user_s = 2)
+        .await
+        .unwrap();
+    let people = People::new(&t).await;
+    let (_, alice) = people.at("alice", 0).await;
+    let (mut ws, _) = open_with_snapshot(t.listen().await, &alice).await;
+    let opened = std::time::Instant::now();
+    assert_eq!(closed_with(&mut ws).await, 4001);
+    assert!(
+        opened.elapsed() >= Duration::from_millis(1500),
+        "closed after {:?}",
+        opened.elapsed()
+    );
+}
+
 both_backends!(an_ended_session_closes_its_connections, |t: TestApp| async move {
     let people = People::new(&t).await;
     let (_, alice) = people.at("alice", 0).await;
