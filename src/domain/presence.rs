@@ -32,6 +32,9 @@ use crate::time::Timestamp;
 const QUEUE_LEN: usize = 256;
 /// How often connections are checked against the database even when no write was seen.
 const RECHECK_EVERY: Duration = Duration::from_secs(30);
+/// The least time between two checks: under a stream of writes, one check covers all the writes
+/// of its interval instead of one check running after another.
+const RECHECK_GAP: Duration = Duration::from_millis(250);
 
 /// WebSocket close codes the server chooses (§3.6).
 pub mod close {
@@ -462,7 +465,7 @@ pub async fn snapshot(app: &App, registration: &Registration) -> Result<Arc<str>
 }
 
 /// Checks every connection of this node after each write seen here or broadcast by another node,
-/// and every `RECHECK_EVERY`: a connection whose session ended closes with 4001, one whose user's
+/// and every `RECHECK_EVERY`, at most once per `RECHECK_GAP`: a connection whose session ended closes with 4001, one whose user's
 /// timeout began after it opened closes with 4003, and the profiles of online users are
 /// refreshed for `user:left`. Ends with the app.
 pub async fn follow_writes(app: Weak<App>) {
@@ -477,6 +480,8 @@ pub async fn follow_writes(app: Weak<App>) {
         if let Err(err) = recheck(&app).await {
             tracing::warn!(cause = %err, "realtime connections could not be checked; trying again after the next write");
         }
+        drop(app);
+        tokio::time::sleep(RECHECK_GAP).await;
     }
 }
 
