@@ -465,9 +465,9 @@ pub async fn snapshot(app: &App, registration: &Registration) -> Result<Arc<str>
 }
 
 /// Checks every connection of this node after each write seen here or broadcast by another node,
-/// and every `RECHECK_EVERY`, at most once per `RECHECK_GAP`: a connection whose session ended closes with 4001, one whose user's
-/// timeout began after it opened closes with 4003, and the profiles of online users are
-/// refreshed for `user:left`. Ends with the app.
+/// and every `RECHECK_EVERY`, at most once per `RECHECK_GAP`: a connection whose session ended
+/// closes with 4001, one whose user's timeout began after it opened closes with 4003, and the
+/// profiles of online users are refreshed for `user:left`. Ends with the app.
 pub async fn follow_writes(app: Weak<App>) {
     loop {
         let Some(ephemeral) = app.upgrade().map(|a| a.ephemeral.clone()) else {
