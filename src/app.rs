@@ -42,7 +42,7 @@ impl App {
         let started_at = clock.now();
         let ephemeral = Arc::new(Ephemeral::new(config.redis_url.as_deref(), &config.redis_prefix)?);
         ephemeral.start();
-        let presence = Presence::new(config.presence.clone());
+        let presence = Presence::new(config.presence.clone(), ephemeral.clone());
         let app = Arc::new(App {
             config,
             derived,
@@ -57,6 +57,9 @@ impl App {
         });
         tokio::spawn(crate::domain::presence::follow_writes(Arc::downgrade(&app)));
         tokio::spawn(crate::domain::presence::follow_other_nodes(Arc::downgrade(&app)));
+        if app.ephemeral.uses_redis() {
+            tokio::spawn(crate::domain::presence::keep_shared_presence(Arc::downgrade(&app)));
+        }
         Ok(app)
     }
 

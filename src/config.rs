@@ -139,6 +139,9 @@ pub struct PresenceConfig {
     pub idle_timeout_s: u64,
     pub leave_grace_s: u64,
     pub max_connections_per_user: u64,
+    /// With Redis: how often a node reports itself alive; after three silent beats the other nodes
+    /// take its users offline.
+    pub node_beat_s: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -286,6 +289,7 @@ impl Default for PresenceConfig {
             idle_timeout_s: 60,
             leave_grace_s: 5,
             max_connections_per_user: 10,
+            node_beat_s: 5,
         }
     }
 }

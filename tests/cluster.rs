@@ -5,6 +5,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
+use common::process::ServerProcess;
 use common::ws::{closed_with, event, nothing_pending, open_with_snapshot};
 use common::{redis_url, Kind, TestApp};
 use serde_json::json;
@@ -182,6 +183,115 @@ async fn notifications_and_mutes_sent_on_one_node_reach_connections_on_the_other
         // Each event arrives once: a node does not also deliver what it hears back from Redis.
         nothing_pending(connection).await;
     }
+}
+
+fn ids(users: &serde_json::Value) -> Vec<i64> {
+    users
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["user"]["id"].as_i64().unwrap())
+        .collect()
+}
+
+fn quick_presence(config: &mut portal::config::Config) {
+    config.presence.leave_grace_s = 1;
+    config.presence.node_beat_s = 1;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn presence_is_one_across_the_nodes() {
+    let Some((a, b)) = two_nodes(quick_presence).await else {
+        return;
+    };
+    let bot = a.login_bot().await;
+    let alice = a.user("6060", 0).await;
+    let bob = a.user("6161", 0).await;
+    let alice_token = a.login(&bot, "6060").await;
+    let bob_token = a.login(&bot, "6161").await;
+    let (on_a, on_b) = (a.listen().await, b.listen().await);
+
+    let (mut alice_ws, snapshot) = open_with_snapshot(on_a, &alice_token).await;
+    assert_eq!(ids(&snapshot["users"]), [alice.id]);
+    let alice_presence = snapshot["users"][0]["session_id"].clone();
+
+    // Bob on the other node sees Alice, with the same presence id; Alice hears of Bob; Bob does not
+    // hear of himself (his joined is already in his snapshot).
+    let (mut bob_ws, snapshot) = open_with_snapshot(on_b, &bob_token).await;
+    assert_eq!(ids(&snapshot["users"]), [alice.id, bob.id]);
+    assert_eq!(snapshot["users"][0]["session_id"], alice_presence);
+    let bob_presence = snapshot["users"][1]["session_id"].clone();
+    let joined = event(&mut alice_ws).await;
+    assert_eq!(joined["event"], "user:joined");
+    assert_eq!(joined["data"]["user"]["id"], bob.id);
+    assert_eq!(joined["data"]["session_id"], bob_presence);
+    assert_eq!(joined["data"]["online"], 2);
+    nothing_pending(&mut bob_ws).await;
+    for (node, token) in [(&a, &alice_token), (&b, &bob_token)] {
+        let status = node.get("/v1/portal/status").cookie(token).send().await;
+        assert_eq!(status.assert_ok()["online"], 2);
+        assert_eq!(ids(&status.body["users"]), [alice.id, bob.id]);
+    }
+
+    // Bob moves from B to A within the grace: nobody hears of it, and he keeps his presence id.
+    bob_ws.close(None).await.unwrap();
+    let (mut bob_ws, snapshot) = open_with_snapshot(on_a, &bob_token).await;
+    assert_eq!(snapshot["users"][1]["session_id"], bob_presence);
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    nothing_pending(&mut alice_ws).await;
+    let status = b.get("/v1/portal/status").cookie(&alice_token).send().await;
+    assert_eq!(ids(&status.assert_ok()["users"]), [alice.id, bob.id]);
+
+    // Bob leaves for good: after the grace, once.
+    bob_ws.close(None).await.unwrap();
+    let left = event(&mut alice_ws).await;
+    assert_eq!(left["event"], "user:left");
+    assert_eq!(left["data"]["user"]["id"], bob.id);
+    assert_eq!(left["data"]["session_id"], bob_presence);
+    assert_eq!(left["data"]["online"], 1);
+    nothing_pending(&mut alice_ws).await;
+    let status = b.get("/v1/portal/status").cookie(&alice_token).send().await;
+    assert_eq!(ids(&status.assert_ok()["users"]), [alice.id]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_users_of_a_node_that_died_go_offline() {
+    let Some((a, _b)) = two_nodes(quick_presence).await else {
+        return;
+    };
+    let bot = a.login_bot().await;
+    a.user("7070", 0).await;
+    let carol = a.user("7171", 0).await;
+    let alice_token = a.login(&bot, "7070").await;
+    let carol_token = a.login(&bot, "7171").await;
+    let (mut alice_ws, _) = open_with_snapshot(a.listen().await, &alice_token).await;
+
+    // A third node, a real process on the same database and Redis, then killed without a goodbye.
+    let config = &a.app.config;
+    let mut node = ServerProcess::start(
+        &config.effective_database_url(),
+        &[
+            ("REDIS_URL", config.redis_url.as_deref().unwrap()),
+            ("PORTAL_REDIS_PREFIX", &config.redis_prefix),
+            ("PORTAL_PRESENCE__NODE_BEAT_S", "1"),
+        ],
+    )
+    .await;
+    // The process reaches Redis within a second of starting; until then it keeps presence alone.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let (_carol_ws, snapshot) = open_with_snapshot(node.addr, &carol_token).await;
+    assert_eq!(snapshot["online"], 2);
+    let joined = event(&mut alice_ws).await;
+    assert_eq!(joined["event"], "user:joined");
+    assert_eq!(joined["data"]["user"]["id"], carol.id);
+    node.kill();
+
+    // Three beats of silence, then the next beat of a living node takes Carol offline.
+    let left = tokio::time::timeout(Duration::from_secs(8), event(&mut alice_ws)).await;
+    let left = left.expect("user:left within three beats and one");
+    assert_eq!(left["event"], "user:left");
+    assert_eq!(left["data"]["user"]["id"], carol.id);
+    assert_eq!(left["data"]["online"], 1);
 }
 
 #[tokio::test]

@@ -1,14 +1,17 @@
-//! Presence (80-notifications-portal §2, §3.4): who is online on this node, the realtime
-//! connections that make them so, and the events those connections receive.
+//! Presence (80-notifications-portal §2, §3.4): who is online, the realtime connections that make
+//! them so, and the events those connections receive.
 //!
-//! All bookkeeping and every event go through one lock, so each connection sees the events in the
-//! order they were produced and a snapshot taken at registration is followed by exactly the events
-//! after it. Sessions that end and timeouts that start are found by one query after every write
-//! (`follow_writes`), so no write path has to remember to close connections, and a write on another
-//! node reaches this one through the broadcast cache invalidation.
+//! Alone, a node keeps presence itself: all bookkeeping and every event go through one lock, so
+//! each connection sees the events in the order they were produced and a snapshot taken at
+//! registration is followed by exactly the events after it. With Redis, the node keeps its own
+//! connections and users here and reports its users' coming and going to the shared state
+//! (`ephemeral::redis_presence`), whose numbered changes every node delivers; a connection drops
+//! those its snapshot already holds. Sessions that end and timeouts that start are found by one
+//! query after every write (`follow_writes`), so no write path has to remember to close
+//! connections, and a write on another node reaches this one through the broadcast invalidation.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicI64, AtomicU16, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU16, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
 
@@ -22,7 +25,7 @@ use utoipa::ToSchema;
 use crate::app::App;
 use crate::config::PresenceConfig;
 use crate::domain::views::avatar_url;
-use crate::ephemeral::RemoteEvent;
+use crate::ephemeral::{Ephemeral, RemoteEvent};
 use crate::error::ApiError;
 use crate::store::users::UserRow;
 use crate::store::{self, Conn};
@@ -79,7 +82,12 @@ pub async fn status(
     viewer: &UserRow,
     now: i64,
 ) -> Result<PortalStatus, sqlx::Error> {
-    status_of(conn, presence.online(), viewer, now).await
+    let shared = match presence.ephemeral.presence_is_shared() {
+        true => presence.ephemeral.presence_snapshot().await,
+        false => None,
+    };
+    let online = shared.map_or_else(|| presence.online(), |(_, online)| online);
+    status_of(conn, online, viewer, now).await
 }
 
 async fn status_of(
@@ -142,7 +150,16 @@ pub struct Link {
     expires_at: AtomicI64,
     close_code: AtomicU16,
     wake: Notify,
-    events: mpsc::Sender<Arc<str>>,
+    events: mpsc::Sender<Queued>,
+    /// The sequence number of the shared presence state the connection's snapshot was taken at:
+    /// presence changes numbered up to it are already in the snapshot.
+    snapshot_seq: AtomicU64,
+}
+
+/// An event waiting for a connection, with its sequence number when it is a shared presence change.
+pub struct Queued {
+    pub seq: Option<u64>,
+    pub frame: Arc<str>,
 }
 
 impl Link {
@@ -164,6 +181,13 @@ impl Link {
         self.expires_at.load(Ordering::Acquire)
     }
 
+    /// Whether the connection's snapshot already holds this event.
+    pub fn already_seen(&self, event: &Queued) -> bool {
+        event
+            .seq
+            .is_some_and(|seq| seq <= self.snapshot_seq.load(Ordering::Acquire))
+    }
+
     /// Resolves when `close` was called or the expiry moved.
     pub async fn woken(&self) {
         self.wake.notified().await
@@ -180,7 +204,7 @@ impl Link {
 pub struct Registration {
     presence: Arc<Presence>,
     pub link: Arc<Link>,
-    pub events: mpsc::Receiver<Arc<str>>,
+    pub events: mpsc::Receiver<Queued>,
     /// Who was online at the moment of registration (the connection's user included), in order;
     /// every change after it arrives through `events`.
     pub online: Vec<(i64, String)>,
@@ -224,19 +248,31 @@ impl Hub {
     }
 
     /// Queues `frame` on every connection `to` accepts; a full queue closes its connection.
-    fn send(&self, frame: &Arc<str>, to: impl Fn(&Link) -> bool) {
+    fn send(&self, seq: Option<u64>, frame: &Arc<str>, to: impl Fn(&Link) -> bool) {
         for link in self.connections.values().filter(|l| to(l)) {
-            if let Err(mpsc::error::TrySendError::Full(_)) = link.events.try_send(frame.clone()) {
+            let queued = Queued {
+                seq,
+                frame: frame.clone(),
+            };
+            if let Err(mpsc::error::TrySendError::Full(_)) = link.events.try_send(queued) {
                 link.close(close::SLOW_READER);
             }
         }
     }
 
-    fn presence_change(&self, event: &str, user: &OnlineUser) -> Arc<str> {
-        frame(
+    /// Sends `event` (joined or left) about `user` to every connection, with the count as it is now.
+    fn announce_about(&self, event: &str, user: &OnlineUser) {
+        let frame = frame(
             event,
             json!({"user": user.profile, "session_id": user.session_id, "online": self.online.len()}),
-        )
+        );
+        self.send(None, &frame, |_| true);
+    }
+
+    fn announce_change(&self, event: &str, user_id: i64) {
+        if let Some(user) = self.online.get(&user_id) {
+            self.announce_about(event, user);
+        }
     }
 }
 
@@ -245,19 +281,25 @@ pub fn frame(event: &str, data: impl Serialize) -> Arc<str> {
     json!({"event": event, "data": data}).to_string().into()
 }
 
-/// Presence on this node.
+/// Presence on this node, and its part in the presence shared through Redis when there is one.
 pub struct Presence {
     hub: Mutex<Hub>,
     config: PresenceConfig,
+    ephemeral: Arc<Ephemeral>,
+    /// One user coming online or going offline on this node at a time, so that the shared state
+    /// and this node's view change in the same order.
+    transitions: tokio::sync::Mutex<()>,
     /// Wakes `shutdown` when the last connection is gone.
     drained: Notify,
 }
 
 impl Presence {
-    pub fn new(config: PresenceConfig) -> Arc<Presence> {
+    pub fn new(config: PresenceConfig, ephemeral: Arc<Ephemeral>) -> Arc<Presence> {
         Arc::new(Presence {
             hub: Mutex::new(Hub::default()),
             config,
+            ephemeral,
+            transitions: tokio::sync::Mutex::new(()),
             drained: Notify::new(),
         })
     }
@@ -272,14 +314,17 @@ impl Presence {
         self.hub().online_in_order()
     }
 
-    /// Registers a connection of `profile`'s user opened with session `session_id` (§3.4).
-    pub fn connect(
+    /// Registers a connection of `profile`'s user opened with session `session_id` (§3.4), and
+    /// says whether the user came online on this node with it. `announce`: send `user:joined` from
+    /// here (the shared state sends it otherwise).
+    fn connect(
         self: &Arc<Self>,
         profile: PresenceUser,
         session_id: i64,
         expires_at: i64,
         now: i64,
-    ) -> Result<Registration, ApiError> {
+        announce: bool,
+    ) -> Result<(Registration, bool), ApiError> {
         let mut hub = self.hub();
         if hub.shutting_down {
             return Err(ApiError::Unavailable);
@@ -299,7 +344,9 @@ impl Presence {
             close_code: AtomicU16::new(0),
             wake: Notify::new(),
             events: sender,
+            snapshot_seq: AtomicU64::new(0),
         });
+        let came_online = !hub.online.contains_key(&user_id);
         match hub.online.get_mut(&user_id) {
             Some(user) => {
                 user.open += 1;
@@ -320,17 +367,36 @@ impl Presence {
                     grace: None,
                 };
                 hub.online.insert(user_id, user);
-                let joined = hub.presence_change("user:joined", &hub.online[&user_id]);
-                hub.send(&joined, |_| true);
+                if announce {
+                    hub.announce_change("user:joined", user_id);
+                }
             }
         }
         hub.connections.insert(link.id, link.clone());
-        Ok(Registration {
+        let registration = Registration {
             presence: self.clone(),
             link,
             events,
             online: hub.online_in_order(),
-        })
+        };
+        Ok((registration, came_online))
+    }
+
+    /// The user's presence id and order are those of the shared state.
+    fn adopt(&self, user_id: i64, session_id: String, order: u64) {
+        if let Some(user) = self.hub().online.get_mut(&user_id) {
+            user.session_id = session_id;
+            user.order = order;
+        }
+    }
+
+    /// `user:joined` from this node alone, when the shared state could not be reached.
+    fn announce_joined_here(&self, user_id: i64) {
+        self.hub().announce_change("user:joined", user_id);
+    }
+
+    fn presence_id(&self, user_id: i64) -> Option<String> {
+        self.hub().online.get(&user_id).map(|u| u.session_id.clone())
     }
 
     fn disconnect(self: &Arc<Self>, link: &Link) {
@@ -357,26 +423,37 @@ impl Presence {
         let wait = Duration::from_secs(self.config.leave_grace_s);
         tokio::spawn(async move {
             tokio::time::sleep(wait).await;
-            presence.grace_over(user_id, grace);
+            presence.grace_over(user_id, grace).await;
         });
     }
 
-    /// The user goes offline unless they came back, or left again, during the grace.
-    fn grace_over(&self, user_id: i64, grace: u64) {
-        let mut hub = self.hub();
-        if hub.online.get(&user_id).is_none_or(|u| u.grace != Some(grace)) {
-            return;
-        }
-        if let Some(user) = hub.online.remove(&user_id) {
-            let left = hub.presence_change("user:left", &user);
-            hub.send(&left, |_| true);
+    /// The user goes offline on this node unless they came back, or left again, during the grace;
+    /// with shared presence, offline everywhere when no other node hosts them.
+    async fn grace_over(&self, user_id: i64, grace: u64) {
+        let _transition = self.transitions.lock().await;
+        let shared = self.ephemeral.presence_is_shared();
+        let gone = {
+            let mut hub = self.hub();
+            if hub.online.get(&user_id).is_none_or(|u| u.grace != Some(grace)) {
+                return;
+            }
+            let gone = hub.online.remove(&user_id);
+            if let (false, Some(user)) = (shared, &gone) {
+                hub.announce_about("user:left", user);
+            }
+            gone
+        };
+        let Some(user) = gone.filter(|_| shared) else { return };
+        let profile = serde_json::to_string(&user.profile).unwrap_or_default();
+        if self.ephemeral.presence_go_offline(user_id, &profile).await.is_none() {
+            self.hub().announce_about("user:left", &user);
         }
     }
 
     /// Queues `frame` for the connections of `user_id` on this node, or for all of them.
-    fn deliver(&self, user_id: Option<i64>, frame: &Arc<str>) {
+    fn deliver(&self, user_id: Option<i64>, seq: Option<u64>, frame: &Arc<str>) {
         self.hub()
-            .send(frame, |link| user_id.is_none_or(|id| link.user_id == id));
+            .send(seq, frame, |link| user_id.is_none_or(|id| link.user_id == id));
     }
 
     fn links(&self) -> Vec<Arc<Link>> {
@@ -391,8 +468,33 @@ impl Presence {
         }
     }
 
-    /// Closes every connection with 1001 and waits, up to `limit`, until they are gone.
+    /// The users this node hosts (connected here, or in their leave grace here).
+    fn hosted(&self) -> Vec<(PresenceUser, String)> {
+        let hub = self.hub();
+        hub.online
+            .values()
+            .map(|u| (u.profile.clone(), u.session_id.clone()))
+            .collect()
+    }
+
+    /// How long a node may be silent before the others take its users offline: three beats.
+    fn node_dead_after_ms(&self) -> i64 {
+        3 * 1000 * self.config.node_beat_s.max(1) as i64
+    }
+
+    /// Closes every connection with 1001 and waits, up to `limit`, until they are gone; with
+    /// shared presence, this node's users then leave it.
     pub async fn shutdown(&self, limit: Duration) {
+        self.close_all(limit).await;
+        if self.ephemeral.presence_is_shared() {
+            let _transition = self.transitions.lock().await;
+            self.ephemeral
+                .presence_beat(wall_clock_ms(), self.node_dead_after_ms(), Some(&[]))
+                .await;
+        }
+    }
+
+    async fn close_all(&self, limit: Duration) {
         let drained = self.drained.notified();
         {
             let mut hub = self.hub();
@@ -412,11 +514,12 @@ impl Presence {
 /// on this node and, through Redis, on the others.
 pub async fn announce(app: &App, user_id: Option<i64>, event: &str, data: impl Serialize) {
     let frame = frame(event, data);
-    app.presence.deliver(user_id, &frame);
+    app.presence.deliver(user_id, None, &frame);
     app.ephemeral
         .publish_event(RemoteEvent {
             user_id,
             frame: frame.to_string(),
+            seq: None,
         })
         .await;
 }
@@ -439,7 +542,53 @@ pub async fn follow_other_nodes(app: Weak<App>) {
             Err(broadcast::error::RecvError::Closed) => return,
         };
         let Some(app) = app.upgrade() else { return };
-        app.presence.deliver(event.user_id, &event.frame.into());
+        app.presence.deliver(event.user_id, event.seq, &event.frame.into());
+    }
+}
+
+fn wall_clock_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// With Redis: this node's beat every `presence.node_beat_s`, which also takes offline the users
+/// of nodes silent for three beats; when the shared state was out of reach before (or at start),
+/// this node's users are put back into it first. Ends with the app.
+pub async fn keep_shared_presence(app: Weak<App>) {
+    let mut was_shared = false;
+    loop {
+        let Some(app_now) = app.upgrade() else { return };
+        let (presence, ephemeral) = (&app_now.presence, &app_now.ephemeral);
+        let beat = Duration::from_secs(presence.config.node_beat_s.max(1));
+        let shared = ephemeral.presence_is_shared();
+        if shared {
+            let _transition = presence.transitions.lock().await;
+            let hosted = presence.hosted();
+            let ids: Vec<i64> = hosted.iter().map(|(profile, _)| profile.id).collect();
+            let rejoin = !was_shared;
+            let beaten = ephemeral
+                .presence_beat(
+                    wall_clock_ms(),
+                    presence.node_dead_after_ms(),
+                    rejoin.then_some(&ids[..]),
+                )
+                .await
+                .is_some();
+            if beaten && rejoin {
+                for (profile, sid) in hosted {
+                    let json = serde_json::to_string(&profile).unwrap_or_default();
+                    if let Some((sid, order)) = ephemeral.presence_come_online(profile.id, &sid, &json).await {
+                        presence.adopt(profile.id, sid, order);
+                    }
+                }
+            }
+            was_shared = beaten;
+        } else {
+            was_shared = false;
+        }
+        drop(app_now);
+        tokio::time::sleep(beat).await;
     }
 }
 
@@ -451,7 +600,30 @@ pub async fn connect(app: &App, user: &UserRow, session_id: i64, expires_at: i64
         .remove(&user.id)
         .ok_or(ApiError::AuthRequired("Authentication required"))?;
     drop(conn);
-    app.presence.connect(profile, session_id, expires_at, app.now())
+    let presence = &app.presence;
+    let _transition = presence.transitions.lock().await;
+    let shared = app.ephemeral.presence_is_shared();
+    let (mut registration, came_online) =
+        presence.connect(profile.clone(), session_id, expires_at, app.now(), !shared)?;
+    if !shared {
+        return Ok(registration);
+    }
+    if came_online {
+        let sid = presence.presence_id(profile.id).unwrap_or_default();
+        let json = serde_json::to_string(&profile).unwrap_or_default();
+        match app.ephemeral.presence_come_online(profile.id, &sid, &json).await {
+            Some((sid, order)) => presence.adopt(profile.id, sid, order),
+            None => presence.announce_joined_here(profile.id),
+        }
+    }
+    match app.ephemeral.presence_snapshot().await {
+        Some((seq, online)) => {
+            registration.link.snapshot_seq.store(seq, Ordering::Release);
+            registration.online = online;
+        }
+        None => registration.online = presence.online(),
+    }
+    Ok(registration)
 }
 
 /// The first frame of a connection: its user's `presence:snapshot` (§3.5).
@@ -510,6 +682,10 @@ async fn recheck(app: &App) -> Result<(), sqlx::Error> {
 mod tests {
     use super::*;
 
+    fn local_state() -> Arc<Ephemeral> {
+        Arc::new(Ephemeral::new(None, "test:").unwrap())
+    }
+
     fn alice() -> PresenceUser {
         PresenceUser {
             id: 7,
@@ -521,15 +697,15 @@ mod tests {
 
     #[tokio::test]
     async fn a_connection_that_falls_256_events_behind_is_closed_as_a_slow_reader() {
-        let presence = Presence::new(PresenceConfig::default());
-        let mut reader = presence.connect(alice(), 1, i64::MAX, 0).unwrap();
-        let idle = presence.connect(alice(), 2, i64::MAX, 0).unwrap();
+        let presence = Presence::new(PresenceConfig::default(), local_state());
+        let (mut reader, _) = presence.connect(alice(), 1, i64::MAX, 0, true).unwrap();
+        let (idle, _) = presence.connect(alice(), 2, i64::MAX, 0, true).unwrap();
         for n in 0..QUEUE_LEN {
-            presence.deliver(Some(7), &frame("notification:new", json!({"n": n})));
+            presence.deliver(Some(7), None, &frame("notification:new", json!({"n": n})));
             reader.events.recv().await.unwrap();
         }
         assert_eq!(idle.link.close_code(), None);
-        presence.deliver(None, &frame("user:hard_unmuted", json!({"user_id": 7})));
+        presence.deliver(None, None, &frame("user:hard_unmuted", json!({"user_id": 7})));
         assert_eq!(idle.link.close_code(), Some(close::SLOW_READER));
         assert_eq!(reader.link.close_code(), None);
     }
@@ -540,14 +716,16 @@ mod tests {
             max_connections_per_user: 1,
             ..PresenceConfig::default()
         };
-        let presence = Presence::new(config);
-        let first = presence.connect(alice(), 1, i64::MAX, 0).unwrap();
+        let presence = Presence::new(config, local_state());
+        let (first, came_online) = presence.connect(alice(), 1, i64::MAX, 0, true).unwrap();
+        assert!(came_online);
         assert!(matches!(
-            presence.connect(alice(), 1, i64::MAX, 0),
+            presence.connect(alice(), 1, i64::MAX, 0, true),
             Err(ApiError::TooManyConnections)
         ));
         drop(first);
-        let again = presence.connect(alice(), 1, i64::MAX, 0).unwrap();
+        let (again, came_online) = presence.connect(alice(), 1, i64::MAX, 0, true).unwrap();
+        assert!(!came_online, "within the leave grace the user is still online here");
         assert_eq!(again.online.len(), 1);
     }
 }

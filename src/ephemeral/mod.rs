@@ -1,10 +1,12 @@
-//! Live state that is not worth a database row: rate-limit buckets, login-failure windows, and the
-//! short-lived caches of sessions and user views with their invalidation. In-process by default; with `REDIS_URL`, buckets
-//! and windows live in Redis so that every node counts the same, and invalidations are broadcast.
+//! Live state that is not worth a database row: rate-limit buckets, login-failure windows, the
+//! short-lived caches of sessions and user views with their invalidation, and the relay of realtime
+//! events. In-process by default; with `REDIS_URL`, buckets, windows and the online set of presence
+//! live in Redis so that every node sees the same, and invalidations and events are broadcast.
 //! While Redis is unreachable each node falls back to its own in-process state and reports degraded.
 
 mod cache;
 mod local;
+mod redis_presence;
 mod redis_state;
 
 use std::time::{Duration, Instant};
@@ -37,11 +39,20 @@ pub struct Ephemeral {
     started: Instant,
 }
 
-/// A realtime event from another node: its audience (one user, or everyone) and its frame.
+/// A realtime event from another node: its audience (one user, or everyone) and its frame. A
+/// presence change from the shared state carries its sequence number instead (and goes to everyone).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RemoteEvent {
     pub user_id: Option<i64>,
     pub frame: String,
+    #[serde(skip)]
+    pub seq: Option<u64>,
+}
+
+#[derive(Deserialize)]
+struct PresenceChange {
+    seq: u64,
+    frame: String,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -196,12 +207,70 @@ impl Ephemeral {
         }
     }
 
+    /// Whether presence is shared with other nodes right now: Redis is configured and answering.
+    pub fn presence_is_shared(&self) -> bool {
+        self.redis.as_ref().is_some_and(|r| r.is_up())
+    }
+
+    /// Runs one shared-presence operation within the Redis budget; `None` when it failed, and the
+    /// node then works from its own state.
+    async fn shared<'a, T, F>(&'a self, operation: impl FnOnce(&'a RedisState) -> F) -> Option<T>
+    where
+        F: std::future::Future<Output = redis::RedisResult<T>> + 'a,
+    {
+        let redis = self.redis.as_ref()?;
+        match tokio::time::timeout(REDIS_TIMEOUT, operation(redis)).await {
+            Ok(Ok(value)) => Some(value),
+            _ => {
+                redis.mark_down();
+                None
+            }
+        }
+    }
+
+    /// Brings `user_id` online on this node in the shared state; their presence id and order there.
+    pub async fn presence_come_online(&self, user_id: i64, sid: &str, profile: &str) -> Option<(String, u64)> {
+        self.shared(|r| r.presence_come_online(&self.node_id, user_id, sid, profile))
+            .await
+    }
+
+    /// Takes `user_id` off this node in the shared state.
+    pub async fn presence_go_offline(&self, user_id: i64, profile: &str) -> Option<()> {
+        self.shared(|r| r.presence_go_offline(&self.node_id, user_id, profile))
+            .await
+    }
+
+    /// This node's beat; takes dead nodes' users offline and, given the users this node `hosted`,
+    /// takes off it the ones the shared state still has it host.
+    pub async fn presence_beat(&self, now_ms: i64, dead_after_ms: i64, hosted: Option<&[i64]>) -> Option<()> {
+        self.shared(|r| r.presence_beat(&self.node_id, now_ms, dead_after_ms, hosted))
+            .await
+    }
+
+    /// The shared online users in order, with the sequence number of the last presence change.
+    pub async fn presence_snapshot(&self) -> Option<(u64, Vec<(i64, String)>)> {
+        self.shared(|r| r.presence_snapshot()).await
+    }
+
     /// Events other nodes published, from now on.
     pub fn remote_events(&self) -> tokio::sync::broadcast::Receiver<RemoteEvent> {
         self.remote_events.subscribe()
     }
 
-    fn receive_event(&self, payload: &str) {
+    fn receive_event(&self, payload: &str, presence_change: bool) {
+        if presence_change {
+            match serde_json::from_str::<PresenceChange>(payload) {
+                Ok(change) => {
+                    let _ = self.remote_events.send(RemoteEvent {
+                        user_id: None,
+                        frame: change.frame,
+                        seq: Some(change.seq),
+                    });
+                }
+                Err(err) => tracing::warn!(cause = %err, "unreadable presence change"),
+            }
+            return;
+        }
         match serde_json::from_str::<Published>(payload) {
             Ok(published) if published.node != self.node_id => {
                 // No receiver means no realtime connection follows events yet: nothing to do.

@@ -9,6 +9,7 @@ use futures_util::StreamExt;
 use redis::aio::ConnectionManager;
 use redis::{AsyncCommands, Client, Script};
 
+use super::redis_presence::PresenceScripts;
 use super::{CacheStats, Decision, Ephemeral};
 use crate::time::MICROS_PER_SECOND;
 
@@ -42,6 +43,7 @@ pub struct RedisState {
     manager: RwLock<Option<ConnectionManager>>,
     up: AtomicBool,
     script: Script,
+    pub(super) presence: PresenceScripts,
 }
 
 type Result<T> = redis::RedisResult<T>;
@@ -55,6 +57,7 @@ impl RedisState {
             manager: RwLock::new(None),
             up: AtomicBool::new(false),
             script: Script::new(TOKEN_BUCKET),
+            presence: PresenceScripts::new(),
         })
     }
 
@@ -70,7 +73,15 @@ impl RedisState {
         self.key("events")
     }
 
-    fn connection(&self) -> Result<ConnectionManager> {
+    pub(super) fn presence_channel(&self) -> String {
+        self.key("presence")
+    }
+
+    pub(super) fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    pub(super) fn connection(&self) -> Result<ConnectionManager> {
         let guard = self.manager.read().unwrap_or_else(|p| p.into_inner());
         match (&*guard, self.up.load(Ordering::Relaxed)) {
             (Some(manager), true) => Ok(manager.clone()),
@@ -110,7 +121,9 @@ impl RedisState {
         let connect = async {
             let manager = self.client.get_connection_manager().await?;
             let mut pubsub = self.client.get_async_pubsub().await?;
-            pubsub.subscribe(&[self.channel(), self.events_channel()]).await?;
+            pubsub
+                .subscribe(&[self.channel(), self.events_channel(), self.presence_channel()])
+                .await?;
             Ok::<_, redis::RedisError>((manager, pubsub))
         };
         let (manager, pubsub) = tokio::time::timeout(timeout, connect)
@@ -121,12 +134,13 @@ impl RedisState {
         // Whatever was cached while we were cut off may have missed an invalidation.
         ephemeral.clear_local_caches();
         tracing::info!("redis connected");
-        let events_channel = self.events_channel();
+        let (events_channel, presence_channel) = (self.events_channel(), self.presence_channel());
         let mut messages = pubsub.into_on_message();
         while let Some(message) = messages.next().await {
-            if message.get_channel_name() == events_channel {
+            let channel = message.get_channel_name();
+            if channel == events_channel || channel == presence_channel {
                 if let Ok(payload) = message.get_payload::<String>() {
-                    ephemeral.receive_event(&payload);
+                    ephemeral.receive_event(&payload, channel == presence_channel);
                 }
             } else {
                 ephemeral.clear_local_caches();

@@ -106,7 +106,8 @@ impl Connection {
                 biased;
                 _ = link.woken() => {}
                 event = self.registration.events.recv() => match event {
-                    Some(frame) => self.send_text(&frame).await?,
+                    Some(event) if link.already_seen(&event) => {}
+                    Some(event) => self.send_text(&event.frame).await?,
                     None => return Some(link.close_code().unwrap_or(INTERNAL_ERROR)),
                 },
                 incoming = self.socket.recv() => {
