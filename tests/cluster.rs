@@ -6,7 +6,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::process::ServerProcess;
-use common::ws::{closed_with, event, nothing_pending, open_with_snapshot};
+use common::ws::{closed_with, event, nothing_pending, open_with_snapshot, presence_ids};
 use common::{redis_url, Kind, TestApp};
 use serde_json::json;
 
@@ -185,15 +185,6 @@ async fn notifications_and_mutes_sent_on_one_node_reach_connections_on_the_other
     }
 }
 
-fn ids(users: &serde_json::Value) -> Vec<i64> {
-    users
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["user"]["id"].as_i64().unwrap())
-        .collect()
-}
-
 fn quick_presence(config: &mut portal::config::Config) {
     config.presence.leave_grace_s = 1;
     config.presence.node_beat_s = 1;
@@ -212,13 +203,13 @@ async fn presence_is_one_across_the_nodes() {
     let (on_a, on_b) = (a.listen().await, b.listen().await);
 
     let (mut alice_ws, snapshot) = open_with_snapshot(on_a, &alice_token).await;
-    assert_eq!(ids(&snapshot["users"]), [alice.id]);
+    assert_eq!(presence_ids(&snapshot["users"]), [alice.id]);
     let alice_presence = snapshot["users"][0]["session_id"].clone();
 
     // Bob on the other node sees Alice, with the same presence id; Alice hears of Bob; Bob does not
     // hear of himself (his joined is already in his snapshot).
     let (mut bob_ws, snapshot) = open_with_snapshot(on_b, &bob_token).await;
-    assert_eq!(ids(&snapshot["users"]), [alice.id, bob.id]);
+    assert_eq!(presence_ids(&snapshot["users"]), [alice.id, bob.id]);
     assert_eq!(snapshot["users"][0]["session_id"], alice_presence);
     let bob_presence = snapshot["users"][1]["session_id"].clone();
     let joined = event(&mut alice_ws).await;
@@ -230,7 +221,7 @@ async fn presence_is_one_across_the_nodes() {
     for (node, token) in [(&a, &alice_token), (&b, &bob_token)] {
         let status = node.get("/v1/portal/status").cookie(token).send().await;
         assert_eq!(status.assert_ok()["online"], 2);
-        assert_eq!(ids(&status.body["users"]), [alice.id, bob.id]);
+        assert_eq!(presence_ids(&status.body["users"]), [alice.id, bob.id]);
     }
 
     // Bob moves from B to A within the grace: nobody hears of it, and he keeps his presence id.
@@ -240,7 +231,7 @@ async fn presence_is_one_across_the_nodes() {
     tokio::time::sleep(Duration::from_millis(2500)).await;
     nothing_pending(&mut alice_ws).await;
     let status = b.get("/v1/portal/status").cookie(&alice_token).send().await;
-    assert_eq!(ids(&status.assert_ok()["users"]), [alice.id, bob.id]);
+    assert_eq!(presence_ids(&status.assert_ok()["users"]), [alice.id, bob.id]);
 
     // Bob leaves for good: after the grace, once.
     bob_ws.close(None).await.unwrap();
@@ -251,7 +242,7 @@ async fn presence_is_one_across_the_nodes() {
     assert_eq!(left["data"]["online"], 1);
     nothing_pending(&mut alice_ws).await;
     let status = b.get("/v1/portal/status").cookie(&alice_token).send().await;
-    assert_eq!(ids(&status.assert_ok()["users"]), [alice.id]);
+    assert_eq!(presence_ids(&status.assert_ok()["users"]), [alice.id]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

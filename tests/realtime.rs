@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use common::process::ServerProcess;
-use common::ws::{closed_with, event, nothing_pending, open, open_with_snapshot, send, try_open, WAIT};
+use common::ws::{closed_with, event, nothing_pending, open, open_with_snapshot, presence_ids, send, try_open, WAIT};
 use common::{keys, Kind, People, TestApp, NOTIFICATION_FIELDS};
 use futures_util::{SinkExt, StreamExt};
 use portal::config::Config;
@@ -19,15 +19,6 @@ const SECOND: i64 = 1_000_000;
 
 fn short_grace(config: &mut Config) {
     config.presence.leave_grace_s = 1;
-}
-
-fn ids(users: &Value) -> Vec<i64> {
-    users
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["user"]["id"].as_i64().unwrap())
-        .collect()
 }
 
 async fn post(t: &TestApp, token: &str, path: &str, body: Value) {
@@ -47,7 +38,7 @@ both_backends!(
         assert_eq!(snapshot["online"], 1);
         assert_eq!(snapshot["muted"], false);
         assert_eq!(snapshot["muted_until"], Value::Null);
-        assert_eq!(ids(&snapshot["users"]), [alice_id]);
+        assert_eq!(presence_ids(&snapshot["users"]), [alice_id]);
         assert_eq!(
             keys(&snapshot["users"][0]["user"]),
             ["avatar_url", "id", "permission_level", "username"]
@@ -65,13 +56,13 @@ both_backends!(
         assert_eq!(joined["data"]["online"], 2);
         let bob_presence = joined["data"]["session_id"].clone();
         assert_ne!(bob_presence, json!(alice_presence));
-        assert_eq!(ids(&snapshot["users"]), [alice_id, bob_id]);
+        assert_eq!(presence_ids(&snapshot["users"]), [alice_id, bob_id]);
         assert_eq!(snapshot["users"][1]["session_id"], bob_presence);
         nothing_pending(&mut b1).await;
 
         let status = t.get("/v1/portal/status").cookie(&alice).send().await;
         assert_eq!(status.assert_ok()["online"], 2);
-        assert_eq!(ids(&status.body["users"]), [alice_id, bob_id]);
+        assert_eq!(presence_ids(&status.body["users"]), [alice_id, bob_id]);
         assert_eq!(status.body["users"][1]["session_id"], bob_presence);
 
         // A second tab of Bob's changes nothing for anyone else.
@@ -96,7 +87,7 @@ both_backends!(
         assert_eq!(left["data"]["session_id"], bob_presence);
         assert_eq!(left["data"]["online"], 1);
         let status = t.get("/v1/portal/status").cookie(&bob).send().await;
-        assert_eq!(ids(&status.assert_ok()["users"]), [alice_id]);
+        assert_eq!(presence_ids(&status.assert_ok()["users"]), [alice_id]);
     }
 );
 

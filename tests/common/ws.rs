@@ -99,3 +99,13 @@ pub async fn nothing_pending(ws: &mut Ws) {
     let next = event(ws).await;
     assert_eq!(next["event"], "pong", "an event was waiting: {next}");
 }
+
+/// The user ids of a presence list (`users` of a snapshot or status), in order.
+pub fn presence_ids(users: &Value) -> Vec<i64> {
+    users
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["user"]["id"].as_i64().unwrap())
+        .collect()
+}
