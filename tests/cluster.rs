@@ -312,7 +312,7 @@ async fn a_permission_change_by_the_cli_reaches_every_node() {
     assert!(refused_within_a_second(&b, &token).await);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_redis_the_server_serves_and_reports_degraded() {
     let t = TestApp::new(Kind::Sqlite, |c| {
         c.redis_url = Some("redis://127.0.0.1:1".into());
@@ -332,6 +332,12 @@ async fn without_redis_the_server_serves_and_reports_degraded() {
     let bot = t.login_bot().await;
     let token = t.login(&bot, "4040").await;
     t.get("/v1/users/me").cookie(&token).send().await.assert_ok();
+    // Realtime connections work on the node's own presence.
+    let (mut connection, snapshot) = open_with_snapshot(t.listen().await, &token).await;
+    assert_eq!(snapshot["online"], 1);
+    let status = t.get("/v1/portal/status").cookie(&token).send().await;
+    assert_eq!(status.assert_ok()["online"], 1);
+    nothing_pending(&mut connection).await;
 }
 
 #[tokio::test]
