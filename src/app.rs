@@ -31,7 +31,7 @@ pub struct App {
     pub started_at: i64,
     /// The public counters, recomputed at most once per `statistics.cache_s`.
     pub statistics: StatisticsCache,
-    /// Who is online on this node, through the realtime connections.
+    /// Who is online through the realtime connections (shared by the nodes when Redis is set).
     pub presence: Arc<Presence>,
 }
 
