@@ -108,34 +108,41 @@ impl Ephemeral {
 
     /// Takes one token from bucket `key` (capacity `limit`, refilled over `window_s`).
     pub async fn take(&self, key: &str, limit: u32, window_s: i64, now: i64) -> Decision {
-        if let Some(redis) = &self.redis {
-            if let Ok(Ok(decision)) = tokio::time::timeout(REDIS_TIMEOUT, redis.take(key, limit, window_s, now)).await {
-                return decision;
-            }
-            redis.mark_down();
+        match self.in_redis(|r| r.take(key, limit, window_s, now)).await {
+            Some(decision) => decision,
+            None => self.local.take(key, limit, window_s, now),
         }
-        self.local.take(key, limit, window_s, now)
     }
 
     /// Failures of `key` within the window, and when the oldest leaves it.
     pub async fn failures(&self, key: &str, window_s: i64, now: i64) -> (usize, Option<i64>) {
-        if let Some(redis) = &self.redis {
-            if let Ok(Ok(found)) = tokio::time::timeout(REDIS_TIMEOUT, redis.failures(key, window_s, now)).await {
-                return found;
-            }
-            redis.mark_down();
+        match self.in_redis(|r| r.failures(key, window_s, now)).await {
+            Some(found) => found,
+            None => self.local.failures(key, window_s, now),
         }
-        self.local.failures(key, window_s, now)
     }
 
     pub async fn record_failure(&self, key: &str, window_s: i64, now: i64) {
-        if let Some(redis) = &self.redis {
-            if let Ok(Ok(())) = tokio::time::timeout(REDIS_TIMEOUT, redis.record_failure(key, window_s, now)).await {
-                return;
-            }
-            redis.mark_down();
+        if self.in_redis(|r| r.record_failure(key, window_s, now)).await.is_none() {
+            self.local.record_failure(key, now);
         }
-        self.local.record_failure(key, now);
+    }
+
+    /// Runs one Redis operation within `REDIS_TIMEOUT`. `None` without Redis, or when the
+    /// operation failed or ran out of time, which marks Redis down: the node then works from its
+    /// own state until the connection is back.
+    async fn in_redis<'a, T, F>(&'a self, operation: impl FnOnce(&'a RedisState) -> F) -> Option<T>
+    where
+        F: std::future::Future<Output = redis::RedisResult<T>>,
+    {
+        let redis = self.redis.as_ref()?;
+        match tokio::time::timeout(REDIS_TIMEOUT, operation(redis)).await {
+            Ok(Ok(value)) => Some(value),
+            _ => {
+                redis.mark_down();
+                None
+            }
+        }
     }
 
     /// Waits up to `limit` for the Redis connection (the command-line tool publishes right away).
@@ -179,32 +186,22 @@ impl Ephemeral {
     /// Drops every cached session, bot and view here and, with Redis, on every other node.
     pub async fn invalidate_caches(&self) {
         self.clear_local_caches();
-        if let Some(redis) = &self.redis {
-            if !matches!(
-                tokio::time::timeout(REDIS_TIMEOUT, redis.publish_invalidation()).await,
-                Ok(Ok(()))
-            ) {
-                redis.mark_down();
-            }
-        }
+        self.in_redis(|r| r.publish_invalidation()).await;
     }
 
     /// Sends a realtime event to the other nodes (with Redis; alone, there are none). Delivery is
     /// best effort: while Redis is down the other nodes' connections miss it.
     pub async fn publish_event(&self, event: RemoteEvent) {
-        let Some(redis) = &self.redis else { return };
+        if self.redis.is_none() {
+            return;
+        }
         let Ok(payload) = serde_json::to_string(&Published {
             node: self.node_id.clone(),
             event,
         }) else {
             return;
         };
-        if !matches!(
-            tokio::time::timeout(REDIS_TIMEOUT, redis.publish_event(&payload)).await,
-            Ok(Ok(()))
-        ) {
-            redis.mark_down();
-        }
+        self.in_redis(|r| r.publish_event(&payload)).await;
     }
 
     /// Whether presence is shared with other nodes right now: Redis is configured and answering.
@@ -212,44 +209,28 @@ impl Ephemeral {
         self.redis.as_ref().is_some_and(|r| r.is_up())
     }
 
-    /// Runs one shared-presence operation within the Redis budget; `None` when it failed, and the
-    /// node then works from its own state.
-    async fn shared<'a, T, F>(&'a self, operation: impl FnOnce(&'a RedisState) -> F) -> Option<T>
-    where
-        F: std::future::Future<Output = redis::RedisResult<T>> + 'a,
-    {
-        let redis = self.redis.as_ref()?;
-        match tokio::time::timeout(REDIS_TIMEOUT, operation(redis)).await {
-            Ok(Ok(value)) => Some(value),
-            _ => {
-                redis.mark_down();
-                None
-            }
-        }
-    }
-
     /// Brings `user_id` online on this node in the shared state; their presence id and order there.
     pub async fn presence_come_online(&self, user_id: i64, sid: &str, profile: &str) -> Option<(String, u64)> {
-        self.shared(|r| r.presence_come_online(&self.node_id, user_id, sid, profile))
+        self.in_redis(|r| r.presence_come_online(&self.node_id, user_id, sid, profile))
             .await
     }
 
     /// Takes `user_id` off this node in the shared state.
     pub async fn presence_go_offline(&self, user_id: i64, profile: &str) -> Option<()> {
-        self.shared(|r| r.presence_go_offline(&self.node_id, user_id, profile))
+        self.in_redis(|r| r.presence_go_offline(&self.node_id, user_id, profile))
             .await
     }
 
     /// This node's beat; takes dead nodes' users offline and, given the users this node `hosted`,
     /// takes off it the ones the shared state still has it host.
     pub async fn presence_beat(&self, now_ms: i64, dead_after_ms: i64, hosted: Option<&[i64]>) -> Option<()> {
-        self.shared(|r| r.presence_beat(&self.node_id, now_ms, dead_after_ms, hosted))
+        self.in_redis(|r| r.presence_beat(&self.node_id, now_ms, dead_after_ms, hosted))
             .await
     }
 
     /// The shared online users in order, with the sequence number of the last presence change.
     pub async fn presence_snapshot(&self) -> Option<(u64, Vec<(i64, String)>)> {
-        self.shared(|r| r.presence_snapshot()).await
+        self.in_redis(|r| r.presence_snapshot()).await
     }
 
     /// Events other nodes published, from now on.
