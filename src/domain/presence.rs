@@ -82,11 +82,7 @@ pub async fn status(
     viewer: &UserRow,
     now: i64,
 ) -> Result<PortalStatus, sqlx::Error> {
-    let shared = match presence.ephemeral.presence_is_shared() {
-        true => presence.ephemeral.presence_snapshot().await,
-        false => None,
-    };
-    let online = shared.map_or_else(|| presence.online(), |(_, online)| online);
+    let (_, online) = presence.current_online().await;
     status_of(conn, online, viewer, now).await
 }
 
@@ -309,9 +305,15 @@ impl Presence {
         self.hub.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Online users in the order they came online, with their presence ids.
-    pub fn online(&self) -> Vec<(i64, String)> {
-        self.hub().online_in_order()
+    /// Online users in the order they came online, with their presence ids: everywhere, with
+    /// the sequence number of the last shared change, or, without the shared state, on this node
+    /// (sequence 0).
+    async fn current_online(&self) -> (u64, Vec<(i64, String)>) {
+        let shared = match self.ephemeral.presence_is_shared() {
+            true => self.ephemeral.presence_snapshot().await,
+            false => None,
+        };
+        shared.unwrap_or_else(|| (0, self.hub().online_in_order()))
     }
 
     /// Registers a connection of `profile`'s user opened with session `session_id` (§3.4), and
@@ -387,6 +389,19 @@ impl Presence {
         if let Some(user) = self.hub().online.get_mut(&user_id) {
             user.session_id = session_id;
             user.order = order;
+        }
+    }
+
+    /// Brings a user this node hosts online in the shared state, and takes their presence id and
+    /// order from it; `false` when the shared state could not be reached.
+    async fn report_online(&self, profile: &PresenceUser, sid: &str) -> bool {
+        let json = serde_json::to_string(profile).unwrap_or_default();
+        match self.ephemeral.presence_come_online(profile.id, sid, &json).await {
+            Some((sid, order)) => {
+                self.adopt(profile.id, sid, order);
+                true
+            }
+            None => false,
         }
     }
 
@@ -577,10 +592,7 @@ pub async fn keep_shared_presence(app: Weak<App>) {
                 .is_some();
             if beaten && rejoin {
                 for (profile, sid) in hosted {
-                    let json = serde_json::to_string(&profile).unwrap_or_default();
-                    if let Some((sid, order)) = ephemeral.presence_come_online(profile.id, &sid, &json).await {
-                        presence.adopt(profile.id, sid, order);
-                    }
+                    presence.report_online(&profile, &sid).await;
                 }
             }
             was_shared = beaten;
@@ -610,19 +622,13 @@ pub async fn connect(app: &App, user: &UserRow, session_id: i64, expires_at: i64
     }
     if came_online {
         let sid = presence.presence_id(profile.id).unwrap_or_default();
-        let json = serde_json::to_string(&profile).unwrap_or_default();
-        match app.ephemeral.presence_come_online(profile.id, &sid, &json).await {
-            Some((sid, order)) => presence.adopt(profile.id, sid, order),
-            None => presence.announce_joined_here(profile.id),
+        if !presence.report_online(&profile, &sid).await {
+            presence.announce_joined_here(profile.id);
         }
     }
-    match app.ephemeral.presence_snapshot().await {
-        Some((seq, online)) => {
-            registration.link.snapshot_seq.store(seq, Ordering::Release);
-            registration.online = online;
-        }
-        None => registration.online = presence.online(),
-    }
+    let (seq, online) = presence.current_online().await;
+    registration.link.snapshot_seq.store(seq, Ordering::Release);
+    registration.online = online;
     Ok(registration)
 }
 
@@ -673,7 +679,12 @@ async fn recheck(app: &App) -> Result<(), sqlx::Error> {
             Some(&(expires_at, _)) => link.set_expires_at(expires_at),
         }
     }
-    let ids: Vec<i64> = app.presence.online().into_iter().map(|(id, _)| id).collect();
+    let ids: Vec<i64> = app
+        .presence
+        .hosted()
+        .into_iter()
+        .map(|(profile, _)| profile.id)
+        .collect();
     app.presence.refresh_profiles(profiles(&mut conn, &ids).await?);
     Ok(())
 }
