@@ -87,6 +87,63 @@ both_backends!(flow_a_returning_user_logs_in_from_the_web, |t: TestApp| async mo
     replay.assert_error(400, "ERR_INVALID_CODE");
 });
 
+both_backends!(
+    a_bot_report_refreshes_the_link_when_it_differs,
+    |t: TestApp| async move {
+        let bot = t.login_bot().await;
+        t.user("7001", 0).await;
+        let as_reported = |name: &str, avatar: Option<&str>| {
+            json!({"platform": "discord", "platform_user_id": "7001", "platform_username": name,
+               "platform_avatar_url": avatar})
+        };
+        // Each login's answer shows the link as the report left it, and when the user last changed.
+        let log_in = |report: Value| async {
+            t.clock.advance_secs(1);
+            let code = t.web_code(&bot, report).await;
+            let verified = t
+                .post("/v1/authentication/verify")
+                .json(json!({"code": code}))
+                .send()
+                .await;
+            let body = verified.assert_ok();
+            let link = &body["linked_platforms"][0];
+            (
+                link["platform_username"].clone(),
+                link["platform_avatar_url"].clone(),
+                body["updated_at"].clone(),
+                verified.session_cookie().unwrap(),
+            )
+        };
+        let avatar = "https://cdn.example.org/a.png";
+        let (name, shown, unchanged, _) = log_in(as_reported("7001", Some(avatar))).await;
+        assert_eq!((name, shown), (json!("7001"), json!(avatar)));
+        let (name, shown, dropped, _) = log_in(as_reported("7001", None)).await;
+        assert_eq!(
+            (name, shown),
+            (json!("7001"), Value::Null),
+            "a dropped avatar is a change"
+        );
+        assert_ne!(dropped, unchanged, "the change touched the user");
+        let (_, shown, again, _) = log_in(as_reported("7001", None)).await;
+        assert_eq!(shown, Value::Null);
+        assert_eq!(again, dropped, "the same report changes nothing");
+        let (name, _, _, token) = log_in(as_reported("renamed", Some(avatar))).await;
+        assert_eq!(name, "renamed");
+
+        // A report with no code pending refreshes the link too.
+        t.post("/v1/authentication/bot/login-code")
+            .key(&bot)
+            .json(as_reported("renamed again", None))
+            .send()
+            .await
+            .assert_ok();
+        let me = t.get("/v1/users/me").cookie(&token).send().await;
+        let link = &me.assert_ok()["linked_platforms"][0];
+        assert_eq!(link["platform_username"], "renamed again");
+        assert_eq!(link["platform_avatar_url"], Value::Null);
+    }
+);
+
 both_backends!(flow_b_sign_up_creates_the_account, |t: TestApp| async move {
     let bot = t.login_bot().await;
     t.post("/v1/authentication/request")
@@ -504,8 +561,24 @@ both_backends!(
                 .await,
             0
         );
+        assert_eq!(
+            t.count(&format!(
+                "SELECT COUNT(*) FROM users WHERE id = {} AND last_activity_at <= {now}",
+                banned.id
+            ))
+            .await,
+            1,
+            "the refused login recorded no activity"
+        );
 
-        let token = t.login(&bot, "8009").await;
+        let code = t.web_code(&bot, report("8009")).await;
+        let verified = t
+            .post("/v1/authentication/verify")
+            .json(json!({"code": code}))
+            .send()
+            .await;
+        assert_eq!(verified.assert_ok()["state"], 1, "the answer shows the timeout");
+        let token = verified.session_cookie().unwrap();
         let me = t.get("/v1/users/me").cookie(&token).send().await;
         assert_eq!(me.assert_ok()["state"], 1);
     }

@@ -14,7 +14,7 @@ use crate::error::ApiError;
 use crate::store::codes::{CodeRow, NewCode};
 use crate::store::keys::BotRow;
 use crate::store::sessions::LiveSession;
-use crate::store::users::{NewLink, NewUser, Restrictions, UserKey, UserWithLinks};
+use crate::store::users::{NewLink, NewUser, Restrictions, UserKey, UserRow, UserWithLinks};
 use crate::store::{self, Conn};
 use crate::time::{seconds_until, MICROS_PER_SECOND};
 
@@ -149,7 +149,7 @@ pub fn check_bot_platform(bot: &BotRow, platform: &str) -> Result<(), ApiError> 
 /// The name and avatar a bot reported go to the identity's codes (returned) and its linked platform.
 async fn remember_report(app: &App, conn: &mut Conn, report: &BotReport<'_>) -> Result<Vec<CodeRow>, ApiError> {
     let id = &report.identity;
-    let codes = store::codes::remember_profile(
+    let reported = store::codes::remember_profile(
         conn,
         id.platform,
         id.platform_user_id,
@@ -157,16 +157,19 @@ async fn remember_report(app: &App, conn: &mut Conn, report: &BotReport<'_>) -> 
         report.platform_avatar_url,
     )
     .await?;
-    store::users::refresh_link(
-        conn,
-        id.platform,
-        id.platform_user_id,
-        report.platform_username,
-        report.platform_avatar_url,
-        app.now(),
-    )
-    .await?;
-    Ok(codes)
+    // With no code to ask, only the link's own update can tell.
+    if reported.first().is_none_or(|r| r.link_differs > 0) {
+        store::users::refresh_link(
+            conn,
+            id.platform,
+            id.platform_user_id,
+            report.platform_username,
+            report.platform_avatar_url,
+            app.now(),
+        )
+        .await?;
+    }
+    Ok(reported.into_iter().map(|r| r.code).collect())
 }
 
 /// `POST /v1/authentication/bot/login-code`: the pending web code, if any. The report's two
@@ -275,22 +278,17 @@ pub async fn verify(
         app.metrics.login("invalid_code");
         return Err(ApiError::InvalidCode);
     };
-    let existing =
-        store::users::by_identity_with_restrictions(&mut tx, &found.platform, &found.platform_user_id, now).await?;
-    let (user, restrictions, created) = match existing {
-        Some((user, restrictions)) => {
-            if let Some(expires_at) = restrictions.ban {
-                // The refused code is consumed all the same.
-                tx.commit().await?;
-                return Err(ApiError::AccountBanned { expires_at });
-            }
-            (user, restrictions, false)
+    let (user, restrictions, created) = match admit(&mut tx, &found, now).await? {
+        Admission::LoggedIn {
+            user,
+            restrictions,
+            created,
+        } => (user, restrictions, created),
+        Admission::Banned { expires_at } => {
+            // The refused code is consumed all the same.
+            tx.commit().await?;
+            return Err(ApiError::AccountBanned { expires_at });
         }
-        None => (
-            create_account(&mut tx, &found, now).await?,
-            Restrictions::default(),
-            true,
-        ),
     };
     if let Some(session) = current {
         store::sessions::end_by_id(&mut tx, session.session_id, "logout", now).await?;
@@ -299,7 +297,6 @@ pub async fn verify(
     let opened = sessions::open(app, &mut tx, user.id, level, client_ip, user_agent).await?;
     let links =
         store::users::mark_authenticated(&mut tx, user.id, &found.platform, &found.platform_user_id, now).await?;
-    let user = store::users::record_login(&mut tx, user.id, found.origin == BOT, now).await?;
     let private = views::private_view(&user, &links.iter().collect::<Vec<_>>(), &restrictions, now);
     tx.commit().await?;
     let subscription_level = private.subscription_tier;
@@ -314,8 +311,56 @@ pub async fn verify(
     ))
 }
 
+/// Whom a consumed code logs in.
+enum Admission {
+    /// The identity's user (a new account when `created`), already recorded as logged in.
+    LoggedIn {
+        user: UserRow,
+        restrictions: Restrictions,
+        created: bool,
+    },
+    Banned {
+        expires_at: Option<i64>,
+    },
+}
+
+/// Records the login of the code's identity, creating its account when it has none, unless its
+/// user is banned.
+async fn admit(conn: &mut Conn, code: &CodeRow, now: i64) -> Result<Admission, ApiError> {
+    let bot_origin = code.origin == BOT;
+    let mut created = false;
+    // A login of an existing user takes the first statement alone. The look-up runs when it found
+    // nobody to log in; another round is needed only after a sign-up, or when a ban was lifted
+    // between the two statements.
+    for _ in 0..3 {
+        if let Some((user, restrictions)) =
+            store::users::record_login(conn, &code.platform, &code.platform_user_id, bot_origin, now).await?
+        {
+            return Ok(Admission::LoggedIn {
+                user,
+                restrictions,
+                created,
+            });
+        }
+        match store::users::by_identity_with_restrictions(conn, &code.platform, &code.platform_user_id, now).await? {
+            Some((
+                _,
+                Restrictions {
+                    ban: Some(expires_at), ..
+                },
+            )) => return Ok(Admission::Banned { expires_at }),
+            Some(_) => {}
+            None => {
+                create_account(conn, code, now).await?;
+                created = true;
+            }
+        }
+    }
+    Err(ApiError::internal("a login's user changed under it three times"))
+}
+
 /// Sign-up: the user, the linked identity and the welcome notification.
-async fn create_account(conn: &mut Conn, code: &CodeRow, now: i64) -> Result<store::users::UserRow, ApiError> {
+async fn create_account(conn: &mut Conn, code: &CodeRow, now: i64) -> Result<(), ApiError> {
     let username = crate::domain::users::unused_default_username(conn).await?;
     let user = store::users::insert(
         conn,
@@ -349,7 +394,7 @@ async fn create_account(conn: &mut Conn, code: &CodeRow, now: i64) -> Result<sto
         now,
     )
     .await?;
-    Ok(user)
+    Ok(())
 }
 
 /// Ends the session that makes the request.

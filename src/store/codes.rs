@@ -1,7 +1,10 @@
 //! Pending login codes. The plain code is kept only while pending; used and expired codes are deleted.
 
+use std::sync::LazyLock;
+
 use sqlx::FromRow;
 
+use super::users::LINK_DIFFERS_FROM_REPORT;
 use super::Conn;
 
 #[derive(Debug, Clone, FromRow)]
@@ -108,25 +111,39 @@ pub async fn delete_expired_of(
     .map(|_| ())
 }
 
+/// A code as a bot's report left it.
+#[derive(Debug, FromRow)]
+pub struct ReportedCode {
+    #[sqlx(flatten)]
+    pub code: CodeRow,
+    /// 1 when the identity's linked platform still holds another name or avatar than the report.
+    pub link_differs: i64,
+}
+
 /// A bot reported the identity's current name and avatar: keep them with its codes, which are
-/// returned (pending or expired).
+/// returned (pending or expired), each saying whether the identity's link needs the same refresh.
 pub async fn remember_profile(
     conn: &mut Conn,
     platform: &str,
     platform_user_id: &str,
     username: &str,
     avatar_url: Option<&str>,
-) -> Result<Vec<CodeRow>, sqlx::Error> {
-    sqlx::query_as(&format!(
-        "UPDATE login_codes SET platform_username = $3, platform_avatar_url = $4 \
-         WHERE platform = $1 AND platform_user_id = $2 RETURNING {CODE_COLUMNS}"
-    ))
-    .bind(platform)
-    .bind(platform_user_id)
-    .bind(username)
-    .bind(avatar_url)
-    .fetch_all(conn)
-    .await
+) -> Result<Vec<ReportedCode>, sqlx::Error> {
+    // Asking for the link here spares a report the link's own update when nothing changed.
+    static REMEMBER: LazyLock<String> = LazyLock::new(|| {
+        format!(
+            "UPDATE login_codes SET platform_username = $3, platform_avatar_url = $4 \
+             WHERE platform = $1 AND platform_user_id = $2 RETURNING {CODE_COLUMNS}, \
+             (SELECT COUNT(*) FROM linked_platforms l WHERE {LINK_DIFFERS_FROM_REPORT}) AS link_differs"
+        )
+    });
+    sqlx::query_as(&REMEMBER)
+        .bind(platform)
+        .bind(platform_user_id)
+        .bind(username)
+        .bind(avatar_url)
+        .fetch_all(conn)
+        .await
 }
 
 /// Uses a pending code: deletes it with every other code of its identity (a verify voids the

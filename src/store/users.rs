@@ -199,6 +199,11 @@ pub async fn links_of(conn: &mut Conn, user_ids: &[i64]) -> Result<Vec<LinkedPla
     super::fetch_for_ids(conn, &sql, user_ids, None).await
 }
 
+/// Whether the linked platform `l` holds another name than `$3` or another avatar than `$4`, the
+/// name and avatar a bot reported for the identity `$1`/`$2`. The codes' update asks it too.
+pub(super) const LINK_DIFFERS_FROM_REPORT: &str =
+    "l.platform = $1 AND l.platform_user_id = $2 AND (l.platform_username <> $3 OR l.platform_avatar_url IS DISTINCT FROM $4)";
+
 /// A bot reported the identity's current name and avatar; `true` when something changed.
 pub async fn refresh_link(
     conn: &mut Conn,
@@ -208,19 +213,19 @@ pub async fn refresh_link(
     avatar_url: Option<&str>,
     now: i64,
 ) -> Result<bool, sqlx::Error> {
-    let updated: Option<(i64,)> = sqlx::query_as(
-        "UPDATE linked_platforms SET platform_username = $3, platform_avatar_url = $4 \
-         WHERE platform = $1 AND platform_user_id = $2 \
-         AND (platform_username <> $3 OR platform_avatar_url IS NULL AND $4 IS NOT NULL \
-              OR platform_avatar_url IS NOT NULL AND $4 IS NULL OR platform_avatar_url <> $4) \
-         RETURNING user_id",
-    )
-    .bind(platform)
-    .bind(platform_user_id)
-    .bind(username)
-    .bind(avatar_url)
-    .fetch_optional(&mut *conn)
-    .await?;
+    static REFRESH: LazyLock<String> = LazyLock::new(|| {
+        format!(
+            "UPDATE linked_platforms AS l SET platform_username = $3, platform_avatar_url = $4 \
+             WHERE {LINK_DIFFERS_FROM_REPORT} RETURNING user_id"
+        )
+    });
+    let updated: Option<(i64,)> = sqlx::query_as(&REFRESH)
+        .bind(platform)
+        .bind(platform_user_id)
+        .bind(username)
+        .bind(avatar_url)
+        .fetch_optional(&mut *conn)
+        .await?;
     if let Some((user_id,)) = updated {
         touch(conn, user_id, now).await?;
     }
@@ -260,17 +265,36 @@ pub async fn mark_authenticated(
     Ok(links)
 }
 
-/// After a login: activity now, and the bot-login counter reset (web code) or increased (bot code).
-/// Returns the user as it now stands.
-pub async fn record_login(conn: &mut Conn, user_id: i64, bot_origin: bool, now: i64) -> Result<UserRow, sqlx::Error> {
-    let counter = if bot_origin { "bot_login_count + 1" } else { "0" };
-    sqlx::query_as(&format!(
-        "UPDATE users SET last_activity_at = $2, bot_login_count = {counter} WHERE id = $1 RETURNING {USER_COLUMNS}"
-    ))
-    .bind(user_id)
-    .bind(now)
-    .fetch_one(conn)
-    .await
+/// After a login by the identity: activity now, and the bot-login counter reset (web code) or
+/// increased (bot code). Returns the user as it now stands, with the restrictions in force at `now`;
+/// `None` when the identity has no account or its user is banned, and then nothing changed.
+pub async fn record_login(
+    conn: &mut Conn,
+    platform: &str,
+    platform_user_id: &str,
+    bot_origin: bool,
+    now: i64,
+) -> Result<Option<(UserRow, Restrictions)>, sqlx::Error> {
+    // One statement serves the whole look-up of a login: the user, the ban check and the
+    // restrictions the answer shows.
+    static RECORD_LOGIN: LazyLock<String> = LazyLock::new(|| {
+        format!(
+            "UPDATE users SET last_activity_at = $3, \
+             bot_login_count = CASE WHEN $4 = 1 THEN bot_login_count + 1 ELSE 0 END \
+             WHERE id = (SELECT user_id FROM linked_platforms WHERE platform = $1 AND platform_user_id = $2) \
+             AND {} IS NULL RETURNING {USER_COLUMNS}, {}",
+            restriction_end("PLATFORM_BAN", "users.id", "$3"),
+            restriction_columns("users.id", "$3")
+        )
+    });
+    let row = sqlx::query(&RECORD_LOGIN)
+        .bind(platform)
+        .bind(platform_user_id)
+        .bind(now)
+        .bind(i64::from(bot_origin))
+        .fetch_optional(conn)
+        .await?;
+    row.as_ref().map(user_with_restrictions).transpose()
 }
 
 /// Sets `last_activity_at` unless it was set within the last `min_gap` microseconds.
@@ -356,6 +380,17 @@ impl From<RestrictionEnds> for Restrictions {
     }
 }
 
+/// The end of the longest action of `kind` in force for the user `user_id` (an SQL expression) at
+/// `now` (one too): 0 when one of them is permanent, `NULL` when none is.
+fn restriction_end(kind: &str, user_id: &str, now: &str) -> String {
+    format!(
+        "(SELECT CASE WHEN COUNT(*) = 0 THEN NULL WHEN COUNT(*) > COUNT(m.expires_at) THEN 0 \
+         ELSE MAX(m.expires_at) END FROM moderation_actions m WHERE m.user_id = {user_id} \
+         AND m.action_type = '{kind}' AND m.is_lifted = 0 \
+         AND (m.expires_at IS NULL OR m.expires_at > {now}))"
+    )
+}
+
 /// The `RestrictionEnds` columns of the user `user_id` (an SQL expression) at `now` (one too).
 fn restriction_columns(user_id: &str, now: &str) -> String {
     [
@@ -364,14 +399,7 @@ fn restriction_columns(user_id: &str, now: &str) -> String {
         ("PLATFORM_MUTE", "mute_until"),
     ]
     .iter()
-    .map(|(kind, column)| {
-        format!(
-            "(SELECT CASE WHEN COUNT(*) = 0 THEN NULL WHEN COUNT(*) > COUNT(m.expires_at) THEN 0 \
-             ELSE MAX(m.expires_at) END FROM moderation_actions m WHERE m.user_id = {user_id} \
-             AND m.action_type = '{kind}' AND m.is_lifted = 0 \
-             AND (m.expires_at IS NULL OR m.expires_at > {now})) AS {column}"
-        )
-    })
+    .map(|(kind, column)| format!("{} AS {column}", restriction_end(kind, user_id, now)))
     .collect::<Vec<_>>()
     .join(", ")
 }
@@ -394,8 +422,7 @@ pub async fn restrictions(conn: &mut Conn, user_id: i64, now: i64) -> Result<Res
     Ok(ends.into())
 }
 
-/// The user an identity belongs to, with the restrictions in force at `now`, in one query (a
-/// login needs both before it opens a session).
+/// The user an identity belongs to, with the restrictions in force at `now`, in one query.
 pub async fn by_identity_with_restrictions(
     conn: &mut Conn,
     platform: &str,
@@ -408,8 +435,11 @@ pub async fn by_identity_with_restrictions(
         .bind(now)
         .fetch_optional(conn)
         .await?;
-    row.map(|row| Ok((UserRow::from_row(&row)?, RestrictionEnds::from_row(&row)?.into())))
-        .transpose()
+    row.as_ref().map(user_with_restrictions).transpose()
+}
+
+fn user_with_restrictions(row: &sqlx::any::AnyRow) -> Result<(UserRow, Restrictions), sqlx::Error> {
+    Ok((UserRow::from_row(row)?, RestrictionEnds::from_row(row)?.into()))
 }
 
 /// `%`, `_` and `\` in a search text are ordinary characters.
