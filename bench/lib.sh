@@ -30,6 +30,18 @@ wait_ready() { # url
 # User + system CPU ticks of a process so far.
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 
+# postgres_ticks DATABASE: CPU ticks of the PostgreSQL backends serving that database (found by its
+# name in their process titles; other databases' clients on the same server are left out); 0 for
+# no database.
+postgres_ticks() {
+    local total=0 pid
+    [[ -n $1 ]] || { echo 0; return; }
+    for pid in $(pgrep -u postgres -f "postgres: .* $1 " 2>/dev/null); do
+        total=$((total + $(awk '{ print $14 + $15 }' "/proc/$pid/stat" 2>/dev/null || echo 0)))
+    done
+    echo "$total"
+}
+
 # wrk's "12.34ms" / "850.00us" / "1.02s" in milliseconds.
 to_ms() {
     awk -v v="$1" 'BEGIN {

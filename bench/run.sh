@@ -72,17 +72,6 @@ LOAD_PIN=()
 [[ -n $SERVER_CPUS ]] && SERVER_PIN=(taskset -c "$SERVER_CPUS")
 [[ -n $LOAD_CPUS ]] && LOAD_PIN=(taskset -c "$LOAD_CPUS")
 
-# CPU ticks of the PostgreSQL backends serving the benchmark's database (found by the database name
-# in their process titles; other databases' clients on the same server are left out).
-postgres_ticks() {
-    local total=0 pid
-    [[ -n $PG_DB ]] || { echo 0; return; }
-    for pid in $(pgrep -u postgres -f "postgres: .* $PG_DB " 2>/dev/null); do
-        total=$((total + $(awk '{ print $14 + $15 }' "/proc/$pid/stat" 2>/dev/null || echo 0)))
-    done
-    echo "$total"
-}
-
 rss_kb() { awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status"; }
 # Makes VmHWM start again from the current RSS, so each scenario reports its own peak.
 reset_peak() { echo 5 >"/proc/$1/clear_refs" 2>/dev/null || true; }
@@ -193,11 +182,11 @@ bench_backend() {
     reset_peak "$pid"
     local cpu_before cpu_after flow db_before db_after client_ticks
     cpu_before=$(cpu_ticks "$pid")
-    db_before=$(postgres_ticks)
+    db_before=$(postgres_ticks "$PG_DB")
     flow=$(/usr/bin/time -f '%U %S' -o "$WORK/loadgen.time" \
         "${LOAD_PIN[@]}" "$LOADGEN" flow "$base" "$bot_key" "$WORK/$backend/identities.txt" "$CONNECTIONS" "$DURATION")
     cpu_after=$(cpu_ticks "$pid")
-    db_after=$(postgres_ticks)
+    db_after=$(postgres_ticks "$PG_DB")
     client_ticks=$(awk -v t="$TICKS" '{ printf "%.0f", ($1 + $2) * t }' "$WORK/loadgen.time")
     echo "   login flow: $flow" >&2
     local logins_per_s p50 p99 errors cpu_us
