@@ -79,11 +79,7 @@ both_backends!(flow_a_returning_user_logs_in_from_the_web, |t: TestApp| async mo
     assert_eq!(me.assert_ok()["id"], user.id);
 
     // The code was consumed.
-    let replay = t
-        .post("/v1/authentication/verify")
-        .json(json!({"code": code}))
-        .send()
-        .await;
+    let replay = t.verify(&code).await;
     replay.assert_error(400, "ERR_INVALID_CODE");
 });
 
@@ -100,11 +96,7 @@ both_backends!(
         let log_in = |report: Value| async {
             t.clock.advance_secs(1);
             let code = t.web_code(&bot, report).await;
-            let verified = t
-                .post("/v1/authentication/verify")
-                .json(json!({"code": code}))
-                .send()
-                .await;
+            let verified = t.verify(&code).await;
             let body = verified.assert_ok();
             let link = &body["linked_platforms"][0];
             (
@@ -165,11 +157,7 @@ both_backends!(flow_b_sign_up_creates_the_account, |t: TestApp| async move {
         .send()
         .await;
     let code = fetched.assert_ok()["code"].as_str().unwrap().to_owned();
-    let verified = t
-        .post("/v1/authentication/verify")
-        .json(json!({"code": code}))
-        .send()
-        .await;
+    let verified = t.verify(&code).await;
     let body = verified.assert_ok();
     assert_eq!(body["user_created"], true);
     let username = body["username"].as_str().unwrap();
@@ -217,11 +205,7 @@ both_backends!(flow_c_quick_login_counts_bot_logins, |t: TestApp| async move {
             code.as_str(),
             "round {round}: the pending bot code is returned"
         );
-        t.post("/v1/authentication/verify")
-            .json(json!({"code": code}))
-            .send()
-            .await
-            .assert_ok();
+        t.verify(&code).await.assert_ok();
     }
     let refused = t
         .post("/v1/authentication/bot/send-code")
@@ -243,11 +227,7 @@ both_backends!(flow_c_quick_login_counts_bot_logins, |t: TestApp| async move {
         .send()
         .await;
     let code = web.assert_ok()["code"].as_str().unwrap().to_owned();
-    t.post("/v1/authentication/verify")
-        .json(json!({"code": code}))
-        .send()
-        .await
-        .assert_ok();
+    t.verify(&code).await.assert_ok();
     t.post("/v1/authentication/bot/send-code")
         .key(&bot)
         .json(report("4004"))
@@ -386,11 +366,7 @@ both_backends!(codes_expire_and_are_limited_per_ip, |t: TestApp| async move {
         .unwrap()
         .to_owned();
     t.clock.advance_secs(601);
-    t.post("/v1/authentication/verify")
-        .json(json!({"code": code}))
-        .send()
-        .await
-        .assert_error(400, "ERR_INVALID_CODE");
+    t.verify(&code).await.assert_error(400, "ERR_INVALID_CODE");
     let fetched = t
         .post("/v1/authentication/bot/login-code")
         .key(&bot)
@@ -430,21 +406,13 @@ both_backends!(an_expired_code_is_replaced_by_a_new_request, |t: TestApp| async 
     request().await;
     let second = fetch().await;
     assert!(second.is_string() && second != first, "{first} then {second}");
-    t.post("/v1/authentication/verify")
-        .json(json!({"code": second}))
-        .send()
-        .await
-        .assert_ok();
+    t.verify(second.as_str().unwrap()).await.assert_ok();
     assert_eq!(fetch().await, Value::Null, "a verify uses the code up");
 });
 
 both_backends!(verify_rejects_bad_codes_the_same_way, |t: TestApp| async move {
     for code in ["", "short", "ABCDEFGHI", "ABCD-123", "ÄBCD1234"] {
-        t.post("/v1/authentication/verify")
-            .json(json!({"code": code}))
-            .send()
-            .await
-            .assert_error(400, "ERR_INVALID_CODE");
+        t.verify(code).await.assert_error(400, "ERR_INVALID_CODE");
     }
     let r = t.post("/v1/authentication/verify").json(json!({})).send().await;
     r.assert_error(400, "ERR_VALIDATION");
@@ -477,24 +445,12 @@ both_backends!(a_thousand_wrong_codes_stay_locked_out, |t: TestApp| async move {
     }
     assert_eq!(refused, 990);
     // Even the right code is refused from the locked-out address, and stays usable elsewhere.
-    t.post("/v1/authentication/verify")
-        .json(json!({"code": good}))
-        .send()
-        .await
-        .assert_error(429, "ERR_TOO_MANY_ATTEMPTS");
+    t.verify(&good).await.assert_error(429, "ERR_TOO_MANY_ATTEMPTS");
     t.clock.advance_secs(300);
-    t.post("/v1/authentication/verify")
-        .json(json!({"code": good}))
-        .send()
-        .await
-        .assert_error(429, "ERR_TOO_MANY_ATTEMPTS");
+    t.verify(&good).await.assert_error(429, "ERR_TOO_MANY_ATTEMPTS");
     t.clock.advance_secs(301);
     let fresh = t.web_code(&bot, report("7007")).await;
-    t.post("/v1/authentication/verify")
-        .json(json!({"code": fresh}))
-        .send()
-        .await
-        .assert_ok();
+    t.verify(&fresh).await.assert_ok();
 });
 
 both_backends!(
@@ -546,16 +502,8 @@ both_backends!(
             .as_str()
             .unwrap()
             .to_owned();
-        t.post("/v1/authentication/verify")
-            .json(json!({"code": code}))
-            .send()
-            .await
-            .assert_error(403, "ERR_ACCOUNT_BANNED");
-        t.post("/v1/authentication/verify")
-            .json(json!({"code": code}))
-            .send()
-            .await
-            .assert_error(400, "ERR_INVALID_CODE");
+        t.verify(&code).await.assert_error(403, "ERR_ACCOUNT_BANNED");
+        t.verify(&code).await.assert_error(400, "ERR_INVALID_CODE");
         assert_eq!(
             t.count(&format!("SELECT COUNT(*) FROM sessions WHERE user_id = {}", banned.id))
                 .await,
@@ -572,11 +520,7 @@ both_backends!(
         );
 
         let code = t.web_code(&bot, report("8009")).await;
-        let verified = t
-            .post("/v1/authentication/verify")
-            .json(json!({"code": code}))
-            .send()
-            .await;
+        let verified = t.verify(&code).await;
         assert_eq!(verified.assert_ok()["state"], 1, "the answer shows the timeout");
         let token = verified.session_cookie().unwrap();
         let me = t.get("/v1/users/me").cookie(&token).send().await;
@@ -706,10 +650,7 @@ both_backends!(
                 .as_str()
                 .unwrap()
                 .to_owned();
-            t.post("/v1/authentication/verify")
-                .json(json!({"code": code}))
-                .send()
-                .await
+            t.verify(&code).await
         };
         assert!(verified.header("set-cookie").unwrap().contains("Max-Age=86400"));
         let _ = admin;

@@ -116,11 +116,7 @@ async fn cookie_attributes_follow_the_config() {
         .as_str()
         .unwrap()
         .to_owned();
-    let v = t
-        .post("/v1/authentication/verify")
-        .json(json!({"code": code}))
-        .send()
-        .await;
+    let v = t.verify(&code).await;
     let cookie = v.header("set-cookie").unwrap().to_owned();
     for attr in [
         "HttpOnly",

@@ -129,10 +129,7 @@ async fn try_login(t: &TestApp, bot: &str, pid: &str) -> TestResponse {
         .send()
         .await;
     let code = fetched.assert_ok()["code"].as_str().expect("a pending code").to_owned();
-    t.post("/v1/authentication/verify")
-        .json(json!({"code": code}))
-        .send()
-        .await
+    t.verify(&code).await
 }
 
 // ---------------------------------------------------------------------------------------------

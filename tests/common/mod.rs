@@ -351,6 +351,14 @@ impl TestApp {
         self.bot(&owner, "Login Bot", "discord", 1).await
     }
 
+    /// `POST /v1/authentication/verify` of `code`, with no cookie or other header.
+    pub async fn verify(&self, code: &str) -> TestResponse {
+        self.post("/v1/authentication/verify")
+            .json(json!({"code": code}))
+            .send()
+            .await
+    }
+
     /// Starts a web login for the identity of `report` (a bot's login-code body) and returns the
     /// code the bot fetches: request → bot login-code.
     pub async fn web_code(&self, bot_key: &str, report: Value) -> String {
@@ -412,11 +420,7 @@ impl TestApp {
         let report = json!({"platform": "discord", "platform_user_id": platform_user_id,
                             "platform_username": format!("name-{platform_user_id}"), "platform_avatar_url": null});
         let code = self.web_code(bot_key, report).await;
-        let verified = self
-            .post("/v1/authentication/verify")
-            .json(json!({"code": code}))
-            .send()
-            .await;
+        let verified = self.verify(&code).await;
         verified.assert_ok();
         verified.session_cookie().expect("session cookie")
     }
