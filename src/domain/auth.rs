@@ -384,9 +384,9 @@ async fn create_account(conn: &mut Conn, code: &CodeRow, now: i64) -> Result<(),
         },
     )
     .await?;
-    store::notifications::insert_for_user(
+    store::notifications::insert(
         conn,
-        user.id,
+        Some(user.id),
         "Welcome to Portal",
         "Your account has been created.",
         "success",

@@ -146,39 +146,28 @@ pub struct Sent {
 pub async fn send(app: &App, actor: Actor, input: NewNotification) -> Result<Sent, ApiError> {
     let now = app.now();
     let mut tx = app.store.begin().await?;
-    let (id, recipients, target_type) = match input.user_id {
-        Some(user_id) => {
-            let recipient = store::users::by_id(&mut tx, user_id)
+    let recipient = match input.user_id {
+        Some(user_id) => Some(
+            store::users::by_id(&mut tx, user_id)
                 .await?
-                .ok_or(ApiError::UserNotFound)?;
-            let id = store::notifications::insert_for_user(
-                &mut tx,
-                recipient.id,
-                &input.title,
-                &input.body,
-                &input.kind,
-                Some(actor.id),
-                now,
-            )
-            .await?;
-            (id, 1, "user")
-        }
-        None => {
-            let id = store::notifications::insert_broadcast(
-                &mut tx,
-                &input.title,
-                &input.body,
-                &input.kind,
-                Some(actor.id),
-                now,
-            )
-            .await?;
-            (
-                id,
-                store::notifications::broadcast_audience(&mut tx, now).await?,
-                "system",
-            )
-        }
+                .ok_or(ApiError::UserNotFound)?
+                .id,
+        ),
+        None => None,
+    };
+    let id = store::notifications::insert(
+        &mut tx,
+        recipient,
+        &input.title,
+        &input.body,
+        &input.kind,
+        Some(actor.id),
+        now,
+    )
+    .await?;
+    let (recipients, target_type) = match recipient {
+        Some(_) => (1, "user"),
+        None => (store::notifications::broadcast_audience(&mut tx, now).await?, "system"),
     };
     audit::insert(
         &mut tx,

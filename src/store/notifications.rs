@@ -27,9 +27,10 @@ const VISIBLE_TO: &str = "FROM notifications n \
 
 const COLUMNS: &str = "n.id, n.title, n.body, n.type AS kind, r.read_at, n.created_at, n.created_by, n.is_broadcast";
 
-pub async fn insert_for_user(
+/// A notification for one user, or for everyone (a broadcast) when `recipient` is `None`.
+pub async fn insert(
     conn: &mut Conn,
-    user_id: i64,
+    recipient: Option<i64>,
     title: &str,
     body: &str,
     kind: &str,
@@ -38,34 +39,13 @@ pub async fn insert_for_user(
 ) -> Result<i64, sqlx::Error> {
     let (id,): (i64,) = sqlx::query_as(
         "INSERT INTO notifications (user_id, title, body, type, is_broadcast, created_by, created_at) \
-         VALUES ($1, $2, $3, $4, 0, $5, $6) RETURNING id",
+         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
     )
-    .bind(user_id)
+    .bind(recipient)
     .bind(title)
     .bind(body)
     .bind(kind)
-    .bind(created_by)
-    .bind(now)
-    .fetch_one(conn)
-    .await?;
-    Ok(id)
-}
-
-pub async fn insert_broadcast(
-    conn: &mut Conn,
-    title: &str,
-    body: &str,
-    kind: &str,
-    created_by: Option<i64>,
-    now: i64,
-) -> Result<i64, sqlx::Error> {
-    let (id,): (i64,) = sqlx::query_as(
-        "INSERT INTO notifications (user_id, title, body, type, is_broadcast, created_by, created_at) \
-         VALUES (NULL, $1, $2, $3, 1, $4, $5) RETURNING id",
-    )
-    .bind(title)
-    .bind(body)
-    .bind(kind)
+    .bind(i64::from(recipient.is_none()))
     .bind(created_by)
     .bind(now)
     .fetch_one(conn)
