@@ -415,6 +415,11 @@ impl Presence {
     }
 
     fn disconnect(self: &Arc<Self>, link: &Link) {
+        if self.ephemeral.presence_is_shared() {
+            let ephemeral = self.ephemeral.clone();
+            let user_id = link.user_id;
+            tokio::spawn(async move { ephemeral.presence_release(user_id).await });
+        }
         let mut hub = self.hub();
         hub.connections.remove(&link.id);
         if hub.shutting_down {
@@ -483,12 +488,13 @@ impl Presence {
         }
     }
 
-    /// The users this node hosts (connected here, or in their leave grace here).
-    fn hosted(&self) -> Vec<(PresenceUser, String)> {
+    /// The users this node hosts (connected here, or in their leave grace here), with their
+    /// presence ids and open connections here.
+    fn hosted(&self) -> Vec<(PresenceUser, String, usize)> {
         let hub = self.hub();
         hub.online
             .values()
-            .map(|u| (u.profile.clone(), u.session_id.clone()))
+            .map(|u| (u.profile.clone(), u.session_id.clone(), u.open))
             .collect()
     }
 
@@ -580,18 +586,18 @@ pub async fn keep_shared_presence(app: Weak<App>) {
         if shared {
             let _transition = presence.transitions.lock().await;
             let hosted = presence.hosted();
-            let ids: Vec<i64> = hosted.iter().map(|(profile, _)| profile.id).collect();
+            let counts: Vec<(i64, usize)> = hosted.iter().map(|(profile, _, open)| (profile.id, *open)).collect();
             let rejoin = !was_shared;
             let beaten = ephemeral
                 .presence_beat(
                     wall_clock_ms(),
                     presence.node_dead_after_ms(),
-                    rejoin.then_some(&ids[..]),
+                    rejoin.then_some(&counts[..]),
                 )
                 .await
                 .is_some();
             if beaten && rejoin {
-                for (profile, sid) in hosted {
+                for (profile, sid, _) in hosted {
                     presence.report_online(&profile, &sid).await;
                 }
             }
@@ -615,8 +621,22 @@ pub async fn connect(app: &App, user: &UserRow, session_id: i64, expires_at: i64
     let presence = &app.presence;
     let _transition = presence.transitions.lock().await;
     let shared = app.ephemeral.presence_is_shared();
-    let (mut registration, came_online) =
-        presence.connect(profile.clone(), session_id, expires_at, app.now(), !shared)?;
+    // With the shared state the limit counts every node's connections; when it is out of reach,
+    // this node's alone (checked by the registration either way).
+    let limit = presence.config.max_connections_per_user;
+    let counted = match shared {
+        true => match app.ephemeral.presence_admit(user.id, limit).await {
+            Some(false) => return Err(ApiError::TooManyConnections),
+            Some(true) => true,
+            None => false,
+        },
+        false => false,
+    };
+    let registered = presence.connect(profile.clone(), session_id, expires_at, app.now(), !shared);
+    if registered.is_err() && counted {
+        app.ephemeral.presence_release(user.id).await;
+    }
+    let (mut registration, came_online) = registered?;
     if !shared {
         return Ok(registration);
     }
@@ -683,7 +703,7 @@ async fn recheck(app: &App) -> Result<(), sqlx::Error> {
         .presence
         .hosted()
         .into_iter()
-        .map(|(profile, _)| profile.id)
+        .map(|(profile, _, _)| profile.id)
         .collect();
     app.presence.refresh_profiles(profiles(&mut conn, &ids).await?);
     Ok(())

@@ -221,11 +221,23 @@ impl Ephemeral {
             .await
     }
 
-    /// This node's beat; takes dead nodes' users offline and, given the users this node `hosted`,
-    /// takes off it the ones the shared state still has it host.
-    pub async fn presence_beat(&self, now_ms: i64, dead_after_ms: i64, hosted: Option<&[i64]>) -> Option<()> {
+    /// This node's beat; takes dead nodes' users offline and, given the users this node `hosted`
+    /// with their open connections here, sets their counts and takes off it the ones the shared
+    /// state still has it host.
+    pub async fn presence_beat(&self, now_ms: i64, dead_after_ms: i64, hosted: Option<&[(i64, usize)]>) -> Option<()> {
         self.in_redis(|r| r.presence_beat(&self.node_id, now_ms, dead_after_ms, hosted))
             .await
+    }
+
+    /// Counts a connection of `user_id` on this node unless they have `limit` open over every node
+    /// (`Some(false)`); `None` when the shared state is out of reach.
+    pub async fn presence_admit(&self, user_id: i64, limit: u64) -> Option<bool> {
+        self.in_redis(|r| r.presence_admit(&self.node_id, user_id, limit)).await
+    }
+
+    /// A connection of `user_id` on this node closed.
+    pub async fn presence_release(&self, user_id: i64) -> Option<()> {
+        self.in_redis(|r| r.presence_release(&self.node_id, user_id)).await
     }
 
     /// The shared online users in order, with the sequence number of the last presence change.

@@ -9,10 +9,15 @@
 //! snapshot already holds. Nodes beat every few seconds; the users of a node that stopped beating are
 //! taken offline by the next beat of any other node.
 //!
+//! The per-user limit of open connections counts every node's: a node admits a connection only while
+//! the user's count over all nodes is under it, and the count of a node that leaves a user (at the
+//! end of its grace, or when it died or stopped) goes with it.
+//!
 //! Keys (under the prefix): `presence:users` (hash: user id → `{"sid","order","user"}`),
 //! `presence:on:<user>` (set of nodes hosting the user), `presence:hosted:<node>` (set of users),
-//! `presence:beats` (sorted set: node → last beat in ms), `presence:seq` (counter). The scripts name
-//! the per-user and per-node keys themselves, which a single Redis allows (Redis Cluster would not).
+//! `presence:conns:<user>` (hash: node → the user's open connections there), `presence:beats`
+//! (sorted set: node → last beat in ms), `presence:seq` (counter). The scripts name the per-user and
+//! per-node keys themselves, which a single Redis allows (Redis Cluster would not).
 
 use redis::Script;
 
@@ -26,6 +31,7 @@ local function leave(prefix, channel, uid, node, fresh)
   local on = prefix .. 'presence:on:' .. uid
   redis.call('SREM', on, node)
   redis.call('SREM', prefix .. 'presence:hosted:' .. node, uid)
+  redis.call('HDEL', prefix .. 'presence:conns:' .. uid, node)
   if redis.call('SCARD', on) > 0 then return 0 end
   local entry = redis.call('HGET', users, uid)
   if not entry then return 0 end
@@ -68,9 +74,9 @@ return {sid, tostring(order)}
 const GO_OFFLINE: &str = "return leave(ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5])";
 
 /// ARGV: prefix, channel, node, now (ms), silence after which a node is dead (ms), and either ``
-/// or a JSON array of the users this node hosts: the ones the shared state has it host beyond
-/// those are taken off it (after Redis was out of reach, or `[]` when the node stops). Records the
-/// node's beat.
+/// or a JSON array of `[user id, open connections]` of the users this node hosts: their counts are
+/// set to those, and the ones the shared state has it host beyond them are taken off it (after Redis
+/// was out of reach, or `[]` when the node stops). Records the node's beat.
 const BEAT: &str = r#"
 local prefix, channel, node, now, dead_after = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5])
 local beats = prefix .. 'presence:beats'
@@ -84,12 +90,35 @@ for _, dead in ipairs(gone) do
 end
 if ARGV[6] ~= '' then
   local keep = {}
-  for _, uid in ipairs(cjson.decode(ARGV[6])) do keep[tostring(uid)] = true end
+  for _, hosted in ipairs(cjson.decode(ARGV[6])) do
+    local uid, open = tostring(hosted[1]), hosted[2]
+    keep[uid] = true
+    local conns = prefix .. 'presence:conns:' .. uid
+    if open > 0 then redis.call('HSET', conns, node, open) else redis.call('HDEL', conns, node) end
+  end
   for _, uid in ipairs(redis.call('SMEMBERS', prefix .. 'presence:hosted:' .. node)) do
     if not keep[uid] then leave(prefix, channel, uid, node, '') end
   end
 end
 return #gone
+"#;
+
+/// ARGV: prefix, user id, node, limit. Counts a connection of the user on the node unless they have
+/// `limit` open over all nodes; 1 when counted.
+const ADMIT: &str = r#"
+local conns = ARGV[1] .. 'presence:conns:' .. ARGV[2]
+local open = 0
+for _, n in ipairs(redis.call('HVALS', conns)) do open = open + tonumber(n) end
+if open >= tonumber(ARGV[4]) then return 0 end
+redis.call('HINCRBY', conns, ARGV[3], 1)
+return 1
+"#;
+
+/// ARGV: prefix, user id, node. One connection of the user on the node closed.
+const RELEASE: &str = r#"
+local conns = ARGV[1] .. 'presence:conns:' .. ARGV[2]
+if redis.call('HINCRBY', conns, ARGV[3], -1) <= 0 then redis.call('HDEL', conns, ARGV[3]) end
+return 0
 "#;
 
 /// Returns the current sequence number and every online user's entry.
@@ -101,6 +130,8 @@ pub(super) struct PresenceScripts {
     come_online: Script,
     go_offline: Script,
     beat: Script,
+    admit: Script,
+    release: Script,
     snapshot: Script,
 }
 
@@ -110,6 +141,8 @@ impl PresenceScripts {
             come_online: Script::new(COME_ONLINE),
             go_offline: Script::new(&format!("{LEAVE}\n{GO_OFFLINE}")),
             beat: Script::new(&format!("{LEAVE}\n{BEAT}")),
+            admit: Script::new(ADMIT),
+            release: Script::new(RELEASE),
             snapshot: Script::new(SNAPSHOT),
         }
     }
@@ -166,7 +199,7 @@ impl RedisState {
         node: &str,
         now_ms: i64,
         dead_after_ms: i64,
-        hosted: Option<&[i64]>,
+        hosted: Option<&[(i64, usize)]>,
     ) -> Result<()> {
         let hosted = hosted.map_or_else(String::new, |ids| serde_json::to_string(ids).unwrap_or_default());
         let mut conn = self.connection()?;
@@ -178,6 +211,32 @@ impl RedisState {
             .arg(now_ms)
             .arg(dead_after_ms)
             .arg(hosted)
+            .invoke_async::<i64>(&mut conn)
+            .await
+            .map(|_| ())
+    }
+
+    pub(super) async fn presence_admit(&self, node: &str, user_id: i64, limit: u64) -> Result<bool> {
+        let mut conn = self.connection()?;
+        let counted: i64 = self
+            .presence
+            .admit
+            .arg(self.prefix())
+            .arg(user_id)
+            .arg(node)
+            .arg(limit)
+            .invoke_async(&mut conn)
+            .await?;
+        Ok(counted == 1)
+    }
+
+    pub(super) async fn presence_release(&self, node: &str, user_id: i64) -> Result<()> {
+        let mut conn = self.connection()?;
+        self.presence
+            .release
+            .arg(self.prefix())
+            .arg(user_id)
+            .arg(node)
             .invoke_async::<i64>(&mut conn)
             .await
             .map(|_| ())
