@@ -5,6 +5,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
+use common::private_redis::PrivateRedis;
 use common::process::ServerProcess;
 use common::ws::{closed_with, event, nothing_pending, open, open_with_snapshot, presence_ids, try_open};
 use common::{redis_url, Kind, TestApp};
@@ -55,7 +56,11 @@ async fn redis_rate_limits() {
 }
 
 async fn two_nodes(configure: impl FnOnce(&mut portal::config::Config)) -> Option<(TestApp, TestApp)> {
-    let url = redis_url().await?;
+    nodes_on(redis_url().await?, configure).await
+}
+
+/// Two nodes on one PostgreSQL database and the Redis at `url`.
+async fn nodes_on(url: String, configure: impl FnOnce(&mut portal::config::Config)) -> Option<(TestApp, TestApp)> {
     let a = TestApp::new(Kind::Postgres, |c| {
         c.redis_url = Some(url);
         configure(c);
@@ -333,6 +338,77 @@ async fn the_users_of_a_node_that_died_go_offline() {
     // The dead node's count went with it.
     let (_carol_ws, snapshot) = open_with_snapshot(on_a, &carol_token).await;
     assert_eq!(snapshot["online"], 2);
+}
+
+/// Polls `GET /v1/portal/status` on `node` until its online users are `expected` (in any order),
+/// for at most ten seconds; the users as last seen.
+async fn online_becomes(node: &TestApp, token: &str, expected: &[i64]) -> serde_json::Value {
+    let mut expected = expected.to_vec();
+    expected.sort_unstable();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let status = node.get("/v1/portal/status").cookie(token).send().await;
+        let users = status.assert_ok()["users"].clone();
+        let mut ids = presence_ids(&users);
+        ids.sort_unstable();
+        if ids == expected || Instant::now() >= deadline {
+            assert_eq!(ids, expected, "online users");
+            return users;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Each user's presence id, by user id.
+fn presence_sessions(users: &serde_json::Value) -> std::collections::BTreeMap<i64, String> {
+    let ids = presence_ids(users);
+    let sessions = users
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["session_id"].as_str().unwrap().to_owned());
+    ids.into_iter().zip(sessions).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_redis_outage_the_nodes_put_their_users_back() {
+    let Some(mut redis) = PrivateRedis::start().await else {
+        return;
+    };
+    let Some((a, b)) = nodes_on(redis.url(), |c| {
+        quick_presence(c);
+        c.presence.max_connections_per_user = 1;
+    })
+    .await
+    else {
+        return;
+    };
+    let bot = a.login_bot().await;
+    let alice = a.user("6363", 0).await;
+    let bob = a.user("6464", 0).await;
+    let alice_token = a.login(&bot, "6363").await;
+    let bob_token = a.login(&bot, "6464").await;
+    let (on_a, on_b) = (a.listen().await, b.listen().await);
+    let (_alice_ws, _) = open_with_snapshot(on_a, &alice_token).await;
+    let (_bob_ws, snapshot) = open_with_snapshot(on_b, &bob_token).await;
+    assert_eq!(presence_ids(&snapshot["users"]), [alice.id, bob.id]);
+    let sessions = presence_sessions(&snapshot["users"]);
+
+    // Gone, with all it held: each node shows its own users once it notices.
+    redis.kill();
+    online_becomes(&a, &alice_token, &[alice.id]).await;
+    online_becomes(&b, &bob_token, &[bob.id]).await;
+
+    // Back, empty: at their next beat the nodes put their users back, with the same presence ids
+    // and their connection counts.
+    redis.restart().await;
+    for (node, token) in [(&a, &alice_token), (&b, &bob_token)] {
+        let users = online_becomes(node, token, &[alice.id, bob.id]).await;
+        assert_eq!(presence_sessions(&users), sessions);
+    }
+    let refused = try_open(on_b, Some(&alice_token), &[]).await.err();
+    let (status, _) = refused.expect("Alice's connection on A counts on B again");
+    assert_eq!(status, 429);
 }
 
 #[tokio::test]

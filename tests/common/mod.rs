@@ -2,6 +2,7 @@
 //! PostgreSQL (a uniquely named database, dropped afterwards), driven through HTTP requests.
 #![allow(dead_code)]
 
+pub mod private_redis;
 pub mod process;
 pub mod wire;
 pub mod ws;
