@@ -26,6 +26,9 @@ VARIANTS=("$2" "$3")
 ROUNDS=${AB_ROUNDS:-3}
 BACKEND=${AB_BACKEND:-sqlite}
 PG_URL=${BENCH_PG_URL:-postgres://postgres@127.0.0.1:5432}
+TOOLS=(wrk:wrk curl:curl python3:python3)
+[[ $BACKEND == postgres ]] && TOOLS+=(psql:postgresql-client)
+require_tools "${TOOLS[@]}"
 USERS=${BENCH_USERS:-10000}
 DURATION=${BENCH_DURATION:-10}
 CONNECTIONS=${BENCH_CONNECTIONS:-64}

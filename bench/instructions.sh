@@ -23,12 +23,7 @@ REQUESTS=${INSTR_REQUESTS:-2000}
 USERS=${BENCH_USERS:-10000}
 OUT=${INSTR_OUT:-/tmp/portal-callgrind.out}
 TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
-for tool in valgrind callgrind_control curl; do
-    if ! command -v "$tool" >/dev/null; then
-        echo "bench: $tool is required" >&2
-        exit 1
-    fi
-done
+require_tools valgrind:valgrind callgrind_control:valgrind curl:curl
 
 CARGO_TARGET_DIR=$TARGET cargo build --release --quiet --manifest-path "$ROOT/bench/Cargo.toml"
 WORK=$(mktemp -d /tmp/portal-instr.XXXXXX)

@@ -7,6 +7,23 @@ TICKS=$(getconf CLK_TCK)
 SERVE_ENV=(PORTAL_TRUSTED_PROXIES=127.0.0.1/32 PORTAL_RATE_LIMIT__LOGIN=0 PORTAL_RATE_LIMIT__AUTH=0
     PORTAL_RATE_LIMIT__ADMIN=0 PORTAL_RATE_LIMIT__PUBLIC=0 PORTAL_RATE_LIMIT__BOT=0 PORTAL_RATE_LIMIT__HEALTH=0)
 
+# require_tools command:package ...: makes sure each command is there. Missing ones are installed
+# from Debian's packages when this runs as root with apt-get (so a fresh machine needs no set-up);
+# otherwise the harness stops and names the packages.
+require_tools() {
+    local pair missing=()
+    for pair in "$@"; do
+        command -v "${pair%%:*}" >/dev/null || missing+=("${pair#*:}")
+    done
+    ((${#missing[@]} == 0)) && return 0
+    if [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null; then
+        echo "bench: installing ${missing[*]} (apt-get)" >&2
+        apt-get install -y -q "${missing[@]}" >/dev/null && return 0
+    fi
+    echo "bench: needs ${missing[*]} (Debian: apt-get install -y ${missing[*]})" >&2
+    exit 1
+}
+
 # login_bot portal-binary database-url owner-id: registers the Official Discord bot that delivers
 # login codes and prints its key.
 login_bot() {

@@ -27,20 +27,9 @@ SERVER_CPUS=${BENCH_SERVER_CPUS:-}
 LOAD_CPUS=${BENCH_LOAD_CPUS:-}
 OUT=${BENCH_OUT:-$ROOT/bench/last-run.md}
 
-if [[ ! -x /usr/bin/time ]]; then
-    echo "bench: /usr/bin/time is required (Debian: apt-get install -y time)" >&2
-    exit 1
-fi
-for tool in wrk curl python3; do
-    if ! command -v "$tool" >/dev/null; then
-        echo "bench: $tool is required (Debian: apt-get install -y $tool)" >&2
-        exit 1
-    fi
-done
-if [[ $BACKENDS == *postgres* ]] && ! command -v psql >/dev/null; then
-    echo "bench: psql is required for the PostgreSQL run (apt-get install -y postgresql-client)" >&2
-    exit 1
-fi
+TOOLS=(/usr/bin/time:time wrk:wrk curl:curl python3:python3)
+[[ $BACKENDS == *postgres* ]] && TOOLS+=(psql:postgresql-client)
+require_tools "${TOOLS[@]}"
 
 echo "== building (release)" >&2
 cargo build --release --quiet --manifest-path "$ROOT/Cargo.toml"
