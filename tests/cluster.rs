@@ -195,6 +195,12 @@ fn quick_presence(config: &mut portal::config::Config) {
     config.presence.node_beat_s = 1;
 }
 
+/// Quick presence, and one open connection per user, so that a count shows in a single refusal.
+fn one_connection_each(config: &mut portal::config::Config) {
+    quick_presence(config);
+    config.presence.max_connections_per_user = 1;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn presence_is_one_across_the_nodes() {
     let Some((a, b)) = two_nodes(quick_presence).await else {
@@ -290,12 +296,7 @@ async fn the_connection_limit_counts_every_node() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_users_of_a_node_that_died_go_offline() {
-    let Some((a, _b)) = two_nodes(|c| {
-        quick_presence(c);
-        c.presence.max_connections_per_user = 1;
-    })
-    .await
-    else {
+    let Some((a, _b)) = two_nodes(one_connection_each).await else {
         return;
     };
     let bot = a.login_bot().await;
@@ -375,12 +376,7 @@ async fn after_a_redis_outage_the_nodes_put_their_users_back() {
     let Some(mut redis) = PrivateRedis::start().await else {
         return;
     };
-    let Some((a, b)) = nodes_on(redis.url(), |c| {
-        quick_presence(c);
-        c.presence.max_connections_per_user = 1;
-    })
-    .await
-    else {
+    let Some((a, b)) = nodes_on(redis.url(), one_connection_each).await else {
         return;
     };
     let bot = a.login_bot().await;
