@@ -136,6 +136,47 @@ both_backends!(
     }
 );
 
+// A login takes the user's row before their links'; a report that renames a link must take them
+// in the same order, or the two wait for each other until PostgreSQL ends one with a deadlock.
+both_backends!(
+    logins_and_renaming_reports_of_one_user_run_side_by_side,
+    |t: TestApp| async move {
+        let bot = t.login_bot().await;
+        let owner = t.user("tele-owner", 3).await;
+        let telegram = t.bot(&owner, "Tele", "telegram", 1).await;
+        let user = t.user("9001", 0).await;
+        let mut conn = t.conn().await;
+        let second = store::users::NewLink {
+            user_id: user.id,
+            platform: "telegram",
+            platform_user_id: "9002",
+            platform_username: "9002",
+            platform_avatar_url: None,
+            last_authenticated_at: None,
+            now: t.app.now(),
+        };
+        store::users::insert_link(&mut conn, second).await.unwrap();
+        drop(conn);
+        let logins = async {
+            for _ in 0..40 {
+                t.login(&bot, "9001").await;
+            }
+        };
+        let reports = async {
+            for i in 0..40 {
+                t.post("/v1/authentication/bot/send-code")
+                    .key(&telegram)
+                    .json(json!({"platform": "telegram", "platform_user_id": "9002",
+                                 "platform_username": format!("renamed {i}")}))
+                    .send()
+                    .await
+                    .assert_ok();
+            }
+        };
+        tokio::join!(logins, reports);
+    }
+);
+
 both_backends!(flow_b_sign_up_creates_the_account, |t: TestApp| async move {
     let bot = t.login_bot().await;
     t.post("/v1/authentication/request")

@@ -204,7 +204,8 @@ pub async fn links_of(conn: &mut Conn, user_ids: &[i64]) -> Result<Vec<LinkedPla
 pub(super) const LINK_DIFFERS_FROM_REPORT: &str =
     "l.platform = $1 AND l.platform_user_id = $2 AND (l.platform_username <> $3 OR l.platform_avatar_url IS DISTINCT FROM $4)";
 
-/// A bot reported the identity's current name and avatar; `true` when something changed.
+/// A bot reported the identity's current name and avatar; `true` when something changed, and then
+/// the user was touched too.
 pub async fn refresh_link(
     conn: &mut Conn,
     platform: &str,
@@ -213,32 +214,35 @@ pub async fn refresh_link(
     avatar_url: Option<&str>,
     now: i64,
 ) -> Result<bool, sqlx::Error> {
-    static REFRESH: LazyLock<String> = LazyLock::new(|| {
+    // The user's row is written before the link's, the order in which a login (and a deletion)
+    // takes them, so that two transactions on one user never wait for each other's rows.
+    static TOUCH_IF_DIFFERS: LazyLock<String> = LazyLock::new(|| {
         format!(
-            "UPDATE linked_platforms AS l SET platform_username = $3, platform_avatar_url = $4 \
-             WHERE {LINK_DIFFERS_FROM_REPORT} RETURNING user_id"
+            "UPDATE users SET updated_at = $5 WHERE id = \
+             (SELECT l.user_id FROM linked_platforms l WHERE {LINK_DIFFERS_FROM_REPORT}) RETURNING id"
         )
     });
-    let updated: Option<(i64,)> = sqlx::query_as(&REFRESH)
+    let touched: Option<(i64,)> = sqlx::query_as(&TOUCH_IF_DIFFERS)
         .bind(platform)
         .bind(platform_user_id)
         .bind(username)
         .bind(avatar_url)
+        .bind(now)
         .fetch_optional(&mut *conn)
         .await?;
-    if let Some((user_id,)) = updated {
-        touch(conn, user_id, now).await?;
-    }
-    Ok(updated.is_some())
-}
-
-pub async fn touch(conn: &mut Conn, user_id: i64, now: i64) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE users SET updated_at = $2 WHERE id = $1")
-        .bind(user_id)
-        .bind(now)
+    if touched.is_some() {
+        sqlx::query(
+            "UPDATE linked_platforms SET platform_username = $3, platform_avatar_url = $4 \
+             WHERE platform = $1 AND platform_user_id = $2",
+        )
+        .bind(platform)
+        .bind(platform_user_id)
+        .bind(username)
+        .bind(avatar_url)
         .execute(conn)
-        .await
-        .map(|_| ())
+        .await?;
+    }
+    Ok(touched.is_some())
 }
 
 /// The identity logged in now; returns the user's linked platforms, earliest-linked first.
