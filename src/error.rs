@@ -331,8 +331,9 @@ fn unavailable_code(code: &str) -> bool {
         // SQLITE_BUSY (5) and SQLITE_LOCKED (6) with their extended forms.
         Ok(sqlite) if code.len() < 5 => matches!(sqlite & 0xff, 5 | 6),
         // Class 08 connection exception, 57P01-57P03 shutdown / cannot connect now, 53300 too
-        // many connections.
-        _ => code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03" | "53300"),
+        // many connections, and 40001 / 40P01: PostgreSQL ended the transaction to resolve a
+        // conflict with another, so the same request may well pass when tried again.
+        _ => code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03" | "53300" | "40001" | "40P01"),
     }
 }
 
@@ -343,9 +344,9 @@ mod tests {
     use super::unavailable_code;
 
     #[test]
-    fn busy_locked_and_lost_connections_are_unavailable() {
+    fn busy_locked_conflicting_and_lost_connections_are_unavailable() {
         for code in [
-            "5", "6", "261", "517", "773", "262", "08006", "08003", "57P01", "57P03", "53300",
+            "5", "6", "261", "517", "773", "262", "08006", "08003", "57P01", "57P03", "53300", "40001", "40P01",
         ] {
             assert!(unavailable_code(code), "{code}");
         }
