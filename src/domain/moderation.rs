@@ -188,8 +188,9 @@ pub async fn ban(
     )
     .await?;
     let replaced = store::history::supersede_in_force(&mut tx, target.id, BAN, id, Some(actor.id), now).await?;
-    let sessions_ended = store::sessions::end_all_of(&mut tx, target.id, None, "banned", now).await?;
+    // The codes before the sessions, in the order a login takes them (docs/RELIABILITY.md).
     store::codes::delete_for_user(&mut tx, target.id).await?;
+    let sessions_ended = store::sessions::end_all_of(&mut tx, target.id, None, "banned", now).await?;
     audit_user_event(
         app,
         &mut tx,
