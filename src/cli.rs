@@ -270,17 +270,8 @@ async fn execute(app: &App, command: Command) -> Result<Value, ApiError> {
             bot_type,
             rate_limit_per_hour,
         }) => {
-            let bot_type = match bot_type.as_str() {
-                "official" => 1,
-                "verified" => 2,
-                "community" => 3,
-                _ => {
-                    return Err(ApiError::validation(
-                        "type",
-                        "type must be one of: official, verified, community",
-                    ))
-                }
-            };
+            let bot_type = crate::domain::bots::bot_type_from_name(&bot_type)
+                .ok_or_else(|| ApiError::validation("type", "type must be one of: official, verified, community"))?;
             if !app.config.platforms.contains(&platform) {
                 return Err(ApiError::validation(
                     "platform",
@@ -290,6 +281,9 @@ async fn execute(app: &App, command: Command) -> Result<Value, ApiError> {
             crate::http::body::trimmed_text("name", &name, 2, 32)?;
             crate::http::body::check_range("rate_limit_per_hour", rate_limit_per_hour, 1, 1_000_000)?;
             let owner = find_user(&mut tx, &owner).await?;
+            if bot_type == crate::domain::bots::OFFICIAL {
+                crate::domain::bots::require_official_owner(&mut tx, &owner, app.now()).await?;
+            }
             let (bot, key) = staff::register_bot(
                 app,
                 &mut tx,

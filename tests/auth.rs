@@ -180,40 +180,46 @@ both_backends!(
 // A ban ends the user's sessions and deletes their codes; a login consumes a code and ends the
 // session it was made from. Both take the codes before the sessions, so they never wait for each
 // other: each round ends with the login first, or refused by the ban, or its code gone with it.
-both_backends!(a_ban_and_a_login_of_one_user_run_side_by_side, |t: TestApp| async move {
-    let bot = t.login_bot().await;
-    t.user("ban-admin", 2).await;
-    let admin = t.login(&bot, "ban-admin").await;
-    let user = t.user("9101", 0).await;
-    for _ in 0..20 {
-        let session = t.login(&bot, "9101").await;
-        let code = t.web_code(&bot, report("9101")).await;
-        let relogin = t
-            .post("/v1/authentication/verify")
-            .cookie(&session)
-            .json(json!({"code": code}))
-            .send();
-        let ban = t
-            .post(&format!("/v1/admin/users/{}/ban", user.id))
-            .cookie(&admin)
-            .json(json!({"reason": "race"}))
-            .send();
-        let (relogin, ban) = tokio::join!(relogin, ban);
-        ban.assert_ok();
-        let outcome = (relogin.status.as_u16(), relogin.body["code"].as_str());
-        assert!(
-            matches!(outcome, (200, None) | (403, Some("ERR_ACCOUNT_BANNED")) | (400, Some("ERR_INVALID_CODE"))),
-            "{outcome:?}: {}",
-            relogin.body
-        );
-        t.post(&format!("/v1/admin/users/{}/unban", user.id))
-            .cookie(&admin)
-            .json(json!({"reason": "race over"}))
-            .send()
-            .await
-            .assert_ok();
+both_backends!(
+    a_ban_and_a_login_of_one_user_run_side_by_side,
+    |t: TestApp| async move {
+        let bot = t.login_bot().await;
+        t.user("ban-admin", 2).await;
+        let admin = t.login(&bot, "ban-admin").await;
+        let user = t.user("9101", 0).await;
+        for _ in 0..20 {
+            let session = t.login(&bot, "9101").await;
+            let code = t.web_code(&bot, report("9101")).await;
+            let relogin = t
+                .post("/v1/authentication/verify")
+                .cookie(&session)
+                .json(json!({"code": code}))
+                .send();
+            let ban = t
+                .post(&format!("/v1/admin/users/{}/ban", user.id))
+                .cookie(&admin)
+                .json(json!({"reason": "race"}))
+                .send();
+            let (relogin, ban) = tokio::join!(relogin, ban);
+            ban.assert_ok();
+            let outcome = (relogin.status.as_u16(), relogin.body["code"].as_str());
+            assert!(
+                matches!(
+                    outcome,
+                    (200, None) | (403, Some("ERR_ACCOUNT_BANNED")) | (400, Some("ERR_INVALID_CODE"))
+                ),
+                "{outcome:?}: {}",
+                relogin.body
+            );
+            t.post(&format!("/v1/admin/users/{}/unban", user.id))
+                .cookie(&admin)
+                .json(json!({"reason": "race over"}))
+                .send()
+                .await
+                .assert_ok();
+        }
     }
-});
+);
 
 both_backends!(flow_b_sign_up_creates_the_account, |t: TestApp| async move {
     let bot = t.login_bot().await;

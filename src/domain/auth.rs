@@ -7,6 +7,7 @@ use utoipa::ToSchema;
 
 use crate::app::App;
 use crate::crypto;
+use crate::domain::bots;
 use crate::domain::level::Level;
 use crate::domain::sessions::{self, Opened};
 use crate::domain::views::{self, UserPrivate};
@@ -132,8 +133,15 @@ pub async fn request_code(app: &App, identity: Identity<'_>, client_ip: IpAddr) 
 }
 
 /// Only active Official bots of the identity's platform may handle login codes.
-pub fn check_code_bot(bot: &BotRow) -> Result<(), ApiError> {
-    if bot.bot_type != 1 {
+/// Only an Official bot whose owner is, at this moment, an unbanned Owner obtains codes (10-auth
+/// §6.3–6.4, 50-bots §4.1). The owner is read again at every use: the rules that stop such bots
+/// when their owner loses rank make this a second line, not the only one.
+pub async fn check_code_bot(app: &App, bot: &BotRow) -> Result<(), ApiError> {
+    if bot.bot_type != bots::OFFICIAL {
+        return Err(ApiError::OfficialBotRequired);
+    }
+    let mut conn = app.store.acquire().await?;
+    if !store::users::is_unbanned_owner(&mut conn, bot.owner_id, app.now()).await? {
         return Err(ApiError::OfficialBotRequired);
     }
     Ok(())

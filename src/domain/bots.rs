@@ -122,9 +122,35 @@ async fn owner_of(conn: &mut Conn, owner_id: i64) -> Result<UserRow, ApiError> {
     store::users::by_id(conn, owner_id).await?.ok_or(ApiError::UserNotFound)
 }
 
+/// The bot type whose key obtains login codes for any identity (50-bots §4.1).
+pub const OFFICIAL: i64 = 1;
+
+/// An Official bot's key is worth an Owner's session, so only an Owner touches one (50-bots §4.1);
+/// checked after `manages`.
+fn require_owner_for_official(actor: Actor, bot_type: i64) -> Result<(), ApiError> {
+    if bot_type == OFFICIAL && actor.level < Level::Owner {
+        return Err(ApiError::InsufficientPermission(Level::Owner.required_message()));
+    }
+    Ok(())
+}
+
+/// An Official bot must belong to an unbanned Owner (50-bots §4.1), for the API and the CLI alike.
+pub async fn require_official_owner(conn: &mut Conn, owner: &UserRow, now: i64) -> Result<(), ApiError> {
+    if store::users::is_unbanned_owner(conn, owner.id, now).await? {
+        Ok(())
+    } else {
+        Err(ApiError::Validation {
+            field: Some("owner_id".into()),
+            message: "owner_id must be an Owner for an Official bot".into(),
+        })
+    }
+}
+
+/// A bot the actor manages; an Official one only for an Owner.
 async fn managed_bot(conn: &mut Conn, actor: Actor, bot_id: i64) -> Result<BotRow, ApiError> {
     let bot = store::bots::by_id(conn, bot_id).await?.ok_or(ApiError::BotNotFound)?;
     require_manages(actor, &owner_of(conn, bot.owner_id).await?)?;
+    require_owner_for_official(actor, bot.bot_type)?;
     Ok(bot)
 }
 
@@ -196,6 +222,20 @@ pub async fn update(app: &App, actor: Actor, bot_id: i64, input: StaffUpdate) ->
     if let Some(owner) = &new_owner {
         require_manages(actor, owner)?;
     }
+    let official_after = input.bot_type.unwrap_or(bot.bot_type) == OFFICIAL;
+    require_owner_for_official(actor, bot.bot_type)?;
+    if official_after {
+        require_owner_for_official(actor, OFFICIAL)?;
+    }
+    // Making a bot Official, or giving an Official bot away, needs an unbanned Owner as its owner.
+    let becomes_official = official_after && bot.bot_type != OFFICIAL;
+    if becomes_official || (official_after && new_owner.is_some()) {
+        let owner = match new_owner {
+            Some(owner) => owner,
+            None => owner_of(&mut tx, bot.owner_id).await?,
+        };
+        require_official_owner(&mut tx, &owner, now).await?;
+    }
 
     let mut changes = Map::new();
     let name = change(&mut changes, "name", bot.name.clone(), input.name);
@@ -234,7 +274,7 @@ pub async fn update(app: &App, actor: Actor, bot_id: i64, input: StaffUpdate) ->
         write_audit(
             app,
             &mut tx,
-            actor,
+            Some(actor.id),
             "BOT_UPDATE",
             bot.id,
             json!({"changes": changes}),
@@ -250,7 +290,7 @@ pub async fn update(app: &App, actor: Actor, bot_id: i64, input: StaffUpdate) ->
             "BOT_UNVERIFY"
         };
         let metadata = json!({"old_bot_type": bot.bot_type, "new_bot_type": new_type});
-        write_audit(app, &mut tx, actor, event, bot.id, metadata, now).await?;
+        write_audit(app, &mut tx, Some(actor.id), event, bot.id, metadata, now).await?;
     }
     tx.commit().await?;
     Ok(updated)
@@ -259,7 +299,7 @@ pub async fn update(app: &App, actor: Actor, bot_id: i64, input: StaffUpdate) ->
 async fn write_audit(
     app: &App,
     conn: &mut Conn,
-    actor: Actor,
+    actor_id: Option<i64>,
     event_type: &str,
     bot_id: i64,
     metadata: Value,
@@ -270,7 +310,7 @@ async fn write_audit(
         &app.store.faults,
         NewAudit {
             event_type,
-            actor_id: Some(actor.id),
+            actor_id,
             target_type: "bot",
             target_id: Some(bot_id),
             metadata,
@@ -278,6 +318,40 @@ async fn write_audit(
         },
     )
     .await?;
+    Ok(())
+}
+
+/// Why a user's bots were stopped with them (50-bots §4.1).
+#[derive(Debug, Clone, Copy)]
+pub enum OwnerLost {
+    /// No longer an Owner: their Official bots stop.
+    Demoted,
+    /// Banned: all their bots stop.
+    Banned,
+}
+
+/// Deactivates the bots a user may no longer run, in the transaction of the act that caused it,
+/// with one `BOT_UPDATE` row each under that act's actor. From the next request their keys are
+/// refused (every write clears the key caches on every node).
+pub async fn stop_bots_of(
+    app: &App,
+    conn: &mut Conn,
+    actor_id: Option<i64>,
+    owner_id: i64,
+    cause: OwnerLost,
+    now: i64,
+) -> Result<(), ApiError> {
+    let (only_type, reason) = match cause {
+        OwnerLost::Demoted => (Some(OFFICIAL), "owner_demoted"),
+        OwnerLost::Banned => (None, "owner_banned"),
+    };
+    for bot_id in store::bots::deactivate_owned(conn, owner_id, only_type, now).await? {
+        let metadata = json!({
+            "changes": {"is_active": {"old": true, "new": false}},
+            "reason": reason,
+        });
+        write_audit(app, conn, actor_id, "BOT_UPDATE", bot_id, metadata, now).await?;
+    }
     Ok(())
 }
 
@@ -296,7 +370,16 @@ pub async fn regenerate_key(app: &App, actor: Actor, bot_id: i64) -> Result<(Bot
     let prefix = &key[..9];
     let updated = store::bots::replace_key(&mut tx, bot.id, &digest, prefix, now).await?;
     let metadata = json!({"name": bot.name, "old_key_prefix": bot.api_key_prefix, "new_key_prefix": prefix});
-    write_audit(app, &mut tx, actor, "BOT_KEY_REGENERATE", bot.id, metadata, now).await?;
+    write_audit(
+        app,
+        &mut tx,
+        Some(actor.id),
+        "BOT_KEY_REGENERATE",
+        bot.id,
+        metadata,
+        now,
+    )
+    .await?;
     tx.commit().await?;
     Ok((updated, key))
 }
@@ -310,7 +393,7 @@ pub async fn delete(app: &App, actor: Actor, bot_id: i64) -> Result<BotRow, ApiE
     store::bots::delete(&mut tx, bot.id).await?;
     let metadata =
         json!({"name": bot.name, "platform": bot.platform, "owner_id": bot.owner_id, "bot_type": bot.bot_type});
-    write_audit(app, &mut tx, actor, "BOT_DELETE", bot.id, metadata, now).await?;
+    write_audit(app, &mut tx, Some(actor.id), "BOT_DELETE", bot.id, metadata, now).await?;
     tx.commit().await?;
     Ok(bot)
 }
@@ -322,7 +405,7 @@ pub async fn reset_stats(app: &App, actor: Actor, bot_id: i64) -> Result<BotRow,
     let bot = managed_bot(&mut tx, actor, bot_id).await?;
     let updated = store::bots::reset_stats(&mut tx, bot.id, now).await?;
     let metadata = json!({"old_groups": bot.groups, "old_users": bot.users, "old_latency_ms": bot.latency_ms});
-    write_audit(app, &mut tx, actor, "BOT_STATS_RESET", bot.id, metadata, now).await?;
+    write_audit(app, &mut tx, Some(actor.id), "BOT_STATS_RESET", bot.id, metadata, now).await?;
     tx.commit().await?;
     Ok(updated)
 }

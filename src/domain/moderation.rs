@@ -5,6 +5,7 @@
 use serde_json::json;
 
 use crate::app::App;
+use crate::domain::bots::{self, OwnerLost};
 use crate::domain::level::Level;
 use crate::domain::presence;
 use crate::domain::staff::{self, audit_user_event, Actor};
@@ -191,6 +192,7 @@ pub async fn ban(
     // The codes before the sessions, in the order a login takes them (docs/RELIABILITY.md).
     store::codes::delete_for_user(&mut tx, target.id).await?;
     let sessions_ended = store::sessions::end_all_of(&mut tx, target.id, None, "banned", now).await?;
+    bots::stop_bots_of(app, &mut tx, Some(actor.id), target.id, OwnerLost::Banned, now).await?;
     audit_user_event(
         app,
         &mut tx,

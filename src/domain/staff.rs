@@ -5,6 +5,7 @@ use serde_json::json;
 
 use crate::app::App;
 use crate::crypto;
+use crate::domain::bots::{self, OwnerLost};
 use crate::domain::level::{can_act_on, Level};
 use crate::domain::sessions::ttl_seconds;
 use crate::error::ApiError;
@@ -14,26 +15,13 @@ use crate::store::users::UserRow;
 use crate::store::{self, Conn};
 use crate::time::MICROS_PER_SECOND;
 
-/// Owners who are not banned; the platform must always keep one.
-async fn unbanned_owner_count(conn: &mut Conn, now: i64) -> Result<i64, sqlx::Error> {
-    let (n,): (i64,) = sqlx::query_as(
-        "SELECT COUNT(*) FROM users u WHERE u.permission_level = 3 AND NOT EXISTS (\
-         SELECT 1 FROM moderation_actions m WHERE m.user_id = u.id AND m.action_type = 'PLATFORM_BAN' \
-         AND m.is_lifted = 0 AND (m.expires_at IS NULL OR m.expires_at > $1))",
-    )
-    .bind(now)
-    .fetch_one(conn)
-    .await?;
-    Ok(n)
-}
-
 /// Refuses an act that would leave no unbanned Owner when `target` is one. The Owner rows stay
 /// locked until the transaction ends, so two Owners acting on each other cannot both pass.
 pub async fn guard_last_owner(conn: &mut Conn, target: &UserRow, now: i64) -> Result<(), ApiError> {
     if target.permission_level == Level::Owner.as_i64() {
         store::users::lock_owners(conn).await?;
         let restrictions = store::users::restrictions(conn, target.id, now).await?;
-        if restrictions.ban.is_none() && unbanned_owner_count(conn, now).await? <= 1 {
+        if restrictions.ban.is_none() && store::users::unbanned_owner_count(conn, now).await? <= 1 {
             return Err(ApiError::LastOwner);
         }
     }
@@ -126,6 +114,9 @@ pub async fn set_level(
     .await?;
     let ttl = ttl_seconds(app, new_level) * MICROS_PER_SECOND;
     let sessions_ended = store::sessions::recap(conn, target.id, ttl, now).await?;
+    if level_of(target) == Level::Owner && new_level < Level::Owner {
+        bots::stop_bots_of(app, conn, actor, target.id, OwnerLost::Demoted, now).await?;
+    }
     audit_user_event(
         app,
         conn,

@@ -201,7 +201,7 @@ async fn bot_login_code(
     BotCaller(bot): BotCaller,
     JsonObject(fields): JsonObject,
 ) -> ApiResult<Json<PendingCode>> {
-    auth::check_code_bot(&bot)?;
+    auth::check_code_bot(&app, &bot).await?;
     let body = BotCodeBody::parse(&app, &fields)?;
     auth::check_bot_platform(&bot, &body.platform)?;
     let pending = auth::bot_login_code(&app, body.report()).await?;
@@ -232,7 +232,7 @@ async fn bot_send_code(
     BotCaller(bot): BotCaller,
     JsonObject(fields): JsonObject,
 ) -> ApiResult<Json<IssuedCode>> {
-    auth::check_code_bot(&bot)?;
+    auth::check_code_bot(&app, &bot).await?;
     let body = BotCodeBody::parse(&app, &fields)?;
     auth::check_bot_platform(&bot, &body.platform)?;
     let (code, expires_at) = auth::bot_send_code(&app, &bot, body.report()).await?;

@@ -135,6 +135,28 @@ pub async fn apply_staff_changes(
     .await
 }
 
+/// Deactivates the active bots of `owner_id` (only those of `bot_type`, when given) and returns
+/// their ids: a ban stops every bot of its target, a demotion from Owner its Official bots.
+pub async fn deactivate_owned(
+    conn: &mut Conn,
+    owner_id: i64,
+    bot_type: Option<i64>,
+    now: i64,
+) -> Result<Vec<i64>, sqlx::Error> {
+    let rows: Vec<(i64,)> = sqlx::query_as(
+        "UPDATE bots SET is_active = 0, updated_at = $3 \
+         WHERE owner_id = $1 AND is_active = 1 AND ($2 IS NULL OR bot_type = $2) RETURNING id",
+    )
+    .bind(owner_id)
+    .bind(bot_type)
+    .bind(now)
+    .fetch_all(conn)
+    .await?;
+    let mut ids: Vec<i64> = rows.into_iter().map(|(id,)| id).collect();
+    ids.sort_unstable();
+    Ok(ids)
+}
+
 /// What a bot reports about itself; `None` leaves a field alone, `Some(None)` clears the avatar.
 #[derive(Debug, Default)]
 pub struct SelfReport<'a> {

@@ -485,6 +485,33 @@ pub async fn search(conn: &mut Conn, q: &str, offset: i64, limit: i64) -> Result
     Ok((rows, total))
 }
 
+/// No platform ban in force for `u` at `$1` (the ban rule of 30-admin-moderation, written once).
+const NOT_BANNED_AT_1: &str = "NOT EXISTS (SELECT 1 FROM moderation_actions m WHERE m.user_id = u.id \
+    AND m.action_type = 'PLATFORM_BAN' AND m.is_lifted = 0 AND (m.expires_at IS NULL OR m.expires_at > $1))";
+
+/// Owners who are not banned at `now`; the platform must always keep one.
+pub async fn unbanned_owner_count(conn: &mut Conn, now: i64) -> Result<i64, sqlx::Error> {
+    let (n,): (i64,) = sqlx::query_as(&format!(
+        "SELECT COUNT(*) FROM users u WHERE u.permission_level = 3 AND {NOT_BANNED_AT_1}"
+    ))
+    .bind(now)
+    .fetch_one(conn)
+    .await?;
+    Ok(n)
+}
+
+/// Whether `user_id` is an Owner with no ban in force at `now`: who may own an Official bot.
+pub async fn is_unbanned_owner(conn: &mut Conn, user_id: i64, now: i64) -> Result<bool, sqlx::Error> {
+    let row: Option<(i64,)> = sqlx::query_as(&format!(
+        "SELECT u.id FROM users u WHERE u.id = $2 AND u.permission_level = 3 AND {NOT_BANNED_AT_1}"
+    ))
+    .bind(now)
+    .bind(user_id)
+    .fetch_optional(conn)
+    .await?;
+    Ok(row.is_some())
+}
+
 /// Locks every Owner row until the transaction ends, so acts that count Owners serialise with
 /// each other. SQLite needs nothing: its write transactions already run one at a time.
 pub async fn lock_owners(conn: &mut Conn) -> Result<(), sqlx::Error> {

@@ -168,17 +168,30 @@ impl Drop for ServerProcess {
     }
 }
 
-/// Runs a command of the command-line tool on `database_url`; returns its JSON output and stderr.
-pub fn cli(database_url: &str, args: &[&str]) -> (Value, String) {
-    let output = Command::new(BINARY)
+fn run_cli(database_url: &str, args: &[&str]) -> std::process::Output {
+    Command::new(BINARY)
         .args(args)
         .env_remove("REDIS_URL")
         .envs(base_env(database_url))
         .stdin(Stdio::null())
         .output()
-        .expect("run portal");
+        .expect("run portal")
+}
+
+/// Runs a command of the command-line tool on `database_url`; returns its JSON output and stderr.
+pub fn cli(database_url: &str, args: &[&str]) -> (Value, String) {
+    let output = run_cli(database_url, args);
     let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
     assert!(output.status.success(), "portal {args:?} failed: {stderr}");
     let value = serde_json::from_slice(&output.stdout).expect("JSON output");
     (value, stderr)
+}
+
+/// Runs a command of the command-line tool that must fail; returns its stderr.
+pub fn cli_refused(database_url: &str, args: &[&str]) -> String {
+    let output = run_cli(database_url, args);
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(!output.status.success(), "portal {args:?} succeeded");
+    assert!(output.stdout.is_empty(), "a refusal prints nothing on stdout");
+    stderr
 }

@@ -12,7 +12,7 @@ use crate::app::App;
 use crate::domain::level::can_act_on;
 use crate::error::ApiError;
 use crate::store;
-use crate::store::chats::ChatFields;
+use crate::store::chats::{ChatFields, ChatRow};
 use crate::store::users::UserRow;
 
 /// A page of every chat, by id, and the total.
@@ -147,6 +147,7 @@ fn changes(old: &ChatFields, new: &ChatFields) -> Map<String, Value> {
 pub async fn update(app: &App, actor: &UserRow, chat_id: i64, patch: ChatPatch) -> Result<ChatAdmin, ApiError> {
     let mut tx = app.store.begin().await?;
     let chat = existing_chat(&mut tx, chat_id).await?;
+    require_over_owner(actor, &chat)?;
     let current = ChatFields::of(&chat);
     let next = apply(&current, patch)?;
     let changed = changes(&current, &next);
@@ -168,10 +169,21 @@ pub async fn update(app: &App, actor: &UserRow, chat_id: i64, patch: ChatPatch) 
     Ok(ChatAdmin::from(&updated))
 }
 
-/// Deletes any chat; returns its name.
+/// The ladder holds against a chat's owner: staff change or delete only their own chats and those
+/// of people they outrank (60-chats §9.4–9.5).
+fn require_over_owner(actor: &UserRow, chat: &ChatRow) -> Result<(), ApiError> {
+    if chat.owner_id == actor.id || can_act_on(level_of(actor), owner_level(chat)) {
+        Ok(())
+    } else {
+        Err(ApiError::Hierarchy)
+    }
+}
+
+/// Deletes a chat of the actor's or of someone they outrank; returns its name.
 pub async fn delete(app: &App, actor: &UserRow, chat_id: i64) -> Result<String, ApiError> {
     let mut tx = app.store.begin().await?;
     let chat = existing_chat(&mut tx, chat_id).await?;
+    require_over_owner(actor, &chat)?;
     delete_chat(app, &mut tx, &chat, actor, "admin").await?;
     tx.commit().await?;
     Ok(chat.name)
@@ -219,8 +231,8 @@ pub async fn kick(app: &App, actor: &UserRow, chat_id: i64, kick: KickInput) -> 
             "The chat owner cannot be targeted in their own chat",
         ));
     }
-    let over_chat = chat.owner_id == actor.id || can_act_on(level_of(actor), owner_level(&chat));
-    if !over_chat || !can_act_on(level_of(actor), level_of(&target)) {
+    require_over_owner(actor, &chat)?;
+    if !can_act_on(level_of(actor), level_of(&target)) {
         return Err(ApiError::Hierarchy);
     }
     kick_member(app, &mut tx, actor, &chat, &target, kick.reason.as_deref(), "admin").await?;

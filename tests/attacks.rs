@@ -1,0 +1,317 @@
+//! The attacks of the security review (docs/SECURITY.md), each driven as an attacker would: through
+//! HTTP requests, on both backends. Every test here failed before its fix.
+
+mod common;
+
+use common::process::{cli, cli_refused};
+use common::{People, TestApp};
+use serde_json::{json, Value};
+
+/// A bot report for `platform_user_id` on Discord.
+fn report(platform_user_id: &str) -> Value {
+    json!({"platform": "discord", "platform_user_id": platform_user_id,
+           "platform_username": "someone", "platform_avatar_url": null})
+}
+
+/// The audit rows of `event_type` on bot `bot_id`, oldest first.
+async fn bot_audits(t: &TestApp, owner: &str, bot_id: i64, event_type: &str) -> Vec<Value> {
+    let page = t
+        .get(&format!(
+            "/v1/admin/audit/logs?target_type=bot&target_id={bot_id}&event_type={event_type}&limit=100"
+        ))
+        .cookie(owner)
+        .send()
+        .await;
+    let mut rows = page.assert_ok()["items"].as_array().cloned().unwrap_or_default();
+    rows.reverse();
+    rows
+}
+
+// Finding 1: an Admin registered a bot they owned, made it Official, and used it to mint a login
+// code for an Owner. Now only an Owner makes a bot Official, and only for an unbanned Owner.
+both_backends!(
+    an_admin_cannot_make_their_bot_official_and_log_in_as_an_owner,
+    |t: TestApp| async move {
+        let people = People::new(&t).await;
+        let (admin_id, admin) = people.at("escalating-admin", 2).await;
+        let (_, owner) = people.at("target-owner", 3).await;
+        let registered = t
+            .post("/v1/admin/bots")
+            .cookie(&admin)
+            .json(json!({"name": "Sneaky", "owner_id": admin_id, "platform": "discord"}))
+            .send()
+            .await;
+        let bot_id = registered.assert_ok()["bot"]["id"].as_i64().unwrap();
+        let key = registered.body["api_key"].as_str().unwrap().to_owned();
+        for bot_type in [json!("official"), json!(1), json!("OFFICIAL")] {
+            t.post(&format!("/v1/admin/bots/{bot_id}/update"))
+                .cookie(&admin)
+                .json(json!({"bot_type": bot_type}))
+                .send()
+                .await
+                .assert_error(403, "ERR_INSUFFICIENT_PERMISSION");
+        }
+        // The bot stayed a Community bot, so it cannot mint the Owner's code.
+        t.post("/v1/authentication/bot/send-code")
+            .key(&key)
+            .json(report("target-owner"))
+            .send()
+            .await
+            .assert_error(403, "ERR_OFFICIAL_BOT_REQUIRED");
+        // An Owner cannot hand the Admin an Official bot either: it must belong to an Owner.
+        let refused = t
+            .post(&format!("/v1/admin/bots/{bot_id}/update"))
+            .cookie(&owner)
+            .json(json!({"bot_type": "official"}))
+            .send()
+            .await;
+        refused.assert_error(400, "ERR_VALIDATION");
+        assert_eq!(refused.body["error"], "owner_id must be an Owner for an Official bot");
+        assert!(bot_audits(&t, &owner, bot_id, "BOT_VERIFY").await.is_empty());
+    }
+);
+
+both_backends!(an_official_bot_is_touched_by_owners_only, |t: TestApp| async move {
+    let people = People::new(&t).await;
+    let (owner_id, owner) = people.at("bot-owner", 3).await;
+    let (_, admin) = people.at("plain-admin", 2).await;
+    let admin_row = t.user("legacy-admin", 2).await;
+    let legacy_admin = t.login(&people.bot, "legacy-admin").await;
+    // An Official bot of an Admin's, as an older release allowed.
+    let legacy_key = t.bot(&admin_row, "Legacy Official", "telegram", 1).await;
+    let legacy_id = bot_id_of(&t, &legacy_key).await;
+    for path in ["update", "regenerate-key", "reset-stats", "delete"] {
+        let refused = t
+            .post(&format!("/v1/admin/bots/{legacy_id}/{path}"))
+            .cookie(&legacy_admin)
+            .json(json!({"name": "Renamed"}))
+            .send()
+            .await;
+        refused.assert_error(403, "ERR_INSUFFICIENT_PERMISSION");
+        assert_eq!(refused.body["error"], "Owner access required");
+    }
+    // An Owner makes their own bot Official, and may not give it to an Admin.
+    let own = t
+        .post("/v1/admin/bots")
+        .cookie(&owner)
+        .json(json!({"name": "Real Login", "owner_id": owner_id, "platform": "telegram"}))
+        .send()
+        .await;
+    let own_id = own.assert_ok()["bot"]["id"].as_i64().unwrap();
+    t.post(&format!("/v1/admin/bots/{own_id}/update"))
+        .cookie(&owner)
+        .json(json!({"bot_type": "official"}))
+        .send()
+        .await
+        .assert_ok();
+    t.post(&format!("/v1/admin/bots/{own_id}/update"))
+        .cookie(&owner)
+        .json(json!({"owner_id": admin_row.id}))
+        .send()
+        .await
+        .assert_error(400, "ERR_VALIDATION");
+    t.post(&format!("/v1/admin/bots/{own_id}/regenerate-key"))
+        .cookie(&admin)
+        .send()
+        .await
+        .assert_error(403, "ERR_HIERARCHY");
+});
+
+// Banning the Admin ended their sessions, but their bot kept minting codes. Now a ban stops every
+// bot of the banned user, and losing the Owner rank stops their Official bots, each with an audit row.
+both_backends!(a_ban_or_a_demotion_stops_the_bots_at_once, |t: TestApp| async move {
+    let people = People::new(&t).await;
+    let (_, chief) = people.at("chief-owner", 3).await;
+    let (second_id, _) = people.at("second-owner", 3).await;
+    let (admin_id, _) = people.at("bot-admin", 2).await;
+    let mut conn = t.conn().await;
+    let second_row = portal::store::users::by_id(&mut conn, second_id)
+        .await
+        .unwrap()
+        .unwrap();
+    let admin_row = portal::store::users::by_id(&mut conn, admin_id).await.unwrap().unwrap();
+    drop(conn);
+    let official = t.bot(&second_row, "Second Login", "telegram", 1).await;
+    let community = t.bot(&second_row, "Second Helper", "telegram", 3).await;
+    let admins_bot = t.bot(&admin_row, "Admin Helper", "discord", 3).await;
+    let official_id = bot_id_of(&t, &official).await;
+    let helper_id = bot_id_of(&t, &admins_bot).await;
+    let tg_report = json!({"platform": "telegram", "platform_user_id": "tg-1",
+                           "platform_username": "x", "platform_avatar_url": null});
+    // Demoted from Owner: the Official bot stops, the Community one goes on.
+    t.post(&format!("/v1/admin/users/{second_id}/permission"))
+        .cookie(&chief)
+        .json(json!({"level": 2, "reason": "stepping down"}))
+        .send()
+        .await
+        .assert_ok();
+    t.post("/v1/authentication/bot/login-code")
+        .key(&official)
+        .json(tg_report.clone())
+        .send()
+        .await
+        .assert_error(403, "ERR_BOT_INACTIVE");
+    t.get("/v1/bot/me").key(&community).send().await.assert_ok();
+    let rows = bot_audits(&t, &chief, official_id, "BOT_UPDATE").await;
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0]["metadata"]["reason"], "owner_demoted");
+    assert_eq!(
+        rows[0]["metadata"]["changes"]["is_active"],
+        json!({"old": true, "new": false})
+    );
+    // Banned: every bot of theirs stops, with the ban's actor on each row.
+    for (user_id, key) in [(admin_id, &admins_bot), (second_id, &community)] {
+        t.post(&format!("/v1/admin/users/{user_id}/ban"))
+            .cookie(&chief)
+            .json(json!({"reason": "abuse"}))
+            .send()
+            .await
+            .assert_ok();
+        t.get("/v1/bot/me")
+            .key(key)
+            .send()
+            .await
+            .assert_error(403, "ERR_BOT_INACTIVE");
+    }
+    let rows = bot_audits(&t, &chief, helper_id, "BOT_UPDATE").await;
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0]["metadata"]["reason"], "owner_banned");
+    assert!(rows[0]["actor_id"].is_i64());
+    // Unbanning does not start them again.
+    t.post(&format!("/v1/admin/users/{admin_id}/unban"))
+        .cookie(&chief)
+        .json(json!({"reason": "served"}))
+        .send()
+        .await
+        .assert_ok();
+    t.get("/v1/bot/me")
+        .key(&admins_bot)
+        .send()
+        .await
+        .assert_error(403, "ERR_BOT_INACTIVE");
+});
+
+/// The id of the (active) bot with this key, as the bot itself learns it.
+async fn bot_id_of(t: &TestApp, key: &str) -> i64 {
+    t.get("/v1/bot/me").key(key).send().await.assert_ok()["id"]
+        .as_i64()
+        .unwrap()
+}
+
+// Defence in depth: an Official bot whose owner is no longer an unbanned Owner (made so behind the
+// API's back) is refused at the code endpoints.
+both_backends!(
+    the_code_endpoints_check_the_official_owner_at_use,
+    |t: TestApp| async move {
+        let admin = t.user("odd-admin", 2).await;
+        let key = t.bot(&admin, "Odd Official", "discord", 1).await;
+        t.user("victim", 3).await;
+        for path in ["send-code", "login-code"] {
+            t.post(&format!("/v1/authentication/bot/{path}"))
+                .key(&key)
+                .json(report("victim"))
+                .send()
+                .await
+                .assert_error(403, "ERR_OFFICIAL_BOT_REQUIRED");
+        }
+    }
+);
+
+// Finding 8: an Admin renamed and deleted an Owner's official chat.
+both_backends!(
+    an_admin_cannot_change_or_delete_an_owners_chat,
+    |t: TestApp| async move {
+        let people = People::new(&t).await;
+        let (_, owner) = people.at("chat-owner", 3).await;
+        let (_, admin) = people.at("chat-admin", 2).await;
+        let created = t
+            .post("/v1/admin/chats")
+            .cookie(&owner)
+            .json(json!({"name": "Lobby", "slug": "lobby"}))
+            .send()
+            .await;
+        let chat_id = created.assert_ok()["chat_id"].as_i64().unwrap();
+        t.post(&format!("/v1/admin/chats/{chat_id}/update"))
+            .cookie(&admin)
+            .json(json!({"name": "Pwned"}))
+            .send()
+            .await
+            .assert_error(403, "ERR_HIERARCHY");
+        t.post(&format!("/v1/admin/chats/{chat_id}/delete"))
+            .cookie(&admin)
+            .send()
+            .await
+            .assert_error(403, "ERR_HIERARCHY");
+        let detail = t.get(&format!("/v1/admin/chats/{chat_id}")).cookie(&owner).send().await;
+        assert_eq!(detail.assert_ok()["name"], "Lobby");
+        // The Admin's own chat stays theirs to change, and the Owner may change it too.
+        let own = t
+            .post("/v1/admin/chats")
+            .cookie(&admin)
+            .json(json!({"name": "Admins", "slug": "admins"}))
+            .send()
+            .await;
+        let own_id = own.assert_ok()["chat_id"].as_i64().unwrap();
+        for who in [&admin, &owner] {
+            t.post(&format!("/v1/admin/chats/{own_id}/update"))
+                .cookie(who)
+                .json(json!({"description": "changed"}))
+                .send()
+                .await
+                .assert_ok();
+        }
+        t.post(&format!("/v1/admin/chats/{own_id}/delete"))
+            .cookie(&owner)
+            .send()
+            .await
+            .assert_ok();
+    }
+);
+
+// The command-line tool keeps the same rule: an Official bot needs an unbanned Owner as owner.
+#[test]
+fn the_command_line_tool_refuses_an_official_bot_of_a_non_owner() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("portal.db").display());
+    let create_user = |name: &str, id: &str, level: &str| {
+        cli(
+            &url,
+            &[
+                "user",
+                "create",
+                "--platform",
+                "discord",
+                "--platform-user-id",
+                id,
+                "--username",
+                name,
+                "--level",
+                level,
+            ],
+        );
+    };
+    create_user("boss", "1", "3");
+    create_user("helper", "2", "2");
+    let bot = |owner: &str, name: &str| {
+        [
+            "bot",
+            "create",
+            "--name",
+            name,
+            "--owner",
+            owner,
+            "--platform",
+            "discord",
+            "--type",
+            "official",
+        ]
+        .map(str::to_owned)
+    };
+    let refused = cli_refused(&url, &bot("helper", "Helper Login").each_ref().map(String::as_str));
+    assert!(
+        refused.contains("owner_id must be an Owner for an Official bot"),
+        "{refused}"
+    );
+    let (made, _) = cli(&url, &bot("boss", "Boss Login").each_ref().map(String::as_str));
+    assert_eq!(made["bot"]["bot_type"], 1);
+}
