@@ -315,3 +315,48 @@ fn the_command_line_tool_refuses_an_official_bot_of_a_non_owner() {
     let (made, _) = cli(&url, &bot("boss", "Boss Login").each_ref().map(String::as_str));
     assert_eq!(made["bot"]["bot_type"], 1);
 }
+
+/// Uses half of a 10-an-hour quota, has the Owner raise it to 1,000, and checks that the half of
+/// the hour already used is what is kept: 499 requests remain, and the next twenty pass.
+async fn a_raised_quota_applies_from_the_next_request(t: &TestApp) {
+    let people = People::new(t).await;
+    let (owner_id, owner) = people.at("quota-owner", 3).await;
+    let registered = t
+        .post("/v1/admin/bots")
+        .cookie(&owner)
+        .json(json!({"name": "Busy", "owner_id": owner_id, "platform": "discord", "rate_limit_per_hour": 10}))
+        .send()
+        .await;
+    let bot_id = registered.assert_ok()["bot"]["id"].as_i64().unwrap();
+    let key = registered.body["api_key"].as_str().unwrap().to_owned();
+    for _ in 0..5 {
+        t.get("/v1/bot/me").key(&key).send().await.assert_ok();
+    }
+    t.post(&format!("/v1/admin/bots/{bot_id}/update"))
+        .cookie(&owner)
+        .json(json!({"rate_limit_per_hour": 1000}))
+        .send()
+        .await
+        .assert_ok();
+    let next = t.get("/v1/bot/me").key(&key).send().await;
+    next.assert_ok();
+    assert_eq!(next.header("ratelimit-limit"), Some("1000"));
+    assert_eq!(next.header("ratelimit-remaining"), Some("499"));
+    for _ in 0..20 {
+        t.get("/v1/bot/me").key(&key).send().await.assert_ok();
+    }
+}
+
+both_backends!(a_raised_bot_quota_applies_in_process, |t: TestApp| async move {
+    a_raised_quota_applies_from_the_next_request(&t).await;
+});
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_raised_bot_quota_applies_in_redis() {
+    let Some(url) = common::redis_url().await else { return };
+    let t = TestApp::new(common::Kind::Sqlite, |c| c.redis_url = Some(url))
+        .await
+        .unwrap();
+    assert!(t.app.ephemeral.wait_connected(std::time::Duration::from_secs(2)).await);
+    a_raised_quota_applies_from_the_next_request(&t).await;
+}

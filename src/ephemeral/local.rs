@@ -26,9 +26,11 @@ pub struct LocalState {
     operations: AtomicU64,
 }
 
+/// A GCRA bucket: the theoretical arrival time, in microseconds, at which it would be full again.
+/// Keeping the time rather than a token count lets a changed limit apply from the next request
+/// (50-bots §5.1: T is recomputed, tat kept).
 struct Bucket {
-    tokens: f64,
-    updated_at: i64,
+    tat: f64,
 }
 
 impl Decision {
@@ -47,30 +49,35 @@ impl Decision {
     }
 }
 
+/// One GCRA step at `now` on the stored `tat`: whether the request is allowed, and the tokens left
+/// after it (before it, when refused). Mirrors the Redis script.
+fn gcra(tat: &mut f64, limit: u32, window_s: i64, now: f64) -> (bool, f64) {
+    let window = (window_s * MICROS_PER_SECOND) as f64;
+    let per_request = window / f64::from(limit.max(1));
+    let start = tat.max(now);
+    let next = start + per_request;
+    if next - now > window {
+        (false, (window - (start - now)) / per_request)
+    } else {
+        *tat = next;
+        (true, (window - (next - now)) / per_request)
+    }
+}
+
 impl LocalState {
     /// Takes one token from the bucket `key`, which holds `limit` tokens and refills them evenly
-    /// over `window_s` seconds.
+    /// over `window_s` seconds (GCRA, 50-bots §5.1).
     pub fn take(&self, key: &str, limit: u32, window_s: i64, now: i64) -> Decision {
         self.operations.fetch_add(1, Ordering::Relaxed);
-        let capacity = limit as f64;
-        let per_micro = capacity / (window_s * MICROS_PER_SECOND) as f64;
+        let now = now as f64;
         let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
         if buckets.len() > 100_000 {
             // Full buckets carry no information; dropping them bounds memory under key churn.
-            buckets.retain(|_, b| b.tokens + (now - b.updated_at) as f64 * per_micro < capacity);
+            buckets.retain(|_, b| b.tat > now);
         }
-        let bucket = buckets.entry(key.to_owned()).or_insert(Bucket {
-            tokens: capacity,
-            updated_at: now,
-        });
-        let elapsed = (now - bucket.updated_at).max(0) as f64;
-        bucket.tokens = (bucket.tokens + elapsed * per_micro).min(capacity);
-        bucket.updated_at = now;
-        let allowed = bucket.tokens >= 1.0;
-        if allowed {
-            bucket.tokens -= 1.0;
-        }
-        Decision::from_tokens(allowed, bucket.tokens, limit, window_s)
+        let bucket = buckets.entry(key.to_owned()).or_insert(Bucket { tat: now });
+        let (allowed, tokens) = gcra(&mut bucket.tat, limit, window_s, now);
+        Decision::from_tokens(allowed, tokens, limit, window_s)
     }
 
     /// Failures of `key` within the last `window_s` seconds, and when the oldest of them leaves the window.
@@ -117,6 +124,25 @@ mod tests {
         assert!(!refused.allowed);
         assert_eq!(refused.retry_after_s, 3);
         assert!(state.take("k", 20, 60, 3 * MICROS_PER_SECOND).allowed);
+    }
+
+    #[test]
+    fn a_raised_limit_applies_from_the_next_request() {
+        let state = LocalState::default();
+        for _ in 0..10 {
+            assert!(state.take("bot", 1000, 3600, 0).allowed);
+        }
+        // Raised a hundredfold: the ten requests used a hundredth as much of the new bucket.
+        let raised = state.take("bot", 100_000, 3600, 0);
+        assert!(raised.allowed);
+        assert_eq!(raised.remaining, 100_000 - 1001);
+        for _ in 0..5_000 {
+            assert!(state.take("bot", 100_000, 3600, 0).allowed);
+        }
+        // Lowered again: the time used so far (6 % of the hour) is kept, not the token count.
+        let lowered = state.take("bot", 1000, 3600, 0);
+        assert!(lowered.allowed);
+        assert_eq!(lowered.remaining, 938);
     }
 
     #[test]

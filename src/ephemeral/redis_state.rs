@@ -13,28 +13,22 @@ use super::redis_presence::PresenceScripts;
 use super::{CacheStats, Decision, Ephemeral};
 use crate::time::MICROS_PER_SECOND;
 
+/// GCRA (50-bots §5.1) on the stored theoretical arrival time, in whole microseconds, exactly as
+/// `LocalState::take`: a changed limit applies from the next request. Answers whether the request
+/// was allowed and the tokens left.
 const TOKEN_BUCKET: &str = r#"
-local capacity = tonumber(ARGV[1])
+local limit = tonumber(ARGV[1])
 local window = tonumber(ARGV[2])
 local now = tonumber(ARGV[3])
-local data = redis.call('HMGET', KEYS[1], 't', 'ts')
-local tokens = tonumber(data[1])
-local ts = tonumber(data[2])
-if tokens == nil or ts == nil then
-  tokens = capacity
-  ts = now
+local per_request = window / math.max(limit, 1)
+local tat = tonumber(redis.call('GET', KEYS[1]))
+if tat == nil or tat < now then tat = now end
+local next_tat = tat + per_request
+if next_tat - now > window then
+  return {0, tostring((window - (tat - now)) / per_request)}
 end
-local elapsed = now - ts
-if elapsed < 0 then elapsed = 0 end
-tokens = math.min(capacity, tokens + elapsed * capacity / window)
-local allowed = 0
-if tokens >= 1 then
-  tokens = tokens - 1
-  allowed = 1
-end
-redis.call('HSET', KEYS[1], 't', tostring(tokens), 'ts', tostring(math.max(now, ts)))
-redis.call('PEXPIRE', KEYS[1], math.ceil(window / 1000) + 1000)
-return {allowed, tostring(tokens)}
+redis.call('SET', KEYS[1], string.format('%.0f', next_tat), 'PX', math.ceil((next_tat - now) / 1000) + 1000)
+return {1, tostring((window - (next_tat - now)) / per_request)}
 "#;
 
 pub struct RedisState {
@@ -156,7 +150,7 @@ impl RedisState {
         let mut conn = self.connection()?;
         let (allowed, tokens): (i64, String) = self
             .script
-            .key(self.key(&format!("rl:{key}")))
+            .key(self.key(&format!("gcra:{key}")))
             .arg(limit)
             .arg(window_s * MICROS_PER_SECOND)
             .arg(now)
