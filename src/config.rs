@@ -18,8 +18,6 @@ pub struct Config {
     pub redis_url: Option<String>,
     /// Prefix of every Redis key and channel, so several deployments can share one Redis.
     pub redis_prefix: String,
-    /// A separate address for `GET /metrics`; unset = served on the main listener.
-    pub metrics_bind: Option<String>,
     pub log_format: String,
     pub application_name: String,
     #[serde(deserialize_with = "list")]
@@ -40,7 +38,9 @@ pub struct Config {
     pub chats: ChatsConfig,
     pub presence: PresenceConfig,
     pub database: DatabaseConfig,
-    pub http: HttpConfig,
+    pub server: ServerConfig,
+    pub limits: LimitsConfig,
+    pub metrics: MetricsConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -158,13 +158,40 @@ pub struct DatabaseConfig {
     pub sqlite_write_thread: bool,
 }
 
+/// The bounds every listener holds (00-conventions §10.1).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default)]
-pub struct HttpConfig {
-    /// How long a client may take to send its request headers before the connection is closed.
-    pub header_read_timeout_ms: u64,
-    /// How long a handler waits for a request body to arrive in full before it answers 408.
-    pub body_read_timeout_ms: u64,
+pub struct ServerConfig {
+    /// A complete request head must arrive within this many seconds of the connection (the first)
+    /// or of its first byte (the later ones), protocol detection included.
+    pub header_read_timeout_s: u64,
+    /// A request body must arrive within this many seconds of its head, or the connection closes.
+    pub body_read_timeout_s: u64,
+    /// An idle keep-alive connection closes after this many seconds.
+    pub keep_alive_timeout_s: u64,
+    /// Open connections per node; one more is closed at once.
+    pub max_connections: usize,
+    /// Open connections per client address group (the TCP peer, unless it is a trusted proxy).
+    pub max_connections_per_ip: usize,
+}
+
+/// How per-address limits group addresses (00-conventions §10).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct LimitsConfig {
+    /// IPv6 clients are limited by this prefix.
+    pub ipv6_prefix: u8,
+}
+
+/// `GET /metrics` (00-conventions §10.2).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct MetricsConfig {
+    /// A separate address for `GET /metrics`; unset = served on the API listener to `allowed_ips`.
+    pub bind: Option<String>,
+    /// Client addresses (CIDR) that may read `/metrics` on the API listener.
+    #[serde(deserialize_with = "list")]
+    pub allowed_ips: Vec<String>,
 }
 
 impl Default for Config {
@@ -175,7 +202,6 @@ impl Default for Config {
             database_url: None,
             redis_url: None,
             redis_prefix: "portal:".into(),
-            metrics_bind: None,
             log_format: "text".into(),
             application_name: "Portal API".into(),
             public_api_keys: Vec::new(),
@@ -193,7 +219,9 @@ impl Default for Config {
             chats: ChatsConfig::default(),
             presence: PresenceConfig::default(),
             database: DatabaseConfig::default(),
-            http: HttpConfig::default(),
+            server: ServerConfig::default(),
+            limits: LimitsConfig::default(),
+            metrics: MetricsConfig::default(),
         }
     }
 }
@@ -305,11 +333,38 @@ impl Default for DatabaseConfig {
     }
 }
 
-impl Default for HttpConfig {
+impl Default for ServerConfig {
     fn default() -> Self {
-        HttpConfig {
-            header_read_timeout_ms: 10_000,
-            body_read_timeout_ms: 10_000,
+        ServerConfig {
+            header_read_timeout_s: 10,
+            body_read_timeout_s: 30,
+            keep_alive_timeout_s: 75,
+            max_connections: 10_000,
+            max_connections_per_ip: 256,
+        }
+    }
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        LimitsConfig { ipv6_prefix: 64 }
+    }
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        MetricsConfig {
+            bind: None,
+            allowed_ips: [
+                "127.0.0.0/8",
+                "::1/128",
+                "10.0.0.0/8",
+                "172.16.0.0/12",
+                "192.168.0.0/16",
+                "fc00::/7",
+            ]
+            .map(String::from)
+            .to_vec(),
         }
     }
 }
@@ -318,6 +373,7 @@ impl Default for HttpConfig {
 #[derive(Debug, Clone)]
 pub struct Derived {
     pub trusted_proxies: Vec<IpNet>,
+    pub metrics_allowed: Vec<IpNet>,
     pub cookie_secure: bool,
 }
 
@@ -345,6 +401,15 @@ impl Config {
             .iter()
             .map(|text| parse_cidr(text).ok_or_else(|| format!("trusted_proxies: bad CIDR {text:?}")))
             .collect::<Result<Vec<_>, _>>()?;
+        let metrics_allowed = self
+            .metrics
+            .allowed_ips
+            .iter()
+            .map(|text| parse_cidr(text).ok_or_else(|| format!("metrics.allowed_ips: bad CIDR {text:?}")))
+            .collect::<Result<Vec<_>, _>>()?;
+        if self.limits.ipv6_prefix == 0 || self.limits.ipv6_prefix > 128 {
+            return Err("limits.ipv6_prefix must be between 1 and 128".into());
+        }
         if let Some(key) = self
             .public_api_keys
             .iter()
@@ -364,7 +429,9 @@ impl Config {
             .parse::<SocketAddr>()
             .map(|addr| addr.ip().is_loopback())
             .unwrap_or(false);
-        let cookie_secure = self.cookie.secure.unwrap_or(!loopback);
+        // Off by default only for a local browser talking plain HTTP to the server itself: behind
+        // any proxy the browser's side is (or should be) HTTPS (00-conventions §9).
+        let cookie_secure = self.cookie.secure.unwrap_or(!loopback || !trusted_proxies.is_empty());
         if same_site == "None" && !cookie_secure {
             return Err("cookie.same_site = None requires cookie.secure".into());
         }
@@ -376,6 +443,7 @@ impl Config {
         }
         Ok(Derived {
             trusted_proxies,
+            metrics_allowed,
             cookie_secure,
         })
     }
@@ -466,5 +534,21 @@ mod tests {
         config.cookie.same_site = "None".into();
         config.cookie.secure = Some(false);
         assert!(config.derive().is_err());
+    }
+
+    #[test]
+    fn the_cookie_is_secure_unless_a_loopback_bind_has_no_proxy_in_front() {
+        let secure = |bind: &str, proxies: &[&str]| {
+            let config = Config {
+                bind: bind.into(),
+                trusted_proxies: proxies.iter().map(|p| p.to_string()).collect(),
+                ..Config::default()
+            };
+            config.derive().unwrap().cookie_secure
+        };
+        assert!(!secure("127.0.0.1:8080", &[]));
+        assert!(secure("127.0.0.1:8080", &["127.0.0.1/32"]));
+        assert!(secure("0.0.0.0:8080", &[]));
+        assert!(secure("[::]:8080", &[]));
     }
 }

@@ -29,9 +29,12 @@ pub enum ApiError {
     MethodNotAllowed,
     #[error("Request body too large")]
     PayloadTooLarge,
-    /// Beyond the contract, which has no code for a body that never arrives (docs/ARCHITECTURE.md).
+    /// A body that did not arrive within `server.body_read_timeout_s`: the connection is closed
+    /// and nothing is written (00-conventions §10.1); the status is for the log line alone.
     #[error("Request body not received in time")]
-    RequestTimeout,
+    BodyTimedOut,
+    #[error("Request headers too large")]
+    HeadersTooLarge,
     #[error("Content-Type must be application/json")]
     UnsupportedMediaType,
     #[error("Too many requests")]
@@ -166,7 +169,8 @@ impl ApiError {
             MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             UpgradeRequired => StatusCode::UPGRADE_REQUIRED,
             PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            RequestTimeout => StatusCode::REQUEST_TIMEOUT,
+            BodyTimedOut => StatusCode::REQUEST_TIMEOUT,
+            HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             RateLimited { .. }
             | TooManyAttempts { .. }
@@ -203,7 +207,8 @@ impl ApiError {
             NotFound => "ERR_NOT_FOUND",
             MethodNotAllowed => "ERR_METHOD_NOT_ALLOWED",
             PayloadTooLarge => "ERR_PAYLOAD_TOO_LARGE",
-            RequestTimeout => "ERR_REQUEST_TIMEOUT",
+            BodyTimedOut => "ERR_REQUEST_TIMEOUT",
+            HeadersTooLarge => "ERR_HEADERS_TOO_LARGE",
             UnsupportedMediaType => "ERR_UNSUPPORTED_MEDIA_TYPE",
             RateLimited { .. } => "ERR_RATE_LIMITED",
             Internal => "ERR_INTERNAL",
@@ -293,9 +298,16 @@ impl IntoResponse for ApiError {
                 .insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         response.extensions_mut().insert(correlation::RenderedError);
+        if matches!(self, ApiError::BodyTimedOut) {
+            response.extensions_mut().insert(CloseConnection);
+        }
         response
     }
 }
+
+/// Marks an answer that must not be written: the server drops its connection instead.
+#[derive(Debug, Clone, Copy)]
+pub struct CloseConnection;
 
 impl From<sqlx::Error> for ApiError {
     fn from(err: sqlx::Error) -> Self {

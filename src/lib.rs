@@ -1,5 +1,6 @@
 //! portal: the server of the Portal API.
 
+pub mod address;
 pub mod app;
 pub mod cli;
 pub mod config;
@@ -11,5 +12,6 @@ pub mod geo;
 pub mod http;
 pub mod logging;
 pub mod metrics;
+pub mod server;
 pub mod store;
 pub mod time;

@@ -53,7 +53,7 @@ fn main() -> std::process::ExitCode {
                 if let Err(code) = sqlite_memory {
                     tracing::warn!(code, "SQLite keeps its own allocator: it refused the process's");
                 }
-                let served = portal::app::serve(config).await.map(|_| None);
+                let served = portal::server::serve(config).await.map(|_| None);
                 log.flush();
                 served
             }

@@ -17,14 +17,40 @@ struct Histogram {
     sum: f64,
 }
 
+/// Every label takes its value from a fixed set (00-conventions §10.2), so no request can add a
+/// series: a route is a template of the router (or `unmatched`), a method one of five names, a
+/// status its class.
 #[derive(Default)]
 struct Inner {
-    /// Route → method → status → count; keyed by level so a request allocates nothing once its
-    /// route has been seen.
-    requests: BTreeMap<String, BTreeMap<String, BTreeMap<u16, u64>>>,
+    /// Route → method → status class → count; keyed by level so a request allocates nothing once
+    /// its route has been seen.
+    requests: BTreeMap<String, BTreeMap<&'static str, BTreeMap<&'static str, u64>>>,
     latency: BTreeMap<String, Histogram>,
     logins: BTreeMap<&'static str, u64>,
     rate_limited: BTreeMap<&'static str, u64>,
+    connections_refused: BTreeMap<&'static str, u64>,
+}
+
+/// The method label: the API's methods by name, anything else `other` (also in the log line,
+/// where a client's made-up method would otherwise be written out whole).
+pub fn method_label(method: &str) -> &'static str {
+    match method {
+        "GET" => "GET",
+        "HEAD" => "HEAD",
+        "POST" => "POST",
+        "OPTIONS" => "OPTIONS",
+        _ => "other",
+    }
+}
+
+fn status_class(status: u16) -> &'static str {
+    match status {
+        100..=199 => "1xx",
+        200..=299 => "2xx",
+        300..=399 => "3xx",
+        400..=499 => "4xx",
+        _ => "5xx",
+    }
 }
 
 #[derive(Default)]
@@ -37,12 +63,16 @@ impl Metrics {
         f(&mut self.inner.lock().unwrap_or_else(|p| p.into_inner()))
     }
 
-    pub fn request(&self, method: &str, route: &str, status: u16, seconds: f64) {
+    /// `route` is the matched template, or `None` for a request that matched no route.
+    pub fn request(&self, method: &str, route: Option<&str>, status: u16, seconds: f64) {
+        let route = route.unwrap_or("unmatched");
         self.with(|m| {
             if let Some(methods) = slot(&mut m.requests, route) {
-                if let Some(statuses) = slot(methods, method) {
-                    *statuses.entry(status).or_default() += 1;
-                }
+                *methods
+                    .entry(method_label(method))
+                    .or_default()
+                    .entry(status_class(status))
+                    .or_default() += 1;
             }
             if let Some(h) = slot(&mut m.latency, route) {
                 for (i, bound) in BUCKETS.iter().enumerate() {
@@ -65,10 +95,15 @@ impl Metrics {
         self.with(|m| *m.rate_limited.entry(tier).or_default() += 1);
     }
 
+    /// `reason`: `node_limit` or `address_limit` (00-conventions §10.1).
+    pub fn connection_refused(&self, reason: &'static str) {
+        self.with(|m| *m.connections_refused.entry(reason).or_default() += 1);
+    }
+
     pub fn render(&self, pool: &PoolStats) -> String {
         let mut out = String::new();
         self.with(|m| {
-            out.push_str("# HELP portal_http_requests_total Requests answered, by method, route and status.\n");
+            out.push_str("# HELP portal_http_requests_total Requests answered, by method, route and status class.\n");
             out.push_str("# TYPE portal_http_requests_total counter\n");
             for (route, methods) in &m.requests {
                 for (method, statuses) in methods {
@@ -95,6 +130,10 @@ impl Metrics {
             out.push_str("# HELP portal_rate_limited_total Requests refused by a rate tier.\n# TYPE portal_rate_limited_total counter\n");
             for (tier, n) in &m.rate_limited {
                 let _ = writeln!(out, "portal_rate_limited_total{{tier=\"{tier}\"}} {n}");
+            }
+            out.push_str("# HELP portal_connections_refused_total Connections closed at accept for a cap.\n# TYPE portal_connections_refused_total counter\n");
+            for (reason, n) in &m.connections_refused {
+                let _ = writeln!(out, "portal_connections_refused_total{{reason=\"{reason}\"}} {n}");
             }
         });
         out.push_str("# HELP portal_db_pool_connections Database pool connections by state.\n# TYPE portal_db_pool_connections gauge\n");

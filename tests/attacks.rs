@@ -3,9 +3,13 @@
 
 mod common;
 
-use common::process::{cli, cli_refused};
-use common::{People, TestApp};
+use std::time::{Duration, Instant};
+
+use common::process::{cli, cli_refused, ServerProcess};
+use common::{wire, People, TestApp};
 use serde_json::{json, Value};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
 
 /// A bot report for `platform_user_id` on Discord.
 fn report(platform_user_id: &str) -> Value {
@@ -359,4 +363,151 @@ async fn a_raised_bot_quota_applies_in_redis() {
         .unwrap();
     assert!(t.app.ephemeral.wait_connected(std::time::Duration::from_secs(2)).await);
     a_raised_quota_applies_from_the_next_request(&t).await;
+}
+
+// Finding 2: requests with made-up methods each added a metrics series (and a long log line)
+// forever, and /metrics was open to anyone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn made_up_methods_add_no_metrics_series_and_outsiders_get_no_metrics() {
+    // The test's peer is 203.0.113.10: an outsider unless the allow-list names it.
+    let outsider = TestApp::new(common::Kind::Sqlite, |_| {}).await.unwrap();
+    outsider.get("/metrics").send().await.assert_error(404, "ERR_NOT_FOUND");
+    let t = TestApp::new(common::Kind::Sqlite, |c| {
+        c.metrics.allowed_ips = vec!["203.0.113.10/32".into()]
+    })
+    .await
+    .unwrap();
+    let series = |text: &str| {
+        text.lines()
+            .filter(|l| l.starts_with("portal_http_requests_total"))
+            .count()
+    };
+    let (_, before) = t.get("/metrics").send_raw().await;
+    for i in 0..300 {
+        let method = axum::http::Method::from_bytes(format!("X{i}{}", "Q".repeat(200)).as_bytes()).unwrap();
+        t.req(method.clone(), "/health").send().await;
+        t.req(method, &format!("/nowhere/{i}")).send().await;
+    }
+    let (status, after) = t.get("/metrics").send_raw().await;
+    assert_eq!(status.as_u16(), 200);
+    assert!(series(&after) <= series(&before) + 3, "{after}");
+    assert!(
+        after.contains(r#"method="other",route="unmatched",status="4xx""#),
+        "{after}"
+    );
+    assert!(!after.contains("QQQ"), "a client's method reached the metrics");
+}
+
+/// A raw connection to `server` that reads until the server closes it, or gives up after `limit`.
+async fn closed_within(stream: &mut tokio::net::TcpStream, limit: Duration) -> Option<Duration> {
+    let started = Instant::now();
+    let mut buf = [0u8; 1024];
+    loop {
+        match tokio::time::timeout(limit.saturating_sub(started.elapsed()), stream.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => return Some(started.elapsed()),
+            Ok(Ok(_)) => continue,
+            Err(_) => return None,
+        }
+    }
+}
+
+fn temp_sqlite() -> (tempfile::TempDir, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("portal.db").display());
+    (dir, url)
+}
+
+// Finding 3: a client that connected and sent nothing, or only the HTTP/2 preface, held its
+// connection forever (the head timeout began after protocol detection).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn silent_connections_are_closed_and_idle_ones_after_the_keep_alive() {
+    let (_dir, url) = temp_sqlite();
+    let server = ServerProcess::start(
+        &url,
+        &[
+            ("PORTAL_SERVER__HEADER_READ_TIMEOUT_S", "1"),
+            ("PORTAL_SERVER__KEEP_ALIVE_TIMEOUT_S", "3"),
+        ],
+    )
+    .await;
+    let mut silent = TcpStream::connect(server.addr).await.unwrap();
+    let mut preface = TcpStream::connect(server.addr).await.unwrap();
+    preface.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n").await.unwrap();
+    let mut half = TcpStream::connect(server.addr).await.unwrap();
+    half.write_all(b"PRI * HTTP/2.0\r\n").await.unwrap();
+    for (what, stream) in [
+        ("silent", &mut silent),
+        ("preface", &mut preface),
+        ("half a preface", &mut half),
+    ] {
+        let closed = closed_within(stream, Duration::from_secs(4)).await;
+        assert!(closed.is_some(), "the {what} connection is still open");
+    }
+    // A keep-alive connection may rest between requests longer than the head timeout, and is
+    // closed once it has been idle for the keep-alive timeout.
+    let mut resting = TcpStream::connect(server.addr).await.unwrap();
+    let request = b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n";
+    resting.write_all(request).await.unwrap();
+    let mut buf = [0u8; 4096];
+    let n = resting.read(&mut buf).await.unwrap();
+    assert!(
+        buf[..n].starts_with(b"HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&buf[..n])
+    );
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    resting.write_all(request).await.unwrap();
+    let n = resting.read(&mut buf).await.unwrap();
+    assert!(
+        buf[..n].starts_with(b"HTTP/1.1 200"),
+        "closed while resting under the keep-alive"
+    );
+    let idle = closed_within(&mut resting, Duration::from_secs(6)).await;
+    let idle = idle.expect("an idle keep-alive connection was never closed");
+    assert!(idle >= Duration::from_millis(2500), "closed after {idle:?} of idleness");
+}
+
+// The per-address and per-node caps close a connection over them at once, and count it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_over_the_caps_are_closed_at_once() {
+    let (_dir, url) = temp_sqlite();
+    for (setting, reason) in [
+        ("PORTAL_SERVER__MAX_CONNECTIONS_PER_IP", "address_limit"),
+        ("PORTAL_SERVER__MAX_CONNECTIONS", "node_limit"),
+    ] {
+        let server =
+            ServerProcess::start(&url, &[(setting, "4"), ("PORTAL_SERVER__HEADER_READ_TIMEOUT_S", "30")]).await;
+        let mut held = Vec::new();
+        for _ in 0..4 {
+            held.push(TcpStream::connect(server.addr).await.unwrap());
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let mut over = TcpStream::connect(server.addr).await.unwrap();
+        let closed = closed_within(&mut over, Duration::from_secs(2)).await;
+        assert!(closed.is_some(), "{setting}: the fifth connection was kept");
+        drop(held);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let metrics = wire::send(server.addr, "GET", "/metrics", &[], None).await.unwrap();
+        assert_eq!(metrics.status, 200);
+        let line = format!("portal_connections_refused_total{{reason=\"{reason}\"}} ");
+        assert!(metrics.text().contains(&line), "{setting}: {}", metrics.text());
+    }
+}
+
+// A head over the limit is answered with the contract's JSON 431.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_head_over_the_limit_gets_a_json_431() {
+    let (_dir, url) = temp_sqlite();
+    let server = ServerProcess::start(&url, &[]).await;
+    let many: Vec<(String, String)> = (0..70).map(|i| (format!("X-Filler-{i}"), "x".into())).collect();
+    let headers: Vec<(&str, &str)> = many.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
+    let r = wire::send(server.addr, "GET", "/health", &headers, None).await.unwrap();
+    assert_eq!(r.status, 431, "{}", r.text());
+    assert_eq!(r.json()["code"], "ERR_HEADERS_TOO_LARGE");
+    let long = "y".repeat(70 * 1024);
+    let r = wire::send(server.addr, "GET", "/health", &[("X-Long", &long)], None)
+        .await
+        .unwrap();
+    assert_eq!(r.status, 431, "{}", r.text());
+    assert_eq!(r.json()["code"], "ERR_HEADERS_TOO_LARGE");
 }

@@ -5,6 +5,7 @@ use std::net::IpAddr;
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use crate::address::AddressGroup;
 use crate::app::App;
 use crate::crypto;
 use crate::domain::bots;
@@ -75,14 +76,14 @@ pub async fn lookup(app: &App, username: &str) -> Result<LookupResult, ApiError>
 }
 
 /// Creates a code for the identity and origin, or returns the one that is pending. A concurrent
-/// request that created it first wins, and its code is returned. A web code (with `client_ip`)
-/// is refused while the address has the most pending codes it may have.
+/// request that created it first wins, and its code is returned. A web code (with `client_group`)
+/// is refused while the address group has the most pending codes it may have.
 async fn pending_or_new(
     app: &App,
     conn: &mut Conn,
     origin: &str,
     identity: &Identity<'_>,
-    client_ip: Option<&str>,
+    client_group: Option<&AddressGroup>,
     bot_id: Option<i64>,
 ) -> Result<CodeRow, ApiError> {
     let now = app.now();
@@ -95,7 +96,7 @@ async fn pending_or_new(
             platform_user_id: identity.platform_user_id,
             platform_username: None,
             platform_avatar_url: None,
-            client_ip,
+            client_group: client_group.map(AddressGroup::as_str),
             bot_id,
             now,
             expires_at: now + app.config.login_code.ttl_s * MICROS_PER_SECOND,
@@ -110,8 +111,8 @@ async fn pending_or_new(
         {
             return Ok(code);
         }
-        if let Some(ip) = client_ip {
-            let (pending, oldest) = store::codes::pending_web_for_ip(conn, ip, now).await?;
+        if let Some(group) = client_group {
+            let (pending, oldest) = store::codes::pending_web_for_group(conn, group.as_str(), now).await?;
             if pending >= max_per_ip {
                 return Err(ApiError::TooManyPendingCodes {
                     retry_after_s: seconds_until(now, oldest.unwrap_or(now)),
@@ -126,9 +127,9 @@ async fn pending_or_new(
 /// `POST /v1/authentication/request`: returns the expiry of the identity's pending web code. The
 /// insert checks the address's limit itself, so each statement stands alone.
 pub async fn request_code(app: &App, identity: Identity<'_>, client_ip: IpAddr) -> Result<i64, ApiError> {
-    let ip = client_ip.to_string();
+    let group = app.address_group(client_ip);
     let mut writer = app.store.writer().await?;
-    let code = pending_or_new(app, &mut writer, WEB, &identity, Some(&ip), None).await?;
+    let code = pending_or_new(app, &mut writer, WEB, &identity, Some(&group), None).await?;
     Ok(code.expires_at)
 }
 
@@ -238,17 +239,17 @@ pub struct Verified {
     pub subscription_level: i64,
 }
 
-fn lockout_key(ip: IpAddr) -> String {
-    format!("verify:{ip}")
+fn lockout_key(app: &App, ip: IpAddr) -> String {
+    format!("verify:{}", app.address_group(ip))
 }
 
-/// Refuses a locked-out client IP (10-auth §3.5).
+/// Refuses a locked-out client address group before anything else is read (10-auth §3.5).
 pub async fn check_lockout(app: &App, client_ip: IpAddr) -> Result<(), ApiError> {
     let now = app.now();
     let verify = &app.config.verify;
     let (failures, oldest_leaves) = app
         .ephemeral
-        .failures(&lockout_key(client_ip), verify.window_s, now)
+        .failures(&lockout_key(app, client_ip), verify.window_s, now)
         .await;
     if failures >= verify.max_failures {
         return Err(ApiError::TooManyAttempts {
@@ -258,7 +259,10 @@ pub async fn check_lockout(app: &App, client_ip: IpAddr) -> Result<(), ApiError>
     Ok(())
 }
 
-/// `POST /v1/authentication/verify` after the lockout and body checks.
+/// `POST /v1/authentication/verify` after the lockout and body checks. The guess is counted as a
+/// failure before the code is looked up, in the same step as the lockout's check, so that of any
+/// number of verifies sent at once at most `verify.max_failures` are ever looked up; a code that
+/// turns out to exist takes its count back.
 pub async fn verify(
     app: &App,
     code: &str,
@@ -267,6 +271,29 @@ pub async fn verify(
     current: Option<&LiveSession>,
 ) -> Result<(Verified, Opened), ApiError> {
     let now = app.now();
+    let verify = &app.config.verify;
+    let attempt = app
+        .ephemeral
+        .admit_attempt(&lockout_key(app, client_ip), verify.max_failures, verify.window_s, now)
+        .await
+        .map_err(|oldest_leaves| ApiError::TooManyAttempts {
+            retry_after_s: seconds_until(now, oldest_leaves),
+        })?;
+    let outcome = verify_code(app, code, client_ip, user_agent, current, now).await;
+    if !matches!(outcome, Err(ApiError::InvalidCode)) {
+        app.ephemeral.release_attempt(attempt).await;
+    }
+    outcome
+}
+
+async fn verify_code(
+    app: &App,
+    code: &str,
+    client_ip: IpAddr,
+    user_agent: Option<&str>,
+    current: Option<&LiveSession>,
+    now: i64,
+) -> Result<(Verified, Opened), ApiError> {
     let well_formed = code.len() == 8 && code.bytes().all(|b| b.is_ascii_alphanumeric());
     let mut tx = app.store.begin().await?;
     let consumed = if well_formed {
@@ -278,11 +305,8 @@ pub async fn verify(
         .into_iter()
         .find(|row| crypto::constant_time_eq(&row.code, code))
     else {
-        // Nothing was used: the deletions roll back.
+        // Nothing was used: the deletions roll back, and the attempt stays counted.
         drop(tx);
-        app.ephemeral
-            .record_failure(&lockout_key(client_ip), app.config.verify.window_s, now)
-            .await;
         app.metrics.login("invalid_code");
         return Err(ApiError::InvalidCode);
     };

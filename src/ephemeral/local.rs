@@ -22,7 +22,9 @@ pub struct Decision {
 #[derive(Default)]
 pub struct LocalState {
     buckets: Mutex<HashMap<String, Bucket>>,
-    failures: Mutex<HashMap<String, VecDeque<i64>>>,
+    /// Counted attempts per key: when each was made, and its number (to take one back).
+    failures: Mutex<HashMap<String, VecDeque<(i64, u64)>>>,
+    next_attempt: AtomicU64,
     operations: AtomicU64,
 }
 
@@ -64,6 +66,12 @@ fn gcra(tat: &mut f64, limit: u32, window_s: i64, now: f64) -> (bool, f64) {
     }
 }
 
+fn forget_before(list: &mut VecDeque<(i64, u64)>, horizon: i64) {
+    while list.front().is_some_and(|(at, _)| *at <= horizon) {
+        list.pop_front();
+    }
+}
+
 impl LocalState {
     /// Takes one token from the bucket `key`, which holds `limit` tokens and refills them evenly
     /// over `window_s` seconds (GCRA, 50-bots §5.1).
@@ -85,18 +93,33 @@ impl LocalState {
         self.operations.fetch_add(1, Ordering::Relaxed);
         let mut all = self.failures.lock().unwrap_or_else(|p| p.into_inner());
         let Some(list) = all.get_mut(key) else { return (0, None) };
-        let horizon = now - window_s * MICROS_PER_SECOND;
-        while list.front().is_some_and(|t| *t <= horizon) {
-            list.pop_front();
-        }
-        let oldest_leaves = list.front().map(|t| t + window_s * MICROS_PER_SECOND);
-        (list.len(), oldest_leaves)
+        let window = window_s * MICROS_PER_SECOND;
+        forget_before(list, now - window);
+        (list.len(), list.front().map(|(at, _)| at + window))
     }
 
-    pub fn record_failure(&self, key: &str, now: i64) {
+    /// Counts one attempt of `key` unless `max` are already counted within the window: the check
+    /// and the count are one step under the lock. `Err` holds when the oldest leaves the window.
+    pub fn admit_attempt(&self, key: &str, max: usize, window_s: i64, now: i64) -> Result<u64, i64> {
         self.operations.fetch_add(1, Ordering::Relaxed);
         let mut all = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-        all.entry(key.to_owned()).or_default().push_back(now);
+        let list = all.entry(key.to_owned()).or_default();
+        let window = window_s * MICROS_PER_SECOND;
+        forget_before(list, now - window);
+        if list.len() >= max {
+            return Err(list.front().map_or(now, |(at, _)| at + window));
+        }
+        let id = self.next_attempt.fetch_add(1, Ordering::Relaxed);
+        list.push_back((now, id));
+        Ok(id)
+    }
+
+    /// Takes back a counted attempt that turned out not to be a failure.
+    pub fn release_attempt(&self, key: &str, id: u64) {
+        let mut all = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(list) = all.get_mut(key) {
+            list.retain(|(_, other)| *other != id);
+        }
     }
 
     pub fn operations(&self) -> u64 {
@@ -146,11 +169,17 @@ mod tests {
     }
 
     #[test]
-    fn failures_leave_the_window() {
+    fn attempts_are_admitted_up_to_the_limit_and_leave_the_window() {
         let state = LocalState::default();
-        state.record_failure("ip", 0);
-        state.record_failure("ip", 5 * MICROS_PER_SECOND);
+        let first = state.admit_attempt("ip", 2, 600, 0).unwrap();
+        state.admit_attempt("ip", 2, 600, 5 * MICROS_PER_SECOND).unwrap();
+        assert_eq!(
+            state.admit_attempt("ip", 2, 600, 10 * MICROS_PER_SECOND),
+            Err(600 * MICROS_PER_SECOND)
+        );
         assert_eq!(state.failures("ip", 600, 10 * MICROS_PER_SECOND).0, 2);
-        assert_eq!(state.failures("ip", 600, 601 * MICROS_PER_SECOND).0, 1);
+        state.release_attempt("ip", first);
+        assert_eq!(state.failures("ip", 600, 10 * MICROS_PER_SECOND).0, 1);
+        assert_eq!(state.failures("ip", 600, 605 * MICROS_PER_SECOND).0, 0);
     }
 }

@@ -62,6 +62,17 @@ struct Published {
     event: RemoteEvent,
 }
 
+/// An attempt counted by `admit_attempt`, which `release_attempt` can take back.
+pub struct Attempt {
+    key: String,
+    id: AttemptId,
+}
+
+enum AttemptId {
+    Local(u64),
+    Shared(String),
+}
+
 /// Statistics for `GET /v1/admin/health`.
 pub struct CacheStats {
     pub memory_usage_bytes: u64,
@@ -122,9 +133,27 @@ impl Ephemeral {
         }
     }
 
-    pub async fn record_failure(&self, key: &str, window_s: i64, now: i64) {
-        if self.in_redis(|r| r.record_failure(key, window_s, now)).await.is_none() {
-            self.local.record_failure(key, now);
+    /// Counts one attempt of `key` unless `max` are already counted within `window_s`, atomically
+    /// on one node or (with Redis) across all of them. `Err` holds the seconds-since-epoch time, in
+    /// microseconds, at which the oldest counted attempt leaves the window.
+    pub async fn admit_attempt(&self, key: &str, max: usize, window_s: i64, now: i64) -> Result<Attempt, i64> {
+        let admitted = match self.in_redis(|r| r.admit_attempt(key, max, window_s, now)).await {
+            Some(admitted) => admitted.map(AttemptId::Shared),
+            None => self.local.admit_attempt(key, max, window_s, now).map(AttemptId::Local),
+        }?;
+        Ok(Attempt {
+            key: key.to_owned(),
+            id: admitted,
+        })
+    }
+
+    /// Takes back an attempt that was not a failure after all.
+    pub async fn release_attempt(&self, attempt: Attempt) {
+        match attempt.id {
+            AttemptId::Local(id) => self.local.release_attempt(&attempt.key, id),
+            AttemptId::Shared(member) => {
+                self.in_redis(|r| r.release_attempt(&attempt.key, &member)).await;
+            }
         }
     }
 

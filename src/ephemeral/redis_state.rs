@@ -31,12 +31,28 @@ redis.call('SET', KEYS[1], string.format('%.0f', next_tat), 'PX', math.ceil((nex
 return {1, tostring((window - (next_tat - now)) / per_request)}
 "#;
 
+/// The verify lockout's check and count in one step (10-auth §3.5): drop what left the window,
+/// refuse at `max` with the oldest's time, else add this attempt.
+const ADMIT_ATTEMPT: &str = r#"
+local now = tonumber(ARGV[1])
+local window = tonumber(ARGV[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[3]) then
+  local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+  return {0, tonumber(oldest[2])}
+end
+redis.call('ZADD', KEYS[1], now, ARGV[4])
+redis.call('PEXPIRE', KEYS[1], ARGV[5])
+return {1, 0}
+"#;
+
 pub struct RedisState {
     client: Client,
     prefix: String,
     manager: RwLock<Option<ConnectionManager>>,
     up: AtomicBool,
     script: Script,
+    attempts: Script,
     pub(super) presence: PresenceScripts,
 }
 
@@ -51,6 +67,7 @@ impl RedisState {
             manager: RwLock::new(None),
             up: AtomicBool::new(false),
             script: Script::new(TOKEN_BUCKET),
+            attempts: Script::new(ADMIT_ATTEMPT),
             presence: PresenceScripts::new(),
         })
     }
@@ -174,18 +191,38 @@ impl RedisState {
         Ok((count, oldest.first().map(|(_, at)| at + window)))
     }
 
-    pub async fn record_failure(&self, key: &str, window_s: i64, now: i64) -> Result<()> {
+    /// Counts an attempt unless `max` are counted within the window, in one script: of any number
+    /// sent at once to any nodes, at most `max` pass. `Ok` holds the attempt's member.
+    pub async fn admit_attempt(
+        &self,
+        key: &str,
+        max: usize,
+        window_s: i64,
+        now: i64,
+    ) -> Result<std::result::Result<String, i64>> {
         let mut conn = self.connection()?;
-        let key = self.key(&format!("fail:{key}"));
         let member = format!("{now}:{}", uuid::Uuid::new_v4().simple());
-        redis::pipe()
-            .atomic()
-            .zadd(&key, member, now)
-            .ignore()
-            .pexpire(&key, window_s * 1000 + 1000)
-            .ignore()
-            .query_async::<()>(&mut conn)
-            .await
+        let window = window_s * MICROS_PER_SECOND;
+        let (admitted, oldest): (i64, i64) = self
+            .attempts
+            .key(self.key(&format!("fail:{key}")))
+            .arg(now)
+            .arg(window)
+            .arg(max)
+            .arg(&member)
+            .arg(window_s * 1000 + 1000)
+            .invoke_async(&mut conn)
+            .await?;
+        Ok(if admitted == 1 {
+            Ok(member)
+        } else {
+            Err(oldest + window)
+        })
+    }
+
+    pub async fn release_attempt(&self, key: &str, member: &str) -> Result<()> {
+        let mut conn = self.connection()?;
+        conn.zrem::<_, _, ()>(self.key(&format!("fail:{key}")), member).await
     }
 
     pub async fn publish_invalidation(&self) -> Result<()> {

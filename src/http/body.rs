@@ -27,7 +27,7 @@ impl<const LIMIT: usize> FromRequest<AppState> for JsonObject<LIMIT> {
 
     async fn from_request(request: Request, app: &AppState) -> Result<Self, Self::Rejection> {
         let (parts, body) = request.into_parts();
-        let timeout = Duration::from_millis(app.config.http.body_read_timeout_ms);
+        let timeout = Duration::from_secs(app.config.server.body_read_timeout_s);
         read_object(&parts.headers, body, LIMIT, timeout)
             .await
             .map(|map| JsonObject(Fields(map)))
@@ -51,7 +51,7 @@ async fn read_object(
     // headers and then hold the connection by trickling the body, or never sending it.
     let collected = tokio::time::timeout(timeout, Limited::new(body, limit).collect())
         .await
-        .map_err(|_| ApiError::RequestTimeout)?;
+        .map_err(|_| ApiError::BodyTimedOut)?;
     let bytes = collected.map_err(|err| {
         if err.downcast_ref::<LengthLimitError>().is_some() {
             ApiError::PayloadTooLarge

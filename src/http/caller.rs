@@ -13,6 +13,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use ipnet::IpNet;
 
+use crate::address::AddressGroup;
 use crate::app::{App, AppState};
 use crate::crypto;
 use crate::domain::level::Level;
@@ -75,6 +76,8 @@ pub enum ApiKey {
 #[derive(Debug, Clone)]
 pub struct Caller {
     pub client_ip: IpAddr,
+    /// The key of the per-address limits (IPv6 by /64).
+    pub client_group: AddressGroup,
     pub key: ApiKey,
     pub session: Option<LiveSession>,
 }
@@ -89,9 +92,9 @@ impl Caller {
     fn bucket_key(&self) -> String {
         match (&self.key, &self.session) {
             (ApiKey::Bot(bot), _) => format!("bot:{}", bot.id),
-            (ApiKey::Public { digest }, _) => format!("key:{digest}:{}", self.client_ip),
+            (ApiKey::Public { digest }, _) => format!("key:{digest}:{}", self.client_group),
             (ApiKey::None, Some(session)) => format!("user:{}", session.user.id),
-            (ApiKey::None, None) => format!("ip:{}", self.client_ip),
+            (ApiKey::None, None) => format!("ip:{}", self.client_group),
         }
     }
 }
@@ -143,6 +146,11 @@ fn canonical(ip: IpAddr) -> IpAddr {
     }
 }
 
+/// The client address of `request` (00-conventions §10).
+pub fn client_ip_of(app: &App, request: &Request) -> IpAddr {
+    client_ip(request.headers(), peer_of(request), &app.derived.trusted_proxies)
+}
+
 /// The TCP peer; tests stand a `MockConnectInfo` in for the real connection.
 fn peer_of(request: &Request) -> IpAddr {
     let extensions = request.extensions();
@@ -169,57 +177,71 @@ fn session_cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
         .map(|(_, value)| value)
 }
 
-async fn resolve(app: &App, headers: &HeaderMap, client_ip: IpAddr) -> Result<(Caller, bool), ApiError> {
-    let now = app.now();
-    let mut conn = None;
+/// What `X-API-Key` names. Its refusals (`InvalidApiKey`, `BotInactive`) are the caller's to
+/// answer after the request has been counted (00-conventions §8.2).
+async fn resolve_key(app: &App, headers: &HeaderMap, now: i64) -> Result<ApiKey, ApiError> {
     let key_values: Vec<&HeaderValue> = headers.get_all("x-api-key").iter().collect();
-    let key = match key_values.as_slice() {
-        [] => ApiKey::None,
-        [value] if value.is_empty() => ApiKey::None,
-        [value] => {
-            let text = value.to_str().map_err(|_| ApiError::InvalidApiKey)?;
-            let digest = crypto::sha256_hex(text);
-            if text.starts_with("hbot_") {
-                if !crypto::is_bot_key_form(text) {
-                    return Err(ApiError::InvalidApiKey);
-                }
-                let cache = &app.ephemeral.bots;
-                let ticket = cache.ticket();
-                let bot = match cache.get(&digest, now) {
-                    Some(bot) => bot,
-                    None => {
-                        let c = conn.insert(app.store.acquire().await?);
-                        let bot = crate::store::keys::bot_by_key_hash(c, &digest)
-                            .await?
-                            .ok_or(ApiError::InvalidApiKey)?;
-                        cache.put(ticket, digest.clone(), bot.clone(), now, None);
-                        bot
-                    }
-                };
-                if bot.is_active == 0 {
-                    return Err(ApiError::BotInactive);
-                }
-                ApiKey::Bot(bot)
-            } else {
-                let configured = app
-                    .config
-                    .public_api_keys
-                    .iter()
-                    .any(|k| crypto::constant_time_eq(k, text));
-                let known = configured || {
-                    let c = conn.insert(app.store.acquire().await?);
-                    crate::store::keys::public_key_exists(c, &digest).await?
-                };
-                if !known {
-                    return Err(ApiError::InvalidApiKey);
-                }
-                ApiKey::Public { digest }
-            }
-        }
+    let text = match key_values.as_slice() {
+        [] => return Ok(ApiKey::None),
+        [value] if value.is_empty() => return Ok(ApiKey::None),
+        [value] => value.to_str().map_err(|_| ApiError::InvalidApiKey)?,
         _ => return Err(ApiError::InvalidApiKey),
     };
-    // The key's connection is not needed any longer; a request never holds two.
-    drop(conn);
+    let digest = crypto::sha256_hex(text);
+    if text.starts_with("hbot_") {
+        if !crypto::is_bot_key_form(text) {
+            return Err(ApiError::InvalidApiKey);
+        }
+        let cache = &app.ephemeral.bots;
+        let ticket = cache.ticket();
+        let bot = match cache.get(&digest, now) {
+            Some(bot) => bot,
+            None => {
+                let mut conn = app.store.acquire().await?;
+                let bot = crate::store::keys::bot_by_key_hash(&mut conn, &digest)
+                    .await?
+                    .ok_or(ApiError::InvalidApiKey)?;
+                cache.put(ticket, digest.clone(), bot.clone(), now, None);
+                bot
+            }
+        };
+        if bot.is_active == 0 {
+            return Err(ApiError::BotInactive);
+        }
+        return Ok(ApiKey::Bot(bot));
+    }
+    let configured = app
+        .config
+        .public_api_keys
+        .iter()
+        .any(|k| crypto::constant_time_eq(k, text));
+    let known = configured || {
+        let mut conn = app.store.acquire().await?;
+        crate::store::keys::public_key_exists(&mut conn, &digest).await?
+    };
+    if known {
+        Ok(ApiKey::Public { digest })
+    } else {
+        Err(ApiError::InvalidApiKey)
+    }
+}
+
+/// The credentials of a request: the caller, whether a cookie named no live session, and the
+/// refusal of its key, if any (counted first, then answered).
+struct Resolved {
+    caller: Caller,
+    invalid_cookie: bool,
+    refused_key: Option<ApiError>,
+}
+
+async fn resolve(app: &App, headers: &HeaderMap, client_ip: IpAddr) -> Result<Resolved, ApiError> {
+    let now = app.now();
+    // An invalid credential counts as none (00-conventions §8.2).
+    let (key, refused_key) = match resolve_key(app, headers, now).await {
+        Ok(key) => (key, None),
+        Err(refusal @ (ApiError::InvalidApiKey | ApiError::BotInactive)) => (ApiKey::None, Some(refusal)),
+        Err(other) => return Err(other),
+    };
     let mut invalid_cookie = false;
     let mut session = None;
     if let Some(token) = session_cookie(headers, &app.config.session.cookie_name) {
@@ -259,30 +281,38 @@ async fn resolve(app: &App, headers: &HeaderMap, client_ip: IpAddr) -> Result<(C
         }
         invalid_cookie = session.is_none();
     }
-    Ok((
-        Caller {
+    Ok(Resolved {
+        caller: Caller {
+            client_group: app.address_group(client_ip),
             client_ip,
             key,
             session,
         },
         invalid_cookie,
-    ))
+        refused_key,
+    })
 }
 
 /// Resolves credentials (unless the tier is HEALTH, which reads none), applies the tier's rate
 /// limit and, for a bot key, the bot's hourly quota, and decorates the answer with the
 /// `RateLimit-*` headers and a cookie clearance.
 pub async fn guard(State((app, tier)): State<(AppState, Tier)>, mut request: Request, next: Next) -> Response {
-    let ip = client_ip(request.headers(), peer_of(&request), &app.derived.trusted_proxies);
-    let (caller, invalid_cookie) = if tier == Tier::Health {
-        (
-            Caller {
+    let ip = client_ip_of(&app, &request);
+    let Resolved {
+        caller,
+        invalid_cookie,
+        refused_key,
+    } = if tier == Tier::Health {
+        Resolved {
+            caller: Caller {
+                client_group: app.address_group(ip),
                 client_ip: ip,
                 key: ApiKey::None,
                 session: None,
             },
-            false,
-        )
+            invalid_cookie: false,
+            refused_key: None,
+        }
     } else {
         match resolve(&app, request.headers(), ip).await {
             Ok(resolved) => resolved,
@@ -316,6 +346,8 @@ pub async fn guard(State((app, tier)): State<(AppState, Tier)>, mut request: Req
             retry_after_s: q.retry_after_s,
         }
         .into_response()
+    } else if let Some(refusal) = refused_key {
+        refusal.into_response()
     } else {
         request.extensions_mut().insert(Arc::new(caller));
         let response = next.run(request).await;

@@ -80,14 +80,15 @@ impl Trace {
         }
         headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
         headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
-        let route = self.route.as_ref().map_or("<unmatched>", MatchedPath::as_str);
+        let matched = self.route.as_ref().map(MatchedPath::as_str);
+        let route = matched.unwrap_or("<unmatched>");
         let status = response.status().as_u16();
         let elapsed = self.started.elapsed();
         app.metrics
-            .request(self.method.as_str(), route, status, elapsed.as_secs_f64());
+            .request(self.method.as_str(), matched, status, elapsed.as_secs_f64());
         tracing::info!(
             target: "portal::request",
-            method = %self.method,
+            method = crate::metrics::method_label(self.method.as_str()),
             route = %route,
             status,
             latency_ms = %Millis(elapsed),

@@ -68,8 +68,8 @@ pub fn api(app: &AppState) -> (Router<AppState>, utoipa::openapi::OpenApi) {
 
 pub fn router(app: AppState) -> Router {
     let (mut routes, document) = api(&app);
-    if app.config.metrics_bind.is_none() {
-        routes = routes.route("/metrics", get(metrics));
+    if app.config.metrics.bind.is_none() {
+        routes = routes.route("/metrics", get(allowed_metrics));
     }
     let routes = routes
         .merge(SwaggerUi::new("/docs").url("/openapi.json", document))
@@ -93,7 +93,9 @@ async fn edge(State(app): State<AppState>, request: Request, next: Next) -> Resp
     let cors = cors::Cors::of(&app, &request);
     let mut response = trace
         .scope(async {
-            let mut response = if cors.is_preflight() {
+            let mut response = if head_too_large(&request) {
+                ApiError::HeadersTooLarge.into_response()
+            } else if cors.is_preflight() {
                 cors.preflight_answer()
             } else {
                 // A panicking handler answers 500 like any internal error; the server goes on.
@@ -116,6 +118,25 @@ async fn edge(State(app): State<AppState>, request: Request, next: Next) -> Resp
     response
 }
 
+/// Header fields a request may carry, and bytes its head may take (00-conventions §10.1). The HTTP
+/// layer is set to allow somewhat more, so that a head over these gets the contract's JSON 431.
+pub const MAX_HEADERS: usize = 64;
+pub const MAX_HEAD_BYTES: usize = 64 * 1024;
+
+fn head_too_large(request: &Request) -> bool {
+    let headers = request.headers();
+    if headers.len() > MAX_HEADERS {
+        return true;
+    }
+    // The request line and each field as written on the wire: name, ": ", value, CRLF.
+    let line = request.method().as_str().len() + request.uri().to_string().len() + 12;
+    let fields: usize = headers
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len() + 4)
+        .sum();
+    line + fields > MAX_HEAD_BYTES
+}
+
 /// A `POST` (the API's only writing method) is handled whole on the store's write runtime where
 /// the backend has one, so its statements never wait on a hand-off between CPUs (`store::write_thread`).
 async fn on_write_runtime(app: &AppState, request: Request, next: Next) -> Response {
@@ -128,9 +149,20 @@ async fn on_write_runtime(app: &AppState, request: Request, next: Next) -> Respo
     }
 }
 
-/// `/metrics` alone, for `metrics_bind`.
+/// `/metrics` alone, for `metrics.bind`.
 pub fn metrics_router(app: AppState) -> Router {
     Router::new().route("/metrics", get(metrics)).with_state(app)
+}
+
+/// `/metrics` on the API listener: only for clients in `metrics.allowed_ips`; to anyone else the
+/// route does not exist (00-conventions §10.2).
+async fn allowed_metrics(State(app): State<AppState>, request: Request) -> Response {
+    let client = caller::client_ip_of(&app, &request);
+    if app.derived.metrics_allowed.iter().any(|net| net.contains(&client)) {
+        metrics(State(app)).await.into_response()
+    } else {
+        ApiError::NotFound.into_response()
+    }
 }
 
 /// Prometheus text format.

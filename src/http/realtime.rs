@@ -10,6 +10,7 @@ use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
+use axum::Extension;
 use serde_json::json;
 use tokio::time::{Instant, MissedTickBehavior};
 use utoipa_axum::router::OpenApiRouter;
@@ -20,6 +21,7 @@ use crate::domain::presence::{self, close, Registration};
 use crate::error::{ApiError, ApiResult};
 use crate::http::caller::{check_origin, Authenticated};
 use crate::http::openapi::ErrorBody;
+use crate::server::ConnectionSlot;
 use crate::time::Timestamp;
 
 /// The largest client frame served (§3.2); a larger one closes the connection with 1009.
@@ -54,6 +56,7 @@ async fn open_connection(
     State(app): State<AppState>,
     auth: Authenticated,
     headers: HeaderMap,
+    slot: Option<Extension<Arc<ConnectionSlot>>>,
     upgrade: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
 ) -> ApiResult<Response> {
     check_origin(&headers, &app.config.cors.allowed_origins)?;
@@ -64,6 +67,8 @@ async fn open_connection(
         .max_message_size(MAX_READ)
         .max_frame_size(MAX_READ)
         .on_upgrade(move |socket| async move {
+            // The socket keeps its place under the listener's connection caps while it is open.
+            let _slot = slot;
             let mut connection = Connection {
                 app,
                 registration,

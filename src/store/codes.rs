@@ -43,11 +43,15 @@ pub async fn pending_for(
 }
 
 /// Pending web codes of a client IP: how many, and when the oldest expires.
-pub async fn pending_web_for_ip(conn: &mut Conn, client_ip: &str, now: i64) -> Result<(i64, Option<i64>), sqlx::Error> {
+pub async fn pending_web_for_group(
+    conn: &mut Conn,
+    client_group: &str,
+    now: i64,
+) -> Result<(i64, Option<i64>), sqlx::Error> {
     sqlx::query_as(
-        "SELECT COUNT(*), MIN(expires_at) FROM login_codes WHERE origin = 'web' AND client_ip = $1 AND expires_at > $2",
+        "SELECT COUNT(*), MIN(expires_at) FROM login_codes WHERE origin = 'web' AND client_group = $1 AND expires_at > $2",
     )
-    .bind(client_ip)
+    .bind(client_group)
     .bind(now)
     .fetch_one(conn)
     .await
@@ -60,7 +64,8 @@ pub struct NewCode<'a> {
     pub platform_user_id: &'a str,
     pub platform_username: Option<&'a str>,
     pub platform_avatar_url: Option<&'a str>,
-    pub client_ip: Option<&'a str>,
+    /// The requester's address group (web codes only): what the pending-code limit counts.
+    pub client_group: Option<&'a str>,
     pub bot_id: Option<i64>,
     pub now: i64,
     pub expires_at: i64,
@@ -72,8 +77,8 @@ pub struct NewCode<'a> {
 pub async fn insert(conn: &mut Conn, c: NewCode<'_>, max_pending_per_ip: i64) -> Result<Option<CodeRow>, sqlx::Error> {
     sqlx::query_as(&format!(
         "INSERT INTO login_codes (code, origin, platform, platform_user_id, platform_username, platform_avatar_url, \
-         client_ip, bot_id, created_at, expires_at) SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10 \
-         WHERE (SELECT COUNT(*) FROM login_codes WHERE origin = 'web' AND client_ip = $7 AND expires_at > $9) < $11 \
+         client_group, bot_id, created_at, expires_at) SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10 \
+         WHERE (SELECT COUNT(*) FROM login_codes WHERE origin = 'web' AND client_group = $7 AND expires_at > $9) < $11 \
          ON CONFLICT DO NOTHING RETURNING {CODE_COLUMNS}"
     ))
     .bind(c.code)
@@ -82,7 +87,7 @@ pub async fn insert(conn: &mut Conn, c: NewCode<'_>, max_pending_per_ip: i64) ->
     .bind(c.platform_user_id)
     .bind(c.platform_username)
     .bind(c.platform_avatar_url)
-    .bind(c.client_ip)
+    .bind(c.client_group)
     .bind(c.bot_id)
     .bind(c.now)
     .bind(c.expires_at)
