@@ -511,3 +511,129 @@ async fn a_head_over_the_limit_gets_a_json_431() {
     assert_eq!(r.status, 431, "{}", r.text());
     assert_eq!(r.json()["code"], "ERR_HEADERS_TOO_LARGE");
 }
+
+/// Verifies of a made-up code from `client` (through the trusted proxy the tests' peer stands
+/// for), all sent at once on `nodes` in turn; returns how many were looked up as guesses (400)
+/// and how many were refused by the lockout (429).
+async fn guess_at_once(nodes: &[&TestApp], clients: &[&str], count: usize) -> (usize, usize) {
+    let guesses = (0..count).map(|i| {
+        let node = nodes[i % nodes.len()];
+        let client = clients[i % clients.len()];
+        async move {
+            node.post("/v1/authentication/verify")
+                .header("x-forwarded-for", client)
+                .json(json!({"code": "ZZZZ9999"}))
+                .send()
+                .await
+        }
+    });
+    let answers = futures_util::future::join_all(guesses).await;
+    let mut counted = (0, 0);
+    for answer in answers {
+        match answer.status.as_u16() {
+            400 => {
+                answer.assert_error(400, "ERR_INVALID_CODE");
+                counted.0 += 1;
+            }
+            429 => {
+                answer.assert_error(429, "ERR_TOO_MANY_ATTEMPTS");
+                counted.1 += 1;
+            }
+            other => panic!("{other}: {}", answer.body),
+        }
+    }
+    counted
+}
+
+fn behind_proxy(c: &mut portal::config::Config) {
+    c.trusted_proxies = vec!["203.0.113.10/32".into()];
+}
+
+// Finding 5: 40 bad verifies at once counted 18 guesses against a limit of 10, and every address
+// of an IPv6 /64 had guesses of its own.
+both_backends!(
+    the_verify_lockout_admits_ten_guesses_per_address_group_at_once,
+    behind_proxy,
+    |t: TestApp| async move {
+        assert_eq!(guess_at_once(&[&t], &["198.51.100.7"], 40).await, (10, 30));
+        // Ten addresses of one /64 share one allowance.
+        let one_subnet: Vec<String> = (1..=40).map(|i| format!("2001:db8:1:2::{i:x}")).collect();
+        let clients: Vec<&str> = one_subnet.iter().map(String::as_str).collect();
+        assert_eq!(guess_at_once(&[&t], &clients, 40).await, (10, 30));
+        // The next /64 is another subscriber.
+        assert_eq!(guess_at_once(&[&t], &["2001:db8:1:3::1"], 1).await, (1, 0));
+    }
+);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_verify_lockout_holds_across_two_nodes() {
+    let Some(url) = common::redis_url().await else { return };
+    let a = TestApp::new(common::Kind::Postgres, |c| {
+        behind_proxy(c);
+        c.redis_url = Some(url);
+    })
+    .await;
+    let Some(a) = a else { return };
+    let b = a.second_node().await;
+    for node in [&a, &b] {
+        assert!(node.app.ephemeral.wait_connected(Duration::from_secs(2)).await);
+    }
+    assert_eq!(
+        guess_at_once(&[&a, &b], &["2001:db8:9::1", "2001:db8:9::2"], 40).await,
+        (10, 30)
+    );
+}
+
+// A code that exists takes back the guess it was counted as: logging in never locks anyone out.
+both_backends!(
+    good_codes_are_not_counted_as_failures,
+    behind_proxy,
+    |t: TestApp| async move {
+        let bot = t.login_bot().await;
+        for i in 0..12 {
+            t.user(&format!("good-{i}"), 0).await;
+            let code = t.web_code(&bot, report(&format!("good-{i}"))).await;
+            t.post("/v1/authentication/verify")
+                .header("x-forwarded-for", "198.51.100.8")
+                .json(json!({"code": code}))
+                .send()
+                .await
+                .assert_ok();
+        }
+        assert_eq!(guess_at_once(&[&t], &["198.51.100.8"], 12).await, (10, 2));
+    }
+);
+
+// Finding 4: an unknown X-API-Key was refused before any bucket was charged, so it could be tried
+// without limit, each try a database query. It now counts under the client's address.
+both_backends!(
+    unknown_api_keys_are_counted_before_they_are_refused,
+    |c: &mut portal::config::Config| c.rate_limit.public = 3,
+    |t: TestApp| async move {
+        for i in 0..3 {
+            let key = format!("hbot_{:0>40}", i);
+            t.get("/v1/statistics/users")
+                .key(&key)
+                .send()
+                .await
+                .assert_error(401, "ERR_INVALID_API_KEY");
+        }
+        let refused = t.get("/v1/statistics/users").key("pk_not_a_key").send().await;
+        refused.assert_error(429, "ERR_RATE_LIMITED");
+        assert!(refused.header("retry-after").is_some());
+    }
+);
+
+// Finding 6: behind a proxy (the usual loopback bind with TLS in front) the cookie lacked Secure.
+both_backends!(
+    the_cookie_is_secure_behind_a_proxy,
+    behind_proxy,
+    |t: TestApp| async move {
+        let bot = t.login_bot().await;
+        t.user("cookie", 0).await;
+        let code = t.web_code(&bot, report("cookie")).await;
+        let verified = t.verify(&code).await;
+        let cookie = verified.header("set-cookie").unwrap().to_owned();
+        assert!(cookie.split("; ").any(|a| a == "Secure"), "{cookie}");
+    }
+);
