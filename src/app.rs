@@ -50,6 +50,7 @@ impl App {
             presence,
         });
         tokio::spawn(crate::domain::presence::follow_writes(Arc::downgrade(&app)));
+        tokio::spawn(crate::domain::presence::follow_store(Arc::downgrade(&app)));
         tokio::spawn(crate::domain::presence::follow_other_nodes(Arc::downgrade(&app)));
         if app.ephemeral.uses_redis() {
             tokio::spawn(crate::domain::presence::keep_shared_presence(Arc::downgrade(&app)));

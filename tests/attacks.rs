@@ -637,3 +637,44 @@ both_backends!(
         assert!(cookie.split("; ").any(|a| a == "Secure"), "{cookie}");
     }
 );
+
+// Finding 7: a session revoked from the command line, with no Redis to tell the server, left the
+// user's realtime connection open for up to 30 s. Now a session ended by any means closes its
+// connections on every node within two seconds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_revoked_from_the_command_line_closes_its_connection_at_once() {
+    let t = TestApp::new(common::Kind::Sqlite, |_| {}).await.unwrap();
+    let people = People::new(&t).await;
+    let (_, alice) = people.at("alice", 0).await;
+    let url = t.app.config.effective_database_url();
+    let server = ServerProcess::start(&url, &[]).await;
+    let (mut ws, _) = common::ws::open_with_snapshot(server.addr, &alice).await;
+    cli(&url, &["session", "revoke", "ualice"]);
+    let revoked = Instant::now();
+    assert_eq!(common::ws::closed_with(&mut ws).await, 4001);
+    assert!(revoked.elapsed() < Duration::from_secs(2), "{:?}", revoked.elapsed());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_logout_on_one_node_closes_the_connection_on_another_without_redis() {
+    let Some(t) = TestApp::new(common::Kind::Postgres, |_| {}).await else {
+        return;
+    };
+    let people = People::new(&t).await;
+    let (_, bob) = people.at("bob", 0).await;
+    let url = t.app.config.effective_database_url();
+    let (node_a, node_b) = (
+        ServerProcess::start(&url, &[]).await,
+        ServerProcess::start(&url, &[]).await,
+    );
+    let (mut ws, _) = common::ws::open_with_snapshot(node_a.addr, &bob).await;
+    let cookie = format!("psession={bob}");
+    let out = node_b
+        .send("POST", "/v1/authentication/logout", &[("Cookie", &cookie)], None)
+        .await
+        .unwrap();
+    assert_eq!(out.status, 200, "{}", out.text());
+    let ended = Instant::now();
+    assert_eq!(common::ws::closed_with(&mut ws).await, 4001);
+    assert!(ended.elapsed() < Duration::from_secs(2), "{:?}", ended.elapsed());
+}

@@ -10,7 +10,7 @@
 //! query after every write (`follow_writes`), so no write path has to remember to close
 //! connections, and a write on another node reaches this one through the broadcast invalidation.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicI64, AtomicU16, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
@@ -29,7 +29,7 @@ use crate::ephemeral::{Ephemeral, RemoteEvent};
 use crate::error::ApiError;
 use crate::store::users::UserRow;
 use crate::store::{self, Conn};
-use crate::time::Timestamp;
+use crate::time::{Timestamp, MICROS_PER_SECOND};
 
 /// Outgoing events a connection may have waiting before it counts as a slow reader (§3.4).
 const QUEUE_LEN: usize = 256;
@@ -663,7 +663,8 @@ pub async fn snapshot(app: &App, registration: &Registration) -> Result<Arc<str>
 }
 
 /// Checks every connection of this node after each write seen here or broadcast by another node,
-/// and every `RECHECK_EVERY`, at most once per `RECHECK_GAP`: a connection whose session ended
+/// (`follow_store` finds those of writers it does not hear from), and every `RECHECK_EVERY`, at
+/// most once per `RECHECK_GAP`: a connection whose session ended
 /// closes with 4001, one whose user's timeout began after it opened closes with 4003, and the
 /// profiles of online users are refreshed for `user:left`. Ends with the app.
 pub async fn follow_writes(app: Weak<App>) {
@@ -680,6 +681,43 @@ pub async fn follow_writes(app: Weak<App>) {
         }
         drop(app);
         tokio::time::sleep(RECHECK_GAP).await;
+    }
+}
+
+/// How often a node that does not hear other writers looks for their session ends in the store,
+/// and how far back: the look-back covers a transaction that commits late and clocks a few seconds
+/// apart.
+const STORE_POLL: Duration = Duration::from_secs(1);
+const STORE_LOOK_BACK_S: i64 = 10;
+
+/// While this node does not hear other writers (no Redis, or Redis out of reach), looks in the store
+/// every `STORE_POLL` for what they may have done to its connections: sessions ended and users
+/// acted on by another node or by the command-line tool. Anything new wakes `follow_writes`, so a
+/// session ended by any means closes its connections here within two seconds. Ends with the app.
+pub async fn follow_store(app: Weak<App>) {
+    let mut seen: HashSet<(i64, i64)> = HashSet::new();
+    loop {
+        tokio::time::sleep(STORE_POLL).await;
+        let Some(app) = app.upgrade() else { return };
+        if app.ephemeral.hears_other_writers() || app.presence.links().is_empty() {
+            seen.clear();
+            continue;
+        }
+        let since = app.now() - STORE_LOOK_BACK_S * MICROS_PER_SECOND;
+        let recent = match app.store.acquire().await {
+            Ok(mut conn) => store::sessions::recent_endings(&mut conn, since).await,
+            Err(err) => Err(err),
+        };
+        match recent {
+            Ok(recent) => {
+                let recent: HashSet<(i64, i64)> = recent.into_iter().collect();
+                if !recent.is_subset(&seen) {
+                    app.ephemeral.changes.notify_one();
+                }
+                seen = recent;
+            }
+            Err(err) => tracing::warn!(cause = %err, "the store could not be searched for session ends"),
+        }
     }
 }
 

@@ -110,6 +110,12 @@ impl Ephemeral {
         self.redis.is_some()
     }
 
+    /// Whether writes on other nodes and by the command-line tool reach this node now: with Redis
+    /// up they are broadcast; otherwise the node has to look for them in the store.
+    pub fn hears_other_writers(&self) -> bool {
+        self.redis.as_ref().is_some_and(RedisState::is_up)
+    }
+
     /// Starts the background work: keeping the Redis connection up and listening for invalidations.
     pub fn start(self: &std::sync::Arc<Self>) {
         if let Some(redis) = &self.redis {

@@ -146,6 +146,19 @@ pub async fn live_with_timeout_start(
         .collect())
 }
 
+/// What was written since `since` that may end a realtime connection, as stable keys: sessions
+/// ended (`(0, session id)`) and audit rows about users (`(1, audit id)`: bans, timeouts, level
+/// changes, deletions, revocations). Both read an index over their time.
+pub async fn recent_endings(conn: &mut Conn, since: i64) -> Result<Vec<(i64, i64)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT 0, id FROM sessions WHERE ended_at >= $1 \
+         UNION ALL SELECT 1, id FROM audit_log WHERE created_at >= $1 AND target_type = 'user'",
+    )
+    .bind(since)
+    .fetch_all(conn)
+    .await
+}
+
 /// Ends one live session; `true` when it was live.
 pub async fn end_by_id(conn: &mut Conn, session_id: i64, reason: &str, now: i64) -> Result<bool, sqlx::Error> {
     let done = sqlx::query(
