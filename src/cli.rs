@@ -278,8 +278,8 @@ async fn execute(app: &App, command: Command) -> Result<Value, ApiError> {
                     format!("platform must be one of: {}", app.config.platforms.join(", ")),
                 ));
             }
-            crate::http::body::trimmed_text("name", &name, 2, 32)?;
-            crate::http::body::check_range("rate_limit_per_hour", rate_limit_per_hour, 1, 1_000_000)?;
+            crate::domain::input::trimmed_text("name", &name, 2, 32)?;
+            crate::domain::input::check_range("rate_limit_per_hour", rate_limit_per_hour, 1, 1_000_000)?;
             let owner = find_user(&mut tx, &owner).await?;
             if bot_type == crate::domain::bots::OFFICIAL {
                 crate::domain::bots::require_official_owner(&mut tx, &owner, app.now()).await?;

@@ -1,11 +1,8 @@
-//! The one error type of the API. Every non-2xx answer is built here, so the JSON body
-//! `{"error","code","correlation_id"}` and its extra fields cannot drift between handlers.
+//! The one error type of the API: every refusal, with its status and code. Every non-2xx answer is
+//! one of these, so the JSON body `{"error","code","correlation_id"}` that `http::error` renders
+//! from it cannot drift between handlers.
 
-use axum::http::{header, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
-use serde_json::{json, Map, Value};
-
-use crate::http::correlation;
+use axum::http::StatusCode;
 
 /// Why a request failed, as the client is told. Internal causes are logged once, where they are
 /// turned into `Internal`/`Unavailable`, and never reach the body.
@@ -257,7 +254,8 @@ impl ApiError {
         }
     }
 
-    fn retry_after(&self) -> Option<u64> {
+    /// Seconds for `Retry-After`, for the refusals that carry one.
+    pub fn retry_after(&self) -> Option<u64> {
         match self {
             ApiError::RateLimited { retry_after_s }
             | ApiError::TooManyAttempts { retry_after_s }
@@ -266,48 +264,7 @@ impl ApiError {
             _ => None,
         }
     }
-
-    /// The error fields of the body; `extra` lets health reports merge them into their own body.
-    pub fn body_fields(&self) -> Map<String, Value> {
-        let mut body = Map::new();
-        body.insert("error".into(), json!(self.to_string()));
-        body.insert("code".into(), json!(self.code()));
-        body.insert("correlation_id".into(), json!(correlation::current()));
-        match self {
-            ApiError::Validation { field, .. } => {
-                body.insert("field".into(), json!(field));
-            }
-            ApiError::AccountBanned { expires_at } | ApiError::AccountTimedOut { expires_at } => {
-                body.insert("expires_at".into(), json!(expires_at.map(crate::time::Timestamp)));
-            }
-            ApiError::ChatSlotLimit { limit } => {
-                body.insert("limit".into(), json!(limit));
-            }
-            _ => {}
-        }
-        body
-    }
 }
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let mut response = (self.status(), axum::Json(Value::Object(self.body_fields()))).into_response();
-        if let Some(secs) = self.retry_after() {
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
-        }
-        response.extensions_mut().insert(correlation::RenderedError);
-        if matches!(self, ApiError::BodyTimedOut) {
-            response.extensions_mut().insert(CloseConnection);
-        }
-        response
-    }
-}
-
-/// Marks an answer that must not be written: the server drops its connection instead.
-#[derive(Debug, Clone, Copy)]
-pub struct CloseConnection;
 
 impl From<sqlx::Error> for ApiError {
     fn from(err: sqlx::Error) -> Self {

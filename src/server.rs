@@ -24,7 +24,7 @@ use tower::ServiceExt;
 use crate::address::AddressGroup;
 use crate::app::{open_store, App, AppState};
 use crate::config::Config;
-use crate::error::CloseConnection;
+use crate::http::error::CloseConnection;
 use crate::time::SystemClock;
 
 /// How long in-flight requests may run after a shutdown signal.

@@ -4,7 +4,10 @@ use serde::Serialize;
 use serde_json::Value;
 use utoipa::ToSchema;
 
-use crate::store::audit::AuditRow;
+use crate::app::App;
+use crate::error::ApiError;
+use crate::store;
+pub use crate::store::audit::{AuditFilter, AuditRow};
 use crate::time::Timestamp;
 
 /// Every event type of 30-admin-moderation §8.3.
@@ -70,4 +73,15 @@ impl From<AuditRow> for AuditLogEntry {
             created_at: Timestamp(r.created_at),
         }
     }
+}
+
+/// The staff search of the audit log (30-admin-moderation §8.4).
+pub async fn search(
+    app: &App,
+    filter: &AuditFilter<'_>,
+    offset: i64,
+    limit: i64,
+) -> Result<(Vec<AuditRow>, i64), ApiError> {
+    let mut conn = app.store.acquire().await?;
+    Ok(store::audit::search(&mut conn, filter, offset, limit).await?)
 }

@@ -53,8 +53,16 @@ pub fn bot_type_from_name(name: &str) -> Option<i64> {
     }
 }
 
+/// A page of bots by id, the inactive ones too when `with_inactive`, and how many there are.
+pub async fn page(app: &App, with_inactive: bool, offset: i64, limit: i64) -> Result<(Vec<BotRow>, i64), ApiError> {
+    let mut conn = app.store.acquire().await?;
+    Ok(store::bots::list(&mut conn, with_inactive, offset, limit).await?)
+}
+
 /// An inactive bot is hidden from viewers who get the public view.
-pub async fn visible(conn: &mut Conn, id: i64, viewer: Option<Level>) -> Result<BotView, ApiError> {
+pub async fn visible(app: &App, id: i64, viewer: Option<Level>) -> Result<BotView, ApiError> {
+    let mut conn = app.store.acquire().await?;
+    let conn: &mut Conn = &mut conn;
     let private = sees_private(viewer);
     let bot = store::bots::by_id(conn, id)
         .await?
@@ -72,7 +80,9 @@ pub struct SearchFilter<'a> {
 }
 
 /// The `owner` filter is for staff only; staff also see inactive bots and the private view.
-pub async fn search(conn: &mut Conn, viewer: Level, filter: SearchFilter<'_>) -> Result<(Vec<BotView>, i64), ApiError> {
+pub async fn search(app: &App, viewer: Level, filter: SearchFilter<'_>) -> Result<(Vec<BotView>, i64), ApiError> {
+    let mut conn = app.store.acquire().await?;
+    let conn: &mut Conn = &mut conn;
     let private = sees_private(Some(viewer));
     if filter.owner_id.is_some() && !private {
         return Err(ApiError::InsufficientPermission(Level::Admin.required_message()));
@@ -499,12 +509,10 @@ pub struct CommandUsage {
 
 /// The buckets from `since` (rounded down to the hour) to before `until`, per command, by count
 /// descending then command ascending (sorted here so both backends agree on the collation).
-pub async fn command_usage(
-    conn: &mut Conn,
-    bot_id: i64,
-    since: i64,
-    until: i64,
-) -> Result<Vec<CommandUsage>, ApiError> {
+pub async fn command_usage(app: &App, bot_id: i64, since: i64, until: i64) -> Result<Vec<CommandUsage>, ApiError> {
+    let mut conn = app.store.acquire().await?;
+    let conn: &mut Conn = &mut conn;
+    store::bots::by_id(conn, bot_id).await?.ok_or(ApiError::BotNotFound)?;
     let mut totals = store::bots::command_totals(conn, bot_id, hour_of(since), until).await?;
     totals.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.command.cmp(&b.command)));
     Ok(totals

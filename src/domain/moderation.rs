@@ -10,7 +10,8 @@ use crate::domain::level::Level;
 use crate::domain::presence;
 use crate::domain::staff::{self, audit_user_event, Actor};
 use crate::error::ApiError;
-use crate::store::history::{ModerationRow, NewModeration, PermissionHistoryRow};
+pub use crate::store::history::{ModerationFilter, ModerationRow};
+use crate::store::history::{NewModeration, PermissionHistoryRow};
 use crate::store::users::UserRow;
 use crate::store::{self, Conn};
 use crate::time::{Timestamp, MICROS_PER_SECOND};
@@ -364,4 +365,23 @@ pub async fn delete(app: &App, actor: Actor, user_id: i64, reason: &str) -> Resu
     staff::delete_user(app, &mut tx, Some(actor.id), &target, Some(reason)).await?;
     tx.commit().await?;
     Ok(())
+}
+
+/// A page of the actions on a user, newest first, and how many there are.
+pub async fn own_page(app: &App, user_id: i64, offset: i64, limit: i64) -> Result<(Vec<ModerationRow>, i64), ApiError> {
+    let mut conn = app.store.acquire().await?;
+    let rows = store::history::moderation_of(&mut conn, user_id, offset, limit).await?;
+    let total = store::history::count_moderation_of(&mut conn, user_id).await?;
+    Ok((rows, total))
+}
+
+/// The staff search of moderation records (30-admin-moderation §7).
+pub async fn search(
+    app: &App,
+    filter: &ModerationFilter<'_>,
+    offset: i64,
+    limit: i64,
+) -> Result<(Vec<ModerationRow>, i64), ApiError> {
+    let mut conn = app.store.acquire().await?;
+    Ok(store::history::search_moderation(&mut conn, filter, app.now(), offset, limit).await?)
 }

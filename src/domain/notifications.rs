@@ -6,10 +6,10 @@ use serde_json::json;
 use utoipa::ToSchema;
 
 use crate::app::App;
+use crate::domain::input::{trimmed_text, Fields};
 use crate::domain::presence;
 use crate::domain::staff::Actor;
 use crate::error::ApiError;
-use crate::http::body::{trimmed_text, Fields};
 use crate::store::audit::{self, NewAudit};
 use crate::store::notifications::NotificationRow;
 use crate::store::users::UserRow;
@@ -60,7 +60,9 @@ pub struct NotificationPage {
     pub unread: i64,
 }
 
-pub async fn page(conn: &mut Conn, reader: &UserRow, offset: i64, limit: i64) -> Result<NotificationPage, ApiError> {
+pub async fn page(app: &App, reader: &UserRow, offset: i64, limit: i64) -> Result<NotificationPage, ApiError> {
+    let mut conn = app.store.acquire().await?;
+    let conn: &mut Conn = &mut conn;
     let (total, unread) = store::notifications::counts_for(conn, reader.id, reader.created_at).await?;
     let rows = store::notifications::page_for(conn, reader.id, reader.created_at, offset, limit).await?;
     Ok(NotificationPage {
@@ -70,7 +72,9 @@ pub async fn page(conn: &mut Conn, reader: &UserRow, offset: i64, limit: i64) ->
     })
 }
 
-pub async fn unread_count(conn: &mut Conn, reader: &UserRow) -> Result<i64, ApiError> {
+pub async fn unread_count(app: &App, reader: &UserRow) -> Result<i64, ApiError> {
+    let mut conn = app.store.acquire().await?;
+    let conn: &mut Conn = &mut conn;
     let (_, unread) = store::notifications::counts_for(conn, reader.id, reader.created_at).await?;
     Ok(unread)
 }

@@ -76,14 +76,10 @@ pub struct PortalStatus {
 }
 
 /// The portal status as `viewer` sees it at `now`, with profile fields read now.
-pub async fn status(
-    conn: &mut Conn,
-    presence: &Presence,
-    viewer: &UserRow,
-    now: i64,
-) -> Result<PortalStatus, sqlx::Error> {
-    let (_, online) = presence.current_online().await;
-    status_of(conn, online, viewer, now).await
+pub async fn status(app: &App, viewer: &UserRow) -> Result<PortalStatus, sqlx::Error> {
+    let mut conn = app.store.acquire().await?;
+    let (_, online) = app.presence.current_online().await;
+    status_of(&mut conn, online, viewer, app.now()).await
 }
 
 async fn status_of(

@@ -3,18 +3,18 @@
 use std::collections::BTreeMap;
 use std::future::Future;
 
-use axum::body::Bytes;
+use bytes::Bytes;
 
 use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::app::App;
+use crate::domain::input::Fields;
 use crate::domain::level::{can_act_on, Level};
 use crate::domain::users::check_username;
 use crate::domain::views::{self, Timed, UserDetail, UserPrivate, UserPublic};
 use crate::ephemeral::Audience;
 use crate::error::ApiError;
-use crate::http::body::Fields;
 use crate::store::sessions::LiveSession;
 use crate::store::users::{UserKey, UserRow, UserWithLinks};
 use crate::store::{self, Conn};
@@ -215,13 +215,15 @@ pub async fn update_me(app: &App, me: &LiveSession, fields: &Fields) -> Result<U
 
 /// Search results: private records of users the caller outranks (Admin+), public ones otherwise.
 pub async fn search(
-    conn: &mut Conn,
+    app: &App,
     caller: Level,
     q: &str,
     offset: i64,
     limit: i64,
-    now: i64,
 ) -> Result<(Vec<ProfileSearchItem>, i64), ApiError> {
+    let now = app.now();
+    let mut conn = app.store.acquire().await?;
+    let conn: &mut Conn = &mut conn;
     let (rows, total) = store::users::search(conn, q, offset, limit).await?;
     let ids: Vec<i64> = rows.iter().map(|u| u.id).collect();
     let links = store::users::links_of(conn, &ids).await?;

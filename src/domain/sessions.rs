@@ -6,6 +6,7 @@ use crate::app::App;
 use crate::crypto;
 use crate::domain::level::Level;
 use crate::error::ApiError;
+use crate::store::sessions::SessionRow;
 use crate::store::{self, Conn};
 use crate::time::MICROS_PER_SECOND;
 
@@ -89,4 +90,31 @@ pub fn clear_cookie(app: &App) -> String {
         app.config.session.cookie_name,
         cookie_attributes(app)
     )
+}
+
+/// A user's live sessions and the latest 50 ended ones (`GET /v1/users/me/sessions`).
+pub async fn own(app: &App, user_id: i64) -> Result<(Vec<SessionRow>, Vec<SessionRow>), ApiError> {
+    let now = app.now();
+    let mut conn = app.store.acquire().await?;
+    let live = store::sessions::live_of(&mut conn, user_id, now).await?;
+    let history = store::sessions::history_of(&mut conn, user_id, now, 50).await?;
+    Ok((live, history))
+}
+
+/// Ends one of a user's other sessions, named by its token suffix; never the current one.
+pub async fn end_own(app: &App, user_id: i64, suffix: &str, current_suffix: &str) -> Result<(), ApiError> {
+    if suffix == current_suffix {
+        return Err(ApiError::CurrentSession);
+    }
+    let mut writer = app.store.writer().await?;
+    store::sessions::end_by_suffix(&mut writer, user_id, suffix, "revoked", app.now())
+        .await?
+        .ok_or(ApiError::SessionNotFound)?;
+    Ok(())
+}
+
+/// Ends every live session of a user but `keep`; returns how many ended.
+pub async fn end_own_others(app: &App, user_id: i64, keep: i64) -> Result<u64, ApiError> {
+    let mut writer = app.store.writer().await?;
+    Ok(store::sessions::end_all_of(&mut writer, user_id, Some(keep), "revoked", app.now()).await?)
 }

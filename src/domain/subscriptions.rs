@@ -11,6 +11,7 @@ use crate::app::App;
 use crate::domain::staff::{self, audit_user_event, Actor};
 use crate::domain::views::effective_tier;
 use crate::error::ApiError;
+use crate::store::history::SubscriptionHistoryRow;
 use crate::store::users::{SubscriptionChange, UserRow};
 use crate::store::{self, Conn};
 use crate::time::{Timestamp, MICROS_PER_SECOND};
@@ -263,12 +264,14 @@ pub struct ActiveSubscriber {
 
 /// Users whose effective tier is not Basic, by id, and how many match.
 pub async fn active(
-    conn: &mut Conn,
+    app: &App,
     tier: Option<i64>,
     now: i64,
     offset: i64,
     limit: i64,
 ) -> Result<(Vec<ActiveSubscriber>, i64), ApiError> {
+    let mut conn = app.store.acquire().await?;
+    let conn: &mut Conn = &mut conn;
     let (rows, total) = store::users::active_subscribers(conn, tier, now, offset, limit).await?;
     let users = rows
         .iter()
@@ -284,4 +287,10 @@ pub async fn active(
         })
         .collect();
     Ok((users, total))
+}
+
+/// A user's subscription history, newest first, up to the cap of the detailed views.
+pub async fn history_of(app: &App, user_id: i64) -> Result<Vec<SubscriptionHistoryRow>, ApiError> {
+    let mut conn = app.store.acquire().await?;
+    Ok(store::history::subscription_history_of(&mut conn, user_id, crate::domain::views::DETAIL_LIST_CAP).await?)
 }

@@ -1,8 +1,9 @@
 //! Rules about users: usernames, platform identities and avatar choices.
 
+use crate::app::App;
 use crate::crypto;
+use crate::domain::input::check_text;
 use crate::error::ApiError;
-use crate::http::body::check_text;
 use crate::store::{self, Conn};
 
 pub fn is_username_char(c: char) -> bool {
@@ -22,8 +23,9 @@ pub fn check_platform_user_id(id: &str) -> Result<(), ApiError> {
 }
 
 /// Staff writes and content-adding endpoints are closed to a timed-out user (00-conventions §3.5).
-pub async fn refuse_timed_out(conn: &mut Conn, user_id: i64, now: i64) -> Result<(), ApiError> {
-    match store::users::restrictions(conn, user_id, now).await?.timeout {
+pub async fn refuse_timed_out(app: &App, user_id: i64) -> Result<(), ApiError> {
+    let mut conn = app.store.acquire().await?;
+    match store::users::restrictions(&mut conn, user_id, app.now()).await?.timeout {
         Some(expires_at) => Err(ApiError::AccountTimedOut { expires_at }),
         None => Ok(()),
     }

@@ -13,10 +13,11 @@ use utoipa_axum::routes;
 
 use crate::app::{App, AppState};
 use crate::domain::auth::{self, BotReport, Identity, LookupResult, Verified};
+use crate::domain::input::{check_text, Fields};
 use crate::domain::sessions;
 use crate::domain::users::{check_platform_user_id, check_username};
 use crate::error::{ApiError, ApiResult};
-use crate::http::body::{check_text, Fields, JsonObject};
+use crate::http::body::JsonObject;
 use crate::http::caller::{Authenticated, BotCaller, Public};
 use crate::http::openapi::ErrorBody;
 use crate::time::Timestamp;

@@ -15,17 +15,15 @@ use crate::app::{App, AppState};
 use crate::domain::bots::{
     self, Actor, BotView, CommandRecord, CommandUsage, PlatformUser, Registration, SelfUpdate, StaffUpdate,
 };
+use crate::domain::input::{check_range, check_text, nested, required, trimmed_text, Fields};
 use crate::domain::users::check_platform_user_id;
 use crate::domain::views::{BotPrivate, BotPublic};
 use crate::error::{ApiError, ApiResult};
 use crate::http::auth::is_http_url;
-use crate::http::body::{
-    check_range, check_text, nested, parse_path_id, required, trimmed_text, Fields, JsonObject, Query, LARGE_BODY_LIMIT,
-};
+use crate::http::body::{parse_path_id, JsonObject, Query, LARGE_BODY_LIMIT};
 use crate::http::caller::{Authenticated, BotCaller, Public, RequireAdmin};
 use crate::http::openapi::ErrorBody;
 use crate::http::users::{counted, PathParam};
-use crate::store;
 use crate::time::{Timestamp, MICROS_PER_SECOND};
 
 const DAY: i64 = 24 * 3600 * MICROS_PER_SECOND;
@@ -66,7 +64,7 @@ async fn writing_admin(app: &App, admin: &RequireAdmin) -> ApiResult<Actor> {
         id: admin.0.user_id(),
         level: admin.0.level(),
     };
-    crate::domain::users::refuse_timed_out(&mut *app.store.acquire().await?, actor.id, app.now()).await?;
+    crate::domain::users::refuse_timed_out(app, actor.id).await?;
     Ok(actor)
 }
 
@@ -127,8 +125,7 @@ fn command_window(query: &Query, now: i64) -> ApiResult<(i64, i64)> {
     responses((status = 200, body = Vec<BotPublic>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 429, body = ErrorBody)))]
 async fn list_bots(State(app): State<AppState>, _caller: Public, query: Query) -> ApiResult<Response> {
     let page = query.page(50, 100, i64::MAX)?;
-    let mut conn = app.store.acquire().await?;
-    let (rows, total) = store::bots::list(&mut conn, false, page.offset, page.limit).await?;
+    let (rows, total) = bots::page(&app, false, page.offset, page.limit).await?;
     Ok(counted(rows.into_iter().map(BotPublic::from).collect(), total))
 }
 
@@ -142,8 +139,7 @@ async fn bot_by_id(
     PathParam(raw): PathParam,
 ) -> ApiResult<Json<BotView>> {
     let id = bot_id(&raw)?;
-    let mut conn = app.store.acquire().await?;
-    Ok(Json(bots::visible(&mut conn, id, caller.level()).await?))
+    Ok(Json(bots::visible(&app, id, caller.level()).await?))
 }
 
 #[derive(Serialize, ToSchema)]
@@ -177,9 +173,8 @@ async fn search_bots(State(app): State<AppState>, auth: Authenticated, query: Qu
         ),
     };
     let page = query.page(25, 100, 10_000)?;
-    let mut conn = app.store.acquire().await?;
     let (found, total) = bots::search(
-        &mut conn,
+        &app,
         auth.level(),
         bots::SearchFilter {
             q,
@@ -437,7 +432,7 @@ async fn bot_batch(
     responses((status = 200, body = Vec<CommandUsage>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 429, body = ErrorBody)))]
 async fn bot_my_commands(State(app): State<AppState>, BotCaller(bot): BotCaller, query: Query) -> ApiResult<Response> {
     let (since, until) = command_window(&query, app.now())?;
-    let usage = bots::command_usage(&mut *app.store.acquire().await?, bot.id, since, until).await?;
+    let usage = bots::command_usage(&app, bot.id, since, until).await?;
     let total = usage.len() as i64;
     Ok(counted(usage, total))
 }
@@ -466,8 +461,7 @@ async fn bot_user_lookup(
     responses((status = 200, body = Vec<BotPrivate>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 async fn admin_list_bots(State(app): State<AppState>, _admin: RequireAdmin, query: Query) -> ApiResult<Response> {
     let page = query.page(25, 25, i64::MAX)?;
-    let mut conn = app.store.acquire().await?;
-    let (rows, total) = store::bots::list(&mut conn, true, page.offset, page.limit).await?;
+    let (rows, total) = bots::page(&app, true, page.offset, page.limit).await?;
     Ok(counted(rows.into_iter().map(BotPrivate::from).collect(), total))
 }
 
@@ -707,9 +701,7 @@ async fn admin_bot_commands(
 ) -> ApiResult<Response> {
     let id = bot_id(&raw)?;
     let (since, until) = command_window(&query, app.now())?;
-    let mut conn = app.store.acquire().await?;
-    store::bots::by_id(&mut conn, id).await?.ok_or(ApiError::BotNotFound)?;
-    let usage = bots::command_usage(&mut conn, id, since, until).await?;
+    let usage = bots::command_usage(&app, id, since, until).await?;
     let total = usage.len() as i64;
     Ok(counted(usage, total))
 }

@@ -15,18 +15,12 @@ use ipnet::IpNet;
 
 use crate::address::AddressGroup;
 use crate::app::{App, AppState};
-use crate::crypto;
+use crate::domain::credentials::{self, ApiKey, BotRow, LiveSession};
 use crate::domain::level::Level;
 use crate::domain::sessions::clear_cookie;
 use crate::domain::staff::Actor;
 use crate::ephemeral::Decision;
 use crate::error::ApiError;
-use crate::store::keys::BotRow;
-use crate::store::sessions::LiveSession;
-use crate::time::MICROS_PER_SECOND;
-
-/// `last_activity_at` is written at most once a minute per user.
-const ACTIVITY_GAP: i64 = 60 * MICROS_PER_SECOND;
 
 /// The rate tiers of 00-conventions §8.1.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,14 +56,6 @@ impl Tier {
             Tier::Health => limits.health,
         }
     }
-}
-
-/// What an `X-API-Key` header named.
-#[derive(Debug, Clone)]
-pub enum ApiKey {
-    None,
-    Public { digest: String },
-    Bot(BotRow),
 }
 
 /// The resolved credentials of one request.
@@ -177,52 +163,16 @@ fn session_cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
         .map(|(_, value)| value)
 }
 
-/// What `X-API-Key` names. Its refusals (`InvalidApiKey`, `BotInactive`) are the caller's to
-/// answer after the request has been counted (00-conventions §8.2).
-async fn resolve_key(app: &App, headers: &HeaderMap, now: i64) -> Result<ApiKey, ApiError> {
+/// What `X-API-Key` names: one header, not empty, in ASCII, or none at all. Its refusals
+/// (`InvalidApiKey`, `BotInactive`) are the caller's to answer after the request has been counted
+/// (00-conventions §8.2).
+async fn resolve_key(app: &App, headers: &HeaderMap) -> Result<ApiKey, ApiError> {
     let key_values: Vec<&HeaderValue> = headers.get_all("x-api-key").iter().collect();
-    let text = match key_values.as_slice() {
-        [] => return Ok(ApiKey::None),
-        [value] if value.is_empty() => return Ok(ApiKey::None),
-        [value] => value.to_str().map_err(|_| ApiError::InvalidApiKey)?,
-        _ => return Err(ApiError::InvalidApiKey),
-    };
-    let digest = crypto::sha256_hex(text);
-    if text.starts_with("hbot_") {
-        if !crypto::is_bot_key_form(text) {
-            return Err(ApiError::InvalidApiKey);
-        }
-        let cache = &app.ephemeral.bots;
-        let ticket = cache.ticket();
-        let bot = match cache.get(&digest, now) {
-            Some(bot) => bot,
-            None => {
-                let mut conn = app.store.acquire().await?;
-                let bot = crate::store::keys::bot_by_key_hash(&mut conn, &digest)
-                    .await?
-                    .ok_or(ApiError::InvalidApiKey)?;
-                cache.put(ticket, digest.clone(), bot.clone(), now, None);
-                bot
-            }
-        };
-        if bot.is_active == 0 {
-            return Err(ApiError::BotInactive);
-        }
-        return Ok(ApiKey::Bot(bot));
-    }
-    let configured = app
-        .config
-        .public_api_keys
-        .iter()
-        .any(|k| crypto::constant_time_eq(k, text));
-    let known = configured || {
-        let mut conn = app.store.acquire().await?;
-        crate::store::keys::public_key_exists(&mut conn, &digest).await?
-    };
-    if known {
-        Ok(ApiKey::Public { digest })
-    } else {
-        Err(ApiError::InvalidApiKey)
+    match key_values.as_slice() {
+        [] => Ok(ApiKey::None),
+        [value] if value.is_empty() => Ok(ApiKey::None),
+        [value] => credentials::api_key(app, value.to_str().map_err(|_| ApiError::InvalidApiKey)?).await,
+        _ => Err(ApiError::InvalidApiKey),
     }
 }
 
@@ -235,52 +185,20 @@ struct Resolved {
 }
 
 async fn resolve(app: &App, headers: &HeaderMap, client_ip: IpAddr) -> Result<Resolved, ApiError> {
-    let now = app.now();
     // An invalid credential counts as none (00-conventions §8.2).
-    let (key, refused_key) = match resolve_key(app, headers, now).await {
+    let (key, refused_key) = match resolve_key(app, headers).await {
         Ok(key) => (key, None),
         Err(refusal @ (ApiError::InvalidApiKey | ApiError::BotInactive)) => (ApiKey::None, Some(refusal)),
         Err(other) => return Err(other),
     };
-    let mut invalid_cookie = false;
-    let mut session = None;
-    if let Some(token) = session_cookie(headers, &app.config.session.cookie_name) {
-        if crypto::is_session_token_form(token) {
-            let hash = crypto::sha256_hex(token);
-            let cache = &app.ephemeral.sessions;
-            // Taken before the look-up, so a write clearing the cache after it voids the activity
-            // update stored below.
-            let ticket = cache.ticket();
-            let found = cache
-                .get_or_load(
-                    hash.clone(),
-                    || app.now(),
-                    |now| {
-                        let hash = &hash;
-                        async move {
-                            let mut c = app.store.acquire().await?;
-                            let live = crate::store::sessions::live_by_hash(&mut c, hash, now).await?;
-                            Ok::<_, ApiError>(live.map(|l| {
-                                let expires_at = l.session_expires_at;
-                                (l, Some(expires_at))
-                            }))
-                        }
-                    },
-                )
-                .await?;
-            session = found.filter(|s| s.session_expires_at > now);
-            if let Some(live) = session.as_mut() {
-                if now - live.user.last_activity_at > ACTIVITY_GAP {
-                    let mut writer = app.store.writer().await?;
-                    crate::store::users::refresh_activity(&mut writer, live.user.id, now, ACTIVITY_GAP).await?;
-                    live.user.last_activity_at = now;
-                    app.ephemeral.forget_views_of(live.user.id);
-                    cache.put(ticket, hash, live.clone(), now, Some(live.session_expires_at));
-                }
-            }
+    let (session, invalid_cookie) = match session_cookie(headers, &app.config.session.cookie_name) {
+        Some(token) => {
+            let session = credentials::session(app, token).await?;
+            let invalid = session.is_none();
+            (session, invalid)
         }
-        invalid_cookie = session.is_none();
-    }
+        None => (None, false),
+    };
     Ok(Resolved {
         caller: Caller {
             client_group: app.address_group(client_ip),
@@ -551,8 +469,7 @@ where
     type Rejection = ApiError;
     async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Self, ApiError> {
         let inner = E::from_request_parts(parts, app).await?;
-        let mut conn = app.store.acquire().await?;
-        crate::domain::users::refuse_timed_out(&mut conn, inner.authenticated().user_id(), app.now()).await?;
+        crate::domain::users::refuse_timed_out(app, inner.authenticated().user_id()).await?;
         Ok(Unrestricted(inner))
     }
 }

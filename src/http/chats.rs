@@ -91,8 +91,7 @@ fn outcome(message: String) -> Json<ChatOutcome> {
 #[utoipa::path(get, path = "/v1/portal/chats", tag = "chats", security(("session" = [])),
     responses((status = 200, body = Vec<ChatSummary>), (status = 401, body = ErrorBody), (status = 429, body = ErrorBody)))]
 async fn list_chats(State(app): State<AppState>, auth: Authenticated) -> ApiResult<Response> {
-    let mut conn = app.store.acquire().await?;
-    let chats = portal::visible_list(&mut conn, &auth.session.user).await?;
+    let chats = portal::visible_list(&app, &auth.session.user).await?;
     let total = chats.len() as i64;
     Ok(counted(chats, total))
 }

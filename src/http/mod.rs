@@ -25,6 +25,7 @@ pub mod caller;
 mod chats;
 pub mod correlation;
 mod cors;
+pub mod error;
 mod health;
 mod moderation;
 mod notifications;

@@ -9,18 +9,18 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::app::AppState;
+use crate::domain::audit::AuditFilter;
 use crate::domain::audit::{AuditLogEntry, EVENT_TYPES, TARGET_TYPES};
+use crate::domain::input::{check_range, trimmed_text, Fields};
 use crate::domain::level::Level;
 use crate::domain::moderation::{self, Undo, ACTION_TYPES};
+use crate::domain::moderation::{ModerationFilter, ModerationRow};
 use crate::domain::views::{ModerationAction, PermissionHistoryEntry};
 use crate::error::{ApiError, ApiResult};
-use crate::http::body::{check_range, parse_path_id, trimmed_text, Fields, JsonObject, Query};
+use crate::http::body::{parse_path_id, JsonObject, Query};
 use crate::http::caller::{RequireAdmin, RequireLevel, RequireModerator, Unrestricted};
 use crate::http::openapi::ErrorBody;
 use crate::http::users::PathParam;
-use crate::store;
-use crate::store::audit::AuditFilter;
-use crate::store::history::ModerationFilter;
 use crate::time::Timestamp;
 
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -84,7 +84,7 @@ pub struct ActionAnswer {
     action: ModerationAction,
 }
 
-fn action_answer(message: String, action: store::history::ModerationRow) -> Json<ActionAnswer> {
+fn action_answer(message: String, action: ModerationRow) -> Json<ActionAnswer> {
     Json(ActionAnswer {
         message,
         action: action.into(),
@@ -288,9 +288,7 @@ async fn moderation_actions(
         active_only: query.bool("active_only", false)?,
     };
     let page = query.page(25, 100, i64::MAX)?;
-    let mut conn = app.store.acquire().await?;
-    let (rows, total) =
-        store::history::search_moderation(&mut conn, &filter, app.now(), page.offset, page.limit).await?;
+    let (rows, total) = moderation::search(&app, &filter, page.offset, page.limit).await?;
     Ok(Json(ModerationPage {
         actions: rows.into_iter().map(Into::into).collect(),
         total,
@@ -337,8 +335,7 @@ async fn audit_logs(State(app): State<AppState>, _staff: RequireModerator, query
         since: since.map(|t| t.0),
         until: until.map(|t| t.0),
     };
-    let mut conn = app.store.acquire().await?;
-    let (rows, total) = store::audit::search(&mut conn, &filter, page.offset, page.limit).await?;
+    let (rows, total) = crate::domain::audit::search(&app, &filter, page.offset, page.limit).await?;
     Ok(Json(AuditPage {
         items: rows.into_iter().map(Into::into).collect(),
         total,

@@ -46,8 +46,7 @@ pub struct NotificationList {
               (status = 403, body = ErrorBody), (status = 429, body = ErrorBody)))]
 async fn list(State(app): State<AppState>, auth: Authenticated, query: Query) -> ApiResult<Json<NotificationList>> {
     let page = query.page(50, 100, i64::MAX)?;
-    let mut conn = app.store.acquire().await?;
-    let found = notifications::page(&mut conn, &auth.session.user, page.offset, page.limit).await?;
+    let found = notifications::page(&app, &auth.session.user, page.offset, page.limit).await?;
     Ok(Json(NotificationList {
         notifications: found.notifications,
         total: found.total,
@@ -67,8 +66,7 @@ pub struct UnreadCount {
     responses((status = 200, body = UnreadCount), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
               (status = 429, body = ErrorBody)))]
 async fn unread_count(State(app): State<AppState>, auth: Authenticated) -> ApiResult<Json<UnreadCount>> {
-    let mut conn = app.store.acquire().await?;
-    let unread = notifications::unread_count(&mut conn, &auth.session.user).await?;
+    let unread = notifications::unread_count(&app, &auth.session.user).await?;
     Ok(Json(UnreadCount { unread }))
 }
 

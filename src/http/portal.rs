@@ -11,10 +11,11 @@ use utoipa_axum::routes;
 use crate::app::AppState;
 use crate::domain::chats::input::{optional_text, user_id};
 use crate::domain::chats::moderation::{self, Sanction};
+use crate::domain::input::{check_range, trimmed_text, Fields};
 use crate::domain::moderation as platform;
 use crate::domain::presence::{self, PortalStatus};
 use crate::error::{ApiError, ApiResult};
-use crate::http::body::{check_range, parse_path_id, trimmed_text, Fields, JsonObject};
+use crate::http::body::{parse_path_id, JsonObject};
 use crate::http::caller::{Authenticated, RequireAdmin, RequireLevel, RequireModerator, Unrestricted};
 use crate::http::openapi::ErrorBody;
 use crate::http::users::PathParam;
@@ -66,10 +67,7 @@ fn ok() -> Json<OkAnswer> {
     responses((status = 200, body = PortalStatus), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
               (status = 429, body = ErrorBody)))]
 async fn status(State(app): State<AppState>, auth: Authenticated) -> ApiResult<Json<PortalStatus>> {
-    let mut conn = app.store.acquire().await?;
-    Ok(Json(
-        presence::status(&mut conn, &app.presence, &auth.session.user, app.now()).await?,
-    ))
+    Ok(Json(presence::status(&app, &auth.session.user).await?))
 }
 
 #[derive(ToSchema)]

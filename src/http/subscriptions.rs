@@ -9,9 +9,10 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::app::AppState;
+use crate::domain::input::{check_range, required, trimmed_text, Fields};
 use crate::domain::subscriptions::{self, tier_by_name, ActiveSubscriber, Grant, SubscriptionState, TIER_CHOICES};
 use crate::error::{ApiError, ApiResult};
-use crate::http::body::{check_range, required, trimmed_text, Fields, JsonObject, Query};
+use crate::http::body::{JsonObject, Query};
 use crate::http::caller::{RequireAdmin, RequireLevel, Unrestricted};
 use crate::http::openapi::ErrorBody;
 
@@ -156,7 +157,6 @@ async fn active(State(app): State<AppState>, _admin: RequireAdmin, query: Query)
         ),
     };
     let page = query.page(1000, 1000, i64::MAX)?;
-    let mut conn = app.store.acquire().await?;
-    let (users, total) = subscriptions::active(&mut conn, tier, app.now(), page.offset, page.limit).await?;
+    let (users, total) = subscriptions::active(&app, tier, app.now(), page.offset, page.limit).await?;
     Ok(Json(ActiveList { users, total }))
 }

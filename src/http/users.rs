@@ -17,11 +17,11 @@ use crate::domain::profile::{self, ProfileSearchItem, ProfileView, UpdateOutcome
 use crate::domain::views::{
     self, ActiveSession, ChatBrief, EndedSession, OwnModerationAction, SubscriptionHistoryEntry, UserPrivate,
 };
+use crate::domain::{moderation, sessions, subscriptions};
 use crate::error::{ApiError, ApiResult};
 use crate::http::body::{parse_path_id, JsonObject, Query};
 use crate::http::caller::{Authenticated, Viewer};
 use crate::http::openapi::ErrorBody;
-use crate::store;
 use crate::time::Timestamp;
 
 pub fn public_routes() -> OpenApiRouter<AppState> {
@@ -128,10 +128,7 @@ pub struct MySessions {
 #[utoipa::path(get, path = "/v1/users/me/sessions", tag = "sessions", security(("session" = [])),
     responses((status = 200, body = MySessions), (status = 401, body = ErrorBody)))]
 async fn my_sessions(State(app): State<AppState>, auth: Authenticated) -> ApiResult<Json<MySessions>> {
-    let now = app.now();
-    let mut conn = app.store.acquire().await?;
-    let live = store::sessions::live_of(&mut conn, auth.user_id(), now).await?;
-    let history = store::sessions::history_of(&mut conn, auth.user_id(), now, 50).await?;
+    let (live, history) = sessions::own(&app, auth.user_id()).await?;
     Ok(Json(MySessions {
         sessions: live
             .into_iter()
@@ -161,13 +158,7 @@ async fn destroy_session(
     if !well_formed {
         return Err(ApiError::SessionNotFound);
     }
-    if suffix == auth.session.token_suffix {
-        return Err(ApiError::CurrentSession);
-    }
-    let mut writer = app.store.writer().await?;
-    store::sessions::end_by_suffix(&mut writer, auth.user_id(), &suffix, "revoked", app.now())
-        .await?
-        .ok_or(ApiError::SessionNotFound)?;
+    sessions::end_own(&app, auth.user_id(), &suffix, &auth.session.token_suffix).await?;
     Ok(Json(Destroyed { destroyed: true }))
 }
 
@@ -180,15 +171,7 @@ pub struct DestroyedCount {
 #[utoipa::path(post, path = "/v1/users/me/sessions/destroy-others", tag = "sessions", security(("session" = [])),
     responses((status = 200, body = DestroyedCount), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 async fn destroy_other_sessions(State(app): State<AppState>, auth: Authenticated) -> ApiResult<Json<DestroyedCount>> {
-    let mut writer = app.store.writer().await?;
-    let destroyed = store::sessions::end_all_of(
-        &mut writer,
-        auth.user_id(),
-        Some(auth.session.session_id),
-        "revoked",
-        app.now(),
-    )
-    .await?;
+    let destroyed = sessions::end_own_others(&app, auth.user_id(), auth.session.session_id).await?;
     Ok(Json(DestroyedCount { destroyed }))
 }
 
@@ -212,8 +195,7 @@ async fn my_subscription(State(app): State<AppState>, auth: Authenticated) -> Ap
     let now = app.now();
     let user = &auth.session.user;
     let (tier, expires_at) = views::effective_tier(user, now);
-    let mut conn = app.store.acquire().await?;
-    let history = store::history::subscription_history_of(&mut conn, user.id, views::DETAIL_LIST_CAP).await?;
+    let history = subscriptions::history_of(&app, user.id).await?;
     Ok(Json(SubscriptionStatus {
         subscription_tier: tier,
         expires_at: expires_at.map(Timestamp),
@@ -230,9 +212,7 @@ async fn my_subscription(State(app): State<AppState>, auth: Authenticated) -> Ap
     responses((status = 200, body = Vec<OwnModerationAction>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
 async fn my_punishments(State(app): State<AppState>, auth: Authenticated, query: Query) -> ApiResult<Response> {
     let page = query.page(50, 100, i64::MAX)?;
-    let mut conn = app.store.acquire().await?;
-    let rows = store::history::moderation_of(&mut conn, auth.user_id(), page.offset, page.limit).await?;
-    let total = store::history::count_moderation_of(&mut conn, auth.user_id()).await?;
+    let (rows, total) = moderation::own_page(&app, auth.user_id(), page.offset, page.limit).await?;
     Ok(counted(
         rows.into_iter().map(OwnModerationAction::from).collect(),
         total,
@@ -243,8 +223,7 @@ async fn my_punishments(State(app): State<AppState>, auth: Authenticated, query:
 #[utoipa::path(get, path = "/v1/users/me/chats", tag = "users", security(("session" = [])),
     responses((status = 200, body = Vec<ChatBrief>), (status = 401, body = ErrorBody)))]
 async fn my_chats(State(app): State<AppState>, auth: Authenticated) -> ApiResult<Response> {
-    let mut conn = app.store.acquire().await?;
-    let rows = store::history::chats_owned_by(&mut conn, auth.user_id(), i64::MAX).await?;
+    let rows = crate::domain::chats::owned_by(&app, auth.user_id()).await?;
     let total = rows.len() as i64;
     Ok(counted(rows.into_iter().map(ChatBrief::from).collect(), total))
 }
@@ -267,8 +246,7 @@ async fn search(State(app): State<AppState>, auth: Authenticated, query: Query) 
         return Err(ApiError::validation("q", "q must be at most 50 characters"));
     }
     let page = query.page(25, 100, 10_000)?;
-    let mut conn = app.store.acquire().await?;
-    let (users, total) = profile::search(&mut conn, auth.level(), q, page.offset, page.limit, app.now()).await?;
+    let (users, total) = profile::search(&app, auth.level(), q, page.offset, page.limit).await?;
     Ok(Json(SearchPage {
         users,
         total,

@@ -4,8 +4,8 @@
 use serde_json::{json, Value};
 
 use super::{OFFICIAL, PRIVATE, PUBLIC};
+use crate::domain::input::{check_text, trimmed_text, Fields};
 use crate::error::ApiError;
-use crate::http::body::{check_text, trimmed_text, Fields};
 
 pub const VISIBILITIES: [&str; 3] = [OFFICIAL, PUBLIC, PRIVATE];
 const AVATAR_SOURCES: [&str; 6] = [
@@ -215,7 +215,7 @@ impl NewInviteInput {
         };
         let max_uses = fields
             .opt_i64("max_uses")?
-            .map(|n| crate::http::body::check_range("max_uses", n, 1, 1_000_000))
+            .map(|n| crate::domain::input::check_range("max_uses", n, 1, 1_000_000))
             .transpose()?;
         Ok(NewInviteInput { expires_at, max_uses })
     }

@@ -201,3 +201,9 @@ async fn kick_member(
     )
     .await
 }
+
+/// Every chat a user owns (`GET /v1/users/me/chats`, not paginated).
+pub async fn owned_by(app: &App, user_id: i64) -> Result<Vec<crate::store::history::ChatBriefRow>, ApiError> {
+    let mut conn = app.store.acquire().await?;
+    Ok(store::history::chats_owned_by(&mut conn, user_id, i64::MAX).await?)
+}

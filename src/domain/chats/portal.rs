@@ -12,7 +12,9 @@ use crate::store::users::UserRow;
 use crate::store::{self, Conn};
 
 /// Official chats, public chats, then the caller's own and joined private chats.
-pub async fn visible_list(conn: &mut Conn, caller: &UserRow) -> Result<Vec<ChatSummary>, ApiError> {
+pub async fn visible_list(app: &App, caller: &UserRow) -> Result<Vec<ChatSummary>, ApiError> {
+    let mut conn = app.store.acquire().await?;
+    let conn: &mut Conn = &mut conn;
     let rows = store::chats::visible_to(conn, caller.id).await?;
     Ok(views::summaries(conn, rows).await?)
 }
