@@ -4,6 +4,7 @@ pub mod address;
 pub mod app;
 pub mod cli;
 pub mod config;
+pub mod connections;
 pub mod crypto;
 pub mod domain;
 pub mod ephemeral;

@@ -7,11 +7,10 @@
 //! its first byte, and an idle keep-alive connection closed after `server.keep_alive_timeout_s`.
 //! The per-node and per-address-group caps are applied before a byte is read.
 
-use std::collections::HashMap;
 use std::net::IpAddr;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -21,9 +20,9 @@ use hyper_util::server::conn::auto::Builder;
 use hyper_util::server::graceful::GracefulShutdown;
 use tower::ServiceExt;
 
-use crate::address::AddressGroup;
 use crate::app::{open_store, App, AppState};
 use crate::config::Config;
+use crate::connections::{ConnectionCounts, ConnectionSlot};
 use crate::http::error::CloseConnection;
 use crate::time::SystemClock;
 
@@ -192,68 +191,6 @@ impl std::fmt::Display for ConnectionAbandoned {
 
 impl std::error::Error for ConnectionAbandoned {}
 
-/// The open connections of a listener, in all and per address group.
-struct ConnectionCounts {
-    max: usize,
-    max_per_group: usize,
-    open: AtomicUsize,
-    per_group: Mutex<HashMap<AddressGroup, usize>>,
-}
-
-impl ConnectionCounts {
-    fn new(max: usize, max_per_group: usize) -> ConnectionCounts {
-        ConnectionCounts {
-            max,
-            max_per_group,
-            open: AtomicUsize::new(0),
-            per_group: Mutex::new(HashMap::new()),
-        }
-    }
-
-    fn admit(self: &Arc<Self>, group: Option<AddressGroup>) -> Result<Arc<ConnectionSlot>, &'static str> {
-        if self.open.fetch_add(1, Ordering::AcqRel) >= self.max {
-            self.open.fetch_sub(1, Ordering::AcqRel);
-            return Err("node_limit");
-        }
-        if let Some(group) = &group {
-            let mut per_group = self.per_group.lock().unwrap_or_else(|p| p.into_inner());
-            let count = per_group.entry(group.clone()).or_default();
-            if *count >= self.max_per_group {
-                drop(per_group);
-                self.open.fetch_sub(1, Ordering::AcqRel);
-                return Err("address_limit");
-            }
-            *count += 1;
-        }
-        Ok(Arc::new(ConnectionSlot {
-            counts: self.clone(),
-            group,
-        }))
-    }
-}
-
-/// A connection's place under the caps, given back when the last holder drops it: the accepted
-/// connection, and the task of a WebSocket it was upgraded to (which outlives the HTTP connection).
-pub struct ConnectionSlot {
-    counts: Arc<ConnectionCounts>,
-    group: Option<AddressGroup>,
-}
-
-impl Drop for ConnectionSlot {
-    fn drop(&mut self) {
-        self.counts.open.fetch_sub(1, Ordering::AcqRel);
-        if let Some(group) = &self.group {
-            let mut per_group = self.counts.per_group.lock().unwrap_or_else(|p| p.into_inner());
-            if let Some(count) = per_group.get_mut(group) {
-                *count -= 1;
-                if *count == 0 {
-                    per_group.remove(group);
-                }
-            }
-        }
-    }
-}
-
 /// What a connection is doing, for its watch: requests in flight, when the last one ended, and
 /// when the first byte of the next head arrived. Times are milliseconds since the accept.
 struct Activity {
@@ -403,33 +340,5 @@ async fn shutdown_signal() {
     tokio::select! {
         _ = ctrl_c => {},
         _ = terminate => {},
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_caps_count_connections_until_their_last_holder_lets_go() {
-        let counts = Arc::new(ConnectionCounts::new(3, 2));
-        let group = || Some(AddressGroup::of("2001:db8::1".parse().unwrap(), 64));
-        let other = || Some(AddressGroup::of("2001:db8:0:0:ffff::9".parse().unwrap(), 64));
-        let first = counts.admit(group()).unwrap();
-        let second = counts.admit(other()).unwrap();
-        // The same /64: over the per-address cap.
-        assert_eq!(counts.admit(group()).err(), Some("address_limit"));
-        let proxy = counts.admit(None).unwrap();
-        assert_eq!(counts.admit(None).err(), Some("node_limit"));
-        // An upgraded connection's task holds the slot after the HTTP connection is gone.
-        let upgraded = first.clone();
-        drop(first);
-        assert_eq!(counts.admit(group()).err(), Some("node_limit"));
-        drop(upgraded);
-        drop(proxy);
-        let again = counts.admit(group()).unwrap();
-        drop((second, again));
-        assert_eq!(counts.open.load(Ordering::Acquire), 0);
-        assert!(counts.per_group.lock().unwrap().is_empty());
     }
 }

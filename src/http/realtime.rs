@@ -17,11 +17,11 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::app::AppState;
+use crate::connections::ConnectionSlot;
 use crate::domain::presence::{self, close, Registration};
 use crate::error::{ApiError, ApiResult};
 use crate::http::caller::{check_origin, Authenticated};
 use crate::http::openapi::ErrorBody;
-use crate::server::ConnectionSlot;
 use crate::time::Timestamp;
 
 /// The largest client frame served (§3.2); a larger one closes the connection with 1009.
