@@ -6,8 +6,8 @@ use utoipa::ToSchema;
 
 use crate::app::App;
 use crate::error::ApiError;
-use crate::store;
 pub use crate::store::audit::{AuditFilter, AuditRow};
+use crate::store::{self, Conn};
 use crate::time::Timestamp;
 
 /// Every event type of 30-admin-moderation §8.3.
@@ -84,4 +84,53 @@ pub async fn search(
 ) -> Result<(Vec<AuditRow>, i64), ApiError> {
     let mut conn = app.store.acquire().await?;
     Ok(store::audit::search(&mut conn, filter, offset, limit).await?)
+}
+
+/// What an audit row is about (30-admin-moderation §8.2).
+#[derive(Debug, Clone, Copy)]
+pub enum Target {
+    User(i64),
+    Bot(i64),
+    Chat(i64),
+    /// A broadcast or a key: no single target.
+    System,
+}
+
+impl Target {
+    fn parts(self) -> (&'static str, Option<i64>) {
+        match self {
+            Target::User(id) => ("user", Some(id)),
+            Target::Bot(id) => ("bot", Some(id)),
+            Target::Chat(id) => ("chat", Some(id)),
+            Target::System => ("system", None),
+        }
+    }
+}
+
+/// Writes the audit row of an act, in the act's transaction; `actor` `None` is the command-line
+/// tool.
+pub async fn record(
+    app: &App,
+    conn: &mut Conn,
+    event_type: &str,
+    actor: Option<i64>,
+    target: Target,
+    metadata: Value,
+    now: i64,
+) -> Result<(), ApiError> {
+    let (target_type, target_id) = target.parts();
+    store::audit::insert(
+        conn,
+        &app.store.faults,
+        store::audit::NewAudit {
+            event_type,
+            actor_id: actor,
+            target_type,
+            target_id,
+            metadata,
+            now,
+        },
+    )
+    .await?;
+    Ok(())
 }

@@ -9,11 +9,11 @@ use utoipa::ToSchema;
 
 use crate::app::App;
 use crate::crypto;
+use crate::domain::audit::{self, Target};
 use crate::domain::level::{can_act_on, Level};
 use crate::domain::staff::{self, NewBotSpec};
 use crate::domain::views::{self, BotPrivate, BotPublic};
 use crate::error::ApiError;
-use crate::store::audit::{self, NewAudit};
 use crate::store::bots::{BotSearch, CommandBucket, SelfReport, StaffChanges};
 use crate::store::keys::BotRow;
 use crate::store::users::UserRow;
@@ -281,12 +281,12 @@ pub async fn update(app: &App, actor: Actor, bot_id: i64, input: StaffUpdate) ->
     .await
     .map_err(name_conflict)?;
     if !changes.is_empty() {
-        write_audit(
+        audit::record(
             app,
             &mut tx,
-            Some(actor.id),
             "BOT_UPDATE",
-            bot.id,
+            Some(actor.id),
+            Target::Bot(bot.id),
             json!({"changes": changes}),
             now,
         )
@@ -300,35 +300,10 @@ pub async fn update(app: &App, actor: Actor, bot_id: i64, input: StaffUpdate) ->
             "BOT_UNVERIFY"
         };
         let metadata = json!({"old_bot_type": bot.bot_type, "new_bot_type": new_type});
-        write_audit(app, &mut tx, Some(actor.id), event, bot.id, metadata, now).await?;
+        audit::record(app, &mut tx, event, Some(actor.id), Target::Bot(bot.id), metadata, now).await?;
     }
     tx.commit().await?;
     Ok(updated)
-}
-
-async fn write_audit(
-    app: &App,
-    conn: &mut Conn,
-    actor_id: Option<i64>,
-    event_type: &str,
-    bot_id: i64,
-    metadata: Value,
-    now: i64,
-) -> Result<(), ApiError> {
-    audit::insert(
-        conn,
-        &app.store.faults,
-        NewAudit {
-            event_type,
-            actor_id,
-            target_type: "bot",
-            target_id: Some(bot_id),
-            metadata,
-            now,
-        },
-    )
-    .await?;
-    Ok(())
 }
 
 /// Why a user's bots were stopped with them (50-bots §4.1).
@@ -360,7 +335,7 @@ pub async fn stop_bots_of(
             "changes": {"is_active": {"old": true, "new": false}},
             "reason": reason,
         });
-        write_audit(app, conn, actor_id, "BOT_UPDATE", bot_id, metadata, now).await?;
+        audit::record(app, conn, "BOT_UPDATE", actor_id, Target::Bot(bot_id), metadata, now).await?;
     }
     Ok(())
 }
@@ -380,12 +355,12 @@ pub async fn regenerate_key(app: &App, actor: Actor, bot_id: i64) -> Result<(Bot
     let prefix = &key[..9];
     let updated = store::bots::replace_key(&mut tx, bot.id, &digest, prefix, now).await?;
     let metadata = json!({"name": bot.name, "old_key_prefix": bot.api_key_prefix, "new_key_prefix": prefix});
-    write_audit(
+    audit::record(
         app,
         &mut tx,
-        Some(actor.id),
         "BOT_KEY_REGENERATE",
-        bot.id,
+        Some(actor.id),
+        Target::Bot(bot.id),
         metadata,
         now,
     )
@@ -403,7 +378,16 @@ pub async fn delete(app: &App, actor: Actor, bot_id: i64) -> Result<BotRow, ApiE
     store::bots::delete(&mut tx, bot.id).await?;
     let metadata =
         json!({"name": bot.name, "platform": bot.platform, "owner_id": bot.owner_id, "bot_type": bot.bot_type});
-    write_audit(app, &mut tx, Some(actor.id), "BOT_DELETE", bot.id, metadata, now).await?;
+    audit::record(
+        app,
+        &mut tx,
+        "BOT_DELETE",
+        Some(actor.id),
+        Target::Bot(bot.id),
+        metadata,
+        now,
+    )
+    .await?;
     tx.commit().await?;
     Ok(bot)
 }
@@ -415,7 +399,16 @@ pub async fn reset_stats(app: &App, actor: Actor, bot_id: i64) -> Result<BotRow,
     let bot = managed_bot(&mut tx, actor, bot_id).await?;
     let updated = store::bots::reset_stats(&mut tx, bot.id, now).await?;
     let metadata = json!({"old_groups": bot.groups, "old_users": bot.users, "old_latency_ms": bot.latency_ms});
-    write_audit(app, &mut tx, Some(actor.id), "BOT_STATS_RESET", bot.id, metadata, now).await?;
+    audit::record(
+        app,
+        &mut tx,
+        "BOT_STATS_RESET",
+        Some(actor.id),
+        Target::Bot(bot.id),
+        metadata,
+        now,
+    )
+    .await?;
     tx.commit().await?;
     Ok(updated)
 }

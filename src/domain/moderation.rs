@@ -5,10 +5,11 @@
 use serde_json::json;
 
 use crate::app::App;
+use crate::domain::audit::{self, Target};
 use crate::domain::bots::{self, OwnerLost};
 use crate::domain::level::Level;
 use crate::domain::presence;
-use crate::domain::staff::{self, audit_user_event, Actor};
+use crate::domain::staff::{self, Actor};
 use crate::error::ApiError;
 pub use crate::store::history::{ModerationFilter, ModerationRow};
 use crate::store::history::{NewModeration, PermissionHistoryRow};
@@ -98,12 +99,12 @@ pub async fn record_warning(
 ) -> Result<i64, ApiError> {
     let now = app.now();
     let id = issue(conn, issuer, target.id, WARNING, Some(reason), None, now).await?;
-    audit_user_event(
+    audit::record(
         app,
         conn,
         "USER_WARN",
         Some(issuer.actor.id),
-        target.id,
+        Target::User(target.id),
         json!({"action_id": id, "reason": reason, "chat_id": issuer.chat_id}),
         now,
     )
@@ -145,12 +146,12 @@ pub async fn record_timeout(
     let id = issue(conn, issuer, target.id, TIMEOUT, Some(reason), Some(expires_at), now).await?;
     let actor_id = Some(issuer.actor.id);
     let replaced = store::history::supersede_in_force(conn, target.id, TIMEOUT, id, actor_id, now).await?;
-    audit_user_event(
+    audit::record(
         app,
         conn,
         "USER_TIMEOUT",
         actor_id,
-        target.id,
+        Target::User(target.id),
         json!({
             "action_id": id,
             "reason": reason,
@@ -194,12 +195,12 @@ pub async fn ban(
     store::codes::delete_for_user(&mut tx, target.id).await?;
     let sessions_ended = store::sessions::end_all_of(&mut tx, target.id, None, "banned", now).await?;
     bots::stop_bots_of(app, &mut tx, Some(actor.id), target.id, OwnerLost::Banned, now).await?;
-    audit_user_event(
+    audit::record(
         app,
         &mut tx,
         "USER_BAN",
         Some(actor.id),
-        target.id,
+        Target::User(target.id),
         json!({
             "action_id": id,
             "reason": reason,
@@ -243,12 +244,12 @@ pub async fn lift(app: &App, actor: Actor, user_id: i64, undo: Undo, reason: &st
     let Some(&newest) = lifted.last() else {
         return Err(none_in_force);
     };
-    audit_user_event(
+    audit::record(
         app,
         &mut tx,
         event_type,
         Some(actor.id),
-        target.id,
+        Target::User(target.id),
         json!({"action_ids": lifted, "reason": reason}),
         now,
     )
@@ -281,12 +282,12 @@ pub async fn hard_mute(
         now,
     )
     .await?;
-    audit_user_event(
+    audit::record(
         app,
         &mut tx,
         "USER_HARD_MUTE",
         Some(actor.id),
-        target.id,
+        Target::User(target.id),
         json!({
             "action_id": id,
             "duration": duration_s,
@@ -322,12 +323,12 @@ pub async fn hard_unmute(app: &App, actor: Actor, user_id: i64, reason: Option<&
     if lifted.is_empty() {
         return Ok(());
     }
-    audit_user_event(
+    audit::record(
         app,
         &mut tx,
         "USER_HARD_UNMUTE",
         Some(actor.id),
-        target.id,
+        Target::User(target.id),
         json!({"action_ids": lifted, "reason": reason}),
         now,
     )

@@ -6,11 +6,11 @@ use serde_json::json;
 use utoipa::ToSchema;
 
 use crate::app::App;
+use crate::domain::audit::{self, Target};
 use crate::domain::input::{trimmed_text, Fields};
 use crate::domain::presence;
 use crate::domain::staff::Actor;
 use crate::error::ApiError;
-use crate::store::audit::{self, NewAudit};
 use crate::store::notifications::NotificationRow;
 use crate::store::users::UserRow;
 use crate::store::{self, Conn};
@@ -169,28 +169,20 @@ pub async fn send(app: &App, actor: Actor, input: NewNotification) -> Result<Sen
         now,
     )
     .await?;
-    let (recipients, target_type) = match recipient {
-        Some(_) => (1, "user"),
-        None => (store::notifications::broadcast_audience(&mut tx, now).await?, "system"),
+    let (recipients, target) = match input.user_id {
+        Some(user_id) => (1, Target::User(user_id)),
+        None => (
+            store::notifications::broadcast_audience(&mut tx, now).await?,
+            Target::System,
+        ),
     };
-    audit::insert(
-        &mut tx,
-        &app.store.faults,
-        NewAudit {
-            event_type: "NOTIFICATION_SEND",
-            actor_id: Some(actor.id),
-            target_type,
-            target_id: input.user_id,
-            metadata: json!({
-                "notification_id": id,
-                "recipient_count": recipients,
-                "title": input.title,
-                "type": input.kind,
-            }),
-            now,
-        },
-    )
-    .await?;
+    let metadata = json!({
+        "notification_id": id,
+        "recipient_count": recipients,
+        "title": input.title,
+        "type": input.kind,
+    });
+    audit::record(app, &mut tx, "NOTIFICATION_SEND", Some(actor.id), target, metadata, now).await?;
     tx.commit().await?;
     let notification = Notification {
         id,

@@ -5,11 +5,11 @@ use serde_json::json;
 
 use crate::app::App;
 use crate::crypto;
+use crate::domain::audit::{self, Target};
 use crate::domain::bots::{self, OwnerLost};
 use crate::domain::level::{can_act_on, Level};
 use crate::domain::sessions::ttl_seconds;
 use crate::error::ApiError;
-use crate::store::audit::{self, NewAudit};
 use crate::store::keys::{BotRow, NewBot};
 use crate::store::users::UserRow;
 use crate::store::{self, Conn};
@@ -54,32 +54,6 @@ pub async fn target_for(conn: &mut Conn, actor: Actor, user_id: i64) -> Result<U
     Ok(target)
 }
 
-/// Writes the audit row of an act on a user.
-pub async fn audit_user_event(
-    app: &App,
-    conn: &mut Conn,
-    event_type: &str,
-    actor: Option<i64>,
-    target_id: i64,
-    metadata: serde_json::Value,
-    now: i64,
-) -> Result<(), ApiError> {
-    audit::insert(
-        conn,
-        &app.store.faults,
-        NewAudit {
-            event_type,
-            actor_id: actor,
-            target_type: "user",
-            target_id: Some(target_id),
-            metadata,
-            now,
-        },
-    )
-    .await?;
-    Ok(())
-}
-
 pub struct LevelChange {
     pub history_id: i64,
     pub sessions_ended: u64,
@@ -117,12 +91,12 @@ pub async fn set_level(
     if level_of(target) == Level::Owner && new_level < Level::Owner {
         bots::stop_bots_of(app, conn, actor, target.id, OwnerLost::Demoted, now).await?;
     }
-    audit_user_event(
+    audit::record(
         app,
         conn,
         "USER_PERMISSION",
         actor,
-        target.id,
+        Target::User(target.id),
         json!({
             "old_level": target.permission_level,
             "new_level": new_level.as_i64(),
@@ -166,12 +140,12 @@ pub async fn delete_user(
     chat_ids.sort_unstable();
     store::codes::delete_for_user(conn, target.id).await?;
     store::users::delete(conn, target.id).await?;
-    audit_user_event(
+    audit::record(
         app,
         conn,
         "USER_DELETE",
         actor,
-        target.id,
+        Target::User(target.id),
         json!({
             "username": target.username,
             "permission_level": target.permission_level,
@@ -219,23 +193,20 @@ pub async fn register_bot(
         },
     )
     .await?;
-    audit::insert(
+    audit::record(
+        app,
         conn,
-        &app.store.faults,
-        NewAudit {
-            event_type: "BOT_REGISTER",
-            actor_id: actor,
-            target_type: "bot",
-            target_id: Some(bot.id),
-            metadata: json!({
-                "name": bot.name,
-                "platform": bot.platform,
-                "owner_id": bot.owner_id,
-                "rate_limit_per_hour": bot.rate_limit_per_hour,
-                "key_prefix": prefix,
-            }),
-            now,
-        },
+        "BOT_REGISTER",
+        actor,
+        Target::Bot(bot.id),
+        json!({
+            "name": bot.name,
+            "platform": bot.platform,
+            "owner_id": bot.owner_id,
+            "rate_limit_per_hour": bot.rate_limit_per_hour,
+            "key_prefix": prefix,
+        }),
+        now,
     )
     .await?;
     Ok((bot, key))
@@ -246,17 +217,14 @@ pub async fn create_public_key(app: &App, conn: &mut Conn, label: Option<&str>) 
     let now = app.now();
     let key = crypto::new_public_key();
     let id = store::keys::insert_public_key(conn, label, &crypto::sha256_hex(&key), &key[..7], now).await?;
-    audit::insert(
+    audit::record(
+        app,
         conn,
-        &app.store.faults,
-        NewAudit {
-            event_type: "PUBLIC_KEY_CREATE",
-            actor_id: None,
-            target_type: "system",
-            target_id: None,
-            metadata: json!({"key_id": id, "label": label}),
-            now,
-        },
+        "PUBLIC_KEY_CREATE",
+        None,
+        Target::System,
+        json!({"key_id": id, "label": label}),
+        now,
     )
     .await?;
     Ok((id, key))
@@ -281,17 +249,14 @@ pub async fn revoke_sessions(
     let mut revoked = Vec::new();
     for session in chosen {
         if store::sessions::end_by_id(conn, session.id, "revoked", now).await? {
-            audit::insert(
+            audit::record(
+                app,
                 conn,
-                &app.store.faults,
-                NewAudit {
-                    event_type: "SESSION_REVOKE",
-                    actor_id: None,
-                    target_type: "user",
-                    target_id: Some(user.id),
-                    metadata: json!({"token_suffix": session.token_suffix, "end_reason": "revoked"}),
-                    now,
-                },
+                "SESSION_REVOKE",
+                None,
+                Target::User(user.id),
+                json!({"token_suffix": session.token_suffix, "end_reason": "revoked"}),
+                now,
             )
             .await?;
             revoked.push(session.token_suffix);

@@ -8,7 +8,8 @@ use serde_json::json;
 use utoipa::ToSchema;
 
 use crate::app::App;
-use crate::domain::staff::{self, audit_user_event, Actor};
+use crate::domain::audit::{self, Target};
+use crate::domain::staff::{self, Actor};
 use crate::domain::views::effective_tier;
 use crate::error::ApiError;
 use crate::store::history::SubscriptionHistoryRow;
@@ -177,12 +178,12 @@ pub async fn grant(
         Grant::Premium { days } => Some(days),
         _ => None,
     };
-    audit_user_event(
+    audit::record(
         app,
         &mut tx,
         "SUBSCRIPTION_GRANT",
         Some(actor.id),
-        target.id,
+        Target::User(target.id),
         json!({
             "old_tier": old_tier,
             "new_tier": grant.tier(),
@@ -224,12 +225,12 @@ pub async fn revoke(app: &App, actor: Actor, user_id: i64, reason: &str) -> Resu
     let history_id =
         store::history::insert_subscription_history(&mut tx, target.id, old_tier, 0, Some(reason), Some(actor.id), now)
             .await?;
-    audit_user_event(
+    audit::record(
         app,
         &mut tx,
         "SUBSCRIPTION_REVOKE",
         Some(actor.id),
-        target.id,
+        Target::User(target.id),
         json!({
             "old_tier": old_tier,
             "old_expires_at": old_expires_at.map(Timestamp),

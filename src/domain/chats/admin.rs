@@ -5,10 +5,9 @@ use serde_json::{json, Map, Value};
 
 use super::input::{ChatPatch, KickInput, NewChat};
 use super::views::{self, ChatAdmin, ChatAdminDetail, ChatStatus};
-use super::{
-    audit_chat, delete_chat, existing_chat, insert_owned, kick_member, level_of, owner_level, OFFICIAL, PRIVATE, PUBLIC,
-};
+use super::{delete_chat, existing_chat, insert_owned, kick_member, level_of, owner_level, OFFICIAL, PRIVATE, PUBLIC};
 use crate::app::App;
+use crate::domain::audit::{self, Target};
 use crate::domain::level::can_act_on;
 use crate::error::ApiError;
 use crate::store;
@@ -47,13 +46,14 @@ pub async fn create_official(app: &App, actor: &UserRow, input: NewChat) -> Resu
     };
     let mut tx = app.store.begin().await?;
     let chat = insert_owned(app, &mut tx, actor, &fields).await?;
-    audit_chat(
+    audit::record(
         app,
         &mut tx,
         "CHAT_CREATE",
-        actor,
-        chat.id,
+        Some(actor.id),
+        Target::Chat(chat.id),
         json!({"name": chat.name, "slug": chat.slug, "visibility": chat.visibility, "owner_id": chat.owner_id}),
+        app.now(),
     )
     .await?;
     tx.commit().await?;
@@ -163,7 +163,16 @@ pub async fn update(app: &App, actor: &UserRow, chat_id: i64, patch: ChatPatch) 
         Err(sqlx::Error::Database(db)) if db.is_unique_violation() => return Err(ApiError::SlugTaken),
         other => other?,
     }
-    audit_chat(app, &mut tx, "CHAT_UPDATE", actor, chat.id, json!({"changes": changed})).await?;
+    audit::record(
+        app,
+        &mut tx,
+        "CHAT_UPDATE",
+        Some(actor.id),
+        Target::Chat(chat.id),
+        json!({"changes": changed}),
+        app.now(),
+    )
+    .await?;
     let updated = existing_chat(&mut tx, chat.id).await?;
     tx.commit().await?;
     Ok(ChatAdmin::from(&updated))
@@ -203,13 +212,14 @@ pub async fn transfer(app: &App, actor: &UserRow, chat_id: i64, new_owner_id: i6
     store::chats::remove_member(&mut tx, chat.id, new_owner_id).await?;
     store::chats::set_owner(&mut tx, chat.id, new_owner_id, now).await?;
     store::chats::add_member(&mut tx, chat.id, chat.owner_id, now).await?;
-    audit_chat(
+    audit::record(
         app,
         &mut tx,
         "CHAT_TRANSFER",
-        actor,
-        chat.id,
+        Some(actor.id),
+        Target::Chat(chat.id),
         json!({"name": chat.name, "old_owner_id": chat.owner_id, "new_owner_id": new_owner_id}),
+        app.now(),
     )
     .await?;
     tx.commit().await?;

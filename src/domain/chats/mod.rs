@@ -8,13 +8,13 @@ pub mod moderation;
 pub mod portal;
 pub mod views;
 
-use serde_json::{json, Value};
+use serde_json::json;
 
 use crate::app::App;
+use crate::domain::audit::{self, Target};
 use crate::domain::level::{can_act_on, Level};
 use crate::domain::views::effective_tier;
 use crate::error::ApiError;
-use crate::store::audit::{self, NewAudit};
 use crate::store::chats::{ChatFields, ChatRow};
 use crate::store::history::NewModeration;
 use crate::store::users::UserRow;
@@ -119,12 +119,12 @@ async fn delete_chat(app: &App, conn: &mut Conn, chat: &ChatRow, actor: &UserRow
         return Err(ApiError::ChatNotFound);
     }
     if route == "admin" || chat.owner_id != actor.id {
-        audit_chat(
+        audit::record(
             app,
             conn,
             "CHAT_DELETE",
-            actor,
-            chat.id,
+            Some(actor.id),
+            Target::Chat(chat.id),
             json!({
                 "name": chat.name,
                 "owner_id": chat.owner_id,
@@ -133,34 +133,10 @@ async fn delete_chat(app: &App, conn: &mut Conn, chat: &ChatRow, actor: &UserRow
                 "member_count": member_count,
                 "route": route,
             }),
+            app.now(),
         )
         .await?;
     }
-    Ok(())
-}
-
-/// The audit row of an act on a chat (`target_type` `chat`).
-async fn audit_chat(
-    app: &App,
-    conn: &mut Conn,
-    event_type: &str,
-    actor: &UserRow,
-    chat_id: i64,
-    metadata: Value,
-) -> Result<(), ApiError> {
-    audit::insert(
-        conn,
-        &app.store.faults,
-        NewAudit {
-            event_type,
-            actor_id: Some(actor.id),
-            target_type: "chat",
-            target_id: Some(chat_id),
-            metadata,
-            now: app.now(),
-        },
-    )
-    .await?;
     Ok(())
 }
 
@@ -191,13 +167,14 @@ async fn kick_member(
         },
     )
     .await?;
-    audit_chat(
+    audit::record(
         app,
         conn,
         "CHAT_KICK",
-        actor,
-        chat.id,
+        Some(actor.id),
+        Target::Chat(chat.id),
         json!({"user_id": target.id, "action_id": action_id, "reason": reason, "route": route}),
+        app.now(),
     )
     .await
 }

@@ -4,8 +4,9 @@
 
 use serde_json::json;
 
-use super::{audit_chat, kick_member, level_of, moderates, visible_chat};
+use super::{kick_member, level_of, moderates, visible_chat};
 use crate::app::App;
+use crate::domain::audit::{self, Target};
 use crate::domain::level::can_act_on;
 use crate::domain::moderation::{self, Issuer};
 use crate::domain::staff::Actor;
@@ -185,6 +186,15 @@ impl Act<'_> {
     }
 
     async fn audit(&self, conn: &mut Conn, event_type: &str, metadata: serde_json::Value) -> Result<(), ApiError> {
-        audit_chat(self.app, conn, event_type, self.caller, self.chat.id, metadata).await
+        audit::record(
+            self.app,
+            conn,
+            event_type,
+            Some(self.caller.id),
+            Target::Chat(self.chat.id),
+            metadata,
+            self.app.now(),
+        )
+        .await
     }
 }
