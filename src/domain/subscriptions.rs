@@ -152,51 +152,34 @@ pub async fn grant(
         }
         Grant::Lifetime => None,
     };
-    store::users::set_subscription(
-        &mut tx,
-        target.id,
-        SubscriptionChange {
-            tier: grant.tier(),
-            expires_at: new_expires_at,
-            granted_by: Some(actor.id),
-            uses_trial: grant == Grant::Trial,
-            now,
-        },
-    )
-    .await?;
-    let history_id = store::history::insert_subscription_history(
-        &mut tx,
-        target.id,
-        old_tier,
-        grant.tier(),
-        reason,
-        Some(actor.id),
+    let change = SubscriptionChange {
+        tier: grant.tier(),
+        expires_at: new_expires_at,
+        granted_by: Some(actor.id),
+        uses_trial: grant == Grant::Trial,
         now,
-    )
-    .await?;
+    };
     let duration_days = match grant {
         Grant::Premium { days } => Some(days),
         _ => None,
     };
-    audit::record(
-        app,
-        &mut tx,
-        "SUBSCRIPTION_GRANT",
-        Some(actor.id),
-        Target::User(target.id),
-        json!({
-            "old_tier": old_tier,
-            "new_tier": grant.tier(),
-            "duration_days": duration_days,
-            "old_expires_at": old_expires_at.map(Timestamp),
-            "new_expires_at": new_expires_at.map(Timestamp),
-            "reason": reason,
-            "history_id": history_id,
-        }),
-        now,
-    )
-    .await?;
-    let state = reload_state(&mut tx, target.id, now).await?;
+    let metadata = json!({
+        "old_tier": old_tier,
+        "new_tier": grant.tier(),
+        "duration_days": duration_days,
+        "old_expires_at": old_expires_at.map(Timestamp),
+        "new_expires_at": new_expires_at.map(Timestamp),
+        "reason": reason,
+    });
+    let act = SubscriptionAct {
+        actor,
+        target: &target,
+        old_tier,
+        reason,
+        event: "SUBSCRIPTION_GRANT",
+        metadata,
+    };
+    let state = record_change(app, &mut tx, act, change).await?;
     tx.commit().await?;
     Ok(state)
 }
@@ -210,39 +193,66 @@ pub async fn revoke(app: &App, actor: Actor, user_id: i64, reason: &str) -> Resu
     if old_tier == 0 {
         return Err(ApiError::NoSubscription);
     }
-    store::users::set_subscription(
-        &mut tx,
-        target.id,
-        SubscriptionChange {
-            tier: 0,
-            expires_at: None,
-            granted_by: None,
-            uses_trial: false,
-            now,
-        },
-    )
-    .await?;
-    let history_id =
-        store::history::insert_subscription_history(&mut tx, target.id, old_tier, 0, Some(reason), Some(actor.id), now)
-            .await?;
-    audit::record(
-        app,
-        &mut tx,
-        "SUBSCRIPTION_REVOKE",
-        Some(actor.id),
-        Target::User(target.id),
-        json!({
-            "old_tier": old_tier,
-            "old_expires_at": old_expires_at.map(Timestamp),
-            "reason": reason,
-            "history_id": history_id,
-        }),
+    let change = SubscriptionChange {
+        tier: 0,
+        expires_at: None,
+        granted_by: None,
+        uses_trial: false,
         now,
-    )
-    .await?;
-    let state = reload_state(&mut tx, target.id, now).await?;
+    };
+    let metadata = json!({
+        "old_tier": old_tier,
+        "old_expires_at": old_expires_at.map(Timestamp),
+        "reason": reason,
+    });
+    let act = SubscriptionAct {
+        actor,
+        target: &target,
+        old_tier,
+        reason: Some(reason),
+        event: "SUBSCRIPTION_REVOKE",
+        metadata,
+    };
+    let state = record_change(app, &mut tx, act, change).await?;
     tx.commit().await?;
     Ok(state)
+}
+
+/// A grant or a revoke, as its history and audit rows tell it.
+struct SubscriptionAct<'a> {
+    actor: Actor,
+    target: &'a UserRow,
+    old_tier: i64,
+    reason: Option<&'a str>,
+    event: &'static str,
+    /// The audit row's metadata, to which the history row's id is added.
+    metadata: serde_json::Value,
+}
+
+/// Writes a grant's or a revoke's subscription state with its history row and its audit row, and
+/// reads back the state.
+async fn record_change(
+    app: &App,
+    conn: &mut Conn,
+    act: SubscriptionAct<'_>,
+    change: SubscriptionChange,
+) -> Result<SubscriptionState, ApiError> {
+    let SubscriptionAct {
+        actor,
+        target,
+        old_tier,
+        reason,
+        event,
+        mut metadata,
+    } = act;
+    let (new_tier, now) = (change.tier, change.now);
+    store::users::set_subscription(conn, target.id, change).await?;
+    let history_id =
+        store::history::insert_subscription_history(conn, target.id, old_tier, new_tier, reason, Some(actor.id), now)
+            .await?;
+    metadata["history_id"] = json!(history_id);
+    audit::record(app, conn, event, Some(actor.id), Target::User(target.id), metadata, now).await?;
+    reload_state(conn, target.id, now).await
 }
 
 async fn reload_state(conn: &mut Conn, user_id: i64, now: i64) -> Result<SubscriptionState, ApiError> {
