@@ -13,7 +13,7 @@ use crate::domain::level::Level;
 use crate::domain::staff::{self, NewBotSpec};
 use crate::domain::views;
 use crate::error::ApiError;
-use crate::store::users::{NewLink, NewUser, UserRow};
+use crate::store::users::UserRow;
 use crate::store::{self, Conn};
 use crate::time::SystemClock;
 
@@ -197,36 +197,22 @@ async fn execute(app: &App, command: Command) -> Result<Value, ApiError> {
                     "platform_user_id is already linked to a user",
                 ));
             }
-            let username = match username {
-                Some(name) => {
-                    crate::domain::users::check_username(&name)?;
-                    if store::users::username_taken(&mut tx, &name, None).await? {
-                        return Err(ApiError::validation("username", "username is already taken"));
-                    }
-                    name
+            if let Some(name) = &username {
+                crate::domain::users::check_username(name)?;
+                if store::users::username_taken(&mut tx, name, None).await? {
+                    return Err(ApiError::validation("username", "username is already taken"));
                 }
-                None => crate::domain::users::unused_default_username(&mut tx).await?,
-            };
-            let user = store::users::insert(
+            }
+            let user = crate::domain::users::create_account(
                 &mut tx,
-                NewUser {
-                    username: &username,
-                    permission_level: 0,
-                    now,
-                },
-            )
-            .await?;
-            store::users::insert_link(
-                &mut tx,
-                NewLink {
-                    user_id: user.id,
+                crate::domain::users::NewAccount {
+                    username: username.as_deref(),
                     platform: &platform,
                     platform_user_id: &platform_user_id,
                     platform_username: &platform_user_id,
                     platform_avatar_url: None,
-                    last_authenticated_at: None,
-                    now,
                 },
+                now,
             )
             .await?;
             if level != Level::User {

@@ -11,12 +11,13 @@ use crate::crypto;
 use crate::domain::bots;
 use crate::domain::level::Level;
 use crate::domain::sessions::{self, Opened};
+use crate::domain::users::{self, NewAccount};
 use crate::domain::views::{self, UserPrivate};
 use crate::error::ApiError;
 use crate::store::codes::{CodeRow, NewCode};
 use crate::store::keys::BotRow;
 use crate::store::sessions::LiveSession;
-use crate::store::users::{NewLink, NewUser, Restrictions, UserKey, UserRow, UserWithLinks};
+use crate::store::users::{Restrictions, UserKey, UserRow, UserWithLinks};
 use crate::store::{self, Conn};
 use crate::time::{seconds_until, MICROS_PER_SECOND};
 
@@ -393,27 +394,16 @@ async fn admit(conn: &mut Conn, code: &CodeRow, now: i64) -> Result<Admission, A
 
 /// Sign-up: the user, the linked identity and the welcome notification.
 async fn create_account(conn: &mut Conn, code: &CodeRow, now: i64) -> Result<(), ApiError> {
-    let username = crate::domain::users::unused_default_username(conn).await?;
-    let user = store::users::insert(
+    let user = users::create_account(
         conn,
-        NewUser {
-            username: &username,
-            permission_level: 0,
-            now,
-        },
-    )
-    .await?;
-    store::users::insert_link(
-        conn,
-        NewLink {
-            user_id: user.id,
+        NewAccount {
+            username: None,
             platform: &code.platform,
             platform_user_id: &code.platform_user_id,
             platform_username: code.platform_username.as_deref().unwrap_or(&code.platform_user_id),
             platform_avatar_url: code.platform_avatar_url.as_deref(),
-            last_authenticated_at: None,
-            now,
         },
+        now,
     )
     .await?;
     store::notifications::insert(

@@ -4,6 +4,7 @@ use crate::app::App;
 use crate::crypto;
 use crate::domain::input::check_text;
 use crate::error::ApiError;
+use crate::store::users::{NewLink, NewUser, UserRow};
 use crate::store::{self, Conn};
 
 pub fn is_username_char(c: char) -> bool {
@@ -39,4 +40,46 @@ pub async fn unused_default_username(conn: &mut Conn) -> Result<String, ApiError
             return Ok(name);
         }
     }
+}
+
+/// A new account with its first linked identity.
+pub struct NewAccount<'a> {
+    /// `None`: a fresh `user_…` name.
+    pub username: Option<&'a str>,
+    pub platform: &'a str,
+    pub platform_user_id: &'a str,
+    pub platform_username: &'a str,
+    pub platform_avatar_url: Option<&'a str>,
+}
+
+/// Creates a user at level 0 with one linked identity, in the caller's transaction: the one way
+/// an account comes to be (sign-up, the command-line tool).
+pub async fn create_account(conn: &mut Conn, account: NewAccount<'_>, now: i64) -> Result<UserRow, ApiError> {
+    let username = match account.username {
+        Some(name) => name.to_owned(),
+        None => unused_default_username(conn).await?,
+    };
+    let user = store::users::insert(
+        conn,
+        NewUser {
+            username: &username,
+            permission_level: 0,
+            now,
+        },
+    )
+    .await?;
+    store::users::insert_link(
+        conn,
+        NewLink {
+            user_id: user.id,
+            platform: account.platform,
+            platform_user_id: account.platform_user_id,
+            platform_username: account.platform_username,
+            platform_avatar_url: account.platform_avatar_url,
+            last_authenticated_at: None,
+            now,
+        },
+    )
+    .await?;
+    Ok(user)
 }
