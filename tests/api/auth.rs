@@ -1,8 +1,6 @@
 //! The three login flows, login-code rules, sessions and their cookie, through HTTP only.
 
-mod common;
-
-use common::{Kind, TestApp};
+use crate::common::{Kind, TestApp};
 use portal::store;
 use serde_json::{json, Value};
 

@@ -1,9 +1,7 @@
 //! Notifications, the portal status, the hard mute and moderation inside a chat
 //! (80-notifications-portal), through HTTP on both backends.
 
-mod common;
-
-use common::{keys, People, TestApp, TestResponse, NOTIFICATION_FIELDS};
+use crate::common::{keys, People, TestApp, TestResponse, NOTIFICATION_FIELDS};
 use portal::time::Timestamp;
 use serde_json::{json, Value};
 

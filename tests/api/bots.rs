@@ -1,10 +1,8 @@
 //! Bots (50-bots) and statistics (70-statistics-health §1), through HTTP on both backends.
 
-mod common;
-
 use std::collections::BTreeMap;
 
-use common::{keys, TestApp, TestResponse};
+use crate::common::{keys, TestApp, TestResponse};
 use portal::config::Config;
 use portal::store::users::UserRow;
 use portal::time::{Timestamp, MICROS_PER_SECOND};

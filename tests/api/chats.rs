@@ -1,9 +1,7 @@
 //! Chats as owned records (60-chats): creation with slots, invites, membership, the owner's and
 //! the staff's chat operations.
 
-mod common;
-
-use common::{keys, Kind, People, TestApp};
+use crate::common::{keys, Kind, People, TestApp};
 use serde_json::{json, Value};
 
 const HOUR: i64 = 3600;

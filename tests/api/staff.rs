@@ -1,9 +1,7 @@
 //! Staff actions under the rank ladder: platform moderation, permission changes, deletion, the
 //! moderation search, the audit log and subscriptions (30-admin-moderation, 40-subscriptions).
 
-mod common;
-
-use common::{TestApp, TestResponse};
+use crate::common::{TestApp, TestResponse};
 use portal::store::history::NewModeration;
 use portal::store::users::{SubscriptionChange, UserRow};
 use portal::time::Timestamp;
@@ -1652,7 +1650,7 @@ both_backends!(moderation_search_filters_and_pages, |t: TestApp| async move {
     assert_eq!(ids(&search("?offset=50".into()).await), Vec::<i64>::new());
     let first = &all.body["actions"][1];
     assert_eq!(
-        common::keys(first),
+        crate::common::keys(first),
         [
             "action_type",
             "chat_id",
@@ -1760,7 +1758,7 @@ both_backends!(audit_log_filters_and_pages, |t: TestApp| async move {
     );
     let entry = &all.body["items"][1];
     assert_eq!(
-        common::keys(entry),
+        crate::common::keys(entry),
         [
             "actor_id",
             "created_at",

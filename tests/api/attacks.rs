@@ -1,12 +1,10 @@
 //! The attacks of the security review (docs/SECURITY.md), each driven as an attacker would: through
 //! HTTP requests, on both backends. Every test here failed before its fix.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::process::{cli, cli_refused, ServerProcess};
-use common::{wire, People, TestApp};
+use crate::common::process::{cli, cli_refused, ServerProcess};
+use crate::common::{wire, People, TestApp};
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -357,8 +355,10 @@ both_backends!(a_raised_bot_quota_applies_in_process, |t: TestApp| async move {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_raised_bot_quota_applies_in_redis() {
-    let Some(url) = common::redis_url().await else { return };
-    let t = TestApp::new(common::Kind::Sqlite, |c| c.redis_url = Some(url))
+    let Some(url) = crate::common::redis_url().await else {
+        return;
+    };
+    let t = TestApp::new(crate::common::Kind::Sqlite, |c| c.redis_url = Some(url))
         .await
         .unwrap();
     assert!(t.app.ephemeral.wait_connected(std::time::Duration::from_secs(2)).await);
@@ -370,9 +370,9 @@ async fn a_raised_bot_quota_applies_in_redis() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn made_up_methods_add_no_metrics_series_and_outsiders_get_no_metrics() {
     // The test's peer is 203.0.113.10: an outsider unless the allow-list names it.
-    let outsider = TestApp::new(common::Kind::Sqlite, |_| {}).await.unwrap();
+    let outsider = TestApp::new(crate::common::Kind::Sqlite, |_| {}).await.unwrap();
     outsider.get("/metrics").send().await.assert_error(404, "ERR_NOT_FOUND");
-    let t = TestApp::new(common::Kind::Sqlite, |c| {
+    let t = TestApp::new(crate::common::Kind::Sqlite, |c| {
         c.metrics.allowed_ips = vec!["203.0.113.10/32".into()]
     })
     .await
@@ -567,8 +567,10 @@ both_backends!(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_verify_lockout_holds_across_two_nodes() {
-    let Some(url) = common::redis_url().await else { return };
-    let a = TestApp::new(common::Kind::Postgres, |c| {
+    let Some(url) = crate::common::redis_url().await else {
+        return;
+    };
+    let a = TestApp::new(crate::common::Kind::Postgres, |c| {
         behind_proxy(c);
         c.redis_url = Some(url);
     })
@@ -643,21 +645,21 @@ both_backends!(
 // connections on every node within two seconds.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_session_revoked_from_the_command_line_closes_its_connection_at_once() {
-    let t = TestApp::new(common::Kind::Sqlite, |_| {}).await.unwrap();
+    let t = TestApp::new(crate::common::Kind::Sqlite, |_| {}).await.unwrap();
     let people = People::new(&t).await;
     let (_, alice) = people.at("alice", 0).await;
     let url = t.app.config.effective_database_url();
     let server = ServerProcess::start(&url, &[]).await;
-    let (mut ws, _) = common::ws::open_with_snapshot(server.addr, &alice).await;
+    let (mut ws, _) = crate::common::ws::open_with_snapshot(server.addr, &alice).await;
     cli(&url, &["session", "revoke", "ualice"]);
     let revoked = Instant::now();
-    assert_eq!(common::ws::closed_with(&mut ws).await, 4001);
+    assert_eq!(crate::common::ws::closed_with(&mut ws).await, 4001);
     assert!(revoked.elapsed() < Duration::from_secs(2), "{:?}", revoked.elapsed());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_logout_on_one_node_closes_the_connection_on_another_without_redis() {
-    let Some(t) = TestApp::new(common::Kind::Postgres, |_| {}).await else {
+    let Some(t) = TestApp::new(crate::common::Kind::Postgres, |_| {}).await else {
         return;
     };
     let people = People::new(&t).await;
@@ -667,7 +669,7 @@ async fn a_logout_on_one_node_closes_the_connection_on_another_without_redis() {
         ServerProcess::start(&url, &[]).await,
         ServerProcess::start(&url, &[]).await,
     );
-    let (mut ws, _) = common::ws::open_with_snapshot(node_a.addr, &bob).await;
+    let (mut ws, _) = crate::common::ws::open_with_snapshot(node_a.addr, &bob).await;
     let cookie = format!("psession={bob}");
     let out = node_b
         .send("POST", "/v1/authentication/logout", &[("Cookie", &cookie)], None)
@@ -675,6 +677,6 @@ async fn a_logout_on_one_node_closes_the_connection_on_another_without_redis() {
         .unwrap();
     assert_eq!(out.status, 200, "{}", out.text());
     let ended = Instant::now();
-    assert_eq!(common::ws::closed_with(&mut ws).await, 4001);
+    assert_eq!(crate::common::ws::closed_with(&mut ws).await, 4001);
     assert!(ended.elapsed() < Duration::from_secs(2), "{:?}", ended.elapsed());
 }

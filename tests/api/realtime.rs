@@ -1,14 +1,14 @@
 //! The realtime connection `GET /v1/portal/ws` (80-notifications-portal §3) through a real
 //! WebSocket client: presence, the events it carries, its frame rules and its close codes.
 
-mod common;
-
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use common::process::ServerProcess;
-use common::ws::{closed_with, event, nothing_pending, open, open_with_snapshot, presence_ids, send, try_open, WAIT};
-use common::{keys, Kind, People, TestApp, NOTIFICATION_FIELDS};
+use crate::common::process::ServerProcess;
+use crate::common::ws::{
+    closed_with, event, nothing_pending, open, open_with_snapshot, presence_ids, send, try_open, WAIT,
+};
+use crate::common::{keys, Kind, People, TestApp, NOTIFICATION_FIELDS};
 use futures_util::{SinkExt, StreamExt};
 use portal::config::Config;
 use portal::time::Timestamp;

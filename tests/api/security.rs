@@ -2,13 +2,11 @@
 //! and, against the real binary, secrets kept out of logs and off the disk, request-head limits and
 //! slow clients.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::process::{cli, ServerProcess};
-use common::wire;
-use common::{Kind, TestApp};
+use crate::common::process::{cli, ServerProcess};
+use crate::common::wire;
+use crate::common::{Kind, TestApp};
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
