@@ -17,4 +17,5 @@ mod realtime;
 mod reliability;
 mod security;
 mod staff;
+mod statistics;
 mod users;
