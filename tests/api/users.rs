@@ -599,12 +599,7 @@ both_backends!(a_view_changes_when_a_subscription_runs_out, |t: TestApp| async m
     t.user("watcher", 0).await;
     let token = t.login(&bot, "watcher").await;
     let now = t.app.now();
-    sqlx::query("UPDATE users SET subscription_tier = 2, subscription_expires_at = $1 WHERE id = $2")
-        .bind(now + 500_000)
-        .bind(target.id)
-        .execute(&mut *t.conn().await)
-        .await
-        .unwrap();
+    t.set_subscription(target.id, 2, Some(now + 500_000)).await;
     let tier = || async {
         t.get(&format!("/v1/users/{}", target.id))
             .cookie(&token)

@@ -208,14 +208,7 @@ both_backends!(who_may_manage_a_bot, |t: TestApp| async move {
         .assert_error(401, "ERR_AUTH_REQUIRED");
 
     // A timed-out Admin may read but not write, whatever the body holds.
-    let now = t.app.now();
-    let expires = now + 3600 * MICROS_PER_SECOND;
-    t.exec(&format!(
-        "INSERT INTO moderation_actions (user_id, action_type, expires_at, created_at) \
-             VALUES ({}, 'PLATFORM_TIMEOUT', {expires}, {now})",
-        admin_a.user.id
-    ))
-    .await;
+    let expires = t.time_out(admin_a.user.id, 3600).await;
     let r = register(&t, &admin_a, json!({"name": "x"})).await;
     r.assert_error(403, "ERR_ACCOUNT_TIMED_OUT");
     assert_eq!(r.body["expires_at"], rfc3339(expires));

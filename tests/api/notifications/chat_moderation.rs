@@ -550,16 +550,7 @@ both_backends!(chat_timeouts_and_warnings_are_portal_wide, |t: TestApp| async mo
         .await
         .assert_error(403, "ERR_HIERARCHY");
     // A portal ban makes a timeout pointless.
-    let mut conn = t.conn().await;
-    sqlx::query(
-        "INSERT INTO moderation_actions (user_id, action_type, reason, created_at) VALUES ($1, 'PLATFORM_BAN', 'b', $2)",
-    )
-    .bind(banned_id)
-    .bind(t.app.now())
-    .execute(&mut *conn)
-    .await
-    .unwrap();
-    drop(conn);
+    t.put_in_force(banned_id, "PLATFORM_BAN", None).await;
     let before_banned = footprint(&t).await;
     t.post_as(
         &moderator,
