@@ -1,8 +1,6 @@
 //! The user API: the rank-graded profile views, self-service and search.
 
-mod common;
-
-use common::{keys, TestApp};
+use crate::common::{keys, TestApp};
 use portal::domain::level::Level;
 use portal::store::{self, users::UserRow};
 use serde_json::{json, Value};
@@ -429,7 +427,7 @@ both_backends!(effective_state_and_tier_expire_at_read_time, |t: TestApp| async 
 
 #[tokio::test]
 async fn profile_views_match_their_snapshots() {
-    let t = TestApp::new(common::Kind::Sqlite, |_| {}).await.unwrap();
+    let t = TestApp::new(crate::common::Kind::Sqlite, |_| {}).await.unwrap();
     let start = portal::time::Timestamp::parse("2026-04-01T00:00:00Z").unwrap().0;
     t.clock.set(start);
     let bot = t.login_bot().await;
@@ -601,12 +599,7 @@ both_backends!(a_view_changes_when_a_subscription_runs_out, |t: TestApp| async m
     t.user("watcher", 0).await;
     let token = t.login(&bot, "watcher").await;
     let now = t.app.now();
-    sqlx::query("UPDATE users SET subscription_tier = 2, subscription_expires_at = $1 WHERE id = $2")
-        .bind(now + 500_000)
-        .bind(target.id)
-        .execute(&mut *t.conn().await)
-        .await
-        .unwrap();
+    t.set_subscription(target.id, 2, Some(now + 500_000)).await;
     let tier = || async {
         t.get(&format!("/v1/users/{}", target.id))
             .cookie(&token)

@@ -1,14 +1,12 @@
 //! Many nodes as one server: rate limits in Redis, session invalidation across nodes, Redis outages,
 //! and the metrics endpoint. Needs Redis at 127.0.0.1:6379 (skips loudly without it, fails under CI).
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::private_redis::PrivateRedis;
-use common::process::ServerProcess;
-use common::ws::{closed_with, event, nothing_pending, open, open_with_snapshot, presence_ids, try_open};
-use common::{redis_url, Kind, TestApp};
+use crate::common::private_redis::PrivateRedis;
+use crate::common::process::ServerProcess;
+use crate::common::ws::{closed_with, event, nothing_pending, open, open_with_snapshot, presence_ids, try_open};
+use crate::common::{redis_url, Kind, TestApp};
 use serde_json::json;
 
 /// Both live-state implementations refuse the 21st LOGIN request of a minute with the headers.
@@ -258,7 +256,7 @@ async fn presence_is_one_across_the_nodes() {
 
 /// Opens a connection on `addr`, retrying for up to a second while it is refused as one too many
 /// (a closed connection's count is given back asynchronously).
-async fn open_once_counted_down(addr: std::net::SocketAddr, token: &str) -> common::ws::Ws {
+async fn open_once_counted_down(addr: std::net::SocketAddr, token: &str) -> crate::common::ws::Ws {
     let deadline = Instant::now() + Duration::from_secs(1);
     loop {
         match try_open(addr, Some(token), &[]).await {

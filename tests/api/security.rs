@@ -2,13 +2,11 @@
 //! and, against the real binary, secrets kept out of logs and off the disk, request-head limits and
 //! slow clients.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::process::{cli, ServerProcess};
-use common::wire;
-use common::{Kind, TestApp};
+use crate::common::process::{cli, ServerProcess};
+use crate::common::wire::{self, closed_within};
+use crate::common::{temp_sqlite, Kind, TestApp};
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -447,8 +445,7 @@ async fn secrets_never_reach_the_log_or_the_disk() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn oversized_request_heads_are_refused() {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}?mode=rwc", dir.path().join("portal.db").display());
+    let (_dir, url) = temp_sqlite();
     let server = ServerProcess::start(&url, &[]).await;
     // One header of 100 KiB: over the 64 KiB head limit.
     let big = "a".repeat(100 * 1024);
@@ -476,23 +473,9 @@ async fn oversized_request_heads_are_refused() {
     assert_eq!(r.status, 200);
 }
 
-/// Reads until the server closes the connection; the time it took, or `None` after `limit`.
-async fn closed_within(stream: &mut TcpStream, limit: Duration) -> Option<Duration> {
-    let started = Instant::now();
-    let mut buf = [0u8; 1024];
-    loop {
-        match tokio::time::timeout(limit.saturating_sub(started.elapsed()), stream.read(&mut buf)).await {
-            Ok(Ok(0)) | Ok(Err(_)) => return Some(started.elapsed()),
-            Ok(Ok(_)) => continue,
-            Err(_) => return None,
-        }
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_clients_are_cut_off_and_cannot_hold_the_server() {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}?mode=rwc", dir.path().join("portal.db").display());
+    let (_dir, url) = temp_sqlite();
     let server = ServerProcess::start(&url, &[("PORTAL_SERVER__HEADER_READ_TIMEOUT_S", "1")]).await;
     // 50 clients start a request and never finish its headers.
     let mut slow = Vec::new();
@@ -539,8 +522,7 @@ async fn slow_clients_are_cut_off_and_cannot_hold_the_server() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_body_that_does_not_arrive_in_time_gets_its_connection_closed() {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}?mode=rwc", dir.path().join("portal.db").display());
+    let (_dir, url) = temp_sqlite();
     let server = ServerProcess::start(&url, &[("PORTAL_SERVER__BODY_READ_TIMEOUT_S", "1")]).await;
     let head = |length: usize| {
         format!(

@@ -1,12 +1,10 @@
 //! The error contract, health, the OpenAPI document and the schema of both backends.
 
-mod common;
-
+use crate::common::{Kind, TestApp};
 use axum::body::Body;
 use axum::http::{Method, Request};
 use axum::routing::{get, post};
 use axum::Router;
-use common::{Kind, TestApp};
 use serde_json::{json, Value};
 use tower::ServiceExt;
 
@@ -45,7 +43,7 @@ both_backends!(malformed_requests_get_the_json_error, |t: TestApp| async move {
         .unwrap();
     drop(conn);
     let huge = "x".repeat(70 * 1024);
-    let cases: Vec<(&str, common::RequestBuilder<'_>, u16, &str)> = vec![
+    let cases: Vec<(&str, crate::common::RequestBuilder<'_>, u16, &str)> = vec![
         ("unknown route", t.get("/v1/nope"), 404, "ERR_NOT_FOUND"),
         ("trailing slash", t.get("/health/"), 404, "ERR_NOT_FOUND"),
         ("wrong method", t.post("/health"), 405, "ERR_METHOD_NOT_ALLOWED"),
@@ -230,7 +228,7 @@ both_backends!(malformed_requests_get_the_json_error, |t: TestApp| async move {
         let r = request.send().await;
         assert_eq!(r.status.as_u16(), status, "{name}: {}", r.body);
         r.assert_error(status, code);
-        let keys = common::keys(&r.body);
+        let keys = crate::common::keys(&r.body);
         for required in ["code", "correlation_id", "error"] {
             assert!(keys.contains(&required.to_string()), "{name}: {keys:?}");
         }

@@ -1,12 +1,11 @@
 //! The attacks of the security review (docs/SECURITY.md), each driven as an attacker would: through
 //! HTTP requests, on both backends. Every test here failed before its fix.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::process::{cli, cli_refused, ServerProcess};
-use common::{wire, People, TestApp};
+use crate::common::process::{cli, cli_refused, ServerProcess};
+use crate::common::wire::closed_within;
+use crate::common::{temp_sqlite, wire, People, TestApp};
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -83,7 +82,7 @@ both_backends!(an_official_bot_is_touched_by_owners_only, |t: TestApp| async mov
     let legacy_admin = t.login(&people.bot, "legacy-admin").await;
     // An Official bot of an Admin's, as an older release allowed.
     let legacy_key = t.bot(&admin_row, "Legacy Official", "telegram", 1).await;
-    let legacy_id = bot_id_of(&t, &legacy_key).await;
+    let legacy_id = t.bot_id_of(&legacy_key).await;
     for path in ["update", "regenerate-key", "reset-stats", "delete"] {
         let refused = t
             .post(&format!("/v1/admin/bots/{legacy_id}/{path}"))
@@ -138,8 +137,8 @@ both_backends!(a_ban_or_a_demotion_stops_the_bots_at_once, |t: TestApp| async mo
     let official = t.bot(&second_row, "Second Login", "telegram", 1).await;
     let community = t.bot(&second_row, "Second Helper", "telegram", 3).await;
     let admins_bot = t.bot(&admin_row, "Admin Helper", "discord", 3).await;
-    let official_id = bot_id_of(&t, &official).await;
-    let helper_id = bot_id_of(&t, &admins_bot).await;
+    let official_id = t.bot_id_of(&official).await;
+    let helper_id = t.bot_id_of(&admins_bot).await;
     let tg_report = json!({"platform": "telegram", "platform_user_id": "tg-1",
                            "platform_username": "x", "platform_avatar_url": null});
     // Demoted from Owner: the Official bot stops, the Community one goes on.
@@ -194,13 +193,6 @@ both_backends!(a_ban_or_a_demotion_stops_the_bots_at_once, |t: TestApp| async mo
         .await
         .assert_error(403, "ERR_BOT_INACTIVE");
 });
-
-/// The id of the (active) bot with this key, as the bot itself learns it.
-async fn bot_id_of(t: &TestApp, key: &str) -> i64 {
-    t.get("/v1/bot/me").key(key).send().await.assert_ok()["id"]
-        .as_i64()
-        .unwrap()
-}
 
 // Defence in depth: an Official bot whose owner is no longer an unbanned Owner (made so behind the
 // API's back) is refused at the code endpoints.
@@ -275,8 +267,7 @@ both_backends!(
 // The command-line tool keeps the same rule: an Official bot needs an unbanned Owner as owner.
 #[test]
 fn the_command_line_tool_refuses_an_official_bot_of_a_non_owner() {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}?mode=rwc", dir.path().join("portal.db").display());
+    let (_dir, url) = temp_sqlite();
     let create_user = |name: &str, id: &str, level: &str| {
         cli(
             &url,
@@ -357,8 +348,10 @@ both_backends!(a_raised_bot_quota_applies_in_process, |t: TestApp| async move {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_raised_bot_quota_applies_in_redis() {
-    let Some(url) = common::redis_url().await else { return };
-    let t = TestApp::new(common::Kind::Sqlite, |c| c.redis_url = Some(url))
+    let Some(url) = crate::common::redis_url().await else {
+        return;
+    };
+    let t = TestApp::new(crate::common::Kind::Sqlite, |c| c.redis_url = Some(url))
         .await
         .unwrap();
     assert!(t.app.ephemeral.wait_connected(std::time::Duration::from_secs(2)).await);
@@ -370,9 +363,9 @@ async fn a_raised_bot_quota_applies_in_redis() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn made_up_methods_add_no_metrics_series_and_outsiders_get_no_metrics() {
     // The test's peer is 203.0.113.10: an outsider unless the allow-list names it.
-    let outsider = TestApp::new(common::Kind::Sqlite, |_| {}).await.unwrap();
+    let outsider = TestApp::new(crate::common::Kind::Sqlite, |_| {}).await.unwrap();
     outsider.get("/metrics").send().await.assert_error(404, "ERR_NOT_FOUND");
-    let t = TestApp::new(common::Kind::Sqlite, |c| {
+    let t = TestApp::new(crate::common::Kind::Sqlite, |c| {
         c.metrics.allowed_ips = vec!["203.0.113.10/32".into()]
     })
     .await
@@ -396,25 +389,6 @@ async fn made_up_methods_add_no_metrics_series_and_outsiders_get_no_metrics() {
         "{after}"
     );
     assert!(!after.contains("QQQ"), "a client's method reached the metrics");
-}
-
-/// A raw connection to `server` that reads until the server closes it, or gives up after `limit`.
-async fn closed_within(stream: &mut tokio::net::TcpStream, limit: Duration) -> Option<Duration> {
-    let started = Instant::now();
-    let mut buf = [0u8; 1024];
-    loop {
-        match tokio::time::timeout(limit.saturating_sub(started.elapsed()), stream.read(&mut buf)).await {
-            Ok(Ok(0)) | Ok(Err(_)) => return Some(started.elapsed()),
-            Ok(Ok(_)) => continue,
-            Err(_) => return None,
-        }
-    }
-}
-
-fn temp_sqlite() -> (tempfile::TempDir, String) {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}?mode=rwc", dir.path().join("portal.db").display());
-    (dir, url)
 }
 
 // Finding 3: a client that connected and sent nothing, or only the HTTP/2 preface, held its
@@ -567,8 +541,10 @@ both_backends!(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_verify_lockout_holds_across_two_nodes() {
-    let Some(url) = common::redis_url().await else { return };
-    let a = TestApp::new(common::Kind::Postgres, |c| {
+    let Some(url) = crate::common::redis_url().await else {
+        return;
+    };
+    let a = TestApp::new(crate::common::Kind::Postgres, |c| {
         behind_proxy(c);
         c.redis_url = Some(url);
     })
@@ -643,21 +619,21 @@ both_backends!(
 // connections on every node within two seconds.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_session_revoked_from_the_command_line_closes_its_connection_at_once() {
-    let t = TestApp::new(common::Kind::Sqlite, |_| {}).await.unwrap();
+    let t = TestApp::new(crate::common::Kind::Sqlite, |_| {}).await.unwrap();
     let people = People::new(&t).await;
     let (_, alice) = people.at("alice", 0).await;
     let url = t.app.config.effective_database_url();
     let server = ServerProcess::start(&url, &[]).await;
-    let (mut ws, _) = common::ws::open_with_snapshot(server.addr, &alice).await;
+    let (mut ws, _) = crate::common::ws::open_with_snapshot(server.addr, &alice).await;
     cli(&url, &["session", "revoke", "ualice"]);
     let revoked = Instant::now();
-    assert_eq!(common::ws::closed_with(&mut ws).await, 4001);
+    assert_eq!(crate::common::ws::closed_with(&mut ws).await, 4001);
     assert!(revoked.elapsed() < Duration::from_secs(2), "{:?}", revoked.elapsed());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_logout_on_one_node_closes_the_connection_on_another_without_redis() {
-    let Some(t) = TestApp::new(common::Kind::Postgres, |_| {}).await else {
+    let Some(t) = TestApp::new(crate::common::Kind::Postgres, |_| {}).await else {
         return;
     };
     let people = People::new(&t).await;
@@ -667,7 +643,7 @@ async fn a_logout_on_one_node_closes_the_connection_on_another_without_redis() {
         ServerProcess::start(&url, &[]).await,
         ServerProcess::start(&url, &[]).await,
     );
-    let (mut ws, _) = common::ws::open_with_snapshot(node_a.addr, &bob).await;
+    let (mut ws, _) = crate::common::ws::open_with_snapshot(node_a.addr, &bob).await;
     let cookie = format!("psession={bob}");
     let out = node_b
         .send("POST", "/v1/authentication/logout", &[("Cookie", &cookie)], None)
@@ -675,6 +651,6 @@ async fn a_logout_on_one_node_closes_the_connection_on_another_without_redis() {
         .unwrap();
     assert_eq!(out.status, 200, "{}", out.text());
     let ended = Instant::now();
-    assert_eq!(common::ws::closed_with(&mut ws).await, 4001);
+    assert_eq!(crate::common::ws::closed_with(&mut ws).await, 4001);
     assert!(ended.elapsed() < Duration::from_secs(2), "{:?}", ended.elapsed());
 }

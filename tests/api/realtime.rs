@@ -1,28 +1,25 @@
 //! The realtime connection `GET /v1/portal/ws` (80-notifications-portal §3) through a real
 //! WebSocket client: presence, the events it carries, its frame rules and its close codes.
 
-mod common;
-
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use common::process::ServerProcess;
-use common::ws::{closed_with, event, nothing_pending, open, open_with_snapshot, presence_ids, send, try_open, WAIT};
-use common::{keys, Kind, People, TestApp, NOTIFICATION_FIELDS};
+use crate::common::process::ServerProcess;
+use crate::common::ws::{
+    closed_with, event, nothing_pending, open, open_with_snapshot, presence_ids, send, try_open, WAIT,
+};
+use crate::common::{keys, rfc3339, Kind, People, TestApp, NOTIFICATION_FIELDS, SECOND};
 use futures_util::{SinkExt, StreamExt};
 use portal::config::Config;
-use portal::time::Timestamp;
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::Message;
-
-const SECOND: i64 = 1_000_000;
 
 fn short_grace(config: &mut Config) {
     config.presence.leave_grace_s = 1;
 }
 
 async fn post(t: &TestApp, token: &str, path: &str, body: Value) {
-    t.post(path).cookie(token).json(body).send().await.assert_ok();
+    t.post_as(token, path, body).await.assert_ok();
 }
 
 both_backends!(
@@ -149,10 +146,7 @@ async fn client_frames_follow_the_rules() {
     let (mut ws, _) = open_with_snapshot(addr, &alice).await;
     send(&mut ws, r#"{"event": "ping", "data": null}"#).await;
     let pong = event(&mut ws).await;
-    assert_eq!(
-        pong,
-        json!({"event": "pong", "data": {"at": Timestamp(t.app.now()).to_rfc3339()}})
-    );
+    assert_eq!(pong, json!({"event": "pong", "data": {"at": rfc3339(t.app.now())}}));
     // What is not a JSON object with a string `event`, and events other than `ping`, are ignored.
     for ignored in [
         "not json",
@@ -347,7 +341,7 @@ both_backends!(mutes_and_notifications_are_announced, |t: TestApp| async move {
         json!({"user_id": alice_id, "duration": 600}),
     )
     .await;
-    let until = Timestamp(t.app.now() + 600 * SECOND).to_rfc3339();
+    let until = rfc3339(t.app.now() + 600 * SECOND);
     for ws in [&mut a, &mut b] {
         assert_eq!(
             event(ws).await,

@@ -1,11 +1,9 @@
 //! What `scripts/fuzz-api.sh` found, kept as regression tests: answers that the server's own
 //! OpenAPI document did not describe.
 
-mod common;
-
 use std::collections::BTreeSet;
 
-use common::TestApp;
+use crate::common::TestApp;
 use serde_json::Value;
 
 fn resolve<'a>(doc: &'a Value, schema: &'a Value) -> &'a Value {
@@ -70,7 +68,7 @@ fn one_alternative(doc: &Value, name: &str, value: &Value) {
 /// the public view, so under an open public schema it matched both alternatives of `oneOf`.
 #[tokio::test]
 async fn one_of_alternatives_never_overlap() {
-    let t = TestApp::new(common::Kind::Sqlite, |_| {}).await.unwrap();
+    let t = TestApp::new(crate::common::Kind::Sqlite, |_| {}).await.unwrap();
     let doc = t.get("/openapi.json").send().await.body;
     for (name, schema) in doc["components"]["schemas"].as_object().unwrap() {
         let Some(alternatives) = schema["oneOf"].as_array() else {
@@ -90,7 +88,7 @@ async fn one_of_alternatives_never_overlap() {
 
 #[tokio::test]
 async fn every_view_of_a_user_or_bot_matches_one_alternative() {
-    let t = TestApp::new(common::Kind::Sqlite, |_| {}).await.unwrap();
+    let t = TestApp::new(crate::common::Kind::Sqlite, |_| {}).await.unwrap();
     let doc = t.get("/openapi.json").send().await.body;
     let bot = t.login_bot().await;
     t.user("1", 3).await;

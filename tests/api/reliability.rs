@@ -6,17 +6,15 @@
 //! These tests are about real time (connections dying, timeouts running out), so unlike the rest of
 //! the suite they wait on the wall clock, in short bounded steps.
 
-mod common;
-
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::process::ServerProcess;
-use common::wire::{self, WireResponse};
-use common::{pg_admin_url, Kind, TestApp, TestResponse};
+use crate::common::process::ServerProcess;
+use crate::common::wire::{self, WireResponse};
+use crate::common::{pg_admin_url, Kind, TestApp, TestResponse};
 use serde_json::{json, Value};
 use sqlx::Connection;
 use tokio::net::{TcpListener, TcpStream};

@@ -1,7 +1,7 @@
 //! The test harness: the real router over a fresh database per test, on SQLite (a temp file) and on
 //! PostgreSQL (a uniquely named database, dropped afterwards), driven through HTTP requests.
-#![allow(dead_code)]
 
+pub mod chats;
 pub mod private_redis;
 pub mod process;
 pub mod wire;
@@ -17,12 +17,18 @@ use axum::Router;
 use http_body_util::BodyExt;
 use portal::app::{App, AppState};
 use portal::config::Config;
-use portal::store::users::{NewLink, NewUser, UserRow};
+use portal::store::history::NewModeration;
+use portal::store::users::{NewLink, NewUser, SubscriptionChange, UserRow};
 use portal::store::{self, Backend, Store};
-use portal::time::{Clock, ManualClock};
+use portal::time::{Clock, ManualClock, Timestamp, MICROS_PER_SECOND};
 use serde_json::{json, Value};
 use sqlx::Connection;
 use tower::ServiceExt;
+
+/// An hour, in seconds (durations in requests and in `advance_secs`).
+pub const HOUR: i64 = 3600;
+/// A second, in microseconds (stored timestamps).
+pub const SECOND: i64 = MICROS_PER_SECOND;
 
 pub const PG_ADMIN_DEFAULT: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 
@@ -143,6 +149,18 @@ pub async fn redis_url() -> Option<String> {
     }
 }
 
+/// A stored timestamp as the API writes it.
+pub fn rfc3339(micros: i64) -> String {
+    Timestamp(micros).to_rfc3339()
+}
+
+/// A fresh SQLite database in a temporary folder (kept while the folder lives): (folder, URL).
+pub fn temp_sqlite() -> (tempfile::TempDir, String) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("portal.db").display());
+    (dir, url)
+}
+
 pub fn in_ci() -> bool {
     std::env::var("CI").map(|v| v == "true").unwrap_or(false)
 }
@@ -174,8 +192,7 @@ impl TestApp {
         configure(&mut config);
         let (dir, pg_database, url) = match kind {
             Kind::Sqlite => {
-                let dir = tempfile::tempdir().expect("temp dir");
-                let url = format!("sqlite://{}?mode=rwc", dir.path().join("portal.db").display());
+                let (dir, url) = temp_sqlite();
                 (Some(dir), None, url)
             }
             Kind::Postgres => {
@@ -336,6 +353,20 @@ impl TestApp {
         key
     }
 
+    /// A user at `level` with a live session: (user, session token).
+    pub async fn staff(&self, bot_key: &str, platform_user_id: &str, level: i64) -> (UserRow, String) {
+        let user = self.user(platform_user_id, level).await;
+        let token = self.login(bot_key, platform_user_id).await;
+        (user, token)
+    }
+
+    /// The id of the (active) bot with this key, as the bot itself learns it.
+    pub async fn bot_id_of(&self, key: &str) -> i64 {
+        self.get("/v1/bot/me").key(key).send().await.assert_ok()["id"]
+            .as_i64()
+            .unwrap()
+    }
+
     /// The official Discord login bot's key (created on first use, owned by a fresh Owner).
     pub async fn login_bot(&self) -> String {
         let mut conn = self.conn().await;
@@ -378,8 +409,6 @@ impl TestApp {
         fetched.assert_ok()["code"].as_str().expect("a pending code").to_owned()
     }
 
-    /// Logs an identity in through the real web flow (request → bot login-code → verify) and
-    /// returns the session token.
     /// The single integer a counting query answers.
     pub async fn count(&self, sql: &str) -> i64 {
         let mut conn = self.conn().await;
@@ -387,43 +416,79 @@ impl TestApp {
         n
     }
 
-    /// Puts a platform timeout of `secs` seconds on a user directly in the store; returns its end.
-    pub async fn time_out(&self, user_id: i64, secs: i64) -> i64 {
-        let now = self.app.now();
-        let expires_at = now + secs * 1_000_000;
+    /// Runs one statement straight against the store, for a state no endpoint sets up.
+    pub async fn exec(&self, sql: &str) {
         let mut conn = self.conn().await;
-        sqlx::query(
-            "INSERT INTO moderation_actions (user_id, action_type, reason, expires_at, created_at) \
-             VALUES ($1, 'PLATFORM_TIMEOUT', 'test', $2, $3)",
+        sqlx::query(sql).execute(&mut *conn).await.unwrap();
+    }
+
+    /// Puts a platform action in force directly in the store, as another staff member would have
+    /// (no issuer, no audit row); returns its end, `None` for a permanent one.
+    pub async fn put_in_force(&self, user_id: i64, action_type: &str, expires_in_s: Option<i64>) -> Option<i64> {
+        let now = self.app.now();
+        let expires_at = expires_in_s.map(|s| now + s * SECOND);
+        let mut conn = self.conn().await;
+        store::history::insert_moderation(
+            &mut conn,
+            NewModeration {
+                user_id,
+                action_type,
+                reason: Some("set up by the test"),
+                chat_id: None,
+                issued_by_id: None,
+                expires_at,
+                now,
+            },
         )
-        .bind(user_id)
-        .bind(expires_at)
-        .bind(now)
-        .execute(&mut *conn)
         .await
         .unwrap();
         expires_at
     }
 
-    /// Sets a user's subscription directly in the store.
-    pub async fn set_subscription(&self, user_id: i64, tier: i64, expires_at: Option<i64>) {
-        let mut conn = self.conn().await;
-        sqlx::query("UPDATE users SET subscription_tier = $1, subscription_expires_at = $2 WHERE id = $3")
-            .bind(tier)
-            .bind(expires_at)
-            .bind(user_id)
-            .execute(&mut *conn)
+    /// Puts a platform timeout of `secs` seconds on a user directly in the store; returns its end.
+    pub async fn time_out(&self, user_id: i64, secs: i64) -> i64 {
+        self.put_in_force(user_id, "PLATFORM_TIMEOUT", Some(secs))
             .await
-            .unwrap();
+            .expect("a timeout ends")
     }
 
-    pub async fn login(&self, bot_key: &str, platform_user_id: &str) -> String {
+    /// Sets a user's subscription directly in the store (granted by no one, no history row).
+    pub async fn set_subscription(&self, user_id: i64, tier: i64, expires_at: Option<i64>) {
+        let mut conn = self.conn().await;
+        store::users::set_subscription(
+            &mut conn,
+            user_id,
+            SubscriptionChange {
+                tier,
+                expires_at,
+                granted_by: None,
+                uses_trial: false,
+                now: self.app.now(),
+            },
+        )
+        .await
+        .unwrap();
+    }
+
+    /// The web login flow up to verify (request → bot login-code → verify), returning verify's
+    /// answer, for identities that may be refused.
+    pub async fn try_login(&self, bot_key: &str, platform_user_id: &str) -> TestResponse {
         let report = json!({"platform": "discord", "platform_user_id": platform_user_id,
                             "platform_username": format!("name-{platform_user_id}"), "platform_avatar_url": null});
         let code = self.web_code(bot_key, report).await;
-        let verified = self.verify(&code).await;
+        self.verify(&code).await
+    }
+
+    /// Logs an identity in through the real web flow and returns the session token.
+    pub async fn login(&self, bot_key: &str, platform_user_id: &str) -> String {
+        let verified = self.try_login(bot_key, platform_user_id).await;
         verified.assert_ok();
         verified.session_cookie().expect("session cookie")
+    }
+
+    /// `POST path` with a JSON body as the holder of session `token`.
+    pub async fn post_as(&self, token: &str, path: &str, body: Value) -> TestResponse {
+        self.post(path).cookie(token).json(body).send().await
     }
 }
 
@@ -524,8 +589,8 @@ impl<'a> People<'a> {
 
     /// A user of `level` made in the store (no welcome notification), with a session: (id, token).
     pub async fn at(&self, name: &str, level: i64) -> (i64, String) {
-        let user = self.t.user(name, level).await;
-        (user.id, self.t.login(&self.bot, name).await)
+        let (user, token) = self.t.staff(&self.bot, name, level).await;
+        (user.id, token)
     }
 
     /// A user who signs up through the login flow, and so gets the welcome notification.
@@ -539,7 +604,7 @@ impl<'a> People<'a> {
     pub async fn premium(&self, name: &str, secs: i64) -> (i64, String) {
         let (id, token) = self.at(name, 0).await;
         self.t
-            .set_subscription(id, 2, Some(self.t.app.now() + secs * 1_000_000))
+            .set_subscription(id, 2, Some(self.t.app.now() + secs * SECOND))
             .await;
         (id, token)
     }
@@ -562,4 +627,19 @@ pub fn keys(value: &Value) -> Vec<String> {
     let mut keys: Vec<String> = value.as_object().expect("object").keys().cloned().collect();
     keys.sort();
     keys
+}
+
+/// The audit rows of one event type, oldest first: (actor_id, target_type, target_id, metadata).
+pub async fn audits(t: &TestApp, event_type: &str) -> Vec<(Option<i64>, String, Option<i64>, Value)> {
+    let mut conn = t.conn().await;
+    let rows: Vec<(Option<i64>, String, Option<i64>, String)> = sqlx::query_as(
+        "SELECT actor_id, target_type, target_id, metadata FROM audit_log WHERE event_type = $1 ORDER BY id",
+    )
+    .bind(event_type)
+    .fetch_all(&mut *conn)
+    .await
+    .unwrap();
+    rows.into_iter()
+        .map(|(a, tt, ti, m)| (a, tt, ti, serde_json::from_str(&m).unwrap()))
+        .collect()
 }

@@ -1,0 +1,21 @@
+//! The integration tests, one binary: the real router over a fresh database per test, on SQLite and
+//! PostgreSQL, and the real server binary where a test needs sockets or processes. One module per
+//! capability; the harness and the shared fixtures are in `common`.
+
+#[macro_use]
+mod common;
+
+mod attacks;
+mod auth;
+mod bots;
+mod chats;
+mod cluster;
+mod conformance;
+mod foundation;
+mod notifications;
+mod realtime;
+mod reliability;
+mod security;
+mod staff;
+mod statistics;
+mod users;
