@@ -7,8 +7,8 @@ use std::sync::Arc;
 use clap::{Parser, Subcommand};
 use serde_json::{json, Value};
 
-use crate::app::{self, App};
 use crate::config::Config;
+use crate::domain::app::{self, App};
 use crate::domain::level::Level;
 use crate::domain::staff::{self, NewBotSpec};
 use crate::domain::views;

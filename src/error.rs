@@ -281,7 +281,7 @@ impl From<sqlx::Error> for ApiError {
 /// pool gave no connection in time, the connection broke (PostgreSQL restarted, a backend was
 /// terminated, the network dropped), or SQLite stayed busy or locked past `busy_timeout`. The
 /// client may retry them, so they are 503, never 500. A protocol error stays a 500: the faults
-/// tested in tests/reliability.rs never produce one, and it may be a bug.
+/// tested in tests/api/reliability.rs never produce one, and it may be a bug.
 fn database_unavailable(err: &sqlx::Error) -> bool {
     match err {
         sqlx::Error::PoolTimedOut

@@ -1,7 +1,6 @@
 //! portal: the server of the Portal API.
 
 pub mod address;
-pub mod app;
 pub mod cli;
 pub mod config;
 pub mod connections;

@@ -20,9 +20,9 @@ use hyper_util::server::conn::auto::Builder;
 use hyper_util::server::graceful::GracefulShutdown;
 use tower::ServiceExt;
 
-use crate::app::{open_store, App, AppState};
 use crate::config::Config;
 use crate::connections::{ConnectionCounts, ConnectionSlot};
+use crate::domain::app::{open_store, App, AppState};
 use crate::http::error::CloseConnection;
 use crate::time::SystemClock;
 

@@ -4,7 +4,7 @@ use serde::Serialize;
 use serde_json::Value;
 use utoipa::ToSchema;
 
-use crate::app::App;
+use crate::domain::app::App;
 use crate::error::ApiError;
 pub use crate::store::audit::{AuditFilter, AuditRow};
 use crate::store::{self, Conn};

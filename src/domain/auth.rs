@@ -6,8 +6,8 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::address::AddressGroup;
-use crate::app::App;
 use crate::crypto;
+use crate::domain::app::App;
 use crate::domain::bots;
 use crate::domain::level::Level;
 use crate::domain::sessions::{self, Opened};

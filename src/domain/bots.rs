@@ -7,8 +7,8 @@ use serde::Serialize;
 use serde_json::{json, Map, Value};
 use utoipa::ToSchema;
 
-use crate::app::App;
 use crate::crypto;
+use crate::domain::app::App;
 use crate::domain::audit::{self, Target};
 use crate::domain::level::{can_act_on, Level};
 use crate::domain::staff::{self, NewBotSpec};

@@ -5,8 +5,8 @@
 pub use crate::store::keys::BotRow;
 pub use crate::store::sessions::LiveSession;
 
-use crate::app::App;
 use crate::crypto;
+use crate::domain::app::App;
 use crate::error::ApiError;
 use crate::store;
 use crate::time::MICROS_PER_SECOND;

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::app::App;
+use crate::domain::app::App;
 use crate::time::Timestamp;
 
 #[derive(Serialize, ToSchema)]

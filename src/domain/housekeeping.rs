@@ -1,7 +1,7 @@
 //! Tidying that correctness never waits for: expired login codes are unusable the moment they
 //! expire, and old session history is merely kept for a while (10-auth §3.3, §4.5).
 
-use crate::app::{App, AppState};
+use crate::domain::app::{App, AppState};
 use crate::error::ApiError;
 use crate::store;
 use crate::time::MICROS_PER_SECOND;

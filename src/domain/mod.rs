@@ -1,5 +1,6 @@
 //! The rules of the product. Handlers and the command-line tool call these; these call the store.
 
+pub mod app;
 pub mod audit;
 pub mod auth;
 pub mod bots;

@@ -4,7 +4,7 @@
 
 use serde_json::json;
 
-use crate::app::App;
+use crate::domain::app::App;
 use crate::domain::audit::{self, Target};
 use crate::domain::bots::{self, OwnerLost};
 use crate::domain::level::Level;

@@ -5,7 +5,7 @@ use serde::Serialize;
 use serde_json::json;
 use utoipa::ToSchema;
 
-use crate::app::App;
+use crate::domain::app::App;
 use crate::domain::audit::{self, Target};
 use crate::domain::input::{trimmed_text, Fields};
 use crate::domain::presence;

@@ -22,8 +22,8 @@ use serde_json::json;
 use tokio::sync::{broadcast, mpsc, Notify};
 use utoipa::ToSchema;
 
-use crate::app::App;
 use crate::config::PresenceConfig;
+use crate::domain::app::App;
 use crate::domain::views::avatar_url;
 use crate::ephemeral::{Ephemeral, RemoteEvent};
 use crate::error::ApiError;

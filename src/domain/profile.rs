@@ -8,7 +8,7 @@ use bytes::Bytes;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::app::App;
+use crate::domain::app::App;
 use crate::domain::input::Fields;
 use crate::domain::level::{can_act_on, Level};
 use crate::domain::users::check_username;

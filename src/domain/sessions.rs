@@ -2,8 +2,8 @@
 
 use std::net::IpAddr;
 
-use crate::app::App;
 use crate::crypto;
+use crate::domain::app::App;
 use crate::domain::level::Level;
 use crate::error::ApiError;
 use crate::store::sessions::SessionRow;

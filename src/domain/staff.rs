@@ -3,8 +3,8 @@
 
 use serde_json::json;
 
-use crate::app::App;
 use crate::crypto;
+use crate::domain::app::App;
 use crate::domain::audit::{self, Target};
 use crate::domain::bots::{self, OwnerLost};
 use crate::domain::level::{can_act_on, Level};

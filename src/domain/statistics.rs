@@ -7,7 +7,7 @@ use serde::Serialize;
 use tokio::sync::Mutex;
 use utoipa::ToSchema;
 
-use crate::app::App;
+use crate::domain::app::App;
 use crate::error::ApiError;
 use crate::store;
 use crate::time::MICROS_PER_SECOND;

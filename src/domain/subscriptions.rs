@@ -7,7 +7,7 @@ use serde::Serialize;
 use serde_json::json;
 use utoipa::ToSchema;
 
-use crate::app::App;
+use crate::domain::app::App;
 use crate::domain::audit::{self, Target};
 use crate::domain::staff::{self, Actor};
 use crate::domain::views::effective_tier;
@@ -99,7 +99,7 @@ pub async fn sweep_expired(app: &App) -> Result<u64, ApiError> {
 }
 
 /// Runs the sweeper every `subscriptions.sweep_interval_s` seconds until the task is dropped.
-pub async fn run_sweeper(app: crate::app::AppState) {
+pub async fn run_sweeper(app: crate::domain::app::AppState) {
     let period = std::time::Duration::from_secs(app.config.subscriptions.sweep_interval_s.max(1));
     let mut ticks = tokio::time::interval(period);
     loop {

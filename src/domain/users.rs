@@ -1,7 +1,7 @@
 //! Rules about users: usernames, platform identities and avatar choices.
 
-use crate::app::App;
 use crate::crypto;
+use crate::domain::app::App;
 use crate::domain::input::check_text;
 use crate::error::ApiError;
 use crate::store::users::{NewLink, NewUser, UserRow};

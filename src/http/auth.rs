@@ -11,7 +11,7 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::app::{App, AppState};
+use crate::domain::app::{App, AppState};
 use crate::domain::auth::{self, BotReport, Identity, LookupResult, Verified};
 use crate::domain::input::{check_text, Fields};
 use crate::domain::sessions;

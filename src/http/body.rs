@@ -12,7 +12,7 @@ use http_body_util::{BodyExt, LengthLimitError, Limited};
 use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 
-use crate::app::AppState;
+use crate::domain::app::AppState;
 use crate::domain::input::{check_range, invalid_characters, Fields};
 use crate::error::ApiError;
 use crate::time::Timestamp;

@@ -11,7 +11,7 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::app::{App, AppState};
+use crate::domain::app::{App, AppState};
 use crate::domain::bots::{
     self, Actor, BotView, CommandRecord, CommandUsage, PlatformUser, Registration, SelfUpdate, StaffUpdate,
 };

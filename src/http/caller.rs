@@ -14,7 +14,7 @@ use axum::response::{IntoResponse, Response};
 use ipnet::IpNet;
 
 use crate::address::AddressGroup;
-use crate::app::{App, AppState};
+use crate::domain::app::{App, AppState};
 use crate::domain::credentials::{self, ApiKey, BotRow, LiveSession};
 use crate::domain::level::Level;
 use crate::domain::sessions::clear_cookie;

@@ -10,7 +10,7 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::app::AppState;
+use crate::domain::app::AppState;
 use crate::domain::chats::input::{self, ChatPatch, KickInput, NewChat, NewInviteInput};
 use crate::domain::chats::invites::{self, Resolved};
 use crate::domain::chats::views::{ChatAdmin, ChatAdminDetail, ChatStatus, ChatSummary, Invite};

@@ -8,7 +8,7 @@ use serde_json::Value;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::app::AppState;
+use crate::domain::app::AppState;
 use crate::domain::health::{self, FullHealthReport, HealthReport};
 use crate::error::ApiError;
 use crate::http::caller::RequireAdmin;

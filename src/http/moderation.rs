@@ -8,7 +8,7 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::app::AppState;
+use crate::domain::app::AppState;
 use crate::domain::audit::AuditFilter;
 use crate::domain::audit::{AuditLogEntry, EVENT_TYPES, TARGET_TYPES};
 use crate::domain::input::{check_range, trimmed_text, Fields};

@@ -7,7 +7,7 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::app::AppState;
+use crate::domain::app::AppState;
 use crate::domain::notifications::{self, NewNotification, Notification};
 use crate::error::ApiResult;
 use crate::http::body::{parse_path_id, JsonObject, Query};

@@ -8,7 +8,7 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::app::AppState;
+use crate::domain::app::AppState;
 use crate::domain::chats::input::{optional_text, user_id};
 use crate::domain::chats::moderation::{self, Sanction};
 use crate::domain::input::{check_range, trimmed_text, Fields};

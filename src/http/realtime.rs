@@ -16,8 +16,8 @@ use tokio::time::{Instant, MissedTickBehavior};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::app::AppState;
 use crate::connections::ConnectionSlot;
+use crate::domain::app::AppState;
 use crate::domain::presence::{self, close, Registration};
 use crate::error::{ApiError, ApiResult};
 use crate::http::caller::{check_origin, Authenticated};

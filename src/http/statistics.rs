@@ -9,7 +9,7 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::app::{App, AppState};
+use crate::domain::app::{App, AppState};
 use crate::domain::statistics::{self, StatisticsBots, StatisticsChats, StatisticsUsers};
 use crate::error::ApiResult;
 use crate::http::caller::Public;

@@ -8,7 +8,7 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::app::AppState;
+use crate::domain::app::AppState;
 use crate::domain::input::{check_range, required, trimmed_text, Fields};
 use crate::domain::subscriptions::{self, tier_by_name, ActiveSubscriber, Grant, SubscriptionState, TIER_CHOICES};
 use crate::error::{ApiError, ApiResult};

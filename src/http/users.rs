@@ -12,7 +12,7 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::app::AppState;
+use crate::domain::app::AppState;
 use crate::domain::profile::{self, ProfileSearchItem, ProfileView, UpdateOutcome};
 use crate::domain::views::{
     self, ActiveSession, ChatBrief, EndedSession, OwnModerationAction, SubscriptionHistoryEntry, UserPrivate,

@@ -6,7 +6,7 @@ use serde_json::{json, Map, Value};
 use super::input::{ChatPatch, KickInput, NewChat};
 use super::views::{self, ChatAdmin, ChatAdminDetail, ChatStatus};
 use super::{delete_chat, existing_chat, insert_owned, kick_member, level_of, owner_level, OFFICIAL, PRIVATE, PUBLIC};
-use crate::app::App;
+use crate::domain::app::App;
 use crate::domain::audit::{self, Target};
 use crate::domain::level::can_act_on;
 use crate::error::ApiError;

@@ -4,8 +4,8 @@
 use super::input::NewInviteInput;
 use super::views::{self, ChatSummary, Invite};
 use super::{manages_invites, visible_chat};
-use crate::app::App;
 use crate::crypto;
+use crate::domain::app::App;
 use crate::error::ApiError;
 use crate::store::chats::{ChatRow, NewInvite};
 use crate::store::users::UserRow;

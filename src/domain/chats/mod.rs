@@ -10,7 +10,7 @@ pub mod views;
 
 use serde_json::json;
 
-use crate::app::App;
+use crate::domain::app::App;
 use crate::domain::audit::{self, Target};
 use crate::domain::level::{can_act_on, Level};
 use crate::domain::views::effective_tier;

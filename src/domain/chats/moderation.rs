@@ -5,7 +5,7 @@
 use serde_json::json;
 
 use super::{kick_member, level_of, moderates, visible_chat};
-use crate::app::App;
+use crate::domain::app::App;
 use crate::domain::audit::{self, Target};
 use crate::domain::level::can_act_on;
 use crate::domain::moderation::{self, Issuer};

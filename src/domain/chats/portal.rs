@@ -4,7 +4,7 @@
 use super::input::NewChat;
 use super::views::{self, ChatSummary};
 use super::{delete_chat, insert_owned, level_of, visible_chat, PRIVATE};
-use crate::app::App;
+use crate::domain::app::App;
 use crate::domain::level::Level;
 use crate::error::ApiError;
 use crate::store::chats::ChatFields;
