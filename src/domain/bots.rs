@@ -43,14 +43,15 @@ fn view(bot: BotRow, private: bool) -> BotView {
     }
 }
 
+/// The bot types by name, in type order (1 Official, 2 Verified, 3 Community).
+pub const BOT_TYPE_NAMES: [&str; 3] = ["official", "verified", "community"];
+
 /// `official`, `verified` or `community` (any case) as 1, 2, 3.
 pub fn bot_type_from_name(name: &str) -> Option<i64> {
-    match name.to_ascii_lowercase().as_str() {
-        "official" => Some(1),
-        "verified" => Some(2),
-        "community" => Some(3),
-        _ => None,
-    }
+    BOT_TYPE_NAMES
+        .iter()
+        .position(|known| known.eq_ignore_ascii_case(name))
+        .map(|i| i as i64 + 1)
 }
 
 /// A page of bots by id, the inactive ones too when `with_inactive`, and how many there are.

@@ -33,8 +33,7 @@ impl Fields {
     pub fn opt_str(&self, name: &str) -> Result<Option<&str>, ApiError> {
         match self.present(name) {
             None => Ok(None),
-            Some(Value::String(s)) if s.contains('\0') => Err(invalid_characters(name)),
-            Some(Value::String(s)) => Ok(Some(s)),
+            Some(Value::String(s)) => storable(name, s).map(Some),
             Some(_) => Err(type_error(name, "a string")),
         }
     }
@@ -69,6 +68,15 @@ impl Fields {
             Some(Value::Number(n)) => Ok(n.as_f64()),
             Some(_) => Err(type_error(name, "a number")),
         }
+    }
+}
+
+/// A string field as read: no field may hold a NUL character, which PostgreSQL cannot store.
+pub fn storable<'a>(name: &str, text: &'a str) -> Result<&'a str, ApiError> {
+    if text.contains('\0') {
+        Err(invalid_characters(name))
+    } else {
+        Ok(text)
     }
 }
 

@@ -22,9 +22,12 @@ const TRIAL_DAYS: i64 = 7;
 
 pub const TIER_CHOICES: &str = "1, 2, 3, TRIAL, PREMIUM, LIFETIME";
 
+/// The grantable tiers by name, in tier order.
+pub const TIER_NAMES: [&str; 3] = ["TRIAL", "PREMIUM", "LIFETIME"];
+
 /// A grantable tier from its name, case-insensitively: `TRIAL` 1, `PREMIUM` 2, `LIFETIME` 3.
 pub fn tier_by_name(name: &str) -> Option<i64> {
-    ["TRIAL", "PREMIUM", "LIFETIME"]
+    TIER_NAMES
         .iter()
         .position(|known| known.eq_ignore_ascii_case(name))
         .map(|i| i as i64 + 1)

@@ -51,6 +51,7 @@ pub fn check_platform<'a>(app: &App, fields: &'a Fields) -> Result<&'a str, ApiE
 #[derive(ToSchema)]
 pub struct LookupBody {
     /// 3–32 characters of `[A-Za-z0-9._-]`, matched case-insensitively.
+    #[schema(min_length = 3, max_length = 32, pattern = r"^[A-Za-z0-9._-]+$")]
     username: String,
 }
 
@@ -81,6 +82,7 @@ pub struct CodeRequestBody {
     /// One of the configured platforms.
     platform: String,
     /// 1–64 characters of `[A-Za-z0-9_.:-]`.
+    #[schema(min_length = 1, max_length = 64, pattern = r"^[A-Za-z0-9_.:-]+$")]
     platform_user_id: String,
 }
 
@@ -128,9 +130,13 @@ async fn request_code(
 
 #[derive(ToSchema)]
 pub struct BotCodeBody {
+    /// One of the configured platforms.
     platform: String,
+    /// 1–64 characters of `[A-Za-z0-9_.:-]`.
+    #[schema(min_length = 1, max_length = 64, pattern = r"^[A-Za-z0-9_.:-]+$")]
     platform_user_id: String,
     /// 1–100 characters: the user's current name on the platform.
+    #[schema(min_length = 1, max_length = 100, pattern = r"^[^\u0000]*$")]
     platform_username: String,
     /// An http(s) URL of at most 2048 characters; absent, `null` or `""` mean no avatar.
     platform_avatar_url: Option<String>,
@@ -258,6 +264,7 @@ impl FromRequestParts<AppState> for NotLockedOut {
 #[derive(ToSchema)]
 pub struct VerifyBody {
     /// The 8-character code; any other string is answered `ERR_INVALID_CODE`.
+    #[schema(pattern = r"^[^\u0000]*$")]
     code: String,
 }
 

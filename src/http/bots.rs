@@ -15,14 +15,14 @@ use crate::domain::app::{App, AppState};
 use crate::domain::bots::{
     self, Actor, BotView, CommandRecord, CommandUsage, PlatformUser, Registration, SelfUpdate, StaffUpdate,
 };
-use crate::domain::input::{check_range, check_text, nested, required, trimmed_text, Fields};
+use crate::domain::input::{check_range, check_text, nested, required, storable, trimmed_text, Fields};
 use crate::domain::users::check_platform_user_id;
 use crate::domain::views::{BotPrivate, BotPublic};
 use crate::error::{ApiError, ApiResult};
 use crate::http::auth::is_http_url;
 use crate::http::body::{parse_path_id, JsonObject, Query, LARGE_BODY_LIMIT};
 use crate::http::caller::{Authenticated, BotCaller, Public, RequireAdmin};
-use crate::http::openapi::ErrorBody;
+use crate::http::openapi::{BotTypeName, ErrorBody, GroupId};
 use crate::http::users::{counted, PathParam};
 use crate::time::{Timestamp, MICROS_PER_SECOND};
 
@@ -86,7 +86,7 @@ fn parse_bot_type(value: &Value) -> ApiResult<i64> {
 fn group_id_text(name: &str, value: &Value) -> ApiResult<String> {
     match value {
         Value::String(s) => {
-            check_text(name, s, 1, 64, |_| true)?;
+            check_text(name, storable(name, s)?, 1, 64, |_| true)?;
             Ok(s.clone())
         }
         Value::Number(n) if n.is_u64() => Ok(n.to_string()),
@@ -121,7 +121,7 @@ fn command_window(query: &Query, now: i64) -> ApiResult<(i64, i64)> {
 
 /// Active bots, public view, by id (bare array with `X-Total-Count`).
 #[utoipa::path(get, path = "/v1/bots", tag = "bots", security((), ("session" = []), ("api_key" = [])),
-    params(("offset" = Option<i64>, Query, description = "≥ 0"), ("limit" = Option<i64>, Query, description = "1–100, default 50")),
+    params(("offset" = Option<i64>, Query, minimum = 0, description = "≥ 0"), ("limit" = Option<i64>, Query, minimum = 1, maximum = 100, description = "1–100, default 50")),
     responses((status = 200, body = Vec<BotPublic>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 429, body = ErrorBody)))]
 async fn list_bots(State(app): State<AppState>, _caller: Public, query: Query) -> ApiResult<Response> {
     let page = query.page(50, 100, i64::MAX)?;
@@ -130,7 +130,7 @@ async fn list_bots(State(app): State<AppState>, _caller: Public, query: Query) -
 }
 
 /// One bot: the private view for Admin+ sessions, else the public one (inactive bots hidden).
-#[utoipa::path(get, path = "/v1/bots/{bot_id}", tag = "bots", params(("bot_id" = i64, Path, description = "≥ 1")),
+#[utoipa::path(get, path = "/v1/bots/{bot_id}", tag = "bots", params(("bot_id" = i64, Path, minimum = 1, description = "≥ 1")),
     security((), ("session" = []), ("api_key" = [])),
     responses((status = 200, body = BotView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 429, body = ErrorBody)))]
 async fn bot_by_id(
@@ -152,9 +152,9 @@ pub struct BotSearchPage {
 
 /// Find bots by name or id; Admin+ also sees inactive bots and may filter by owner.
 #[utoipa::path(get, path = "/v1/bots/search", tag = "bots", security(("session" = [])),
-    params(("q" = Option<String>, Query, description = "at most 50 characters"), ("owner" = Option<i64>, Query, description = "≥ 1; Admin+ only"),
-           ("bot_type" = Option<String>, Query, description = "1, 2, 3, official, verified or community"),
-           ("offset" = Option<i64>, Query, description = "0–10000"), ("limit" = Option<i64>, Query, description = "1–100, default 25")),
+    params(("q" = Option<String>, Query, max_length = 50, description = "at most 50 characters"), ("owner" = Option<i64>, Query, minimum = 1, description = "≥ 1; Admin+ only"),
+           ("bot_type" = inline(Option<BotTypeName>), Query, description = "1, 2, 3, official, verified or community"),
+           ("offset" = Option<i64>, Query, minimum = 0, maximum = 10000, description = "0–10000"), ("limit" = Option<i64>, Query, minimum = 1, maximum = 100, description = "1–100, default 25")),
     responses((status = 200, body = BotSearchPage), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 async fn search_bots(State(app): State<AppState>, auth: Authenticated, query: Query) -> ApiResult<Json<BotSearchPage>> {
     let q = query.str("q").unwrap_or("");
@@ -208,15 +208,19 @@ async fn bot_me(BotCaller(bot): BotCaller) -> Json<BotPrivate> {
 #[allow(dead_code)]
 pub struct BotSelfUpdateBody {
     /// 2–32 characters after trimming; unique per platform.
+    #[schema(min_length = 2, max_length = 32, pattern = r"^[^\u0000]*[^\s\u0000][^\u0000]*$")]
     name: Option<String>,
     /// An http(s) URL of at most 2048 characters; `null` clears it.
     avatar_url: Option<String>,
     /// At most 50000 group ids (strings of 1–64 characters or non-negative integers); `groups`
     /// becomes the number of distinct ones.
-    group_ids: Option<Vec<Value>>,
+    #[schema(inline, max_items = 50000)]
+    group_ids: Option<Vec<GroupId>>,
     /// 0–9007199254740991.
+    #[schema(minimum = 0, maximum = 9_007_199_254_740_991_f64)]
     users: Option<i64>,
     /// 0–10000.
+    #[schema(minimum = 0, maximum = 10000)]
     latency_ms: Option<f64>,
 }
 
@@ -316,13 +320,17 @@ async fn bot_update_me(
 #[allow(dead_code)]
 pub struct CommandRecordBody {
     /// 1–64 characters after trimming.
+    #[schema(min_length = 1, max_length = 64, pattern = r"^[^\u0000]*[^\s\u0000][^\u0000]*$")]
     command: String,
     /// 1–1000000, default 1.
+    #[schema(minimum = 1, maximum = 1000000)]
     count: Option<i64>,
     /// ≥ 1; checked, not stored.
+    #[schema(minimum = 1)]
     user_id: Option<i64>,
     /// A string of 1–64 characters or a non-negative integer; checked, not stored.
-    group_id: Option<Value>,
+    #[schema(inline, nullable = false)]
+    group_id: Option<GroupId>,
     /// RFC 3339; at most 5 minutes ahead and 30 days back.
     #[schema(format = DateTime)]
     timestamp: String,
@@ -332,6 +340,7 @@ pub struct CommandRecordBody {
 #[allow(dead_code)]
 pub struct BatchBody {
     /// 0–1000 records.
+    #[schema(max_items = 1000)]
     commands: Vec<CommandRecordBody>,
 }
 
@@ -428,7 +437,7 @@ async fn bot_batch(
 
 /// The calling bot's command statistics (bare array with `X-Total-Count`).
 #[utoipa::path(get, path = "/v1/bot/me/commands", tag = "bot", security(("api_key" = [])),
-    params(("since" = Option<String>, Query, description = "RFC 3339; default until minus 7 days"), ("until" = Option<String>, Query, description = "RFC 3339; default now")),
+    params(("since" = Option<String>, Query, format = DateTime, description = "RFC 3339; default until minus 7 days"), ("until" = Option<String>, Query, format = DateTime, description = "RFC 3339; default now")),
     responses((status = 200, body = Vec<CommandUsage>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 429, body = ErrorBody)))]
 async fn bot_my_commands(State(app): State<AppState>, BotCaller(bot): BotCaller, query: Query) -> ApiResult<Response> {
     let (since, until) = command_window(&query, app.now())?;
@@ -438,7 +447,7 @@ async fn bot_my_commands(State(app): State<AppState>, BotCaller(bot): BotCaller,
 }
 
 /// The user linked to a platform identity on the bot's own platform.
-#[utoipa::path(get, path = "/v1/bot/users/{platform_user_id}", tag = "bot", params(("platform_user_id" = String, Path, description = "1–64 characters of [A-Za-z0-9_.:-]")),
+#[utoipa::path(get, path = "/v1/bot/users/{platform_user_id}", tag = "bot", params(("platform_user_id" = String, Path, min_length = 1, max_length = 64, pattern = "^[A-Za-z0-9_.:-]+$", description = "1–64 characters of [A-Za-z0-9_.:-]")),
     security(("api_key" = [])),
     responses((status = 200, body = PlatformUser), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
               (status = 404, body = ErrorBody), (status = 429, body = ErrorBody)))]
@@ -457,7 +466,7 @@ async fn bot_user_lookup(
 
 /// Every bot, active or not, private view (bare array with `X-Total-Count`).
 #[utoipa::path(get, path = "/v1/admin/bots", tag = "admin", security(("session" = [])),
-    params(("offset" = Option<i64>, Query, description = "≥ 0"), ("limit" = Option<i64>, Query, description = "1–25, default 25")),
+    params(("offset" = Option<i64>, Query, minimum = 0, description = "≥ 0"), ("limit" = Option<i64>, Query, minimum = 1, maximum = 25, description = "1–25, default 25")),
     responses((status = 200, body = Vec<BotPrivate>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 async fn admin_list_bots(State(app): State<AppState>, _admin: RequireAdmin, query: Query) -> ApiResult<Response> {
     let page = query.page(25, 25, i64::MAX)?;
@@ -469,12 +478,15 @@ async fn admin_list_bots(State(app): State<AppState>, _admin: RequireAdmin, quer
 #[allow(dead_code)]
 pub struct RegisterBotBody {
     /// 2–32 characters after trimming; unique per platform regardless of case.
+    #[schema(min_length = 2, max_length = 32, pattern = r"^[^\u0000]*[^\s\u0000][^\u0000]*$")]
     name: String,
     /// The owning user: the actor, or a user the actor outranks.
+    #[schema(minimum = 1)]
     owner_id: i64,
     /// One of the configured platforms (any case).
     platform: String,
     /// 1–100000, default 1000.
+    #[schema(minimum = 1, maximum = 100000)]
     rate_limit_per_hour: Option<i64>,
 }
 
@@ -545,13 +557,17 @@ async fn admin_register_bot(
 #[allow(dead_code)]
 pub struct UpdateBotBody {
     /// 2–32 characters after trimming; unique per platform among other bots.
+    #[schema(min_length = 2, max_length = 32, pattern = r"^[^\u0000]*[^\s\u0000][^\u0000]*$")]
     name: Option<String>,
     /// A user the actor may give the bot to.
+    #[schema(minimum = 1)]
     owner_id: Option<i64>,
     /// 1–100000.
+    #[schema(minimum = 1, maximum = 100000)]
     rate_limit_per_hour: Option<i64>,
     /// `official`, `verified`, `community` (any case) or 1, 2, 3.
-    bot_type: Option<Value>,
+    #[schema(inline, nullable = false)]
+    bot_type: Option<BotTypeName>,
     /// false refuses the key at once and hides the bot from public views.
     is_active: Option<bool>,
 }
@@ -592,7 +608,7 @@ pub struct BotUpdated {
 
 /// Update a bot's name, owner, quota, type or activity.
 #[utoipa::path(post, path = "/v1/admin/bots/{bot_id}/update", tag = "admin", request_body = UpdateBotBody,
-    params(("bot_id" = i64, Path, description = "≥ 1")), security(("session" = [])),
+    params(("bot_id" = i64, Path, minimum = 1, description = "≥ 1")), security(("session" = [])),
     responses((status = 200, body = BotUpdated), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
               (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 async fn admin_update_bot(
@@ -625,7 +641,7 @@ pub struct KeyRegenerated {
 }
 
 /// Replace a bot's key; the old one stops working at once.
-#[utoipa::path(post, path = "/v1/admin/bots/{bot_id}/regenerate-key", tag = "admin", params(("bot_id" = i64, Path, description = "≥ 1")),
+#[utoipa::path(post, path = "/v1/admin/bots/{bot_id}/regenerate-key", tag = "admin", params(("bot_id" = i64, Path, minimum = 1, description = "≥ 1")),
     security(("session" = [])),
     responses((status = 200, body = KeyRegenerated), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn admin_regenerate_key(
@@ -650,7 +666,7 @@ pub struct BotDeleted {
 }
 
 /// Delete a bot with its key and command statistics.
-#[utoipa::path(post, path = "/v1/admin/bots/{bot_id}/delete", tag = "admin", params(("bot_id" = i64, Path, description = "≥ 1")),
+#[utoipa::path(post, path = "/v1/admin/bots/{bot_id}/delete", tag = "admin", params(("bot_id" = i64, Path, minimum = 1, description = "≥ 1")),
     security(("session" = [])),
     responses((status = 200, body = BotDeleted), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn admin_delete_bot(
@@ -672,7 +688,7 @@ pub struct StatsReset {
 }
 
 /// Zero a bot's reported groups and users and clear its latency.
-#[utoipa::path(post, path = "/v1/admin/bots/{bot_id}/reset-stats", tag = "admin", params(("bot_id" = i64, Path, description = "≥ 1")),
+#[utoipa::path(post, path = "/v1/admin/bots/{bot_id}/reset-stats", tag = "admin", params(("bot_id" = i64, Path, minimum = 1, description = "≥ 1")),
     security(("session" = [])),
     responses((status = 200, body = StatsReset), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn admin_reset_stats(
@@ -690,8 +706,8 @@ async fn admin_reset_stats(
 
 /// A bot's command statistics (bare array with `X-Total-Count`).
 #[utoipa::path(get, path = "/v1/admin/bots/{bot_id}/commands", tag = "admin", security(("session" = [])),
-    params(("bot_id" = i64, Path, description = "≥ 1"), ("since" = Option<String>, Query, description = "RFC 3339; default until minus 7 days"),
-           ("until" = Option<String>, Query, description = "RFC 3339; default now")),
+    params(("bot_id" = i64, Path, minimum = 1, description = "≥ 1"), ("since" = Option<String>, Query, format = DateTime, description = "RFC 3339; default until minus 7 days"),
+           ("until" = Option<String>, Query, format = DateTime, description = "RFC 3339; default now")),
     responses((status = 200, body = Vec<CommandUsage>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn admin_bot_commands(
     State(app): State<AppState>,

@@ -18,7 +18,7 @@ use crate::domain::chats::{self, admin, portal};
 use crate::error::{ApiError, ApiResult};
 use crate::http::body::{parse_path_id, JsonObject, Query};
 use crate::http::caller::{Authenticated, RequireAdmin, RequireLevel, RequireOwner, Unrestricted};
-use crate::http::openapi::ErrorBody;
+use crate::http::openapi::{ErrorBody, VisibilityName};
 use crate::http::users::{counted, PathParam};
 
 pub fn portal_routes() -> OpenApiRouter<AppState> {
@@ -100,12 +100,18 @@ async fn list_chats(State(app): State<AppState>, auth: Authenticated) -> ApiResu
 #[allow(dead_code)]
 pub struct CreateChatBody {
     /// 2–64 characters after trimming, no control characters.
+    #[schema(
+        min_length = 2,
+        max_length = 64,
+        pattern = r"^[^\u0000-\u001f\u007f-\u009f]*[^\s\u0000-\u001f\u007f-\u009f][^\u0000-\u001f\u007f-\u009f]*$"
+    )]
     name: String,
     /// At most 500 characters after trimming; empty counts as `null`.
+    #[schema(max_length = 500, pattern = r"^[^\u0000]*$")]
     description: Option<String>,
     allow_control_requests: Option<bool>,
     /// Any JSON object of at most 4096 bytes; stored for the VM layer.
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Object, required = false)]
     browser_config: Option<serde_json::Value>,
 }
 
@@ -125,7 +131,7 @@ async fn create_chat(
 }
 
 /// Destroy a chat: its owner, or any Owner.
-#[utoipa::path(post, path = "/v1/portal/chats/{chat_id}/delete", tag = "chats", params(("chat_id" = i64, Path, description = "≥ 1")),
+#[utoipa::path(post, path = "/v1/portal/chats/{chat_id}/delete", tag = "chats", params(("chat_id" = i64, Path, minimum = 1, description = "≥ 1")),
     security(("session" = [])),
     responses((status = 200, body = ChatOutcome), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
               (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 429, body = ErrorBody)))]
@@ -139,7 +145,7 @@ async fn destroy_chat(
 }
 
 /// Leave a chat one is a member of.
-#[utoipa::path(post, path = "/v1/portal/chats/{chat_id}/leave", tag = "chats", params(("chat_id" = i64, Path, description = "≥ 1")),
+#[utoipa::path(post, path = "/v1/portal/chats/{chat_id}/leave", tag = "chats", params(("chat_id" = i64, Path, minimum = 1, description = "≥ 1")),
     security(("session" = [])),
     responses((status = 200, body = ChatOutcome), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
               (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 429, body = ErrorBody)))]
@@ -158,7 +164,7 @@ pub struct InviteList {
 }
 
 /// A chat's active invites, newest first (its managers only).
-#[utoipa::path(get, path = "/v1/portal/chats/{chat_id}/invites", tag = "chats", params(("chat_id" = i64, Path, description = "≥ 1")),
+#[utoipa::path(get, path = "/v1/portal/chats/{chat_id}/invites", tag = "chats", params(("chat_id" = i64, Path, minimum = 1, description = "≥ 1")),
     security(("session" = [])),
     responses((status = 200, body = InviteList), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
               (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 429, body = ErrorBody)))]
@@ -178,11 +184,12 @@ pub struct CreateInviteBody {
     #[schema(format = DateTime)]
     expires_at: Option<String>,
     /// 1–1000000; `null` = unlimited.
+    #[schema(minimum = 1, maximum = 1000000)]
     max_uses: Option<i64>,
 }
 
 /// Create an invite (at most 20 active per chat).
-#[utoipa::path(post, path = "/v1/portal/chats/{chat_id}/invites", tag = "chats", params(("chat_id" = i64, Path, description = "≥ 1")),
+#[utoipa::path(post, path = "/v1/portal/chats/{chat_id}/invites", tag = "chats", params(("chat_id" = i64, Path, minimum = 1, description = "≥ 1")),
     request_body = CreateInviteBody, security(("session" = [])),
     responses((status = 200, body = Invite), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
               (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 429, body = ErrorBody)))]
@@ -200,7 +207,7 @@ async fn create_invite(
 
 /// Revoke an invite of the chat, active or not.
 #[utoipa::path(post, path = "/v1/portal/chats/{chat_id}/invites/{code}/delete", tag = "chats",
-    params(("chat_id" = i64, Path, description = "≥ 1"), ("code" = String, Path)), security(("session" = [])),
+    params(("chat_id" = i64, Path, minimum = 1, description = "≥ 1"), ("code" = String, Path)), security(("session" = [])),
     responses((status = 200, body = ChatOutcome), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
               (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 429, body = ErrorBody)))]
 async fn revoke_invite(
@@ -231,8 +238,8 @@ async fn resolve_invite(
 
 /// Every chat, `id` ascending (bare array with `X-Total-Count`).
 #[utoipa::path(get, path = "/v1/admin/chats", tag = "admin-chats", security(("session" = [])),
-    params(("visibility" = Option<String>, Query, description = "official, public or private"),
-           ("offset" = Option<i64>, Query, description = "≥ 0"), ("limit" = Option<i64>, Query, description = "1–1000, default 1000")),
+    params(("visibility" = inline(Option<VisibilityName>), Query, description = "official, public or private"),
+           ("offset" = Option<i64>, Query, minimum = 0, description = "≥ 0"), ("limit" = Option<i64>, Query, minimum = 1, maximum = 1000, description = "1–1000, default 1000")),
     responses((status = 200, body = Vec<ChatAdmin>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
               (status = 403, body = ErrorBody), (status = 429, body = ErrorBody)))]
 async fn admin_list(State(app): State<AppState>, _: RequireAdmin, query: Query) -> ApiResult<Response> {
@@ -246,7 +253,7 @@ async fn admin_list(State(app): State<AppState>, _: RequireAdmin, query: Query) 
 }
 
 /// One chat with its members.
-#[utoipa::path(get, path = "/v1/admin/chats/{chat_id}", tag = "admin-chats", params(("chat_id" = i64, Path, description = "≥ 1")),
+#[utoipa::path(get, path = "/v1/admin/chats/{chat_id}", tag = "admin-chats", params(("chat_id" = i64, Path, minimum = 1, description = "≥ 1")),
     security(("session" = [])),
     responses((status = 200, body = ChatAdminDetail), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
               (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 429, body = ErrorBody)))]
@@ -262,14 +269,21 @@ async fn admin_get(
 #[allow(dead_code)]
 pub struct CreateOfficialChatBody {
     /// 2–64 characters after trimming, no control characters.
+    #[schema(
+        min_length = 2,
+        max_length = 64,
+        pattern = r"^[^\u0000-\u001f\u007f-\u009f]*[^\s\u0000-\u001f\u007f-\u009f][^\u0000-\u001f\u007f-\u009f]*$"
+    )]
     name: String,
     /// `^[a-z0-9-]{2,32}$`, unique.
+    #[schema(pattern = r"^[a-z0-9-]{2,32}$")]
     slug: String,
     /// At most 500 characters after trimming; empty counts as `null`.
+    #[schema(max_length = 500, pattern = r"^[^\u0000]*$")]
     description: Option<String>,
     allow_control_requests: Option<bool>,
     /// Any JSON object of at most 4096 bytes.
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Object, required = false)]
     browser_config: Option<serde_json::Value>,
 }
 
@@ -290,25 +304,38 @@ async fn admin_create(
 #[derive(ToSchema)]
 #[allow(dead_code)]
 pub struct UpdateChatBody {
+    /// 2–64 characters after trimming, no control characters.
+    #[schema(
+        nullable = false,
+        min_length = 2,
+        max_length = 64,
+        pattern = r"^[^\u0000-\u001f\u007f-\u009f]*[^\s\u0000-\u001f\u007f-\u009f][^\u0000-\u001f\u007f-\u009f]*$"
+    )]
     name: Option<String>,
     /// `official`, `public` or `private`.
-    visibility: Option<String>,
-    /// 1–32 characters; `null` or empty clears.
+    #[schema(inline, nullable = false)]
+    visibility: Option<VisibilityName>,
+    /// At most 32 characters after trimming; `null` or empty clears.
+    #[schema(max_length = 32, pattern = r"^[^\u0000]*$")]
     label: Option<String>,
-    /// At most 500 characters; `null` or empty clears.
+    /// At most 500 characters after trimming; `null` or empty clears.
+    #[schema(max_length = 500, pattern = r"^[^\u0000]*$")]
     description: Option<String>,
     /// `^[a-z0-9-]{2,32}$`; `null` clears (and makes the chat private).
+    #[schema(pattern = r"^[a-z0-9-]{2,32}$")]
     slug: Option<String>,
     /// Replaces the stored object.
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Object, required = false)]
     browser_config: Option<serde_json::Value>,
     /// `discord_0` … `discord_5`; `null` clears.
+    #[schema(pattern = r"^discord_[0-5]$")]
     avatar_source: Option<String>,
+    #[schema(nullable = false)]
     allow_control_requests: Option<bool>,
 }
 
 /// Update a chat; only the fields sent change, and `null` clears a nullable field.
-#[utoipa::path(post, path = "/v1/admin/chats/{chat_id}/update", tag = "admin-chats", params(("chat_id" = i64, Path, description = "≥ 1")),
+#[utoipa::path(post, path = "/v1/admin/chats/{chat_id}/update", tag = "admin-chats", params(("chat_id" = i64, Path, minimum = 1, description = "≥ 1")),
     request_body = UpdateChatBody, security(("session" = [])),
     responses((status = 200, body = ChatAdmin), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
               (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 429, body = ErrorBody)))]
@@ -325,7 +352,7 @@ async fn admin_update(
 }
 
 /// Delete any chat, with its members and invites.
-#[utoipa::path(post, path = "/v1/admin/chats/{chat_id}/delete", tag = "admin-chats", params(("chat_id" = i64, Path, description = "≥ 1")),
+#[utoipa::path(post, path = "/v1/admin/chats/{chat_id}/delete", tag = "admin-chats", params(("chat_id" = i64, Path, minimum = 1, description = "≥ 1")),
     security(("session" = [])),
     responses((status = 200, body = ChatOutcome), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
               (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 429, body = ErrorBody)))]
@@ -343,11 +370,12 @@ async fn admin_delete(
 #[allow(dead_code)]
 pub struct TransferBody {
     /// An existing user other than the current owner.
+    #[schema(minimum = 1)]
     new_owner_id: i64,
 }
 
 /// Give a chat to another user (Owner only); the previous owner stays on as a member.
-#[utoipa::path(post, path = "/v1/admin/chats/{chat_id}/transfer", tag = "admin-chats", params(("chat_id" = i64, Path, description = "≥ 1")),
+#[utoipa::path(post, path = "/v1/admin/chats/{chat_id}/transfer", tag = "admin-chats", params(("chat_id" = i64, Path, minimum = 1, description = "≥ 1")),
     request_body = TransferBody, security(("session" = [])),
     responses((status = 200, body = ChatOutcome), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
               (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 429, body = ErrorBody)))]
@@ -367,13 +395,15 @@ async fn admin_transfer(
 #[derive(ToSchema)]
 #[allow(dead_code)]
 pub struct KickBody {
+    #[schema(minimum = 1)]
     user_id: i64,
     /// At most 500 characters after trimming; empty counts as `null`.
+    #[schema(max_length = 500, pattern = r"^[^\u0000]*$")]
     reason: Option<String>,
 }
 
 /// Remove a member from a chat and record a `CHAT_KICK`.
-#[utoipa::path(post, path = "/v1/admin/chats/{chat_id}/kick", tag = "admin-chats", params(("chat_id" = i64, Path, description = "≥ 1")),
+#[utoipa::path(post, path = "/v1/admin/chats/{chat_id}/kick", tag = "admin-chats", params(("chat_id" = i64, Path, minimum = 1, description = "≥ 1")),
     request_body = KickBody, security(("session" = [])),
     responses((status = 200, body = ChatOutcome), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
               (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 429, body = ErrorBody)))]

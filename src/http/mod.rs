@@ -44,7 +44,7 @@ fn tier(app: &AppState, tier: Tier, routes: OpenApiRouter<AppState>) -> OpenApiR
 
 /// The routes and the OpenAPI document they describe.
 pub fn api(app: &AppState) -> (Router<AppState>, utoipa::openapi::OpenApi) {
-    OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+    let (routes, document) = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .merge(tier(app, Tier::Health, health::public_routes()))
         .merge(tier(app, Tier::Login, auth::login_routes()))
         .merge(tier(app, Tier::Bot, auth::bot_routes()))
@@ -64,7 +64,11 @@ pub fn api(app: &AppState) -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(tier(app, Tier::Admin, subscriptions::routes()))
         .merge(tier(app, Tier::Admin, bots::admin_routes()))
         .merge(tier(app, Tier::Admin, notifications::admin_routes()))
-        .split_for_parts()
+        .split_for_parts();
+    (
+        routes,
+        openapi::with_configured_platforms(document, &app.config.platforms),
+    )
 }
 
 pub fn router(app: AppState) -> Router {

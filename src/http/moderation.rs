@@ -19,7 +19,7 @@ use crate::domain::views::{ModerationAction, PermissionHistoryEntry};
 use crate::error::{ApiError, ApiResult};
 use crate::http::body::{parse_path_id, JsonObject, Query};
 use crate::http::caller::{RequireAdmin, RequireLevel, RequireModerator, Unrestricted};
-use crate::http::openapi::ErrorBody;
+use crate::http::openapi::{ActionTypeName, ErrorBody, EventTypeName, TargetTypeName};
 use crate::http::users::PathParam;
 use crate::time::Timestamp;
 
@@ -48,6 +48,7 @@ fn reason(fields: &Fields) -> Result<String, ApiError> {
 #[allow(dead_code)]
 pub struct ReasonBody {
     /// 1–500 characters after trimming.
+    #[schema(min_length = 1, max_length = 500, pattern = r"^[^\u0000]*[^\s\u0000][^\u0000]*$")]
     reason: String,
 }
 
@@ -55,8 +56,10 @@ pub struct ReasonBody {
 #[allow(dead_code)]
 pub struct TimeoutBody {
     /// Seconds, 60–2592000.
+    #[schema(minimum = 60, maximum = 2592000)]
     duration: i64,
     /// 1–500 characters after trimming.
+    #[schema(min_length = 1, max_length = 500, pattern = r"^[^\u0000]*[^\s\u0000][^\u0000]*$")]
     reason: String,
 }
 
@@ -64,8 +67,10 @@ pub struct TimeoutBody {
 #[allow(dead_code)]
 pub struct BanBody {
     /// 1–500 characters after trimming.
+    #[schema(min_length = 1, max_length = 500, pattern = r"^[^\u0000]*[^\s\u0000][^\u0000]*$")]
     reason: String,
     /// Seconds, 60–31536000; `0`, `null` or absent = permanent.
+    #[schema(minimum = 60, maximum = 31536000)]
     duration: Option<i64>,
 }
 
@@ -73,8 +78,10 @@ pub struct BanBody {
 #[allow(dead_code)]
 pub struct PermissionBody {
     /// 0–3, within the caller's ceiling (Admin: 0–1, Owner: 0–2).
+    #[schema(minimum = 0, maximum = 3)]
     level: i64,
     /// 1–500 characters after trimming.
+    #[schema(min_length = 1, max_length = 500, pattern = r"^[^\u0000]*[^\s\u0000][^\u0000]*$")]
     reason: String,
 }
 
@@ -104,7 +111,7 @@ pub struct MessageAnswer {
 
 /// Record a platform warning.
 #[utoipa::path(post, path = "/v1/admin/users/{user_id}/warn", tag = "moderation",
-    params(("user_id" = i64, Path, description = "≥ 1")), request_body = ReasonBody, security(("session" = [])),
+    params(("user_id" = i64, Path, minimum = 1, description = "≥ 1")), request_body = ReasonBody, security(("session" = [])),
     responses((status = 200, body = ActionAnswer), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
               (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 429, body = ErrorBody)))]
 async fn warn(
@@ -121,7 +128,7 @@ async fn warn(
 
 /// Time a user out; replaces a timeout in force.
 #[utoipa::path(post, path = "/v1/admin/users/{user_id}/timeout", tag = "moderation",
-    params(("user_id" = i64, Path, description = "≥ 1")), request_body = TimeoutBody, security(("session" = [])),
+    params(("user_id" = i64, Path, minimum = 1, description = "≥ 1")), request_body = TimeoutBody, security(("session" = [])),
     responses((status = 200, body = ActionAnswer), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
               (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 429, body = ErrorBody)))]
 async fn timeout(
@@ -140,7 +147,7 @@ async fn timeout(
 
 /// Lift a user's timeout.
 #[utoipa::path(post, path = "/v1/admin/users/{user_id}/untimeout", tag = "moderation",
-    params(("user_id" = i64, Path, description = "≥ 1")), request_body = ReasonBody, security(("session" = [])),
+    params(("user_id" = i64, Path, minimum = 1, description = "≥ 1")), request_body = ReasonBody, security(("session" = [])),
     responses((status = 200, body = ActionAnswer), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
               (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 429, body = ErrorBody)))]
 async fn untimeout(
@@ -157,7 +164,7 @@ async fn untimeout(
 
 /// Ban a user, permanently or for a time; ends all of their sessions.
 #[utoipa::path(post, path = "/v1/admin/users/{user_id}/ban", tag = "moderation",
-    params(("user_id" = i64, Path, description = "≥ 1")), request_body = BanBody, security(("session" = [])),
+    params(("user_id" = i64, Path, minimum = 1, description = "≥ 1")), request_body = BanBody, security(("session" = [])),
     responses((status = 200, body = ActionAnswer), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
               (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 429, body = ErrorBody)))]
 async fn ban(
@@ -188,7 +195,7 @@ async fn ban(
 
 /// Lift a user's ban.
 #[utoipa::path(post, path = "/v1/admin/users/{user_id}/unban", tag = "moderation",
-    params(("user_id" = i64, Path, description = "≥ 1")), request_body = ReasonBody, security(("session" = [])),
+    params(("user_id" = i64, Path, minimum = 1, description = "≥ 1")), request_body = ReasonBody, security(("session" = [])),
     responses((status = 200, body = ActionAnswer), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
               (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 429, body = ErrorBody)))]
 async fn unban(
@@ -205,7 +212,7 @@ async fn unban(
 
 /// Set a user's permission level.
 #[utoipa::path(post, path = "/v1/admin/users/{user_id}/permission", tag = "moderation",
-    params(("user_id" = i64, Path, description = "≥ 1")), request_body = PermissionBody, security(("session" = [])),
+    params(("user_id" = i64, Path, minimum = 1, description = "≥ 1")), request_body = PermissionBody, security(("session" = [])),
     responses((status = 200, body = PermissionAnswer), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
               (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 429, body = ErrorBody)))]
 async fn permission(
@@ -231,7 +238,7 @@ async fn permission(
 
 /// Hard-delete a user and what belongs to them.
 #[utoipa::path(post, path = "/v1/admin/users/{user_id}/delete", tag = "moderation",
-    params(("user_id" = i64, Path, description = "≥ 1")), request_body = ReasonBody, security(("session" = [])),
+    params(("user_id" = i64, Path, minimum = 1, description = "≥ 1")), request_body = ReasonBody, security(("session" = [])),
     responses((status = 200, body = MessageAnswer), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
               (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 429, body = ErrorBody)))]
 async fn delete(
@@ -269,10 +276,10 @@ pub struct ModerationPage {
 
 /// Search every moderation action, newest first.
 #[utoipa::path(get, path = "/v1/admin/moderation/actions", tag = "moderation", security(("session" = [])),
-    params(("user_id" = Option<i64>, Query, description = "≥ 1"), ("issued_by" = Option<i64>, Query, description = "≥ 1"),
-           ("action_type" = Option<String>, Query), ("chat_id" = Option<i64>, Query, description = "≥ 1"),
-           ("active_only" = Option<bool>, Query), ("offset" = Option<i64>, Query, description = "≥ 0"),
-           ("limit" = Option<i64>, Query, description = "1–100, default 25")),
+    params(("user_id" = Option<i64>, Query, minimum = 1, description = "≥ 1"), ("issued_by" = Option<i64>, Query, minimum = 1, description = "≥ 1"),
+           ("action_type" = inline(Option<ActionTypeName>), Query), ("chat_id" = Option<i64>, Query, minimum = 1, description = "≥ 1"),
+           ("active_only" = Option<bool>, Query), ("offset" = Option<i64>, Query, minimum = 0, description = "≥ 0"),
+           ("limit" = Option<i64>, Query, minimum = 1, maximum = 100, description = "1–100, default 25")),
     responses((status = 200, body = ModerationPage), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
               (status = 403, body = ErrorBody), (status = 429, body = ErrorBody)))]
 async fn moderation_actions(
@@ -307,11 +314,11 @@ pub struct AuditPage {
 
 /// Read the audit log, newest first.
 #[utoipa::path(get, path = "/v1/admin/audit/logs", tag = "audit", security(("session" = [])),
-    params(("event_type" = Option<String>, Query), ("target_type" = Option<String>, Query, description = "user, bot, chat or system"),
-           ("target_id" = Option<i64>, Query, description = "≥ 1"), ("actor_id" = Option<i64>, Query, description = "≥ 1"),
-           ("since" = Option<String>, Query, description = "RFC 3339; created_at ≥ since"),
-           ("until" = Option<String>, Query, description = "RFC 3339; created_at < until"),
-           ("offset" = Option<i64>, Query, description = "≥ 0"), ("limit" = Option<i64>, Query, description = "1–200, default 50")),
+    params(("event_type" = inline(Option<EventTypeName>), Query), ("target_type" = inline(Option<TargetTypeName>), Query, description = "user, bot, chat or system"),
+           ("target_id" = Option<i64>, Query, minimum = 1, description = "≥ 1"), ("actor_id" = Option<i64>, Query, minimum = 1, description = "≥ 1"),
+           ("since" = Option<String>, Query, format = DateTime, description = "RFC 3339; created_at ≥ since"),
+           ("until" = Option<String>, Query, format = DateTime, description = "RFC 3339; created_at < until"),
+           ("offset" = Option<i64>, Query, minimum = 0, description = "≥ 0"), ("limit" = Option<i64>, Query, minimum = 1, maximum = 200, description = "1–200, default 50")),
     responses((status = 200, body = AuditPage), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
               (status = 403, body = ErrorBody), (status = 429, body = ErrorBody)))]
 async fn audit_logs(State(app): State<AppState>, _staff: RequireModerator, query: Query) -> ApiResult<Json<AuditPage>> {

@@ -12,7 +12,7 @@ use crate::domain::notifications::{self, NewNotification, Notification};
 use crate::error::ApiResult;
 use crate::http::body::{parse_path_id, JsonObject, Query};
 use crate::http::caller::{Authenticated, RequireAdmin, RequireLevel, Unrestricted};
-use crate::http::openapi::ErrorBody;
+use crate::http::openapi::{ErrorBody, NotificationKind};
 use crate::http::users::PathParam;
 
 pub fn auth_routes() -> OpenApiRouter<AppState> {
@@ -41,7 +41,7 @@ pub struct NotificationList {
 
 /// The caller's notifications, newest first, with total and unread counts.
 #[utoipa::path(get, path = "/v1/notifications", tag = "notifications", security(("session" = [])),
-    params(("offset" = Option<i64>, Query, description = "≥ 0"), ("limit" = Option<i64>, Query, description = "1–100, default 50")),
+    params(("offset" = Option<i64>, Query, minimum = 0, description = "≥ 0"), ("limit" = Option<i64>, Query, minimum = 1, maximum = 100, description = "1–100, default 50")),
     responses((status = 200, body = NotificationList), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
               (status = 403, body = ErrorBody), (status = 429, body = ErrorBody)))]
 async fn list(State(app): State<AppState>, auth: Authenticated, query: Query) -> ApiResult<Json<NotificationList>> {
@@ -72,7 +72,7 @@ async fn unread_count(State(app): State<AppState>, auth: Authenticated) -> ApiRe
 
 /// Mark one notification read.
 #[utoipa::path(post, path = "/v1/notifications/{notification_id}/read", tag = "notifications",
-    params(("notification_id" = i64, Path, description = "≥ 1")), security(("session" = [])),
+    params(("notification_id" = i64, Path, minimum = 1, description = "≥ 1")), security(("session" = [])),
     responses((status = 200, body = Notification), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
               (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
               (status = 429, body = ErrorBody)))]
@@ -106,14 +106,17 @@ async fn mark_all_read(State(app): State<AppState>, auth: Authenticated) -> ApiR
 #[allow(dead_code)]
 pub struct SendNotificationBody {
     /// ≥ 1; absent or `null` broadcasts to every user.
+    #[schema(minimum = 1)]
     user_id: Option<i64>,
     /// 1–100 characters after trimming.
+    #[schema(min_length = 1, max_length = 100, pattern = r"^[^\u0000]*[^\s\u0000][^\u0000]*$")]
     title: String,
     /// 1–2000 characters after trimming.
+    #[schema(min_length = 1, max_length = 2000, pattern = r"^[^\u0000]*[^\s\u0000][^\u0000]*$")]
     body: String,
     /// `info` (default), `success`, `warning` or `error`.
-    #[schema(rename = "type")]
-    kind: Option<String>,
+    #[schema(rename = "type", inline)]
+    kind: Option<NotificationKind>,
 }
 
 #[derive(Serialize, ToSchema)]

@@ -74,10 +74,13 @@ async fn status(State(app): State<AppState>, auth: Authenticated) -> ApiResult<J
 #[allow(dead_code)]
 pub struct HardMuteBody {
     /// ≥ 1.
+    #[schema(minimum = 1)]
     user_id: i64,
     /// Seconds, 0–86400, default 300; `0` = indefinite.
+    #[schema(minimum = 0, maximum = 86400)]
     duration: Option<i64>,
     /// At most 500 characters after trimming.
+    #[schema(max_length = 500, pattern = r"^[^\u0000]*$")]
     reason: Option<String>,
 }
 
@@ -101,8 +104,10 @@ async fn hard_mute(
 #[allow(dead_code)]
 pub struct HardUnmuteBody {
     /// ≥ 1.
+    #[schema(minimum = 1)]
     user_id: i64,
     /// At most 500 characters after trimming.
+    #[schema(max_length = 500, pattern = r"^[^\u0000]*$")]
     reason: Option<String>,
 }
 
@@ -141,15 +146,18 @@ async fn moderate_chat(
 #[allow(dead_code)]
 pub struct ChatMuteBody {
     /// ≥ 1.
+    #[schema(minimum = 1)]
     user_id: i64,
     /// Seconds, 0–86400, default 300; `0` = indefinite.
+    #[schema(minimum = 0, maximum = 86400)]
     duration: Option<i64>,
     /// At most 500 characters after trimming.
+    #[schema(max_length = 500, pattern = r"^[^\u0000]*$")]
     reason: Option<String>,
 }
 
 /// Mute a user in one chat.
-#[utoipa::path(post, path = "/v1/portal/chats/{chat_id}/mute", tag = "portal", params(("chat_id" = i64, Path, description = "≥ 1")),
+#[utoipa::path(post, path = "/v1/portal/chats/{chat_id}/mute", tag = "portal", params(("chat_id" = i64, Path, minimum = 1, description = "≥ 1")),
     request_body = ChatMuteBody, security(("session" = [])),
     responses((status = 200, body = OkAnswer), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
               (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 429, body = ErrorBody)))]
@@ -172,11 +180,12 @@ async fn chat_mute(
 #[allow(dead_code)]
 pub struct ChatUserBody {
     /// ≥ 1.
+    #[schema(minimum = 1)]
     user_id: i64,
 }
 
 /// Lift a user's mutes in one chat (a hard mute stays).
-#[utoipa::path(post, path = "/v1/portal/chats/{chat_id}/unmute", tag = "portal", params(("chat_id" = i64, Path, description = "≥ 1")),
+#[utoipa::path(post, path = "/v1/portal/chats/{chat_id}/unmute", tag = "portal", params(("chat_id" = i64, Path, minimum = 1, description = "≥ 1")),
     request_body = ChatUserBody, security(("session" = [])),
     responses((status = 200, body = OkAnswer), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
               (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 429, body = ErrorBody)))]
@@ -193,15 +202,18 @@ async fn chat_unmute(
 #[allow(dead_code)]
 pub struct ChatBanBody {
     /// ≥ 1.
+    #[schema(minimum = 1)]
     user_id: i64,
     /// Seconds, 0–2592000, default 0; `0` = permanent.
+    #[schema(minimum = 0, maximum = 2592000)]
     duration: Option<i64>,
     /// At most 500 characters after trimming.
+    #[schema(max_length = 500, pattern = r"^[^\u0000]*$")]
     reason: Option<String>,
 }
 
 /// Ban a user from one chat; removes their membership.
-#[utoipa::path(post, path = "/v1/portal/chats/{chat_id}/ban", tag = "portal", params(("chat_id" = i64, Path, description = "≥ 1")),
+#[utoipa::path(post, path = "/v1/portal/chats/{chat_id}/ban", tag = "portal", params(("chat_id" = i64, Path, minimum = 1, description = "≥ 1")),
     request_body = ChatBanBody, security(("session" = [])),
     responses((status = 200, body = OkAnswer), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
               (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 429, body = ErrorBody)))]
@@ -224,13 +236,15 @@ async fn chat_ban(
 #[allow(dead_code)]
 pub struct ChatReasonBody {
     /// ≥ 1.
+    #[schema(minimum = 1)]
     user_id: i64,
     /// At most 500 characters after trimming.
+    #[schema(max_length = 500, pattern = r"^[^\u0000]*$")]
     reason: Option<String>,
 }
 
 /// Lift a user's bans from one chat (membership is not restored).
-#[utoipa::path(post, path = "/v1/portal/chats/{chat_id}/unban", tag = "portal", params(("chat_id" = i64, Path, description = "≥ 1")),
+#[utoipa::path(post, path = "/v1/portal/chats/{chat_id}/unban", tag = "portal", params(("chat_id" = i64, Path, minimum = 1, description = "≥ 1")),
     request_body = ChatReasonBody, security(("session" = [])),
     responses((status = 200, body = OkAnswer), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
               (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 429, body = ErrorBody)))]
@@ -249,7 +263,7 @@ async fn chat_unban(
 }
 
 /// Remove a member from one chat.
-#[utoipa::path(post, path = "/v1/portal/chats/{chat_id}/kick", tag = "portal", params(("chat_id" = i64, Path, description = "≥ 1")),
+#[utoipa::path(post, path = "/v1/portal/chats/{chat_id}/kick", tag = "portal", params(("chat_id" = i64, Path, minimum = 1, description = "≥ 1")),
     request_body = ChatReasonBody, security(("session" = [])),
     responses((status = 200, body = OkAnswer), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
               (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 429, body = ErrorBody)))]
@@ -271,15 +285,18 @@ async fn chat_kick(
 #[allow(dead_code)]
 pub struct ChatTimeoutBody {
     /// ≥ 1.
+    #[schema(minimum = 1)]
     user_id: i64,
     /// Seconds, 60–2592000.
+    #[schema(minimum = 60, maximum = 2592000)]
     duration: i64,
     /// 1–500 characters after trimming.
+    #[schema(min_length = 1, max_length = 500, pattern = r"^[^\u0000]*[^\s\u0000][^\u0000]*$")]
     reason: String,
 }
 
 /// Time a user out portal-wide, issued from a chat (Moderator+).
-#[utoipa::path(post, path = "/v1/portal/chats/{chat_id}/timeout", tag = "portal", params(("chat_id" = i64, Path, description = "≥ 1")),
+#[utoipa::path(post, path = "/v1/portal/chats/{chat_id}/timeout", tag = "portal", params(("chat_id" = i64, Path, minimum = 1, description = "≥ 1")),
     request_body = ChatTimeoutBody, security(("session" = [])),
     responses((status = 200, body = OkAnswer), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
               (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
@@ -303,13 +320,15 @@ async fn chat_timeout(
 #[allow(dead_code)]
 pub struct ChatWarnBody {
     /// ≥ 1.
+    #[schema(minimum = 1)]
     user_id: i64,
     /// 1–500 characters after trimming.
+    #[schema(min_length = 1, max_length = 500, pattern = r"^[^\u0000]*[^\s\u0000][^\u0000]*$")]
     reason: String,
 }
 
 /// Warn a user portal-wide, issued from a chat (Moderator+).
-#[utoipa::path(post, path = "/v1/portal/chats/{chat_id}/warn", tag = "portal", params(("chat_id" = i64, Path, description = "≥ 1")),
+#[utoipa::path(post, path = "/v1/portal/chats/{chat_id}/warn", tag = "portal", params(("chat_id" = i64, Path, minimum = 1, description = "≥ 1")),
     request_body = ChatWarnBody, security(("session" = [])),
     responses((status = 200, body = OkAnswer), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
               (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 429, body = ErrorBody)))]

@@ -14,7 +14,7 @@ use crate::domain::subscriptions::{self, tier_by_name, ActiveSubscriber, Grant, 
 use crate::error::{ApiError, ApiResult};
 use crate::http::body::{JsonObject, Query};
 use crate::http::caller::{RequireAdmin, RequireLevel, Unrestricted};
-use crate::http::openapi::ErrorBody;
+use crate::http::openapi::{ErrorBody, TierName};
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -50,13 +50,16 @@ fn user_id_field(fields: &Fields) -> Result<i64, ApiError> {
 #[allow(dead_code)]
 pub struct GrantBody {
     /// ≥ 1.
+    #[schema(minimum = 1)]
     user_id: i64,
     /// 1, 2, 3, or "TRIAL", "PREMIUM", "LIFETIME" (any case).
-    #[schema(value_type = Object)]
-    tier: Value,
+    #[schema(inline)]
+    tier: TierName,
     /// Premium only: 1–3650, required. Ignored for Trial and Lifetime.
+    #[schema(minimum = 1, maximum = 3650)]
     duration_days: Option<i64>,
     /// At most 500 characters after trimming.
+    #[schema(max_length = 500, pattern = r"^[^\u0000]*$")]
     reason: Option<String>,
 }
 
@@ -64,8 +67,10 @@ pub struct GrantBody {
 #[allow(dead_code)]
 pub struct RevokeBody {
     /// ≥ 1.
+    #[schema(minimum = 1)]
     user_id: i64,
     /// 1–500 characters after trimming.
+    #[schema(min_length = 1, max_length = 500, pattern = r"^[^\u0000]*[^\s\u0000][^\u0000]*$")]
     reason: String,
 }
 
@@ -140,8 +145,8 @@ pub struct ActiveList {
 
 /// Users whose effective subscription is Trial, Premium or Lifetime, by id.
 #[utoipa::path(get, path = "/v1/admin/subscriptions/active", tag = "subscriptions", security(("session" = [])),
-    params(("tier" = Option<String>, Query, description = "1, 2, 3, TRIAL, PREMIUM or LIFETIME"),
-           ("offset" = Option<i64>, Query, description = "≥ 0"), ("limit" = Option<i64>, Query, description = "1–1000, default 1000")),
+    params(("tier" = inline(Option<TierName>), Query, description = "1, 2, 3, TRIAL, PREMIUM or LIFETIME"),
+           ("offset" = Option<i64>, Query, minimum = 0, description = "≥ 0"), ("limit" = Option<i64>, Query, minimum = 1, maximum = 1000, description = "1–1000, default 1000")),
     responses((status = 200, body = ActiveList), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
               (status = 403, body = ErrorBody), (status = 429, body = ErrorBody)))]
 async fn active(State(app): State<AppState>, _admin: RequireAdmin, query: Query) -> ApiResult<Json<ActiveList>> {

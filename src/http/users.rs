@@ -70,7 +70,7 @@ fn json(body: Bytes) -> Response {
 
 /// A user by id: the public card, or the staff record for Admins and Owners who outrank them
 /// (`session_history` filled only for Owners).
-#[utoipa::path(get, path = "/v1/users/{user_id}", tag = "users", params(("user_id" = i64, Path, description = "≥ 1")),
+#[utoipa::path(get, path = "/v1/users/{user_id}", tag = "users", params(("user_id" = i64, Path, minimum = 1, description = "≥ 1")),
     security(("session" = []), ("api_key" = [])),
     responses((status = 200, body = ProfileView, description = "Public view (UserPublic) for any identified viewer; elevated view (UserDetail, session_history []) for an Admin who outranks the user; Owner view (UserDetail with session_history filled) for an Owner"),
               (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 429, body = ErrorBody)))]
@@ -102,6 +102,7 @@ async fn me(State(app): State<AppState>, auth: Authenticated) -> ApiResult<Respo
 #[allow(dead_code)]
 pub struct UpdateMeBody {
     /// 3–32 characters of `[A-Za-z0-9._-]`, unique regardless of case.
+    #[schema(min_length = 3, max_length = 32, pattern = r"^[A-Za-z0-9._-]+$")]
     username: Option<String>,
     /// A linked platform, `discord_0` … `discord_5`, or `""`/`null` to clear.
     avatar_source: Option<String>,
@@ -208,7 +209,7 @@ async fn my_subscription(State(app): State<AppState>, auth: Authenticated) -> Ap
 
 /// The caller's moderation history, newest first (bare array with `X-Total-Count`).
 #[utoipa::path(get, path = "/v1/users/me/punishments", tag = "users", security(("session" = [])),
-    params(("offset" = Option<i64>, Query, description = "≥ 0"), ("limit" = Option<i64>, Query, description = "1–100, default 50")),
+    params(("offset" = Option<i64>, Query, minimum = 0, description = "≥ 0"), ("limit" = Option<i64>, Query, minimum = 1, maximum = 100, description = "1–100, default 50")),
     responses((status = 200, body = Vec<OwnModerationAction>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
 async fn my_punishments(State(app): State<AppState>, auth: Authenticated, query: Query) -> ApiResult<Response> {
     let page = query.page(50, 100, i64::MAX)?;
@@ -238,7 +239,7 @@ pub struct SearchPage {
 
 /// Find users by part of their username or by exact id.
 #[utoipa::path(get, path = "/v1/users/search", tag = "users", security(("session" = [])),
-    params(("q" = Option<String>, Query, description = "at most 50 characters"), ("offset" = Option<i64>, Query, description = "0–10000"), ("limit" = Option<i64>, Query, description = "1–100, default 25")),
+    params(("q" = Option<String>, Query, max_length = 50, description = "at most 50 characters"), ("offset" = Option<i64>, Query, minimum = 0, maximum = 10000, description = "0–10000"), ("limit" = Option<i64>, Query, minimum = 1, maximum = 100, description = "1–100, default 25")),
     responses((status = 200, body = SearchPage), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
 async fn search(State(app): State<AppState>, auth: Authenticated, query: Query) -> ApiResult<Json<SearchPage>> {
     let q = query.str("q").unwrap_or("");

@@ -110,3 +110,38 @@ async fn every_view_of_a_user_or_bot_matches_one_alternative() {
         }
     }
 }
+
+// The fuzzer, once the schemas let it past the first field, sent a NUL character in fields that a
+// chat update reads as nullable text and in a bot's group ids: PostgreSQL cannot store one, and the
+// answer was a 500. Every string field now refuses it as invalid characters.
+crate::both_backends!(
+    a_nul_character_is_refused_in_every_stored_text,
+    |t: TestApp| async move {
+        let people = crate::common::People::new(&t).await;
+        let (_, owner) = people.at("nul-owner", 3).await;
+        let created = t
+            .post("/v1/admin/chats")
+            .cookie(&owner)
+            .json(serde_json::json!({"name": "Lobby", "slug": "lobby"}))
+            .send()
+            .await;
+        let chat_id = created.assert_ok()["chat_id"].as_i64().unwrap();
+        for field in ["label", "description", "slug", "avatar_source", "name"] {
+            let refused = t
+                .post(&format!("/v1/admin/chats/{chat_id}/update"))
+                .cookie(&owner)
+                .json(serde_json::json!({ field: "a\u{0}b" }))
+                .send()
+                .await;
+            refused.assert_error(400, "ERR_VALIDATION");
+            assert_eq!(refused.body["field"], field);
+        }
+        let bot = t
+            .post("/v1/bot/me/update")
+            .key(&people.bot)
+            .json(serde_json::json!({"group_ids": ["ok", "a\u{0}b"]}))
+            .send()
+            .await;
+        bot.assert_error(400, "ERR_VALIDATION");
+    }
+);

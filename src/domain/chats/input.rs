@@ -4,7 +4,7 @@
 use serde_json::{json, Value};
 
 use super::{OFFICIAL, PRIVATE, PUBLIC};
-use crate::domain::input::{check_text, trimmed_text, Fields};
+use crate::domain::input::{check_text, storable, trimmed_text, Fields};
 use crate::error::ApiError;
 
 pub const VISIBILITIES: [&str; 3] = [OFFICIAL, PUBLIC, PRIVATE];
@@ -131,7 +131,7 @@ fn nullable<T>(
     match fields.raw(name) {
         None => Ok(None),
         Some(Value::Null) => Ok(Some(None)),
-        Some(Value::String(text)) => read(text).map(Some),
+        Some(Value::String(text)) => read(storable(name, text)?).map(Some),
         Some(_) => Err(ApiError::validation(name, format!("{name} must be a string"))),
     }
 }
@@ -140,7 +140,7 @@ fn nullable<T>(
 fn required_if_sent<'a>(fields: &'a Fields, name: &str) -> Result<Option<&'a str>, ApiError> {
     match fields.raw(name) {
         None => Ok(None),
-        Some(Value::String(text)) => Ok(Some(text)),
+        Some(Value::String(text)) => storable(name, text).map(Some),
         Some(_) => Err(ApiError::validation(name, format!("{name} must be a string"))),
     }
 }
