@@ -8,7 +8,7 @@ where JSON Schema's `integer` admits it (00-conventions §1.5); `format` (date-t
 annotation that generators need not honour; and some rules weigh one value against another or
 against the clock (since before until, a window of at most 366 days, a batch timestamp at most 30
 days old or 5 minutes ahead, an invite that expires in the future, a slug that a chat's visibility
-requires or forbids)."""
+requires or forbids, the days a Premium grant requires)."""
 
 import schemathesis
 
@@ -23,6 +23,7 @@ NOT_EXPRESSIBLE = (
     "in the future",
     "must be null for private chats",
     "is required for official and public chats",
+    "duration_days is required",
 )
 
 
