@@ -9,10 +9,10 @@ use serde_json::{json, Value};
 
 use crate::config::Config;
 use crate::domain::app::{self, App};
-use crate::domain::level::Level;
 use crate::domain::staff::{self, NewBotSpec};
 use crate::domain::views;
 use crate::error::ApiError;
+use crate::level::Level;
 use crate::store::users::UserRow;
 use crate::store::{self, Conn};
 use crate::time::SystemClock;

@@ -10,6 +10,7 @@ pub mod ephemeral;
 pub mod error;
 pub mod geo;
 pub mod http;
+pub mod level;
 pub mod logging;
 pub mod metrics;
 pub mod server;

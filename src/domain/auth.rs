@@ -9,7 +9,6 @@ use crate::address::AddressGroup;
 use crate::crypto;
 use crate::domain::app::App;
 use crate::domain::bots;
-use crate::domain::level::Level;
 use crate::domain::sessions::{self, Opened};
 use crate::domain::users::{self, NewAccount};
 use crate::domain::views::{self, UserPrivate};
@@ -64,7 +63,7 @@ pub async fn lookup(app: &App, username: &str) -> Result<LookupResult, ApiError>
         id: user.id,
         username: user.username,
         avatar_url: public.avatar_url,
-        permission_level: user.permission_level,
+        permission_level: user.permission_level.as_i64(),
         subscription_tier: public.subscription_tier,
         platforms: links
             .into_iter()
@@ -326,7 +325,7 @@ async fn verify_code(
     if let Some(session) = current {
         store::sessions::end_by_id(&mut tx, session.session_id, "logout", now).await?;
     }
-    let level = Level::from_i64(user.permission_level).unwrap_or(Level::User);
+    let level = user.permission_level;
     let opened = sessions::open(app, &mut tx, user.id, level, client_ip, user_agent).await?;
     let links =
         store::users::mark_authenticated(&mut tx, user.id, &found.platform, &found.platform_user_id, now).await?;

@@ -10,10 +10,10 @@ use utoipa::ToSchema;
 use crate::crypto;
 use crate::domain::app::App;
 use crate::domain::audit::{self, Target};
-use crate::domain::level::{can_act_on, Level};
 use crate::domain::staff::{self, NewBotSpec};
 use crate::domain::views::{self, BotPrivate, BotPublic};
 use crate::error::ApiError;
+use crate::level::{can_act_on, Level};
 use crate::store::bots::{BotSearch, CommandBucket, SelfReport, StaffChanges};
 use crate::store::keys::BotRow;
 use crate::store::users::UserRow;
@@ -113,7 +113,7 @@ pub struct Actor {
 /// `manages(actor, bot)` of 50-bots §4, stated against the (current or new) owner: Admin+, and the
 /// owner is the actor or ranks below it. Registration uses the same test.
 fn require_manages(actor: Actor, owner: &UserRow) -> Result<(), ApiError> {
-    let owner_level = Level::from_i64(owner.permission_level).unwrap_or(Level::User);
+    let owner_level = owner.permission_level;
     if actor.level >= Level::Admin && (owner.id == actor.id || can_act_on(actor.level, owner_level)) {
         Ok(())
     } else {

@@ -9,7 +9,6 @@ pub mod credentials;
 pub mod health;
 pub mod housekeeping;
 pub mod input;
-pub mod level;
 pub mod moderation;
 pub mod notifications;
 pub mod presence;

@@ -124,7 +124,7 @@ async fn profiles(conn: &mut Conn, ids: &[i64]) -> Result<HashMap<i64, PresenceU
                 id: user.id,
                 avatar_url: avatar_url(user.avatar_source.as_deref(), &own),
                 username: user.username,
-                permission_level: user.permission_level,
+                permission_level: user.permission_level.as_i64(),
             };
             (profile.id, profile)
         })

@@ -10,11 +10,11 @@ use utoipa::ToSchema;
 
 use crate::domain::app::App;
 use crate::domain::input::Fields;
-use crate::domain::level::{can_act_on, Level};
 use crate::domain::users::check_username;
 use crate::domain::views::{self, Timed, UserDetail, UserPrivate, UserPublic};
 use crate::ephemeral::Audience;
 use crate::error::ApiError;
+use crate::level::{can_act_on, Level};
 use crate::store::sessions::LiveSession;
 use crate::store::users::{UserKey, UserRow, UserWithLinks};
 use crate::store::{self, Conn};
@@ -36,7 +36,7 @@ pub async fn view(
     target: &UserWithLinks,
     now: i64,
 ) -> Result<Timed<ProfileView>, ApiError> {
-    let target_level = Level::from_i64(target.user.permission_level).unwrap_or(Level::User);
+    let target_level = target.user.permission_level;
     match viewer_level {
         Some(level) if level >= Level::Admin && can_act_on(level, target_level) => {
             let detail = views::load_detail(conn, target, level == Level::Owner, now).await?;
@@ -230,7 +230,7 @@ pub async fn search(
     let mut items = Vec::with_capacity(rows.len());
     for user in &rows {
         let own: Vec<_> = links.iter().filter(|l| l.user_id == user.id).collect();
-        let target = Level::from_i64(user.permission_level).unwrap_or(Level::User);
+        let target = user.permission_level;
         if caller >= Level::Admin && can_act_on(caller, target) {
             let restrictions = store::users::restrictions(conn, user.id, now).await?;
             items.push(ProfileSearchItem::Private(Box::new(views::private_view(

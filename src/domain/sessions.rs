@@ -4,8 +4,8 @@ use std::net::IpAddr;
 
 use crate::crypto;
 use crate::domain::app::App;
-use crate::domain::level::Level;
 use crate::error::ApiError;
+use crate::level::Level;
 use crate::store::sessions::SessionRow;
 use crate::store::{self, Conn};
 use crate::time::MICROS_PER_SECOND;

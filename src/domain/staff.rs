@@ -7,9 +7,10 @@ use crate::crypto;
 use crate::domain::app::App;
 use crate::domain::audit::{self, Target};
 use crate::domain::bots::{self, OwnerLost};
-use crate::domain::level::{can_act_on, Level};
 use crate::domain::sessions::ttl_seconds;
 use crate::error::ApiError;
+use crate::level::{can_act_on, Level};
+use crate::store::history::{History, HistoryEntry};
 use crate::store::keys::{BotRow, NewBot};
 use crate::store::users::UserRow;
 use crate::store::{self, Conn};
@@ -18,7 +19,7 @@ use crate::time::MICROS_PER_SECOND;
 /// Refuses an act that would leave no unbanned Owner when `target` is one. The Owner rows stay
 /// locked until the transaction ends, so two Owners acting on each other cannot both pass.
 pub async fn guard_last_owner(conn: &mut Conn, target: &UserRow, now: i64) -> Result<(), ApiError> {
-    if target.permission_level == Level::Owner.as_i64() {
+    if target.permission_level == Level::Owner {
         store::users::lock_owners(conn).await?;
         let restrictions = store::users::restrictions(conn, target.id, now).await?;
         if restrictions.ban.is_none() && store::users::unbanned_owner_count(conn, now).await? <= 1 {
@@ -35,10 +36,6 @@ pub struct Actor {
     pub level: Level,
 }
 
-pub fn level_of(user: &UserRow) -> Level {
-    Level::from_i64(user.permission_level).unwrap_or(Level::User)
-}
-
 /// Loads the target of a staff act and applies the relation rules in the contract's order: the
 /// user exists (404), is not the actor (400), and the actor may act on them (403).
 pub async fn target_for(conn: &mut Conn, actor: Actor, user_id: i64) -> Result<UserRow, ApiError> {
@@ -48,7 +45,7 @@ pub async fn target_for(conn: &mut Conn, actor: Actor, user_id: i64) -> Result<U
     if target.id == actor.id {
         return Err(ApiError::SelfTarget);
     }
-    if !can_act_on(actor.level, level_of(&target)) {
+    if !can_act_on(actor.level, target.permission_level) {
         return Err(ApiError::Hierarchy);
     }
     Ok(target)
@@ -69,26 +66,25 @@ pub async fn set_level(
     reason: Option<&str>,
 ) -> Result<LevelChange, ApiError> {
     let now = app.now();
-    if target.permission_level == new_level.as_i64() {
+    if target.permission_level == new_level {
         return Err(ApiError::PermissionUnchanged);
     }
     if new_level < Level::Owner {
         guard_last_owner(conn, target, now).await?;
     }
     store::users::set_level(conn, target.id, new_level.as_i64(), now).await?;
-    let history_id = store::history::insert_permission_history(
-        conn,
-        target.id,
-        target.permission_level,
-        new_level.as_i64(),
+    let entry = HistoryEntry {
+        user_id: target.id,
+        old: target.permission_level.as_i64(),
+        new: new_level.as_i64(),
         reason,
-        actor,
+        by: actor,
         now,
-    )
-    .await?;
+    };
+    let history_id = store::history::insert_history(conn, History::Permission, entry).await?;
     let ttl = ttl_seconds(app, new_level) * MICROS_PER_SECOND;
     let sessions_ended = store::sessions::recap(conn, target.id, ttl, now).await?;
-    if level_of(target) == Level::Owner && new_level < Level::Owner {
+    if target.permission_level == Level::Owner && new_level < Level::Owner {
         bots::stop_bots_of(app, conn, actor, target.id, OwnerLost::Demoted, now).await?;
     }
     audit::record(

@@ -12,7 +12,7 @@ use crate::domain::audit::{self, Target};
 use crate::domain::staff::{self, Actor};
 use crate::domain::views::effective_tier;
 use crate::error::ApiError;
-use crate::store::history::SubscriptionHistoryRow;
+use crate::store::history::{History, HistoryEntry, SubscriptionHistoryRow};
 use crate::store::users::{SubscriptionChange, UserRow};
 use crate::store::{self, Conn};
 use crate::time::{Timestamp, MICROS_PER_SECOND};
@@ -81,7 +81,15 @@ async fn record_expiry(conn: &mut Conn, user_id: i64, tier: i64, expires_at: i64
     if !store::users::clear_expired_subscription(conn, user_id, tier, expires_at).await? {
         return Ok(false);
     }
-    store::history::insert_subscription_history(conn, user_id, tier, 0, Some("expired"), None, expires_at).await?;
+    let entry = HistoryEntry {
+        user_id,
+        old: tier,
+        new: 0,
+        reason: Some("expired"),
+        by: None,
+        now: expires_at,
+    };
+    store::history::insert_history(conn, History::Subscription, entry).await?;
     Ok(true)
 }
 
@@ -250,9 +258,15 @@ async fn record_change(
     } = act;
     let (new_tier, now) = (change.tier, change.now);
     store::users::set_subscription(conn, target.id, change).await?;
-    let history_id =
-        store::history::insert_subscription_history(conn, target.id, old_tier, new_tier, reason, Some(actor.id), now)
-            .await?;
+    let entry = HistoryEntry {
+        user_id: target.id,
+        old: old_tier,
+        new: new_tier,
+        reason,
+        by: Some(actor.id),
+        now,
+    };
+    let history_id = store::history::insert_history(conn, History::Subscription, entry).await?;
     metadata["history_id"] = json!(history_id);
     audit::record(app, conn, event, Some(actor.id), Target::User(target.id), metadata, now).await?;
     reload_state(conn, target.id, now).await

@@ -415,7 +415,7 @@ pub fn private_view(
         avatar_url: avatar_url(user.avatar_source.as_deref(), links),
         subscription_tier: tier,
         state: effective_state(restrictions),
-        permission_level: user.permission_level,
+        permission_level: user.permission_level.as_i64(),
         subscription_expires_at: expires.map(Timestamp),
         subscription_granted_by: if tier == 0 { None } else { user.subscription_granted_by },
         last_activity_at: Timestamp(user.last_activity_at),

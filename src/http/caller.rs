@@ -16,11 +16,11 @@ use ipnet::IpNet;
 use crate::address::AddressGroup;
 use crate::domain::app::{App, AppState};
 use crate::domain::credentials::{self, ApiKey, BotRow, LiveSession};
-use crate::domain::level::Level;
 use crate::domain::sessions::clear_cookie;
 use crate::domain::staff::Actor;
 use crate::ephemeral::Decision;
 use crate::error::ApiError;
+use crate::level::Level;
 
 /// The rate tiers of 00-conventions §8.1.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,9 +70,7 @@ pub struct Caller {
 
 impl Caller {
     pub fn level(&self) -> Option<Level> {
-        self.session
-            .as_ref()
-            .and_then(|s| Level::from_i64(s.user.permission_level))
+        self.session.as_ref().map(|s| s.user.permission_level)
     }
 
     fn bucket_key(&self) -> String {
@@ -371,7 +369,7 @@ impl Authenticated {
     }
 
     pub fn level(&self) -> Level {
-        Level::from_i64(self.session.user.permission_level).unwrap_or(Level::User)
+        self.session.user.permission_level
     }
 
     /// The caller as the actor of a staff act.

@@ -12,7 +12,6 @@ use crate::domain::app::AppState;
 use crate::domain::audit::AuditFilter;
 use crate::domain::audit::{AuditLogEntry, EVENT_TYPES, TARGET_TYPES};
 use crate::domain::input::{check_range, trimmed_text, Fields};
-use crate::domain::level::Level;
 use crate::domain::moderation::{self, Undo, ACTION_TYPES};
 use crate::domain::moderation::{ModerationFilter, ModerationRow};
 use crate::domain::views::{ModerationAction, PermissionHistoryEntry};
@@ -21,6 +20,7 @@ use crate::http::body::{parse_path_id, JsonObject, Query};
 use crate::http::caller::{RequireAdmin, RequireLevel, RequireModerator, Unrestricted};
 use crate::http::openapi::{ActionTypeName, ErrorBody, EventTypeName, TargetTypeName};
 use crate::http::users::PathParam;
+use crate::level::Level;
 use crate::time::Timestamp;
 
 pub fn routes() -> OpenApiRouter<AppState> {

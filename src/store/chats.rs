@@ -3,6 +3,7 @@
 use sqlx::FromRow;
 
 use super::Conn;
+use crate::level::Level;
 
 /// A chat with its owner's name and avatar choice, which every chat view shows.
 #[derive(Debug, Clone, FromRow)]
@@ -24,7 +25,8 @@ pub struct ChatRow {
     pub updated_at: i64,
     pub owner_username: String,
     pub owner_avatar_source: Option<String>,
-    pub owner_level: i64,
+    #[sqlx(try_from = "i64")]
+    pub owner_level: Level,
 }
 
 const CHAT_SELECT: &str = "SELECT c.id, c.chat_type, c.name, c.owner_id, c.visibility, c.label, c.slug, \

@@ -147,27 +147,46 @@ pub async fn subscription_history_of(
     .await
 }
 
-pub async fn insert_subscription_history(
-    conn: &mut Conn,
-    user_id: i64,
-    old_tier: i64,
-    new_tier: i64,
-    reason: Option<&str>,
-    granted_by: Option<i64>,
-    now: i64,
-) -> Result<i64, sqlx::Error> {
-    let (id,): (i64,) = sqlx::query_as(
-        "INSERT INTO subscription_history (user_id, old_tier, new_tier, reason, granted_by_id, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
-    )
-    .bind(user_id)
-    .bind(old_tier)
-    .bind(new_tier)
-    .bind(reason)
-    .bind(granted_by)
-    .bind(now)
-    .fetch_one(conn)
-    .await?;
+/// The two histories of a user's standing, which share one shape: from one value to another, why,
+/// by whom (`None`: the system or the command-line tool), when.
+#[derive(Debug, Clone, Copy)]
+pub enum History {
+    /// Tiers, in `subscription_history` (`granted_by_id`).
+    Subscription,
+    /// Levels, in `permission_history` (`changed_by_id`).
+    Permission,
+}
+
+pub struct HistoryEntry<'a> {
+    pub user_id: i64,
+    pub old: i64,
+    pub new: i64,
+    pub reason: Option<&'a str>,
+    pub by: Option<i64>,
+    pub now: i64,
+}
+
+/// Records one change in a user's history; returns the row's id.
+pub async fn insert_history(conn: &mut Conn, history: History, entry: HistoryEntry<'_>) -> Result<i64, sqlx::Error> {
+    let sql = match history {
+        History::Subscription => {
+            "INSERT INTO subscription_history (user_id, old_tier, new_tier, reason, granted_by_id, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6) RETURNING id"
+        }
+        History::Permission => {
+            "INSERT INTO permission_history (user_id, old_level, new_level, reason, changed_by_id, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6) RETURNING id"
+        }
+    };
+    let (id,): (i64,) = sqlx::query_as(sql)
+        .bind(entry.user_id)
+        .bind(entry.old)
+        .bind(entry.new)
+        .bind(entry.reason)
+        .bind(entry.by)
+        .bind(entry.now)
+        .fetch_one(conn)
+        .await?;
     Ok(id)
 }
 
@@ -184,30 +203,6 @@ pub async fn permission_history_of(
     .bind(limit)
     .fetch_all(conn)
     .await
-}
-
-pub async fn insert_permission_history(
-    conn: &mut Conn,
-    user_id: i64,
-    old_level: i64,
-    new_level: i64,
-    reason: Option<&str>,
-    changed_by: Option<i64>,
-    now: i64,
-) -> Result<i64, sqlx::Error> {
-    let (id,): (i64,) = sqlx::query_as(
-        "INSERT INTO permission_history (user_id, old_level, new_level, reason, changed_by_id, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
-    )
-    .bind(user_id)
-    .bind(old_level)
-    .bind(new_level)
-    .bind(reason)
-    .bind(changed_by)
-    .bind(now)
-    .fetch_one(conn)
-    .await?;
-    Ok(id)
 }
 
 pub async fn chats_owned_by(conn: &mut Conn, owner_id: i64, limit: i64) -> Result<Vec<ChatBriefRow>, sqlx::Error> {

@@ -5,13 +5,15 @@ use std::sync::LazyLock;
 use sqlx::{FromRow, Row};
 
 use super::Conn;
+use crate::level::Level;
 
 #[derive(Debug, Clone, FromRow)]
 pub struct UserRow {
     pub id: i64,
     pub username: String,
     pub avatar_source: Option<String>,
-    pub permission_level: i64,
+    #[sqlx(try_from = "i64")]
+    pub permission_level: Level,
     pub permission_since: Option<i64>,
     pub subscription_tier: i64,
     pub subscription_expires_at: Option<i64>,

@@ -1,7 +1,7 @@
 //! The user API: the rank-graded profile views, self-service and search.
 
 use crate::common::{keys, TestApp};
-use portal::domain::level::Level;
+use portal::level::Level;
 use portal::store::{self, users::UserRow};
 use serde_json::{json, Value};
 
@@ -65,7 +65,7 @@ async fn ended_session(t: &TestApp, user: &UserRow, suffix: &str, geo: Option<Va
 /// 20-users §2: the view and whether `session_history` is filled.
 fn expected_view(viewer: Option<Level>, target: Level) -> (&'static str, bool) {
     match viewer {
-        Some(v) if v >= Level::Admin && portal::domain::level::can_act_on(v, target) => ("detail", v == Level::Owner),
+        Some(v) if v >= Level::Admin && portal::level::can_act_on(v, target) => ("detail", v == Level::Owner),
         _ => ("public", false),
     }
 }
@@ -486,26 +486,32 @@ async fn profile_views_match_their_snapshots() {
     )
     .await
     .unwrap();
-    store::history::insert_subscription_history(
+    store::history::insert_history(
         &mut conn,
-        subject.id,
-        0,
-        2,
-        Some("Contest winner"),
-        Some(admin.id),
-        start + 5 * hour,
+        store::history::History::Subscription,
+        store::history::HistoryEntry {
+            user_id: subject.id,
+            old: 0,
+            new: 2,
+            reason: Some("Contest winner"),
+            by: Some(admin.id),
+            now: start + 5 * hour,
+        },
     )
     .await
     .unwrap();
     sqlx::query("UPDATE users SET subscription_tier = 2, subscription_expires_at = $1, subscription_granted_by = $2 WHERE id = $3").bind(start + 1000 * hour).bind(admin.id).bind(subject.id).execute(&mut *conn).await.unwrap();
-    store::history::insert_permission_history(
+    store::history::insert_history(
         &mut conn,
-        subject.id,
-        1,
-        0,
-        Some("Stepped down"),
-        Some(admin.id),
-        start + 6 * hour,
+        store::history::History::Permission,
+        store::history::HistoryEntry {
+            user_id: subject.id,
+            old: 1,
+            new: 0,
+            reason: Some("Stepped down"),
+            by: Some(admin.id),
+            now: start + 6 * hour,
+        },
     )
     .await
     .unwrap();

@@ -5,11 +5,11 @@ use serde_json::{json, Map, Value};
 
 use super::input::{ChatPatch, KickInput, NewChat};
 use super::views::{self, ChatAdmin, ChatAdminDetail, ChatStatus};
-use super::{delete_chat, existing_chat, insert_owned, kick_member, level_of, owner_level, OFFICIAL, PRIVATE, PUBLIC};
+use super::{delete_chat, existing_chat, insert_owned, kick_member, OFFICIAL, PRIVATE, PUBLIC};
 use crate::domain::app::App;
 use crate::domain::audit::{self, Target};
-use crate::domain::level::can_act_on;
 use crate::error::ApiError;
+use crate::level::can_act_on;
 use crate::store;
 use crate::store::chats::{ChatFields, ChatRow};
 use crate::store::users::UserRow;
@@ -181,7 +181,7 @@ pub async fn update(app: &App, actor: &UserRow, chat_id: i64, patch: ChatPatch) 
 /// The ladder holds against a chat's owner: staff change or delete only their own chats and those
 /// of people they outrank (60-chats §9.4–9.5).
 fn require_over_owner(actor: &UserRow, chat: &ChatRow) -> Result<(), ApiError> {
-    if chat.owner_id == actor.id || can_act_on(level_of(actor), owner_level(chat)) {
+    if chat.owner_id == actor.id || can_act_on(actor.permission_level, chat.owner_level) {
         Ok(())
     } else {
         Err(ApiError::Hierarchy)
@@ -242,7 +242,7 @@ pub async fn kick(app: &App, actor: &UserRow, chat_id: i64, kick: KickInput) -> 
         ));
     }
     require_over_owner(actor, &chat)?;
-    if !can_act_on(level_of(actor), level_of(&target)) {
+    if !can_act_on(actor.permission_level, target.permission_level) {
         return Err(ApiError::Hierarchy);
     }
     kick_member(app, &mut tx, actor, &chat, &target, kick.reason.as_deref(), "admin").await?;

@@ -12,9 +12,9 @@ use serde_json::json;
 
 use crate::domain::app::App;
 use crate::domain::audit::{self, Target};
-use crate::domain::level::{can_act_on, Level};
 use crate::domain::views::effective_tier;
 use crate::error::ApiError;
+use crate::level::{can_act_on, Level};
 use crate::store::chats::{ChatFields, ChatRow};
 use crate::store::history::NewModeration;
 use crate::store::users::UserRow;
@@ -29,17 +29,9 @@ pub fn is_public(visibility: &str) -> bool {
     visibility != PRIVATE
 }
 
-pub fn level_of(user: &UserRow) -> Level {
-    Level::from_i64(user.permission_level).unwrap_or(Level::User)
-}
-
-pub fn owner_level(chat: &ChatRow) -> Level {
-    Level::from_i64(chat.owner_level).unwrap_or(Level::User)
-}
-
 /// 60-chats §6: Admin+, or an effective Trial, Premium or Lifetime subscription.
 pub fn may_create(user: &UserRow, now: i64) -> bool {
-    level_of(user) >= Level::Admin || effective_tier(user, now).0 > 0
+    user.permission_level >= Level::Admin || effective_tier(user, now).0 > 0
 }
 
 /// How many chats a user of this level may own; `None` = unlimited (Owners).
@@ -53,16 +45,15 @@ pub fn slot_limit(app: &App, level: Level) -> Option<i64> {
 
 /// 60-chats §4.2: the owner, and for official and public chats whoever outranks the owner.
 pub fn manages_invites(chat: &ChatRow, caller: &UserRow) -> bool {
-    chat.owner_id == caller.id || (is_public(&chat.visibility) && can_act_on(level_of(caller), owner_level(chat)))
+    chat.owner_id == caller.id || (is_public(&chat.visibility) && can_act_on(caller.permission_level, chat.owner_level))
 }
 
 /// 80-notifications-portal §5.2: the owner; for official and public chats whoever outranks the
 /// owner; for private chats an Admin+ who outranks the owner.
 pub fn moderates(chat: &ChatRow, caller: &UserRow) -> bool {
-    let caller_level = level_of(caller);
+    let caller_level = caller.permission_level;
     chat.owner_id == caller.id
-        || (can_act_on(caller_level, owner_level(chat))
-            && (is_public(&chat.visibility) || caller_level >= Level::Admin))
+        || (can_act_on(caller_level, chat.owner_level) && (is_public(&chat.visibility) || caller_level >= Level::Admin))
 }
 
 /// The chat, if the caller may see it (60-chats §4.1); otherwise it does not exist for them.
@@ -72,7 +63,7 @@ pub async fn visible_chat(conn: &mut Conn, chat_id: i64, caller: &UserRow) -> Re
         .ok_or(ApiError::ChatNotFound)?;
     let visible = is_public(&chat.visibility)
         || chat.owner_id == caller.id
-        || level_of(caller) >= Level::Admin
+        || caller.permission_level >= Level::Admin
         || store::chats::is_member(conn, chat.id, caller.id).await?;
     if visible {
         Ok(chat)
@@ -99,7 +90,7 @@ async fn insert_owned(app: &App, conn: &mut Conn, creator: &UserRow, fields: &Ch
             return Err(ApiError::SlugTaken);
         }
     }
-    if let Some(limit) = slot_limit(app, level_of(creator)) {
+    if let Some(limit) = slot_limit(app, creator.permission_level) {
         if store::chats::count_owned_by(conn, creator.id).await? >= limit {
             return Err(ApiError::ChatSlotLimit { limit });
         }

@@ -4,13 +4,13 @@
 
 use serde_json::json;
 
-use super::{kick_member, level_of, moderates, visible_chat};
+use super::{kick_member, moderates, visible_chat};
 use crate::domain::app::App;
 use crate::domain::audit::{self, Target};
-use crate::domain::level::can_act_on;
 use crate::domain::moderation::{self, Issuer};
 use crate::domain::staff::Actor;
 use crate::error::ApiError;
+use crate::level::can_act_on;
 use crate::store::chats::ChatRow;
 use crate::store::users::UserRow;
 use crate::store::{self, Conn};
@@ -43,9 +43,9 @@ impl Sanction {
 /// every portal-wide sanction, needs the staff hierarchy.
 fn may_target(chat: &ChatRow, caller: &UserRow, target: &UserRow, portal_wide: bool) -> bool {
     if chat.owner_id == caller.id && !portal_wide {
-        level_of(target) <= level_of(caller)
+        target.permission_level <= caller.permission_level
     } else {
-        can_act_on(level_of(caller), level_of(target))
+        can_act_on(caller.permission_level, target.permission_level)
     }
 }
 
@@ -133,7 +133,7 @@ impl Act<'_> {
         Issuer {
             actor: Actor {
                 id: self.caller.id,
-                level: level_of(self.caller),
+                level: self.caller.permission_level,
             },
             chat_id: Some(self.chat.id),
         }

@@ -3,10 +3,10 @@
 
 use super::input::NewChat;
 use super::views::{self, ChatSummary};
-use super::{delete_chat, insert_owned, level_of, visible_chat, PRIVATE};
+use super::{delete_chat, insert_owned, visible_chat, PRIVATE};
 use crate::domain::app::App;
-use crate::domain::level::Level;
 use crate::error::ApiError;
+use crate::level::Level;
 use crate::store::chats::ChatFields;
 use crate::store::users::UserRow;
 use crate::store::{self, Conn};
@@ -43,7 +43,7 @@ pub async fn create(app: &App, creator: &UserRow, input: NewChat) -> Result<Chat
 pub async fn destroy(app: &App, caller: &UserRow, chat_id: i64) -> Result<String, ApiError> {
     let mut tx = app.store.begin().await?;
     let chat = visible_chat(&mut tx, chat_id, caller).await?;
-    if chat.owner_id != caller.id && level_of(caller) != Level::Owner {
+    if chat.owner_id != caller.id && caller.permission_level != Level::Owner {
         return Err(ApiError::Forbidden("Only the chat owner can destroy this chat"));
     }
     delete_chat(app, &mut tx, &chat, caller, "portal").await?;

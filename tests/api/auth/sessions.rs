@@ -138,7 +138,7 @@ both_backends!(
             &mut tx,
             None,
             &user,
-            portal::domain::level::Level::Admin,
+            portal::level::Level::Admin,
             Some("promoted"),
         )
         .await

@@ -322,7 +322,7 @@ impl TestApp {
         .await
         .unwrap();
         if level > 0 {
-            let level = portal::domain::level::Level::from_i64(level).unwrap();
+            let level = portal::level::Level::from_i64(level).unwrap();
             portal::domain::staff::set_level(&self.app, &mut tx, None, &user, level, Some("test"))
                 .await
                 .unwrap();

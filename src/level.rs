@@ -59,6 +59,15 @@ impl Level {
     }
 }
 
+/// A stored level outside 0–3 is a corrupt row, not a User.
+impl TryFrom<i64> for Level {
+    type Error = String;
+
+    fn try_from(value: i64) -> Result<Level, String> {
+        Level::from_i64(value).ok_or_else(|| format!("permission level {value} is not 0–3"))
+    }
+}
+
 impl Serialize for Level {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.serialize_i64(self.as_i64())
