@@ -44,8 +44,53 @@ fn reason(fields: &Fields) -> Result<String, ApiError> {
     trimmed_text("reason", fields.req_str("reason")?, 1, 500)
 }
 
+impl ReasonBody {
+    fn parse(fields: &Fields) -> ApiResult<Self> {
+        Ok(ReasonBody {
+            reason: reason(fields)?,
+        })
+    }
+}
+
+impl TimeoutBody {
+    fn parse(fields: &Fields) -> ApiResult<Self> {
+        Ok(TimeoutBody {
+            duration: check_range("duration", fields.req_i64("duration")?, 60, TIMEOUT_MAX_S)?,
+            reason: reason(fields)?,
+        })
+    }
+}
+
+impl BanBody {
+    /// A `duration` of 0, `null` or none is permanent: `None`.
+    fn parse(fields: &Fields) -> ApiResult<Self> {
+        let reason = reason(fields)?;
+        let duration = match fields.opt_i64("duration")? {
+            None | Some(0) => None,
+            Some(d) if (60..=BAN_MAX_S).contains(&d) => Some(d),
+            Some(_) => {
+                return Err(ApiError::validation(
+                    "duration",
+                    format!("duration must be 0 or between 60 and {BAN_MAX_S}"),
+                ))
+            }
+        };
+        Ok(BanBody { reason, duration })
+    }
+}
+
+impl PermissionBody {
+    fn parse(fields: &Fields) -> ApiResult<Self> {
+        let level = Level::from_i64(fields.req_i64("level")?)
+            .ok_or_else(|| ApiError::validation("level", "level must be between 0 and 3"))?;
+        Ok(PermissionBody {
+            level,
+            reason: reason(fields)?,
+        })
+    }
+}
+
 #[derive(ToSchema)]
-#[allow(dead_code)]
 pub struct ReasonBody {
     /// 1–500 characters after trimming.
     #[schema(min_length = 1, max_length = 500, pattern = r"^[^\u0000]*[^\s\u0000][^\u0000]*$")]
@@ -53,7 +98,6 @@ pub struct ReasonBody {
 }
 
 #[derive(ToSchema)]
-#[allow(dead_code)]
 pub struct TimeoutBody {
     /// Seconds, 60–2592000.
     #[schema(minimum = 60, maximum = 2592000)]
@@ -64,7 +108,6 @@ pub struct TimeoutBody {
 }
 
 #[derive(ToSchema)]
-#[allow(dead_code)]
 pub struct BanBody {
     /// 1–500 characters after trimming.
     #[schema(min_length = 1, max_length = 500, pattern = r"^[^\u0000]*[^\s\u0000][^\u0000]*$")]
@@ -75,11 +118,10 @@ pub struct BanBody {
 }
 
 #[derive(ToSchema)]
-#[allow(dead_code)]
 pub struct PermissionBody {
     /// 0–3, within the caller's ceiling (Admin: 0–1, Owner: 0–2).
-    #[schema(minimum = 0, maximum = 3)]
-    level: i64,
+    #[schema(value_type = i64, minimum = 0, maximum = 3)]
+    level: Level,
     /// 1–500 characters after trimming.
     #[schema(min_length = 1, max_length = 500, pattern = r"^[^\u0000]*[^\s\u0000][^\u0000]*$")]
     reason: String,
@@ -121,7 +163,7 @@ async fn warn(
     JsonObject(fields): JsonObject,
 ) -> ApiResult<Json<ActionAnswer>> {
     let user_id = parse_path_id("user_id", &raw)?;
-    let reason = reason(&fields)?;
+    let ReasonBody { reason } = ReasonBody::parse(&fields)?;
     let action = moderation::warn(&app, auth.actor(), user_id, &reason).await?;
     Ok(action_answer(format!("User {user_id} warned"), action))
 }
@@ -138,9 +180,8 @@ async fn timeout(
     JsonObject(fields): JsonObject,
 ) -> ApiResult<Json<ActionAnswer>> {
     let user_id = parse_path_id("user_id", &raw)?;
-    let duration = check_range("duration", fields.req_i64("duration")?, 60, TIMEOUT_MAX_S)?;
-    let reason = reason(&fields)?;
-    let action = moderation::timeout(&app, auth.actor(), user_id, duration, &reason).await?;
+    let body = TimeoutBody::parse(&fields)?;
+    let action = moderation::timeout(&app, auth.actor(), user_id, body.duration, &body.reason).await?;
     let until = action.expires_at.map(|t| Timestamp(t).to_rfc3339()).unwrap_or_default();
     Ok(action_answer(format!("User {user_id} timed out until {until}"), action))
 }
@@ -157,7 +198,7 @@ async fn untimeout(
     JsonObject(fields): JsonObject,
 ) -> ApiResult<Json<ActionAnswer>> {
     let user_id = parse_path_id("user_id", &raw)?;
-    let reason = reason(&fields)?;
+    let ReasonBody { reason } = ReasonBody::parse(&fields)?;
     let action = moderation::lift(&app, auth.actor(), user_id, Undo::Untimeout, &reason).await?;
     Ok(action_answer(format!("Timeout lifted for user {user_id}"), action))
 }
@@ -174,18 +215,8 @@ async fn ban(
     JsonObject(fields): JsonObject,
 ) -> ApiResult<Json<ActionAnswer>> {
     let user_id = parse_path_id("user_id", &raw)?;
-    let reason = reason(&fields)?;
-    let duration = match fields.opt_i64("duration")? {
-        None | Some(0) => None,
-        Some(d) if (60..=BAN_MAX_S).contains(&d) => Some(d),
-        Some(_) => {
-            return Err(ApiError::validation(
-                "duration",
-                format!("duration must be 0 or between 60 and {BAN_MAX_S}"),
-            ))
-        }
-    };
-    let action = moderation::ban(&app, auth.actor(), user_id, duration, &reason).await?;
+    let body = BanBody::parse(&fields)?;
+    let action = moderation::ban(&app, auth.actor(), user_id, body.duration, &body.reason).await?;
     let message = match action.expires_at {
         None => format!("User {user_id} banned permanently"),
         Some(until) => format!("User {user_id} banned until {}", Timestamp(until).to_rfc3339()),
@@ -205,7 +236,7 @@ async fn unban(
     JsonObject(fields): JsonObject,
 ) -> ApiResult<Json<ActionAnswer>> {
     let user_id = parse_path_id("user_id", &raw)?;
-    let reason = reason(&fields)?;
+    let ReasonBody { reason } = ReasonBody::parse(&fields)?;
     let action = moderation::lift(&app, auth.actor(), user_id, Undo::Unban, &reason).await?;
     Ok(action_answer(format!("User {user_id} unbanned"), action))
 }
@@ -222,9 +253,7 @@ async fn permission(
     JsonObject(fields): JsonObject,
 ) -> ApiResult<Json<PermissionAnswer>> {
     let user_id = parse_path_id("user_id", &raw)?;
-    let level = Level::from_i64(fields.req_i64("level")?)
-        .ok_or_else(|| ApiError::validation("level", "level must be between 0 and 3"))?;
-    let reason = reason(&fields)?;
+    let PermissionBody { level, reason } = PermissionBody::parse(&fields)?;
     let change = moderation::set_permission(&app, auth.actor(), user_id, level, &reason).await?;
     Ok(Json(PermissionAnswer {
         message: format!(
@@ -248,7 +277,7 @@ async fn delete(
     JsonObject(fields): JsonObject,
 ) -> ApiResult<Json<MessageAnswer>> {
     let user_id = parse_path_id("user_id", &raw)?;
-    let reason = reason(&fields)?;
+    let ReasonBody { reason } = ReasonBody::parse(&fields)?;
     moderation::delete(&app, auth.actor(), user_id, &reason).await?;
     Ok(Json(MessageAnswer {
         message: format!("User {user_id} deleted"),
