@@ -71,17 +71,26 @@ async fn status(State(app): State<AppState>, auth: Authenticated) -> ApiResult<J
 }
 
 #[derive(ToSchema)]
-#[allow(dead_code)]
 pub struct HardMuteBody {
     /// ≥ 1.
     #[schema(minimum = 1)]
     user_id: i64,
     /// Seconds, 0–86400, default 300; `0` = indefinite.
-    #[schema(minimum = 0, maximum = 86400)]
-    duration: Option<i64>,
+    #[schema(required = false, nullable, default = 300, minimum = 0, maximum = 86400)]
+    duration: i64,
     /// At most 500 characters after trimming.
     #[schema(max_length = 500, pattern = r"^[^\u0000]*$")]
     reason: Option<String>,
+}
+
+impl HardMuteBody {
+    fn parse(fields: &Fields) -> ApiResult<Self> {
+        Ok(HardMuteBody {
+            user_id: user_id(fields, "user_id")?,
+            duration: mute_duration(fields)?,
+            reason: optional_reason(fields)?,
+        })
+    }
 }
 
 /// Mute a user in every chat.
@@ -93,15 +102,12 @@ async fn hard_mute(
     Unrestricted(RequireLevel(auth)): Unrestricted<RequireAdmin>,
     JsonObject(fields): JsonObject,
 ) -> ApiResult<Json<OkAnswer>> {
-    let user_id = user_id(&fields, "user_id")?;
-    let duration = mute_duration(&fields)?;
-    let reason = optional_reason(&fields)?;
-    platform::hard_mute(&app, auth.actor(), user_id, duration, reason.as_deref()).await?;
+    let body = HardMuteBody::parse(&fields)?;
+    platform::hard_mute(&app, auth.actor(), body.user_id, body.duration, body.reason.as_deref()).await?;
     Ok(ok())
 }
 
 #[derive(ToSchema)]
-#[allow(dead_code)]
 pub struct HardUnmuteBody {
     /// ≥ 1.
     #[schema(minimum = 1)]
@@ -109,6 +115,15 @@ pub struct HardUnmuteBody {
     /// At most 500 characters after trimming.
     #[schema(max_length = 500, pattern = r"^[^\u0000]*$")]
     reason: Option<String>,
+}
+
+impl HardUnmuteBody {
+    fn parse(fields: &Fields) -> ApiResult<Self> {
+        Ok(HardUnmuteBody {
+            user_id: user_id(fields, "user_id")?,
+            reason: optional_reason(fields)?,
+        })
+    }
 }
 
 /// Lift every hard mute of a user in force (nothing happens when there is none).
@@ -120,9 +135,8 @@ async fn hard_unmute(
     Unrestricted(RequireLevel(auth)): Unrestricted<RequireAdmin>,
     JsonObject(fields): JsonObject,
 ) -> ApiResult<Json<OkAnswer>> {
-    let user_id = user_id(&fields, "user_id")?;
-    let reason = optional_reason(&fields)?;
-    platform::hard_unmute(&app, auth.actor(), user_id, reason.as_deref()).await?;
+    let body = HardUnmuteBody::parse(&fields)?;
+    platform::hard_unmute(&app, auth.actor(), body.user_id, body.reason.as_deref()).await?;
     Ok(ok())
 }
 

@@ -64,7 +64,6 @@ pub struct GrantBody {
 }
 
 #[derive(ToSchema)]
-#[allow(dead_code)]
 pub struct RevokeBody {
     /// ≥ 1.
     #[schema(minimum = 1)]
@@ -72,6 +71,15 @@ pub struct RevokeBody {
     /// 1–500 characters after trimming.
     #[schema(min_length = 1, max_length = 500, pattern = r"^[^\u0000]*[^\s\u0000][^\u0000]*$")]
     reason: String,
+}
+
+impl RevokeBody {
+    fn parse(fields: &Fields) -> ApiResult<Self> {
+        Ok(RevokeBody {
+            user_id: user_id_field(fields)?,
+            reason: trimmed_text("reason", fields.req_str("reason")?, 1, 500)?,
+        })
+    }
 }
 
 #[derive(Serialize, ToSchema)]
@@ -128,8 +136,7 @@ async fn revoke(
     Unrestricted(RequireLevel(auth)): Unrestricted<RequireAdmin>,
     JsonObject(fields): JsonObject,
 ) -> ApiResult<Json<SubscriptionAnswer>> {
-    let user_id = user_id_field(&fields)?;
-    let reason = trimmed_text("reason", fields.req_str("reason")?, 1, 500)?;
+    let RevokeBody { user_id, reason } = RevokeBody::parse(&fields)?;
     let subscription = subscriptions::revoke(&app, auth.actor(), user_id, &reason).await?;
     Ok(Json(SubscriptionAnswer {
         message: format!("Subscription revoked for user {user_id}"),
