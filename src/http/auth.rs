@@ -139,6 +139,7 @@ pub struct BotCodeBody {
     #[schema(min_length = 1, max_length = 100, pattern = r"^[^\u0000]*$")]
     platform_username: String,
     /// An http(s) URL of at most 2048 characters; absent, `null` or `""` mean no avatar.
+    #[schema(max_length = 2048, pattern = r"^[^\u0000]*$")]
     platform_avatar_url: Option<String>,
 }
 

@@ -211,6 +211,7 @@ pub struct BotSelfUpdateBody {
     #[schema(min_length = 2, max_length = 32, pattern = r"^[^\u0000]*[^\s\u0000][^\u0000]*$")]
     name: Option<String>,
     /// An http(s) URL of at most 2048 characters; `null` clears it.
+    #[schema(max_length = 2048, pattern = r"^[^\u0000]*$")]
     avatar_url: Option<String>,
     /// At most 50000 group ids (strings of 1–64 characters or non-negative integers); `groups`
     /// becomes the number of distinct ones.
