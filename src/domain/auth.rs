@@ -133,7 +133,6 @@ pub async fn request_code(app: &App, identity: Identity<'_>, client_ip: IpAddr) 
     Ok(code.expires_at)
 }
 
-/// Only active Official bots of the identity's platform may handle login codes.
 /// Only an Official bot whose owner is, at this moment, an unbanned Owner obtains codes (10-auth
 /// §6.3–6.4, 50-bots §4.1). The owner is read again at every use: the rules that stop such bots
 /// when their owner loses rank make this a second line, not the only one.

@@ -472,6 +472,10 @@ impl Presence {
             .send(seq, frame, |link| user_id.is_none_or(|id| link.user_id == id));
     }
 
+    fn hosts_connections(&self) -> bool {
+        !self.hub().connections.is_empty()
+    }
+
     fn links(&self) -> Vec<Arc<Link>> {
         self.hub().connections.values().cloned().collect()
     }
@@ -695,7 +699,7 @@ pub async fn follow_store(app: Weak<App>) {
     loop {
         tokio::time::sleep(STORE_POLL).await;
         let Some(app) = app.upgrade() else { return };
-        if app.ephemeral.hears_other_writers() || app.presence.links().is_empty() {
+        if app.ephemeral.hears_other_writers() || !app.presence.hosts_connections() {
             seen.clear();
             continue;
         }

@@ -13,7 +13,6 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use ipnet::IpNet;
 
-use crate::address::AddressGroup;
 use crate::domain::app::{App, AppState};
 use crate::domain::credentials::{self, ApiKey, BotRow, LiveSession};
 use crate::domain::sessions::clear_cookie;
@@ -62,8 +61,6 @@ impl Tier {
 #[derive(Debug, Clone)]
 pub struct Caller {
     pub client_ip: IpAddr,
-    /// The key of the per-address limits (IPv6 by /64).
-    pub client_group: AddressGroup,
     pub key: ApiKey,
     pub session: Option<LiveSession>,
 }
@@ -73,12 +70,13 @@ impl Caller {
         self.session.as_ref().map(|s| s.user.permission_level)
     }
 
-    fn bucket_key(&self) -> String {
+    /// The rate bucket of 00-conventions §8.2; addresses are keyed by their group (IPv6 by /64).
+    fn bucket_key(&self, app: &App) -> String {
         match (&self.key, &self.session) {
             (ApiKey::Bot(bot), _) => format!("bot:{}", bot.id),
-            (ApiKey::Public { digest }, _) => format!("key:{digest}:{}", self.client_group),
+            (ApiKey::Public { digest }, _) => format!("key:{digest}:{}", app.address_group(self.client_ip)),
             (ApiKey::None, Some(session)) => format!("user:{}", session.user.id),
-            (ApiKey::None, None) => format!("ip:{}", self.client_group),
+            (ApiKey::None, None) => format!("ip:{}", app.address_group(self.client_ip)),
         }
     }
 }
@@ -199,7 +197,6 @@ async fn resolve(app: &App, headers: &HeaderMap, client_ip: IpAddr) -> Result<Re
     };
     Ok(Resolved {
         caller: Caller {
-            client_group: app.address_group(client_ip),
             client_ip,
             key,
             session,
@@ -221,7 +218,6 @@ pub async fn guard(State((app, tier)): State<(AppState, Tier)>, mut request: Req
     } = if tier == Tier::Health {
         Resolved {
             caller: Caller {
-                client_group: app.address_group(ip),
                 client_ip: ip,
                 key: ApiKey::None,
                 session: None,
@@ -238,7 +234,7 @@ pub async fn guard(State((app, tier)): State<(AppState, Tier)>, mut request: Req
     let counted = request.method() != Method::OPTIONS;
     let limit = tier.limit(&app);
     let tier_decision = if limit > 0 && counted {
-        let key = format!("{}:{}", tier.name(), caller.bucket_key());
+        let key = format!("{}:{}", tier.name(), caller.bucket_key(&app));
         Some(app.ephemeral.take(&key, limit, 60, app.now()).await)
     } else {
         None

@@ -134,7 +134,9 @@ fn head_too_large(request: &Request) -> bool {
         return true;
     }
     // The request line and each field as written on the wire: name, ": ", value, CRLF.
-    let line = request.method().as_str().len() + request.uri().to_string().len() + 12;
+    let uri = request.uri();
+    let target = uri.authority().map_or(0, |a| a.as_str().len()) + uri.path_and_query().map_or(1, |p| p.as_str().len());
+    let line = request.method().as_str().len() + target + 12;
     let fields: usize = headers
         .iter()
         .map(|(name, value)| name.as_str().len() + value.len() + 4)
