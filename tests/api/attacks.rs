@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::common::process::{cli, cli_refused, ServerProcess};
+use crate::common::process::{cli, cli_refused, official_bot_create_args, user_create_args, ServerProcess};
 use crate::common::wire::closed_within;
 use crate::common::{temp_sqlite, wire, People, TestApp};
 use serde_json::{json, Value};
@@ -268,46 +268,14 @@ both_backends!(
 #[test]
 fn the_command_line_tool_refuses_an_official_bot_of_a_non_owner() {
     let (_dir, url) = temp_sqlite();
-    let create_user = |name: &str, id: &str, level: &str| {
-        cli(
-            &url,
-            &[
-                "user",
-                "create",
-                "--platform",
-                "discord",
-                "--platform-user-id",
-                id,
-                "--username",
-                name,
-                "--level",
-                level,
-            ],
-        );
-    };
-    create_user("boss", "1", "3");
-    create_user("helper", "2", "2");
-    let bot = |owner: &str, name: &str| {
-        [
-            "bot",
-            "create",
-            "--name",
-            name,
-            "--owner",
-            owner,
-            "--platform",
-            "discord",
-            "--type",
-            "official",
-        ]
-        .map(str::to_owned)
-    };
-    let refused = cli_refused(&url, &bot("helper", "Helper Login").each_ref().map(String::as_str));
+    cli(&url, &user_create_args("boss", "1", "3"));
+    cli(&url, &user_create_args("helper", "2", "2"));
+    let refused = cli_refused(&url, &official_bot_create_args("Helper Login", "helper"));
     assert!(
         refused.contains("owner_id must be an Owner for an Official bot"),
         "{refused}"
     );
-    let (made, _) = cli(&url, &bot("boss", "Boss Login").each_ref().map(String::as_str));
+    let (made, _) = cli(&url, &official_bot_create_args("Boss Login", "boss"));
     assert_eq!(made["bot"]["bot_type"], 1);
 }
 

@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::common::process::{cli, ServerProcess};
+use crate::common::process::{cli, official_bot_create_args, user_create_args, ServerProcess};
 use crate::common::wire::{self, closed_within};
 use crate::common::{temp_sqlite, Kind, TestApp};
 use serde_json::{json, Value};
@@ -256,37 +256,9 @@ async fn secrets_never_reach_the_log_or_the_disk() {
     let url = format!("sqlite://{}?mode=rwc", db.display());
     let mut log = String::new();
     let mut keys = Vec::new();
-    let (_, stderr) = cli(
-        &url,
-        &[
-            "user",
-            "create",
-            "--platform",
-            "discord",
-            "--platform-user-id",
-            "1",
-            "--username",
-            "owner",
-            "--level",
-            "3",
-        ],
-    );
+    let (_, stderr) = cli(&url, &user_create_args("owner", "1", "3"));
     log.push_str(&stderr);
-    let (bot, stderr) = cli(
-        &url,
-        &[
-            "bot",
-            "create",
-            "--name",
-            "Login Bot",
-            "--owner",
-            "owner",
-            "--platform",
-            "discord",
-            "--type",
-            "official",
-        ],
-    );
+    let (bot, stderr) = cli(&url, &official_bot_create_args("Login Bot", "owner"));
     log.push_str(&stderr);
     let bot_key = bot["api_key"].as_str().unwrap().to_owned();
     keys.push(bot_key.clone());

@@ -187,6 +187,38 @@ pub fn cli(database_url: &str, args: &[&str]) -> (Value, String) {
     (value, stderr)
 }
 
+/// The arguments of `portal user create` for a Discord identity with a name and a level.
+pub fn user_create_args<'a>(username: &'a str, platform_user_id: &'a str, level: &'a str) -> [&'a str; 10] {
+    [
+        "user",
+        "create",
+        "--platform",
+        "discord",
+        "--platform-user-id",
+        platform_user_id,
+        "--username",
+        username,
+        "--level",
+        level,
+    ]
+}
+
+/// The arguments of `portal bot create` for an Official Discord bot.
+pub fn official_bot_create_args<'a>(name: &'a str, owner: &'a str) -> [&'a str; 10] {
+    [
+        "bot",
+        "create",
+        "--name",
+        name,
+        "--owner",
+        owner,
+        "--platform",
+        "discord",
+        "--type",
+        "official",
+    ]
+}
+
 /// Runs a command of the command-line tool that must fail; returns its stderr.
 pub fn cli_refused(database_url: &str, args: &[&str]) -> String {
     let output = run_cli(database_url, args);
