@@ -35,6 +35,7 @@ mod realtime;
 mod statistics;
 mod subscriptions;
 pub mod users;
+mod websocket;
 
 use caller::{guard, Tier};
 

@@ -6,7 +6,6 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
@@ -18,16 +17,19 @@ use utoipa_axum::routes;
 
 use crate::connections::ConnectionSlot;
 use crate::domain::app::AppState;
-use crate::domain::presence::{self, close, Registration};
+use crate::domain::presence::{self, close, Queued, Registration};
 use crate::error::{ApiError, ApiResult};
 use crate::http::caller::{check_origin, Authenticated};
 use crate::http::openapi::ErrorBody;
+use crate::http::websocket::{Incoming, Limits, WebSocket, WebSocketUpgrade};
 use crate::time::Timestamp;
 
 /// The largest client frame served (§3.2); a larger one closes the connection with 1009.
 const MAX_CLIENT_FRAME: usize = 4096;
-/// Frames above this are not even read into memory; the connection just ends.
+/// Messages above this are not even read into memory; the connection just ends.
 const MAX_READ: usize = 64 * 1024;
+/// Events waiting for a connection are written together, up to this many in one write.
+const BATCH: usize = 64;
 /// At most this many client frames within `FRAME_WINDOW` (§3.2).
 const MAX_FRAMES: usize = 20;
 const FRAME_WINDOW: Duration = Duration::from_secs(10);
@@ -57,26 +59,24 @@ async fn open_connection(
     auth: Authenticated,
     headers: HeaderMap,
     slot: Option<Extension<Arc<ConnectionSlot>>>,
-    upgrade: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
+    upgrade: Result<WebSocketUpgrade, ApiError>,
 ) -> ApiResult<Response> {
     check_origin(&headers, &app.config.cors.allowed_origins)?;
-    let upgrade = upgrade.map_err(|_| ApiError::UpgradeRequired)?;
+    let upgrade = upgrade?;
     let session = &auth.session;
     let registration = presence::connect(&app, &session.user, session.session_id, session.session_expires_at).await?;
-    Ok(upgrade
-        .max_message_size(MAX_READ)
-        .max_frame_size(MAX_READ)
-        .on_upgrade(move |socket| async move {
-            // The socket keeps its place under the listener's connection caps while it is open.
-            let _slot = slot;
-            let mut connection = Connection {
-                app,
-                registration,
-                socket,
-            };
-            let code = connection.run().await;
-            connection.finish(code).await;
-        }))
+    let limits = Limits { max_message: MAX_READ };
+    Ok(upgrade.on_upgrade(limits, move |socket| async move {
+        // The socket keeps its place under the listener's connection caps while it is open.
+        let _slot = slot;
+        let mut connection = Connection {
+            app,
+            registration,
+            socket,
+        };
+        let code = connection.run().await;
+        connection.finish(code).await;
+    }))
 }
 
 struct Connection {
@@ -90,8 +90,11 @@ type Ending = Option<u16>;
 
 impl Connection {
     async fn run(&mut self) -> Ending {
-        match presence::snapshot(&self.app, &self.registration).await {
-            Ok(frame) => self.send_text(&frame).await?,
+        match presence::snapshot(&self.app, &mut self.registration).await {
+            Ok(frame) => {
+                self.socket.queue_text(&frame);
+                self.flush().await?;
+            }
             Err(_) => return Some(INTERNAL_ERROR),
         }
         let config = &self.app.config.presence;
@@ -100,7 +103,7 @@ impl Connection {
         let mut ping = tokio::time::interval_at(Instant::now() + ping_every, ping_every);
         ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
         let mut last_seen = Instant::now();
-        let mut recent: VecDeque<Instant> = VecDeque::with_capacity(MAX_FRAMES + 1);
+        let mut recent: VecDeque<Instant> = VecDeque::new();
         let link = self.registration.link.clone();
         loop {
             if let Some(code) = link.close_code() {
@@ -111,16 +114,12 @@ impl Connection {
                 biased;
                 _ = link.woken() => {}
                 event = self.registration.events.recv() => match event {
-                    Some(event) if link.already_seen(&event) => {}
-                    Some(event) => self.send_text(&event.frame).await?,
+                    Some(event) => self.send_events(event).await?,
                     None => return Some(link.close_code().unwrap_or(INTERNAL_ERROR)),
                 },
                 incoming = self.socket.recv() => {
-                    let message = match incoming {
-                        Some(Ok(message)) => message,
-                        // The peer is gone, or broke the protocol (a frame over `MAX_READ`).
-                        _ => return None,
-                    };
+                    // The peer is gone, or broke the protocol (a message over `MAX_READ`).
+                    let message = incoming.ok()?;
                     let at = Instant::now();
                     last_seen = at;
                     recent.push_back(at);
@@ -130,49 +129,80 @@ impl Connection {
                     if recent.len() > MAX_FRAMES {
                         return Some(POLICY_VIOLATION);
                     }
+                    if recent.is_empty() {
+                        recent.shrink_to_fit();
+                    }
                     match message {
-                        Message::Text(text) if text.len() > MAX_CLIENT_FRAME => return Some(TOO_BIG),
-                        Message::Text(text) => {
-                            if is_ping(text.as_str()) {
+                        Incoming::Text(text) if text.len() > MAX_CLIENT_FRAME => return Some(TOO_BIG),
+                        Incoming::Text(text) => {
+                            if is_ping(&text) {
                                 let pong = presence::frame("pong", json!({"at": Timestamp(self.app.now())}));
-                                self.send_text(&pong).await?;
+                                self.socket.queue_text(&pong);
+                                self.flush().await?;
                             }
                         }
-                        Message::Binary(_) => return Some(UNSUPPORTED_DATA),
-                        // The socket has already answered the client's close frame.
-                        Message::Close(_) => return None,
-                        Message::Ping(_) | Message::Pong(_) => {}
+                        Incoming::Binary => return Some(UNSUPPORTED_DATA),
+                        Incoming::Ping(payload) => {
+                            self.socket.queue_pong(&payload);
+                            self.flush().await?;
+                        }
+                        Incoming::Pong => {}
+                        // Answered with the client's own code (RFC 6455 §5.5.1), and done.
+                        Incoming::Close(code) => {
+                            self.socket.queue_close(code);
+                            let _ = self.flush().await;
+                            return None;
+                        }
                     }
                 }
-                _ = ping.tick() => self.send(Message::Ping(Default::default())).await?,
+                _ = ping.tick() => {
+                    self.socket.queue_ping();
+                    self.flush().await?;
+                }
                 _ = tokio::time::sleep_until(last_seen + idle_limit) => return Some(HEARTBEAT_TIMEOUT),
                 _ = tokio::time::sleep(expiry) => return Some(close::SESSION_ENDED),
             }
         }
     }
 
-    /// `None` when the peer is gone, or did not take the frame within `SEND_LIMIT`.
-    async fn send(&mut self, message: Message) -> Option<()> {
-        tokio::time::timeout(SEND_LIMIT, self.socket.send(message))
-            .await
-            .ok()?
-            .ok()
+    /// Writes `first` and whatever else is already waiting, up to `BATCH` events, at once: when
+    /// many events arrive together (users joining in a storm), a connection catches up in a few
+    /// writes rather than one per event.
+    async fn send_events(&mut self, first: Queued) -> Option<()> {
+        let link = &self.registration.link;
+        let mut next = Some(first);
+        let mut queued = 0;
+        while let Some(event) = next.take() {
+            if !link.already_seen(&event) {
+                self.socket.queue_text(&event.frame);
+                queued += 1;
+            }
+            if queued < BATCH {
+                next = self.registration.events.try_recv().ok();
+            }
+        }
+        if queued == 0 {
+            return Some(());
+        }
+        self.flush().await
     }
 
-    async fn send_text(&mut self, frame: &Arc<str>) -> Option<()> {
-        self.send(Message::Text((&**frame).into())).await
+    /// `None` when the peer is gone, or did not take the frames within `SEND_LIMIT`.
+    async fn flush(&mut self) -> Option<()> {
+        tokio::time::timeout(SEND_LIMIT, self.socket.flush()).await.ok()?.ok()
     }
 
     /// Sends our close frame and gives the client a moment to answer it.
     async fn finish(mut self, code: Ending) {
         let Some(code) = code else { return };
-        let frame = CloseFrame {
-            code,
-            reason: "".into(),
-        };
-        if self.send(Message::Close(Some(frame))).await.is_some() {
+        self.socket.queue_close(Some(code));
+        if self.flush().await.is_some() {
             let _ = tokio::time::timeout(CLOSE_WAIT, async {
-                while let Some(Ok(_)) = self.socket.recv().await {}
+                while let Ok(message) = self.socket.recv().await {
+                    if matches!(message, Incoming::Close(_)) {
+                        break;
+                    }
+                }
             })
             .await;
         }
