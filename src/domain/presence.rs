@@ -101,12 +101,17 @@ async fn status_of(
             })
         })
         .collect();
-    Ok(PortalStatus {
+    Ok(portal_status(users, mute))
+}
+
+/// `mute`: the viewer's hard mute in force, if any, with its end when it has one.
+fn portal_status(users: Vec<PresenceEntry>, mute: Option<Option<i64>>) -> PortalStatus {
+    PortalStatus {
         online: users.len() as i64,
         users,
         muted: mute.is_some(),
         muted_until: mute.flatten().map(Timestamp),
-    })
+    }
 }
 
 /// The presence fields of each of `ids` that still exists.
@@ -406,6 +411,18 @@ impl Presence {
         self.hub().announce_change("user:joined", user_id);
     }
 
+    /// Each of `online` with the profile this node keeps for it, `None` for a user it does not host.
+    fn known_profiles(&self, online: Vec<(i64, String)>) -> Vec<(i64, String, Option<PresenceUser>)> {
+        let hub = self.hub();
+        online
+            .into_iter()
+            .map(|(id, sid)| {
+                let profile = hub.online.get(&id).map(|u| u.profile.clone());
+                (id, sid, profile)
+            })
+            .collect()
+    }
+
     fn presence_id(&self, user_id: i64) -> Option<String> {
         self.hub().online.get(&user_id).map(|u| u.session_id.clone())
     }
@@ -652,14 +669,34 @@ pub async fn connect(app: &App, user: &UserRow, session_id: i64, expires_at: i64
     Ok(registration)
 }
 
-/// The first frame of a connection: its user's `presence:snapshot` (§3.5).
-pub async fn snapshot(app: &App, registration: &Registration) -> Result<Arc<str>, ApiError> {
+/// The first frame of a connection: its user's `presence:snapshot` (§3.5). The profiles of the
+/// users this node hosts are those it keeps for `user:left` (read at their connect and after every
+/// write seen), so that a connection opening among thousands reads the store only for its own
+/// mute and for users hosted by other nodes.
+pub async fn snapshot(app: &App, registration: &mut Registration) -> Result<Arc<str>, ApiError> {
+    let online = std::mem::take(&mut registration.online);
+    let known = app.presence.known_profiles(online);
+    let elsewhere: Vec<i64> = known
+        .iter()
+        .filter(|(_, _, profile)| profile.is_none())
+        .map(|(id, _, _)| *id)
+        .collect();
     let mut conn = app.store.acquire().await?;
-    let user = store::users::by_id(&mut conn, registration.link.user_id)
+    let mut read = profiles(&mut conn, &elsewhere).await?;
+    let mute = store::users::restrictions(&mut conn, registration.link.user_id, app.now())
         .await?
-        .ok_or(ApiError::AuthRequired("Authentication required"))?;
-    let status = status_of(&mut conn, registration.online.clone(), &user, app.now()).await?;
-    Ok(frame("presence:snapshot", status))
+        .mute;
+    drop(conn);
+    let users = known
+        .into_iter()
+        .filter_map(|(id, session_id, profile)| {
+            Some(PresenceEntry {
+                user: profile.or_else(|| read.remove(&id))?,
+                session_id,
+            })
+        })
+        .collect();
+    Ok(frame("presence:snapshot", portal_status(users, mute)))
 }
 
 /// Checks every connection of this node after each write seen here or broadcast by another node,
