@@ -1,20 +1,20 @@
-//! Request input: the JSON object body (size limit, media type, duplicate keys), query strings and
-//! path parameters, and a field reader whose messages follow 00-conventions §5.2.
+//! Request input: the JSON object body (size limit, media type, duplicate keys) and the typed
+//! bodies read from it, query strings and path parameters, with the messages of 00-conventions §5.2.
 
 use std::collections::HashMap;
 use std::time::Duration;
 
-use axum::body::Body;
-use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::body::Body as RawBody;
+use axum::extract::{FromRequest, FromRequestParts, RawPathParams, Request};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 
-use crate::domain::app::AppState;
+use crate::domain::app::{App, AppState};
 use crate::domain::input::{check_range, invalid_characters, Fields};
-use crate::error::ApiError;
+use crate::error::{ApiError, ApiResult};
 use crate::time::Timestamp;
 
 pub const DEFAULT_BODY_LIMIT: usize = 64 * 1024;
@@ -35,9 +35,43 @@ impl<const LIMIT: usize> FromRequest<AppState> for JsonObject<LIMIT> {
     }
 }
 
+/// A JSON request body that is its own OpenAPI schema (it derives `utoipa::ToSchema`, with the
+/// rules `parse` enforces as `#[schema(...)]` constraints) and its own parser.
+pub trait RequestBody: Sized {
+    /// Reads the fields in the order the endpoint's table lists them, so the first invalid one is
+    /// the one reported. `app` gives what some rules need: the configured platforms, the time.
+    fn parse(fields: &mut Fields, app: &App) -> ApiResult<Self>;
+}
+
+/// A POST body read as one JSON object (as `JsonObject`) and parsed into `T`.
+///
+/// The order of checks (00-conventions §4) puts the body's transport (step 7) before the
+/// validation of path parameters, and those before the body's fields (step 8), so between reading
+/// the object and parsing it the route's id parameters (every path parameter named `…_id` on a
+/// route with a body) are checked as the handler checks them with `parse_path_id`.
+pub struct Body<T, const LIMIT: usize = DEFAULT_BODY_LIMIT>(pub T);
+
+impl<T: RequestBody, const LIMIT: usize> FromRequest<AppState> for Body<T, LIMIT> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, app: &AppState) -> Result<Self, Self::Rejection> {
+        let (mut parts, body) = request.into_parts();
+        let timeout = Duration::from_secs(app.config.server.body_read_timeout_s);
+        let map = read_object(&parts.headers, body, LIMIT, timeout).await?;
+        if let Ok(params) = RawPathParams::from_request_parts(&mut parts, app).await {
+            for (name, value) in &params {
+                if name.ends_with("_id") {
+                    parse_path_id(name, value)?;
+                }
+            }
+        }
+        T::parse(&mut Fields(map), app).map(Body)
+    }
+}
+
 async fn read_object(
     headers: &HeaderMap,
-    body: Body,
+    body: RawBody,
     limit: usize,
     timeout: Duration,
 ) -> Result<Map<String, Value>, ApiError> {

@@ -8,11 +8,11 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::domain::app::AppState;
+use crate::domain::app::{App, AppState};
 use crate::domain::input::{check_range, required, trimmed_text, Fields};
 use crate::domain::subscriptions::{self, tier_by_name, ActiveSubscriber, Grant, SubscriptionState, TIER_CHOICES};
 use crate::error::{ApiError, ApiResult};
-use crate::http::body::{JsonObject, Query};
+use crate::http::body::{Body, Query, RequestBody};
 use crate::http::caller::{RequireAdmin, RequireLevel, Unrestricted};
 use crate::http::openapi::{ErrorBody, TierName};
 
@@ -47,20 +47,57 @@ fn user_id_field(fields: &Fields) -> Result<i64, ApiError> {
 }
 
 #[derive(ToSchema)]
-#[allow(dead_code)]
 pub struct GrantBody {
     /// ≥ 1.
     #[schema(minimum = 1)]
     user_id: i64,
     /// 1, 2, 3, or "TRIAL", "PREMIUM", "LIFETIME" (any case).
-    #[schema(inline)]
-    tier: TierName,
+    #[schema(value_type = TierName, inline)]
+    tier: i64,
     /// Premium only: 1–3650, required. Ignored for Trial and Lifetime.
     #[schema(minimum = 1, maximum = 3650)]
     duration_days: Option<i64>,
     /// At most 500 characters after trimming.
     #[schema(max_length = 500, pattern = r"^[^\u0000]*$")]
     reason: Option<String>,
+}
+
+impl RequestBody for GrantBody {
+    fn parse(fields: &mut Fields, _app: &App) -> ApiResult<Self> {
+        let user_id = user_id_field(fields)?;
+        let tier = tier_field(fields)?;
+        let duration_days = fields.opt_i64("duration_days")?;
+        let duration_days = match tier {
+            2 => Some(check_range(
+                "duration_days",
+                duration_days.ok_or_else(|| required("duration_days"))?,
+                1,
+                3650,
+            )?),
+            _ => None,
+        };
+        let reason = match fields.opt_str("reason")? {
+            Some(text) => Some(trimmed_text("reason", text, 0, 500)?).filter(|r| !r.is_empty()),
+            None => None,
+        };
+        Ok(GrantBody {
+            user_id,
+            tier,
+            duration_days,
+            reason,
+        })
+    }
+}
+
+impl GrantBody {
+    /// The grant asked for: `duration_days` is kept for Premium only, where it is required.
+    fn grant(&self) -> Grant {
+        match (self.tier, self.duration_days) {
+            (1, _) => Grant::Trial,
+            (2, Some(days)) => Grant::Premium { days },
+            _ => Grant::Lifetime,
+        }
+    }
 }
 
 #[derive(ToSchema)]
@@ -73,8 +110,8 @@ pub struct RevokeBody {
     reason: String,
 }
 
-impl RevokeBody {
-    fn parse(fields: &Fields) -> ApiResult<Self> {
+impl RequestBody for RevokeBody {
+    fn parse(fields: &mut Fields, _app: &App) -> ApiResult<Self> {
         Ok(RevokeBody {
             user_id: user_id_field(fields)?,
             reason: trimmed_text("reason", fields.req_str("reason")?, 1, 500)?,
@@ -96,28 +133,10 @@ pub struct SubscriptionAnswer {
 async fn grant(
     State(app): State<AppState>,
     Unrestricted(RequireLevel(auth)): Unrestricted<RequireAdmin>,
-    JsonObject(fields): JsonObject,
+    Body(body): Body<GrantBody>,
 ) -> ApiResult<Json<SubscriptionAnswer>> {
-    let user_id = user_id_field(&fields)?;
-    let tier = tier_field(&fields)?;
-    let duration_days = fields.opt_i64("duration_days")?;
-    let grant = match tier {
-        1 => Grant::Trial,
-        2 => Grant::Premium {
-            days: check_range(
-                "duration_days",
-                duration_days.ok_or_else(|| required("duration_days"))?,
-                1,
-                3650,
-            )?,
-        },
-        _ => Grant::Lifetime,
-    };
-    let reason = match fields.opt_str("reason")? {
-        Some(text) => Some(trimmed_text("reason", text, 0, 500)?).filter(|r| !r.is_empty()),
-        None => None,
-    };
-    let subscription = subscriptions::grant(&app, auth.actor(), user_id, grant, reason.as_deref()).await?;
+    let (user_id, grant) = (body.user_id, body.grant());
+    let subscription = subscriptions::grant(&app, auth.actor(), user_id, grant, body.reason.as_deref()).await?;
     let message = match grant {
         Grant::Trial => format!("Subscription granted to user {user_id} (7-day trial)"),
         Grant::Premium { days } => format!("Subscription granted to user {user_id} for {days} days"),
@@ -134,9 +153,8 @@ async fn grant(
 async fn revoke(
     State(app): State<AppState>,
     Unrestricted(RequireLevel(auth)): Unrestricted<RequireAdmin>,
-    JsonObject(fields): JsonObject,
+    Body(RevokeBody { user_id, reason }): Body<RevokeBody>,
 ) -> ApiResult<Json<SubscriptionAnswer>> {
-    let RevokeBody { user_id, reason } = RevokeBody::parse(&fields)?;
     let subscription = subscriptions::revoke(&app, auth.actor(), user_id, &reason).await?;
     Ok(Json(SubscriptionAnswer {
         message: format!("Subscription revoked for user {user_id}"),
