@@ -8,7 +8,7 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::domain::app::AppState;
+use crate::domain::app::{App, AppState};
 use crate::domain::audit::AuditFilter;
 use crate::domain::audit::{AuditLogEntry, EVENT_TYPES, TARGET_TYPES};
 use crate::domain::input::{check_range, trimmed_text, Fields};
@@ -16,7 +16,7 @@ use crate::domain::moderation::{self, Undo, ACTION_TYPES};
 use crate::domain::moderation::{ModerationFilter, ModerationRow};
 use crate::domain::views::{ModerationAction, PermissionHistoryEntry};
 use crate::error::{ApiError, ApiResult};
-use crate::http::body::{parse_path_id, JsonObject, Query};
+use crate::http::body::{parse_path_id, Body, Query, RequestBody};
 use crate::http::caller::{RequireAdmin, RequireLevel, RequireModerator, Unrestricted};
 use crate::http::openapi::{ActionTypeName, ErrorBody, EventTypeName, TargetTypeName};
 use crate::http::users::PathParam;
@@ -44,16 +44,16 @@ fn reason(fields: &Fields) -> Result<String, ApiError> {
     trimmed_text("reason", fields.req_str("reason")?, 1, 500)
 }
 
-impl ReasonBody {
-    fn parse(fields: &Fields) -> ApiResult<Self> {
+impl RequestBody for ReasonBody {
+    fn parse(fields: &mut Fields, _app: &App) -> ApiResult<Self> {
         Ok(ReasonBody {
             reason: reason(fields)?,
         })
     }
 }
 
-impl TimeoutBody {
-    fn parse(fields: &Fields) -> ApiResult<Self> {
+impl RequestBody for TimeoutBody {
+    fn parse(fields: &mut Fields, _app: &App) -> ApiResult<Self> {
         Ok(TimeoutBody {
             duration: check_range("duration", fields.req_i64("duration")?, 60, TIMEOUT_MAX_S)?,
             reason: reason(fields)?,
@@ -61,9 +61,9 @@ impl TimeoutBody {
     }
 }
 
-impl BanBody {
+impl RequestBody for BanBody {
     /// A `duration` of 0, `null` or none is permanent: `None`.
-    fn parse(fields: &Fields) -> ApiResult<Self> {
+    fn parse(fields: &mut Fields, _app: &App) -> ApiResult<Self> {
         let reason = reason(fields)?;
         let duration = match fields.opt_i64("duration")? {
             None | Some(0) => None,
@@ -79,8 +79,8 @@ impl BanBody {
     }
 }
 
-impl PermissionBody {
-    fn parse(fields: &Fields) -> ApiResult<Self> {
+impl RequestBody for PermissionBody {
+    fn parse(fields: &mut Fields, _app: &App) -> ApiResult<Self> {
         let level = Level::from_i64(fields.req_i64("level")?)
             .ok_or_else(|| ApiError::validation("level", "level must be between 0 and 3"))?;
         Ok(PermissionBody {
@@ -160,10 +160,9 @@ async fn warn(
     State(app): State<AppState>,
     Unrestricted(RequireLevel(auth)): Unrestricted<RequireModerator>,
     PathParam(raw): PathParam,
-    JsonObject(fields): JsonObject,
+    Body(ReasonBody { reason }): Body<ReasonBody>,
 ) -> ApiResult<Json<ActionAnswer>> {
     let user_id = parse_path_id("user_id", &raw)?;
-    let ReasonBody { reason } = ReasonBody::parse(&fields)?;
     let action = moderation::warn(&app, auth.actor(), user_id, &reason).await?;
     Ok(action_answer(format!("User {user_id} warned"), action))
 }
@@ -177,10 +176,9 @@ async fn timeout(
     State(app): State<AppState>,
     Unrestricted(RequireLevel(auth)): Unrestricted<RequireModerator>,
     PathParam(raw): PathParam,
-    JsonObject(fields): JsonObject,
+    Body(body): Body<TimeoutBody>,
 ) -> ApiResult<Json<ActionAnswer>> {
     let user_id = parse_path_id("user_id", &raw)?;
-    let body = TimeoutBody::parse(&fields)?;
     let action = moderation::timeout(&app, auth.actor(), user_id, body.duration, &body.reason).await?;
     let until = action.expires_at.map(|t| Timestamp(t).to_rfc3339()).unwrap_or_default();
     Ok(action_answer(format!("User {user_id} timed out until {until}"), action))
@@ -195,10 +193,9 @@ async fn untimeout(
     State(app): State<AppState>,
     Unrestricted(RequireLevel(auth)): Unrestricted<RequireModerator>,
     PathParam(raw): PathParam,
-    JsonObject(fields): JsonObject,
+    Body(ReasonBody { reason }): Body<ReasonBody>,
 ) -> ApiResult<Json<ActionAnswer>> {
     let user_id = parse_path_id("user_id", &raw)?;
-    let ReasonBody { reason } = ReasonBody::parse(&fields)?;
     let action = moderation::lift(&app, auth.actor(), user_id, Undo::Untimeout, &reason).await?;
     Ok(action_answer(format!("Timeout lifted for user {user_id}"), action))
 }
@@ -212,10 +209,9 @@ async fn ban(
     State(app): State<AppState>,
     Unrestricted(RequireLevel(auth)): Unrestricted<RequireAdmin>,
     PathParam(raw): PathParam,
-    JsonObject(fields): JsonObject,
+    Body(body): Body<BanBody>,
 ) -> ApiResult<Json<ActionAnswer>> {
     let user_id = parse_path_id("user_id", &raw)?;
-    let body = BanBody::parse(&fields)?;
     let action = moderation::ban(&app, auth.actor(), user_id, body.duration, &body.reason).await?;
     let message = match action.expires_at {
         None => format!("User {user_id} banned permanently"),
@@ -233,10 +229,9 @@ async fn unban(
     State(app): State<AppState>,
     Unrestricted(RequireLevel(auth)): Unrestricted<RequireAdmin>,
     PathParam(raw): PathParam,
-    JsonObject(fields): JsonObject,
+    Body(ReasonBody { reason }): Body<ReasonBody>,
 ) -> ApiResult<Json<ActionAnswer>> {
     let user_id = parse_path_id("user_id", &raw)?;
-    let ReasonBody { reason } = ReasonBody::parse(&fields)?;
     let action = moderation::lift(&app, auth.actor(), user_id, Undo::Unban, &reason).await?;
     Ok(action_answer(format!("User {user_id} unbanned"), action))
 }
@@ -250,10 +245,9 @@ async fn permission(
     State(app): State<AppState>,
     Unrestricted(RequireLevel(auth)): Unrestricted<RequireAdmin>,
     PathParam(raw): PathParam,
-    JsonObject(fields): JsonObject,
+    Body(PermissionBody { level, reason }): Body<PermissionBody>,
 ) -> ApiResult<Json<PermissionAnswer>> {
     let user_id = parse_path_id("user_id", &raw)?;
-    let PermissionBody { level, reason } = PermissionBody::parse(&fields)?;
     let change = moderation::set_permission(&app, auth.actor(), user_id, level, &reason).await?;
     Ok(Json(PermissionAnswer {
         message: format!(
@@ -274,10 +268,9 @@ async fn delete(
     State(app): State<AppState>,
     Unrestricted(RequireLevel(auth)): Unrestricted<RequireAdmin>,
     PathParam(raw): PathParam,
-    JsonObject(fields): JsonObject,
+    Body(ReasonBody { reason }): Body<ReasonBody>,
 ) -> ApiResult<Json<MessageAnswer>> {
     let user_id = parse_path_id("user_id", &raw)?;
-    let ReasonBody { reason } = ReasonBody::parse(&fields)?;
     moderation::delete(&app, auth.actor(), user_id, &reason).await?;
     Ok(Json(MessageAnswer {
         message: format!("User {user_id} deleted"),
