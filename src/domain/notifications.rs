@@ -7,7 +7,6 @@ use utoipa::ToSchema;
 
 use crate::domain::app::App;
 use crate::domain::audit::{self, Target};
-use crate::domain::input::{trimmed_text, Fields};
 use crate::domain::presence;
 use crate::domain::staff::Actor;
 use crate::error::ApiError;
@@ -103,40 +102,13 @@ pub async fn mark_all_read(app: &App, reader: &UserRow) -> Result<u64, ApiError>
     Ok(store::notifications::mark_all_read(&mut conn, reader.id, reader.created_at, app.now()).await?)
 }
 
-/// The body of `POST /v1/admin/notifications` (§1.7), read in table order.
+/// A notification to send (`POST /v1/admin/notifications`, §1.7), validated.
 pub struct NewNotification {
     /// `None` = broadcast.
     pub user_id: Option<i64>,
     pub title: String,
     pub body: String,
     pub kind: String,
-}
-
-impl NewNotification {
-    pub fn read(fields: &Fields) -> Result<NewNotification, ApiError> {
-        let user_id = match fields.opt_i64("user_id")? {
-            Some(id) if id < 1 => return Err(ApiError::validation("user_id", "user_id must be at least 1")),
-            other => other,
-        };
-        let title = trimmed_text("title", fields.req_str("title")?, 1, 100)?;
-        let body = trimmed_text("body", fields.req_str("body")?, 1, 2000)?;
-        let kind = match fields.opt_str("type")? {
-            None => "info",
-            Some(kind) if TYPES.contains(&kind) => kind,
-            Some(_) => {
-                return Err(ApiError::validation(
-                    "type",
-                    format!("type must be one of: {}", TYPES.join(", ")),
-                ))
-            }
-        };
-        Ok(NewNotification {
-            user_id,
-            title,
-            body,
-            kind: kind.to_owned(),
-        })
-    }
 }
 
 /// What a send produced: the notification as created and how many users it reaches.

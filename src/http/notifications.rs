@@ -7,10 +7,11 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::domain::app::AppState;
-use crate::domain::notifications::{self, NewNotification, Notification};
-use crate::error::ApiResult;
-use crate::http::body::{parse_path_id, JsonObject, Query};
+use crate::domain::app::{App, AppState};
+use crate::domain::input::{trimmed_text, Fields};
+use crate::domain::notifications::{self, NewNotification, Notification, TYPES};
+use crate::error::{ApiError, ApiResult};
+use crate::http::body::{parse_path_id, Body, Query, RequestBody};
 use crate::http::caller::{Authenticated, RequireAdmin, RequireLevel, Unrestricted};
 use crate::http::openapi::{ErrorBody, NotificationKind};
 use crate::http::users::PathParam;
@@ -103,7 +104,6 @@ async fn mark_all_read(State(app): State<AppState>, auth: Authenticated) -> ApiR
 }
 
 #[derive(ToSchema)]
-#[allow(dead_code)]
 pub struct SendNotificationBody {
     /// ≥ 1; absent or `null` broadcasts to every user.
     #[schema(minimum = 1)]
@@ -115,8 +115,46 @@ pub struct SendNotificationBody {
     #[schema(min_length = 1, max_length = 2000, pattern = r"^[^\u0000]*[^\s\u0000][^\u0000]*$")]
     body: String,
     /// `info` (default), `success`, `warning` or `error`.
-    #[schema(rename = "type", inline)]
-    kind: Option<NotificationKind>,
+    #[schema(rename = "type", value_type = Option<NotificationKind>, inline)]
+    kind: String,
+}
+
+impl RequestBody for SendNotificationBody {
+    fn parse(fields: &mut Fields, _app: &App) -> ApiResult<Self> {
+        let user_id = match fields.opt_i64("user_id")? {
+            Some(id) if id < 1 => return Err(ApiError::validation("user_id", "user_id must be at least 1")),
+            other => other,
+        };
+        let title = trimmed_text("title", fields.req_str("title")?, 1, 100)?;
+        let body = trimmed_text("body", fields.req_str("body")?, 1, 2000)?;
+        let kind = match fields.opt_str("type")? {
+            None => "info",
+            Some(kind) if TYPES.contains(&kind) => kind,
+            Some(_) => {
+                return Err(ApiError::validation(
+                    "type",
+                    format!("type must be one of: {}", TYPES.join(", ")),
+                ))
+            }
+        };
+        Ok(SendNotificationBody {
+            user_id,
+            title,
+            body,
+            kind: kind.to_owned(),
+        })
+    }
+}
+
+impl From<SendNotificationBody> for NewNotification {
+    fn from(body: SendNotificationBody) -> Self {
+        NewNotification {
+            user_id: body.user_id,
+            title: body.title,
+            body: body.body,
+            kind: body.kind,
+        }
+    }
 }
 
 #[derive(Serialize, ToSchema)]
@@ -135,14 +173,13 @@ pub struct SendAnswer {
 async fn send(
     State(app): State<AppState>,
     Unrestricted(RequireLevel(auth)): Unrestricted<RequireAdmin>,
-    JsonObject(fields): JsonObject,
+    Body(body): Body<SendNotificationBody>,
 ) -> ApiResult<Json<SendAnswer>> {
-    let input = NewNotification::read(&fields)?;
-    let message = match input.user_id {
+    let message = match body.user_id {
         Some(user_id) => format!("Notification sent to user {user_id}"),
         None => "Notification broadcast to all users".to_owned(),
     };
-    let sent = notifications::send(&app, auth.actor(), input).await?;
+    let sent = notifications::send(&app, auth.actor(), body.into()).await?;
     Ok(Json(SendAnswer {
         message,
         notification: sent.notification,
