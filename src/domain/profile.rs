@@ -9,8 +9,6 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::domain::app::App;
-use crate::domain::input::Fields;
-use crate::domain::users::check_username;
 use crate::domain::views::{self, Timed, UserDetail, UserPrivate, UserPublic};
 use crate::ephemeral::Audience;
 use crate::error::ApiError;
@@ -128,51 +126,56 @@ pub struct UpdateOutcome {
 
 const AVATAR_MESSAGE: &str = "avatar_source must be a linked platform, discord_0 to discord_5, or empty";
 
-/// `POST /v1/users/me/update`: each field on its own; the valid ones are saved together.
-pub async fn update_me(app: &App, me: &LiveSession, fields: &Fields) -> Result<UpdateOutcome, ApiError> {
+/// A field of `POST /v1/users/me/update` as sent: `None` when absent, else its value or the
+/// message it failed with (each field succeeds or fails on its own).
+pub type SentField<T> = Option<Result<T, String>>;
+
+/// `POST /v1/users/me/update`: each field on its own; the valid ones are saved together. A sent
+/// `avatar_source` of `None` clears it.
+pub async fn update_me(
+    app: &App,
+    me: &LiveSession,
+    username: SentField<String>,
+    avatar_source: SentField<Option<String>>,
+) -> Result<UpdateOutcome, ApiError> {
     let now = app.now();
     let user = &me.user;
     let mut errors = BTreeMap::new();
     let mut tx = app.store.begin().await?;
 
     let mut new_username = None;
-    if fields.has("username") {
-        match fields.opt_str("username").and_then(|name| {
-            let name = name.unwrap_or_default();
-            check_username(name).map(|_| name)
-        }) {
-            Err(err) => {
-                errors.insert("username".into(), err.to_string());
-            }
-            Ok(name) if name == user.username => {}
-            Ok(name) => {
-                if store::users::username_taken(&mut tx, name, Some(user.id)).await? {
-                    errors.insert("username".into(), "username is already taken".into());
-                } else {
-                    new_username = Some(name.to_owned());
-                }
+    match username {
+        None => {}
+        Some(Err(message)) => {
+            errors.insert("username".into(), message);
+        }
+        Some(Ok(name)) if name == user.username => {}
+        Some(Ok(name)) => {
+            if store::users::username_taken(&mut tx, &name, Some(user.id)).await? {
+                errors.insert("username".into(), "username is already taken".into());
+            } else {
+                new_username = Some(name);
             }
         }
     }
 
     let mut new_avatar: Option<Option<String>> = None;
-    if let Some(raw) = fields.raw("avatar_source") {
+    if let Some(sent) = avatar_source {
         let links = store::users::links_of(&mut tx, &[user.id]).await?;
-        match raw {
-            serde_json::Value::Null => new_avatar = Some(None),
-            serde_json::Value::String(s) if s.is_empty() => new_avatar = Some(None),
-            serde_json::Value::String(s) => {
+        match sent {
+            Ok(None) => new_avatar = Some(None),
+            Ok(Some(s)) => {
                 let preset = s
                     .strip_prefix("discord_")
                     .is_some_and(|d| d.len() == 1 && ('0'..='5').contains(&d.chars().next().unwrap_or('x')));
-                if preset || links.iter().any(|l| &l.platform == s) {
-                    new_avatar = Some(Some(s.clone()));
+                if preset || links.iter().any(|l| l.platform == s) {
+                    new_avatar = Some(Some(s));
                 } else {
                     errors.insert("avatar_source".into(), AVATAR_MESSAGE.into());
                 }
             }
-            _ => {
-                errors.insert("avatar_source".into(), "avatar_source must be a string".into());
+            Err(message) => {
+                errors.insert("avatar_source".into(), message);
             }
         }
         if new_avatar.as_ref() == Some(&user.avatar_source) {

@@ -8,18 +8,21 @@ use axum::http::HeaderValue;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Serialize;
+use serde_json::Value;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::domain::app::AppState;
-use crate::domain::profile::{self, ProfileSearchItem, ProfileView, UpdateOutcome};
+use crate::domain::app::{App, AppState};
+use crate::domain::input::Fields;
+use crate::domain::profile::{self, ProfileSearchItem, ProfileView, SentField, UpdateOutcome};
+use crate::domain::users::check_username;
 use crate::domain::views::{
     self, ActiveSession, ChatBrief, EndedSession, OwnModerationAction, SubscriptionHistoryEntry, UserPrivate,
 };
 use crate::domain::{moderation, sessions, subscriptions};
 use crate::error::{ApiError, ApiResult};
-use crate::http::body::{parse_path_id, JsonObject, Query};
+use crate::http::body::{parse_path_id, Body, Query, RequestBody};
 use crate::http::caller::{Authenticated, Viewer};
 use crate::http::openapi::ErrorBody;
 use crate::time::Timestamp;
@@ -99,13 +102,38 @@ async fn me(State(app): State<AppState>, auth: Authenticated) -> ApiResult<Respo
 }
 
 #[derive(ToSchema)]
-#[allow(dead_code)]
 pub struct UpdateMeBody {
     /// 3–32 characters of `[A-Za-z0-9._-]`, unique regardless of case.
-    #[schema(min_length = 3, max_length = 32, pattern = r"^[A-Za-z0-9._-]+$")]
-    username: Option<String>,
+    #[schema(value_type = Option<String>, min_length = 3, max_length = 32, pattern = r"^[A-Za-z0-9._-]+$")]
+    username: SentField<String>,
     /// A linked platform, `discord_0` … `discord_5`, or `""`/`null` to clear.
-    avatar_source: Option<String>,
+    #[schema(value_type = Option<String>)]
+    avatar_source: SentField<Option<String>>,
+}
+
+/// Nothing fails the whole body: a field's error is answered beside the fields that were saved.
+impl RequestBody for UpdateMeBody {
+    fn parse(fields: &mut Fields, _app: &App) -> ApiResult<Self> {
+        let username = fields.has("username").then(|| {
+            fields
+                .opt_str("username")
+                .and_then(|name| {
+                    let name = name.unwrap_or_default();
+                    check_username(name).map(|_| name.to_owned())
+                })
+                .map_err(|err| err.to_string())
+        });
+        let avatar_source = fields.raw("avatar_source").map(|raw| match raw {
+            Value::Null => Ok(None),
+            Value::String(s) if s.is_empty() => Ok(None),
+            Value::String(s) => Ok(Some(s.clone())),
+            _ => Err("avatar_source must be a string".to_owned()),
+        });
+        Ok(UpdateMeBody {
+            username,
+            avatar_source,
+        })
+    }
 }
 
 /// Change the caller's username and/or avatar choice; each field succeeds or fails on its own.
@@ -114,9 +142,11 @@ pub struct UpdateMeBody {
 async fn update_me(
     State(app): State<AppState>,
     auth: Authenticated,
-    JsonObject(fields): JsonObject,
+    Body(body): Body<UpdateMeBody>,
 ) -> ApiResult<Json<UpdateOutcome>> {
-    Ok(Json(profile::update_me(&app, &auth.session, &fields).await?))
+    Ok(Json(
+        profile::update_me(&app, &auth.session, body.username, body.avatar_source).await?,
+    ))
 }
 
 #[derive(Serialize, ToSchema)]
