@@ -6,20 +6,23 @@ use axum::http::request::Parts;
 use axum::response::Response;
 use axum::Json;
 use serde::Serialize;
+use serde_json::Value;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::domain::app::AppState;
-use crate::domain::chats::input::{self, ChatPatch, KickInput, NewChat, NewInviteInput};
+use crate::domain::app::{App, AppState};
+use crate::domain::chats::input::{self, ChatPatch, NewChat};
 use crate::domain::chats::invites::{self, Resolved};
 use crate::domain::chats::views::{ChatAdmin, ChatAdminDetail, ChatStatus, ChatSummary, Invite};
 use crate::domain::chats::{self, admin, portal};
+use crate::domain::input::{check_range, Fields};
 use crate::error::{ApiError, ApiResult};
-use crate::http::body::{parse_path_id, JsonObject, Query};
+use crate::http::body::{parse_path_id, Body, Query, RequestBody};
 use crate::http::caller::{Authenticated, RequireAdmin, RequireLevel, RequireOwner, Unrestricted};
 use crate::http::openapi::{ErrorBody, VisibilityName};
 use crate::http::users::{counted, PathParam};
+use crate::time::Timestamp;
 
 pub fn portal_routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -97,7 +100,6 @@ async fn list_chats(State(app): State<AppState>, auth: Authenticated) -> ApiResu
 }
 
 #[derive(ToSchema)]
-#[allow(dead_code)]
 pub struct CreateChatBody {
     /// 2–64 characters after trimming, no control characters.
     #[schema(
@@ -109,10 +111,34 @@ pub struct CreateChatBody {
     /// At most 500 characters after trimming; empty counts as `null`.
     #[schema(max_length = 500, pattern = r"^[^\u0000]*$")]
     description: Option<String>,
-    allow_control_requests: Option<bool>,
+    #[schema(value_type = Option<bool>)]
+    allow_control_requests: bool,
     /// Any JSON object of at most 4096 bytes; stored for the VM layer.
     #[schema(value_type = Object, required = false)]
-    browser_config: Option<serde_json::Value>,
+    browser_config: String,
+}
+
+impl RequestBody for CreateChatBody {
+    fn parse(fields: &mut Fields, _app: &App) -> ApiResult<Self> {
+        Ok(CreateChatBody {
+            name: input::check_name(fields.req_str("name")?)?,
+            description: input::description(fields)?,
+            allow_control_requests: fields.opt_bool("allow_control_requests")?.unwrap_or(false),
+            browser_config: input::browser_config(fields)?.unwrap_or_else(input::default_browser_config),
+        })
+    }
+}
+
+impl From<CreateChatBody> for NewChat {
+    fn from(body: CreateChatBody) -> Self {
+        NewChat {
+            name: body.name,
+            slug: None,
+            description: body.description,
+            allow_control_requests: body.allow_control_requests,
+            browser_config: body.browser_config,
+        }
+    }
 }
 
 /// Create a private chat (subscribers and Admin+, within the caller's chat slots).
@@ -124,10 +150,9 @@ async fn create_chat(
     State(app): State<AppState>,
     ChatCreator(auth): ChatCreator,
     _: Unrestricted<Authenticated>,
-    JsonObject(fields): JsonObject,
+    Body(body): Body<CreateChatBody>,
 ) -> ApiResult<Json<ChatSummary>> {
-    let input = NewChat::read(&fields, false)?;
-    Ok(Json(portal::create(&app, &auth.session.user, input).await?))
+    Ok(Json(portal::create(&app, &auth.session.user, body.into()).await?))
 }
 
 /// Destroy a chat: its owner, or any Owner.
@@ -178,14 +203,34 @@ async fn list_invites(
 }
 
 #[derive(ToSchema)]
-#[allow(dead_code)]
 pub struct CreateInviteBody {
     /// A timestamp in the future; `null` = never expires.
-    #[schema(format = DateTime)]
-    expires_at: Option<String>,
+    #[schema(value_type = Option<String>, format = DateTime)]
+    expires_at: Option<i64>,
     /// 1–1000000; `null` = unlimited.
     #[schema(minimum = 1, maximum = 1000000)]
     max_uses: Option<i64>,
+}
+
+impl RequestBody for CreateInviteBody {
+    fn parse(fields: &mut Fields, app: &App) -> ApiResult<Self> {
+        let expires_at = match fields.opt_str("expires_at")? {
+            None => None,
+            Some(text) => {
+                let at = Timestamp::parse(text)
+                    .ok_or_else(|| ApiError::validation("expires_at", "expires_at must be a valid timestamp"))?;
+                if at.0 <= app.now() {
+                    return Err(ApiError::validation("expires_at", "expires_at must be in the future"));
+                }
+                Some(at.0)
+            }
+        };
+        let max_uses = fields
+            .opt_i64("max_uses")?
+            .map(|n| check_range("max_uses", n, 1, 1_000_000))
+            .transpose()?;
+        Ok(CreateInviteBody { expires_at, max_uses })
+    }
 }
 
 /// Create an invite (at most 20 active per chat).
@@ -198,11 +243,11 @@ async fn create_invite(
     auth: Authenticated,
     _: Unrestricted<Authenticated>,
     PathParam(raw): PathParam,
-    JsonObject(fields): JsonObject,
+    Body(body): Body<CreateInviteBody>,
 ) -> ApiResult<Json<Invite>> {
     let chat_id = chat_id(&raw)?;
-    let input = NewInviteInput::read(&fields, app.now())?;
-    Ok(Json(invites::create(&app, &auth.session.user, chat_id, input).await?))
+    let invite = invites::create(&app, &auth.session.user, chat_id, body.expires_at, body.max_uses).await?;
+    Ok(Json(invite))
 }
 
 /// Revoke an invite of the chat, active or not.
@@ -266,7 +311,6 @@ async fn admin_get(
 }
 
 #[derive(ToSchema)]
-#[allow(dead_code)]
 pub struct CreateOfficialChatBody {
     /// 2–64 characters after trimming, no control characters.
     #[schema(
@@ -281,10 +325,35 @@ pub struct CreateOfficialChatBody {
     /// At most 500 characters after trimming; empty counts as `null`.
     #[schema(max_length = 500, pattern = r"^[^\u0000]*$")]
     description: Option<String>,
-    allow_control_requests: Option<bool>,
+    #[schema(value_type = Option<bool>)]
+    allow_control_requests: bool,
     /// Any JSON object of at most 4096 bytes.
     #[schema(value_type = Object, required = false)]
-    browser_config: Option<serde_json::Value>,
+    browser_config: String,
+}
+
+impl RequestBody for CreateOfficialChatBody {
+    fn parse(fields: &mut Fields, _app: &App) -> ApiResult<Self> {
+        Ok(CreateOfficialChatBody {
+            name: input::check_name(fields.req_str("name")?)?,
+            slug: input::check_slug(fields.req_str("slug")?)?,
+            description: input::description(fields)?,
+            allow_control_requests: fields.opt_bool("allow_control_requests")?.unwrap_or(false),
+            browser_config: input::browser_config(fields)?.unwrap_or_else(input::default_browser_config),
+        })
+    }
+}
+
+impl From<CreateOfficialChatBody> for NewChat {
+    fn from(body: CreateOfficialChatBody) -> Self {
+        NewChat {
+            name: body.name,
+            slug: Some(body.slug),
+            description: body.description,
+            allow_control_requests: body.allow_control_requests,
+            browser_config: body.browser_config,
+        }
+    }
 }
 
 /// Create an official chat owned by the actor (within the actor's chat slots).
@@ -295,14 +364,12 @@ async fn admin_create(
     State(app): State<AppState>,
     RequireLevel(auth): RequireAdmin,
     _: Unrestricted<Authenticated>,
-    JsonObject(fields): JsonObject,
+    Body(body): Body<CreateOfficialChatBody>,
 ) -> ApiResult<Json<ChatStatus>> {
-    let input = NewChat::read(&fields, true)?;
-    Ok(Json(admin::create_official(&app, &auth.session.user, input).await?))
+    Ok(Json(admin::create_official(&app, &auth.session.user, body.into()).await?))
 }
 
 #[derive(ToSchema)]
-#[allow(dead_code)]
 pub struct UpdateChatBody {
     /// 2–64 characters after trimming, no control characters.
     #[schema(
@@ -313,25 +380,82 @@ pub struct UpdateChatBody {
     )]
     name: Option<String>,
     /// `official`, `public` or `private`.
-    #[schema(inline, nullable = false)]
-    visibility: Option<VisibilityName>,
+    #[schema(value_type = Option<VisibilityName>, inline, nullable = false)]
+    visibility: Option<String>,
     /// At most 32 characters after trimming; `null` or empty clears.
-    #[schema(max_length = 32, pattern = r"^[^\u0000]*$")]
-    label: Option<String>,
+    #[schema(value_type = Option<String>, max_length = 32, pattern = r"^[^\u0000]*$")]
+    label: Option<Option<String>>,
     /// At most 500 characters after trimming; `null` or empty clears.
-    #[schema(max_length = 500, pattern = r"^[^\u0000]*$")]
-    description: Option<String>,
+    #[schema(value_type = Option<String>, max_length = 500, pattern = r"^[^\u0000]*$")]
+    description: Option<Option<String>>,
     /// `^[a-z0-9-]{2,32}$`; `null` clears (and makes the chat private).
-    #[schema(pattern = r"^[a-z0-9-]{2,32}$")]
-    slug: Option<String>,
+    #[schema(value_type = Option<String>, pattern = r"^[a-z0-9-]{2,32}$")]
+    slug: Option<Option<String>>,
     /// Replaces the stored object.
     #[schema(value_type = Object, required = false)]
-    browser_config: Option<serde_json::Value>,
+    browser_config: Option<String>,
     /// `discord_0` … `discord_5`; `null` clears.
-    #[schema(pattern = r"^discord_[0-5]$")]
-    avatar_source: Option<String>,
+    #[schema(value_type = Option<String>, pattern = r"^discord_[0-5]$")]
+    avatar_source: Option<Option<String>>,
     #[schema(nullable = false)]
     allow_control_requests: Option<bool>,
+}
+
+/// Only the fields sent; `null` clears a nullable field and is the wrong type for the others.
+impl RequestBody for UpdateChatBody {
+    fn parse(fields: &mut Fields, _app: &App) -> ApiResult<Self> {
+        let name = input::required_if_sent(fields, "name")?
+            .map(input::check_name)
+            .transpose()?;
+        let visibility = input::required_if_sent(fields, "visibility")?
+            .map(|v| input::check_visibility("visibility", v))
+            .transpose()?;
+        let label = input::nullable(fields, "label", |t| input::optional_text("label", Some(t), 32))?;
+        let description = input::nullable(fields, "description", |t| {
+            input::optional_text("description", Some(t), 500)
+        })?;
+        let slug = input::nullable(fields, "slug", |t| input::check_slug(t).map(Some))?;
+        let browser_config = fields
+            .raw("browser_config")
+            .map(input::browser_config_text)
+            .transpose()?;
+        let avatar_source = input::nullable(fields, "avatar_source", |t| input::check_avatar_source(t).map(Some))?;
+        let allow_control_requests = match fields.raw("allow_control_requests") {
+            None => None,
+            Some(Value::Bool(b)) => Some(*b),
+            Some(_) => {
+                return Err(ApiError::validation(
+                    "allow_control_requests",
+                    "allow_control_requests must be a boolean",
+                ))
+            }
+        };
+        Ok(UpdateChatBody {
+            name,
+            visibility,
+            label,
+            description,
+            slug,
+            browser_config,
+            avatar_source,
+            allow_control_requests,
+        })
+    }
+}
+
+impl From<UpdateChatBody> for ChatPatch {
+    fn from(body: UpdateChatBody) -> Self {
+        ChatPatch {
+            name: body.name,
+            visibility: body.visibility,
+            label: body.label,
+            description: body.description,
+            slug: body.slug,
+            browser_config: body.browser_config,
+            avatar_source: body.avatar_source,
+            allow_control_requests: body.allow_control_requests,
+        }
+    }
 }
 
 /// Update a chat; only the fields sent change, and `null` clears a nullable field.
@@ -344,11 +468,10 @@ async fn admin_update(
     RequireLevel(auth): RequireAdmin,
     _: Unrestricted<Authenticated>,
     PathParam(raw): PathParam,
-    JsonObject(fields): JsonObject,
+    Body(body): Body<UpdateChatBody>,
 ) -> ApiResult<Json<ChatAdmin>> {
     let chat_id = chat_id(&raw)?;
-    let patch = ChatPatch::read(&fields)?;
-    Ok(Json(admin::update(&app, &auth.session.user, chat_id, patch).await?))
+    Ok(Json(admin::update(&app, &auth.session.user, chat_id, body.into()).await?))
 }
 
 /// Delete any chat, with its members and invites.
@@ -367,11 +490,18 @@ async fn admin_delete(
 }
 
 #[derive(ToSchema)]
-#[allow(dead_code)]
 pub struct TransferBody {
     /// An existing user other than the current owner.
     #[schema(minimum = 1)]
     new_owner_id: i64,
+}
+
+impl RequestBody for TransferBody {
+    fn parse(fields: &mut Fields, _app: &App) -> ApiResult<Self> {
+        Ok(TransferBody {
+            new_owner_id: input::user_id(fields, "new_owner_id")?,
+        })
+    }
 }
 
 /// Give a chat to another user (Owner only); the previous owner stays on as a member.
@@ -384,22 +514,29 @@ async fn admin_transfer(
     RequireLevel(auth): RequireOwner,
     _: Unrestricted<Authenticated>,
     PathParam(raw): PathParam,
-    JsonObject(fields): JsonObject,
+    Body(TransferBody { new_owner_id }): Body<TransferBody>,
 ) -> ApiResult<Json<ChatOutcome>> {
     let chat_id = chat_id(&raw)?;
-    let new_owner_id = input::user_id(&fields, "new_owner_id")?;
     let name = admin::transfer(&app, &auth.session.user, chat_id, new_owner_id).await?;
     Ok(outcome(format!("Chat '{name}' transferred to user {new_owner_id}")))
 }
 
 #[derive(ToSchema)]
-#[allow(dead_code)]
 pub struct KickBody {
     #[schema(minimum = 1)]
     user_id: i64,
     /// At most 500 characters after trimming; empty counts as `null`.
     #[schema(max_length = 500, pattern = r"^[^\u0000]*$")]
     reason: Option<String>,
+}
+
+impl RequestBody for KickBody {
+    fn parse(fields: &mut Fields, _app: &App) -> ApiResult<Self> {
+        Ok(KickBody {
+            user_id: input::user_id(fields, "user_id")?,
+            reason: input::optional_text("reason", fields.opt_str("reason")?, 500)?,
+        })
+    }
 }
 
 /// Remove a member from a chat and record a `CHAT_KICK`.
@@ -412,10 +549,9 @@ async fn admin_kick(
     RequireLevel(auth): RequireAdmin,
     _: Unrestricted<Authenticated>,
     PathParam(raw): PathParam,
-    JsonObject(fields): JsonObject,
+    Body(KickBody { user_id, reason }): Body<KickBody>,
 ) -> ApiResult<Json<ChatOutcome>> {
     let chat_id = chat_id(&raw)?;
-    let kick = KickInput::read(&fields)?;
-    let (username, chat_name) = admin::kick(&app, &auth.session.user, chat_id, kick).await?;
+    let (username, chat_name) = admin::kick(&app, &auth.session.user, chat_id, user_id, reason.as_deref()).await?;
     Ok(outcome(format!("Kicked {username} from chat '{chat_name}'")))
 }

@@ -3,7 +3,7 @@
 
 use serde_json::{json, Map, Value};
 
-use super::input::{ChatPatch, KickInput, NewChat};
+use super::input::{ChatPatch, NewChat};
 use super::views::{self, ChatAdmin, ChatAdminDetail, ChatStatus};
 use super::{delete_chat, existing_chat, insert_owned, kick_member, OFFICIAL, PRIVATE, PUBLIC};
 use crate::domain::app::App;
@@ -227,10 +227,16 @@ pub async fn transfer(app: &App, actor: &UserRow, chat_id: i64, new_owner_id: i6
 }
 
 /// Removes a member and records a `CHAT_KICK`; returns the target's username and the chat's name.
-pub async fn kick(app: &App, actor: &UserRow, chat_id: i64, kick: KickInput) -> Result<(String, String), ApiError> {
+pub async fn kick(
+    app: &App,
+    actor: &UserRow,
+    chat_id: i64,
+    user_id: i64,
+    reason: Option<&str>,
+) -> Result<(String, String), ApiError> {
     let mut tx = app.store.begin().await?;
     let chat = existing_chat(&mut tx, chat_id).await?;
-    let target = store::users::by_id(&mut tx, kick.user_id)
+    let target = store::users::by_id(&mut tx, user_id)
         .await?
         .ok_or(ApiError::UserNotFound)?;
     if target.id == actor.id {
@@ -245,7 +251,7 @@ pub async fn kick(app: &App, actor: &UserRow, chat_id: i64, kick: KickInput) -> 
     if !can_act_on(actor.permission_level, target.permission_level) {
         return Err(ApiError::Hierarchy);
     }
-    kick_member(app, &mut tx, actor, &chat, &target, kick.reason.as_deref(), "admin").await?;
+    kick_member(app, &mut tx, actor, &chat, &target, reason, "admin").await?;
     tx.commit().await?;
     Ok((target.username, chat.name))
 }

@@ -33,6 +33,11 @@ pub fn check_visibility(name: &str, value: &str) -> Result<String, ApiError> {
     one_of(name, value, &VISIBILITIES)
 }
 
+/// A chat's avatar choice: `discord_0` … `discord_5`.
+pub fn check_avatar_source(value: &str) -> Result<String, ApiError> {
+    one_of("avatar_source", value, &AVATAR_SOURCES)
+}
+
 /// U+0000–U+001F and U+007F.
 fn is_control(c: char) -> bool {
     c <= '\u{1f}' || c == '\u{7f}'
@@ -69,7 +74,7 @@ pub fn description(fields: &Fields) -> Result<Option<String>, ApiError> {
 }
 
 /// The stored text of a `browser_config` object (§2.2); `null` is not an object.
-fn browser_config_text(value: &Value) -> Result<String, ApiError> {
+pub fn browser_config_text(value: &Value) -> Result<String, ApiError> {
     if !value.is_object() {
         return Err(ApiError::validation(
             "browser_config",
@@ -90,11 +95,13 @@ pub fn default_browser_config() -> String {
     json!({"browser": "firefox", "start_url": null, "kiosk": false}).to_string()
 }
 
-fn browser_config(fields: &Fields) -> Result<Option<String>, ApiError> {
+/// `browser_config` when sent: the stored text of the object.
+pub fn browser_config(fields: &Fields) -> Result<Option<String>, ApiError> {
     fields.raw("browser_config").map(browser_config_text).transpose()
 }
 
-/// The body of a chat creation, read in the order of the endpoint's table.
+/// A chat creation, validated: `POST /v1/portal/chats` (no slug) and `POST /v1/admin/chats` (slug
+/// required).
 pub struct NewChat {
     pub name: String,
     pub slug: Option<String>,
@@ -103,27 +110,8 @@ pub struct NewChat {
     pub browser_config: String,
 }
 
-impl NewChat {
-    /// `POST /v1/portal/chats` (no slug) and `POST /v1/admin/chats` (slug required).
-    pub fn read(fields: &Fields, with_slug: bool) -> Result<NewChat, ApiError> {
-        let name = check_name(fields.req_str("name")?)?;
-        let slug = if with_slug {
-            Some(check_slug(fields.req_str("slug")?)?)
-        } else {
-            None
-        };
-        Ok(NewChat {
-            name,
-            slug,
-            description: description(fields)?,
-            allow_control_requests: fields.opt_bool("allow_control_requests")?.unwrap_or(false),
-            browser_config: browser_config(fields)?.unwrap_or_else(default_browser_config),
-        })
-    }
-}
-
 /// A field of the admin update: absent, or sent (where `null` clears a nullable field).
-fn nullable<T>(
+pub fn nullable<T>(
     fields: &Fields,
     name: &str,
     read: impl FnOnce(&str) -> Result<Option<T>, ApiError>,
@@ -137,7 +125,7 @@ fn nullable<T>(
 }
 
 /// A field of the admin update that cannot be cleared: `null` is the wrong type.
-fn required_if_sent<'a>(fields: &'a Fields, name: &str) -> Result<Option<&'a str>, ApiError> {
+pub fn required_if_sent<'a>(fields: &'a Fields, name: &str) -> Result<Option<&'a str>, ApiError> {
     match fields.raw(name) {
         None => Ok(None),
         Some(Value::String(text)) => storable(name, text).map(Some),
@@ -145,7 +133,8 @@ fn required_if_sent<'a>(fields: &'a Fields, name: &str) -> Result<Option<&'a str
     }
 }
 
-/// The body of `POST /v1/admin/chats/{chat_id}/update`: only the fields sent.
+/// The change of `POST /v1/admin/chats/{chat_id}/update`: only the fields sent, validated; an inner
+/// `None` clears a nullable field.
 #[derive(Default)]
 pub struct ChatPatch {
     pub name: Option<String>,
@@ -158,69 +147,6 @@ pub struct ChatPatch {
     pub allow_control_requests: Option<bool>,
 }
 
-impl ChatPatch {
-    pub fn read(fields: &Fields) -> Result<ChatPatch, ApiError> {
-        let name = required_if_sent(fields, "name")?.map(check_name).transpose()?;
-        let visibility = required_if_sent(fields, "visibility")?
-            .map(|v| check_visibility("visibility", v))
-            .transpose()?;
-        let label = nullable(fields, "label", |t| optional_text("label", Some(t), 32))?;
-        let description = nullable(fields, "description", |t| optional_text("description", Some(t), 500))?;
-        let slug = nullable(fields, "slug", |t| check_slug(t).map(Some))?;
-        let browser_config = fields.raw("browser_config").map(browser_config_text).transpose()?;
-        let avatar_source = nullable(fields, "avatar_source", |t| {
-            one_of("avatar_source", t, &AVATAR_SOURCES).map(Some)
-        })?;
-        let allow_control_requests = match fields.raw("allow_control_requests") {
-            None => None,
-            Some(Value::Bool(b)) => Some(*b),
-            Some(_) => {
-                return Err(ApiError::validation(
-                    "allow_control_requests",
-                    "allow_control_requests must be a boolean",
-                ))
-            }
-        };
-        Ok(ChatPatch {
-            name,
-            visibility,
-            label,
-            description,
-            slug,
-            browser_config,
-            avatar_source,
-            allow_control_requests,
-        })
-    }
-}
-
-/// Invite creation (60-chats §8.6): optional expiry in the future and optional use limit.
-pub struct NewInviteInput {
-    pub expires_at: Option<i64>,
-    pub max_uses: Option<i64>,
-}
-
-impl NewInviteInput {
-    pub fn read(fields: &Fields, now: i64) -> Result<NewInviteInput, ApiError> {
-        let expires_at = match fields.opt_str("expires_at")? {
-            None => None,
-            Some(text) => {
-                let at = crate::time::Timestamp::parse(text)
-                    .ok_or_else(|| ApiError::validation("expires_at", "expires_at must be a valid timestamp"))?;
-                if at.0 <= now {
-                    return Err(ApiError::validation("expires_at", "expires_at must be in the future"));
-                }
-                Some(at.0)
-            }
-        };
-        let max_uses = fields
-            .opt_i64("max_uses")?
-            .map(|n| crate::domain::input::check_range("max_uses", n, 1, 1_000_000))
-            .transpose()?;
-        Ok(NewInviteInput { expires_at, max_uses })
-    }
-}
-
 /// A user id in a body: an integer of at least 1.
 pub fn user_id(fields: &Fields, name: &str) -> Result<i64, ApiError> {
     let value = fields.req_i64(name)?;
@@ -228,21 +154,6 @@ pub fn user_id(fields: &Fields, name: &str) -> Result<i64, ApiError> {
         return Err(ApiError::validation(name, format!("{name} must be at least 1")));
     }
     Ok(value)
-}
-
-/// The body of the admin kick (60-chats §9.7).
-pub struct KickInput {
-    pub user_id: i64,
-    pub reason: Option<String>,
-}
-
-impl KickInput {
-    pub fn read(fields: &Fields) -> Result<KickInput, ApiError> {
-        Ok(KickInput {
-            user_id: user_id(fields, "user_id")?,
-            reason: optional_text("reason", fields.opt_str("reason")?, 500)?,
-        })
-    }
 }
 
 #[cfg(test)]

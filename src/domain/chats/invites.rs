@@ -1,7 +1,6 @@
 //! Invite codes (60-chats §7, §8.5–§8.8): listed, created and revoked by a chat's managers,
 //! resolved by anyone to join.
 
-use super::input::NewInviteInput;
 use super::views::{self, ChatSummary, Invite};
 use super::{manages_invites, visible_chat};
 use crate::crypto;
@@ -31,8 +30,15 @@ pub async fn list(app: &App, caller: &UserRow, chat_id: i64) -> Result<Vec<Invit
     Ok(rows.into_iter().map(Invite::from).collect())
 }
 
-/// A new invite; the count of active invites and the insert are serialised per chat.
-pub async fn create(app: &App, caller: &UserRow, chat_id: i64, input: NewInviteInput) -> Result<Invite, ApiError> {
+/// A new invite, with an optional expiry (in the future) and use limit; the count of active
+/// invites and the insert are serialised per chat.
+pub async fn create(
+    app: &App,
+    caller: &UserRow,
+    chat_id: i64,
+    expires_at: Option<i64>,
+    max_uses: Option<i64>,
+) -> Result<Invite, ApiError> {
     let now = app.now();
     let mut tx = app.store.begin().await?;
     let chat = managed_chat(&mut tx, chat_id, caller).await?;
@@ -54,8 +60,8 @@ pub async fn create(app: &App, caller: &UserRow, chat_id: i64, input: NewInviteI
             code: &code,
             chat_id: chat.id,
             created_by_id: caller.id,
-            expires_at: input.expires_at,
-            max_uses: input.max_uses,
+            expires_at,
+            max_uses,
             now,
         },
     )
