@@ -8,14 +8,14 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::domain::app::AppState;
+use crate::domain::app::{App, AppState};
 use crate::domain::chats::input::{optional_text, user_id};
 use crate::domain::chats::moderation::{self, Sanction};
 use crate::domain::input::{check_range, trimmed_text, Fields};
 use crate::domain::moderation as platform;
 use crate::domain::presence::{self, PortalStatus};
 use crate::error::{ApiError, ApiResult};
-use crate::http::body::{parse_path_id, JsonObject};
+use crate::http::body::{parse_path_id, Body, RequestBody};
 use crate::http::caller::{Authenticated, RequireAdmin, RequireLevel, RequireModerator, Unrestricted};
 use crate::http::openapi::ErrorBody;
 use crate::http::users::PathParam;
@@ -83,8 +83,8 @@ pub struct HardMuteBody {
     reason: Option<String>,
 }
 
-impl HardMuteBody {
-    fn parse(fields: &Fields) -> ApiResult<Self> {
+impl RequestBody for HardMuteBody {
+    fn parse(fields: &mut Fields, _app: &App) -> ApiResult<Self> {
         Ok(HardMuteBody {
             user_id: user_id(fields, "user_id")?,
             duration: mute_duration(fields)?,
@@ -100,9 +100,8 @@ impl HardMuteBody {
 async fn hard_mute(
     State(app): State<AppState>,
     Unrestricted(RequireLevel(auth)): Unrestricted<RequireAdmin>,
-    JsonObject(fields): JsonObject,
+    Body(body): Body<HardMuteBody>,
 ) -> ApiResult<Json<OkAnswer>> {
-    let body = HardMuteBody::parse(&fields)?;
     platform::hard_mute(&app, auth.actor(), body.user_id, body.duration, body.reason.as_deref()).await?;
     Ok(ok())
 }
@@ -117,8 +116,8 @@ pub struct HardUnmuteBody {
     reason: Option<String>,
 }
 
-impl HardUnmuteBody {
-    fn parse(fields: &Fields) -> ApiResult<Self> {
+impl RequestBody for HardUnmuteBody {
+    fn parse(fields: &mut Fields, _app: &App) -> ApiResult<Self> {
         Ok(HardUnmuteBody {
             user_id: user_id(fields, "user_id")?,
             reason: optional_reason(fields)?,
@@ -133,41 +132,47 @@ impl HardUnmuteBody {
 async fn hard_unmute(
     State(app): State<AppState>,
     Unrestricted(RequireLevel(auth)): Unrestricted<RequireAdmin>,
-    JsonObject(fields): JsonObject,
+    Body(body): Body<HardUnmuteBody>,
 ) -> ApiResult<Json<OkAnswer>> {
-    let body = HardUnmuteBody::parse(&fields)?;
     platform::hard_unmute(&app, auth.actor(), body.user_id, body.reason.as_deref()).await?;
     Ok(ok())
 }
 
-/// The shared tail of the seven chat actions: `chat_id`, then `user_id`, then the action's own
-/// fields (read by `sanction`), then the checks of §5.1 from step 4 on.
+/// The shared tail of the seven chat actions, whose bodies begin with `user_id`: the checks of
+/// §5.1 from step 4 on (`chat_id` was checked before the body, by `Body`).
 async fn moderate_chat(
     app: &AppState,
     caller: &Authenticated,
     raw_chat_id: &str,
-    fields: &Fields,
-    sanction: impl FnOnce(&Fields) -> Result<Sanction, ApiError>,
+    user_id: i64,
+    sanction: Sanction,
 ) -> ApiResult<Json<OkAnswer>> {
     let chat_id = parse_path_id("chat_id", raw_chat_id)?;
-    let user_id = user_id(fields, "user_id")?;
-    let sanction = sanction(fields)?;
     moderation::moderate(app, &caller.session.user, chat_id, user_id, sanction).await?;
     Ok(ok())
 }
 
 #[derive(ToSchema)]
-#[allow(dead_code)]
 pub struct ChatMuteBody {
     /// ≥ 1.
     #[schema(minimum = 1)]
     user_id: i64,
     /// Seconds, 0–86400, default 300; `0` = indefinite.
-    #[schema(minimum = 0, maximum = 86400)]
-    duration: Option<i64>,
+    #[schema(value_type = Option<i64>, minimum = 0, maximum = 86400)]
+    duration: i64,
     /// At most 500 characters after trimming.
     #[schema(max_length = 500, pattern = r"^[^\u0000]*$")]
     reason: Option<String>,
+}
+
+impl RequestBody for ChatMuteBody {
+    fn parse(fields: &mut Fields, _app: &App) -> ApiResult<Self> {
+        Ok(ChatMuteBody {
+            user_id: user_id(fields, "user_id")?,
+            duration: mute_duration(fields)?,
+            reason: optional_reason(fields)?,
+        })
+    }
 }
 
 /// Mute a user in one chat.
@@ -179,23 +184,28 @@ async fn chat_mute(
     State(app): State<AppState>,
     Unrestricted(auth): Unrestricted<Authenticated>,
     PathParam(raw): PathParam,
-    JsonObject(fields): JsonObject,
+    Body(body): Body<ChatMuteBody>,
 ) -> ApiResult<Json<OkAnswer>> {
-    moderate_chat(&app, &auth, &raw, &fields, |f| {
-        Ok(Sanction::Mute {
-            duration_s: mute_duration(f)?,
-            reason: optional_reason(f)?,
-        })
-    })
-    .await
+    let sanction = Sanction::Mute {
+        duration_s: body.duration,
+        reason: body.reason,
+    };
+    moderate_chat(&app, &auth, &raw, body.user_id, sanction).await
 }
 
 #[derive(ToSchema)]
-#[allow(dead_code)]
 pub struct ChatUserBody {
     /// ≥ 1.
     #[schema(minimum = 1)]
     user_id: i64,
+}
+
+impl RequestBody for ChatUserBody {
+    fn parse(fields: &mut Fields, _app: &App) -> ApiResult<Self> {
+        Ok(ChatUserBody {
+            user_id: user_id(fields, "user_id")?,
+        })
+    }
 }
 
 /// Lift a user's mutes in one chat (a hard mute stays).
@@ -207,23 +217,32 @@ async fn chat_unmute(
     State(app): State<AppState>,
     Unrestricted(auth): Unrestricted<Authenticated>,
     PathParam(raw): PathParam,
-    JsonObject(fields): JsonObject,
+    Body(body): Body<ChatUserBody>,
 ) -> ApiResult<Json<OkAnswer>> {
-    moderate_chat(&app, &auth, &raw, &fields, |_| Ok(Sanction::Unmute)).await
+    moderate_chat(&app, &auth, &raw, body.user_id, Sanction::Unmute).await
 }
 
 #[derive(ToSchema)]
-#[allow(dead_code)]
 pub struct ChatBanBody {
     /// ≥ 1.
     #[schema(minimum = 1)]
     user_id: i64,
     /// Seconds, 0–2592000, default 0; `0` = permanent.
-    #[schema(minimum = 0, maximum = 2592000)]
-    duration: Option<i64>,
+    #[schema(value_type = Option<i64>, minimum = 0, maximum = 2592000)]
+    duration: i64,
     /// At most 500 characters after trimming.
     #[schema(max_length = 500, pattern = r"^[^\u0000]*$")]
     reason: Option<String>,
+}
+
+impl RequestBody for ChatBanBody {
+    fn parse(fields: &mut Fields, _app: &App) -> ApiResult<Self> {
+        Ok(ChatBanBody {
+            user_id: user_id(fields, "user_id")?,
+            duration: check_range("duration", fields.opt_i64("duration")?.unwrap_or(0), 0, CHAT_BAN_MAX_S)?,
+            reason: optional_reason(fields)?,
+        })
+    }
 }
 
 /// Ban a user from one chat; removes their membership.
@@ -235,19 +254,16 @@ async fn chat_ban(
     State(app): State<AppState>,
     Unrestricted(auth): Unrestricted<Authenticated>,
     PathParam(raw): PathParam,
-    JsonObject(fields): JsonObject,
+    Body(body): Body<ChatBanBody>,
 ) -> ApiResult<Json<OkAnswer>> {
-    moderate_chat(&app, &auth, &raw, &fields, |f| {
-        Ok(Sanction::Ban {
-            duration_s: check_range("duration", f.opt_i64("duration")?.unwrap_or(0), 0, CHAT_BAN_MAX_S)?,
-            reason: optional_reason(f)?,
-        })
-    })
-    .await
+    let sanction = Sanction::Ban {
+        duration_s: body.duration,
+        reason: body.reason,
+    };
+    moderate_chat(&app, &auth, &raw, body.user_id, sanction).await
 }
 
 #[derive(ToSchema)]
-#[allow(dead_code)]
 pub struct ChatReasonBody {
     /// ≥ 1.
     #[schema(minimum = 1)]
@@ -255,6 +271,15 @@ pub struct ChatReasonBody {
     /// At most 500 characters after trimming.
     #[schema(max_length = 500, pattern = r"^[^\u0000]*$")]
     reason: Option<String>,
+}
+
+impl RequestBody for ChatReasonBody {
+    fn parse(fields: &mut Fields, _app: &App) -> ApiResult<Self> {
+        Ok(ChatReasonBody {
+            user_id: user_id(fields, "user_id")?,
+            reason: optional_reason(fields)?,
+        })
+    }
 }
 
 /// Lift a user's bans from one chat (membership is not restored).
@@ -266,14 +291,9 @@ async fn chat_unban(
     State(app): State<AppState>,
     Unrestricted(auth): Unrestricted<Authenticated>,
     PathParam(raw): PathParam,
-    JsonObject(fields): JsonObject,
+    Body(ChatReasonBody { user_id, reason }): Body<ChatReasonBody>,
 ) -> ApiResult<Json<OkAnswer>> {
-    moderate_chat(&app, &auth, &raw, &fields, |f| {
-        Ok(Sanction::Unban {
-            reason: optional_reason(f)?,
-        })
-    })
-    .await
+    moderate_chat(&app, &auth, &raw, user_id, Sanction::Unban { reason }).await
 }
 
 /// Remove a member from one chat.
@@ -285,18 +305,12 @@ async fn chat_kick(
     State(app): State<AppState>,
     Unrestricted(auth): Unrestricted<Authenticated>,
     PathParam(raw): PathParam,
-    JsonObject(fields): JsonObject,
+    Body(ChatReasonBody { user_id, reason }): Body<ChatReasonBody>,
 ) -> ApiResult<Json<OkAnswer>> {
-    moderate_chat(&app, &auth, &raw, &fields, |f| {
-        Ok(Sanction::Kick {
-            reason: optional_reason(f)?,
-        })
-    })
-    .await
+    moderate_chat(&app, &auth, &raw, user_id, Sanction::Kick { reason }).await
 }
 
 #[derive(ToSchema)]
-#[allow(dead_code)]
 pub struct ChatTimeoutBody {
     /// ≥ 1.
     #[schema(minimum = 1)]
@@ -309,6 +323,16 @@ pub struct ChatTimeoutBody {
     reason: String,
 }
 
+impl RequestBody for ChatTimeoutBody {
+    fn parse(fields: &mut Fields, _app: &App) -> ApiResult<Self> {
+        Ok(ChatTimeoutBody {
+            user_id: user_id(fields, "user_id")?,
+            duration: check_range("duration", fields.req_i64("duration")?, 60, TIMEOUT_MAX_S)?,
+            reason: required_reason(fields)?,
+        })
+    }
+}
+
 /// Time a user out portal-wide, issued from a chat (Moderator+).
 #[utoipa::path(post, path = "/v1/portal/chats/{chat_id}/timeout", tag = "portal", params(("chat_id" = i64, Path, minimum = 1, description = "≥ 1")),
     request_body = ChatTimeoutBody, security(("session" = [])),
@@ -319,19 +343,16 @@ async fn chat_timeout(
     State(app): State<AppState>,
     Unrestricted(RequireLevel(auth)): Unrestricted<RequireModerator>,
     PathParam(raw): PathParam,
-    JsonObject(fields): JsonObject,
+    Body(body): Body<ChatTimeoutBody>,
 ) -> ApiResult<Json<OkAnswer>> {
-    moderate_chat(&app, &auth, &raw, &fields, |f| {
-        Ok(Sanction::Timeout {
-            duration_s: check_range("duration", f.req_i64("duration")?, 60, TIMEOUT_MAX_S)?,
-            reason: required_reason(f)?,
-        })
-    })
-    .await
+    let sanction = Sanction::Timeout {
+        duration_s: body.duration,
+        reason: body.reason,
+    };
+    moderate_chat(&app, &auth, &raw, body.user_id, sanction).await
 }
 
 #[derive(ToSchema)]
-#[allow(dead_code)]
 pub struct ChatWarnBody {
     /// ≥ 1.
     #[schema(minimum = 1)]
@@ -339,6 +360,15 @@ pub struct ChatWarnBody {
     /// 1–500 characters after trimming.
     #[schema(min_length = 1, max_length = 500, pattern = r"^[^\u0000]*[^\s\u0000][^\u0000]*$")]
     reason: String,
+}
+
+impl RequestBody for ChatWarnBody {
+    fn parse(fields: &mut Fields, _app: &App) -> ApiResult<Self> {
+        Ok(ChatWarnBody {
+            user_id: user_id(fields, "user_id")?,
+            reason: required_reason(fields)?,
+        })
+    }
 }
 
 /// Warn a user portal-wide, issued from a chat (Moderator+).
@@ -350,12 +380,7 @@ async fn chat_warn(
     State(app): State<AppState>,
     Unrestricted(RequireLevel(auth)): Unrestricted<RequireModerator>,
     PathParam(raw): PathParam,
-    JsonObject(fields): JsonObject,
+    Body(ChatWarnBody { user_id, reason }): Body<ChatWarnBody>,
 ) -> ApiResult<Json<OkAnswer>> {
-    moderate_chat(&app, &auth, &raw, &fields, |f| {
-        Ok(Sanction::Warn {
-            reason: required_reason(f)?,
-        })
-    })
-    .await
+    moderate_chat(&app, &auth, &raw, user_id, Sanction::Warn { reason }).await
 }
