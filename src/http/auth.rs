@@ -17,7 +17,7 @@ use crate::domain::input::{check_text, Fields};
 use crate::domain::sessions;
 use crate::domain::users::{check_platform_user_id, check_username};
 use crate::error::{ApiError, ApiResult};
-use crate::http::body::JsonObject;
+use crate::http::body::{Body, JsonObject, RequestBody};
 use crate::http::caller::{Authenticated, BotCaller, Public};
 use crate::http::openapi::ErrorBody;
 use crate::time::Timestamp;
@@ -37,7 +37,7 @@ pub fn bot_routes() -> OpenApiRouter<AppState> {
 }
 
 /// `platform` must be one of the configured platforms.
-pub fn check_platform<'a>(app: &App, fields: &'a Fields) -> Result<&'a str, ApiError> {
+fn check_platform<'a>(app: &App, fields: &'a Fields) -> Result<&'a str, ApiError> {
     let platform = fields.req_str("platform")?;
     if !app.config.platforms.iter().any(|p| p == platform) {
         return Err(ApiError::validation(
@@ -55,8 +55,8 @@ pub struct LookupBody {
     username: String,
 }
 
-impl LookupBody {
-    fn parse(fields: &Fields) -> ApiResult<Self> {
+impl RequestBody for LookupBody {
+    fn parse(fields: &mut Fields, _app: &App) -> ApiResult<Self> {
         let username = fields.req_str("username")?;
         check_username(username)?;
         Ok(LookupBody {
@@ -71,9 +71,8 @@ impl LookupBody {
 async fn lookup(
     State(app): State<AppState>,
     _caller: Public,
-    JsonObject(fields): JsonObject,
+    Body(body): Body<LookupBody>,
 ) -> ApiResult<Json<LookupResult>> {
-    let body = LookupBody::parse(&fields)?;
     Ok(Json(auth::lookup(&app, &body.username).await?))
 }
 
@@ -86,8 +85,8 @@ pub struct CodeRequestBody {
     platform_user_id: String,
 }
 
-impl CodeRequestBody {
-    fn parse(app: &App, fields: &Fields) -> ApiResult<Self> {
+impl RequestBody for CodeRequestBody {
+    fn parse(fields: &mut Fields, app: &App) -> ApiResult<Self> {
         let platform = check_platform(app, fields)?.to_owned();
         let platform_user_id = fields.req_str("platform_user_id")?;
         check_platform_user_id(platform_user_id)?;
@@ -96,7 +95,9 @@ impl CodeRequestBody {
             platform_user_id: platform_user_id.to_owned(),
         })
     }
+}
 
+impl CodeRequestBody {
     fn identity(&self) -> Identity<'_> {
         Identity {
             platform: &self.platform,
@@ -118,9 +119,8 @@ pub struct CodeRequested {
 async fn request_code(
     State(app): State<AppState>,
     Public(caller): Public,
-    JsonObject(fields): JsonObject,
+    Body(body): Body<CodeRequestBody>,
 ) -> ApiResult<Json<CodeRequested>> {
-    let body = CodeRequestBody::parse(&app, &fields)?;
     let expires_at = auth::request_code(&app, body.identity(), caller.client_ip).await?;
     Ok(Json(CodeRequested {
         message: "Login code generated.",
@@ -143,12 +143,12 @@ pub struct BotCodeBody {
     platform_avatar_url: Option<String>,
 }
 
-impl BotCodeBody {
-    fn parse(app: &App, fields: &Fields) -> ApiResult<Self> {
+impl RequestBody for BotCodeBody {
+    fn parse(fields: &mut Fields, app: &App) -> ApiResult<Self> {
         let CodeRequestBody {
             platform,
             platform_user_id,
-        } = CodeRequestBody::parse(app, fields)?;
+        } = CodeRequestBody::parse(fields, app)?;
         let platform_username = fields.req_str("platform_username")?;
         check_text("platform_username", platform_username, 1, 100, |_| true)?;
         let avatar = fields.opt_str("platform_avatar_url")?.filter(|s| !s.is_empty());
@@ -173,7 +173,9 @@ impl BotCodeBody {
             platform_avatar_url: avatar.map(str::to_owned),
         })
     }
+}
 
+impl BotCodeBody {
     fn report(&self) -> BotReport<'_> {
         BotReport {
             identity: Identity {
@@ -207,10 +209,12 @@ pub struct PendingCode {
 async fn bot_login_code(
     State(app): State<AppState>,
     BotCaller(bot): BotCaller,
-    JsonObject(fields): JsonObject,
+    JsonObject(mut fields): JsonObject,
 ) -> ApiResult<Json<PendingCode>> {
+    // The body's transport is checked before the Official check and its fields after it, so it
+    // is read as an object here and parsed once the bot passed.
     auth::check_code_bot(&app, &bot).await?;
-    let body = BotCodeBody::parse(&app, &fields)?;
+    let body = BotCodeBody::parse(&mut fields, &app)?;
     auth::check_bot_platform(&bot, &body.platform)?;
     let pending = auth::bot_login_code(&app, body.report()).await?;
     Ok(Json(match pending {
@@ -238,10 +242,11 @@ pub struct IssuedCode {
 async fn bot_send_code(
     State(app): State<AppState>,
     BotCaller(bot): BotCaller,
-    JsonObject(fields): JsonObject,
+    JsonObject(mut fields): JsonObject,
 ) -> ApiResult<Json<IssuedCode>> {
+    // Read before the Official check and parsed after it, as in `bot_login_code`.
     auth::check_code_bot(&app, &bot).await?;
-    let body = BotCodeBody::parse(&app, &fields)?;
+    let body = BotCodeBody::parse(&mut fields, &app)?;
     auth::check_bot_platform(&bot, &body.platform)?;
     let (code, expires_at) = auth::bot_send_code(&app, &bot, body.report()).await?;
     Ok(Json(IssuedCode {
@@ -269,6 +274,14 @@ pub struct VerifyBody {
     code: String,
 }
 
+impl RequestBody for VerifyBody {
+    fn parse(fields: &mut Fields, _app: &App) -> ApiResult<Self> {
+        Ok(VerifyBody {
+            code: fields.req_str("code")?.to_owned(),
+        })
+    }
+}
+
 /// Exchange a code for a session; creates the account on first login.
 #[utoipa::path(post, path = "/v1/authentication/verify", tag = "authentication", request_body = VerifyBody,
     responses((status = 200, body = Verified, description = "sets the session cookie"), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 429, body = ErrorBody)))]
@@ -277,11 +290,8 @@ async fn verify(
     Public(caller): Public,
     _: NotLockedOut,
     headers: HeaderMap,
-    JsonObject(fields): JsonObject,
+    Body(body): Body<VerifyBody>,
 ) -> ApiResult<Response> {
-    let body = VerifyBody {
-        code: fields.req_str("code")?.to_owned(),
-    };
     let user_agent = headers.get(USER_AGENT).and_then(|v| v.to_str().ok());
     let (verified, opened) =
         auth::verify(&app, &body.code, caller.client_ip, user_agent, caller.session.as_ref()).await?;
