@@ -2,6 +2,7 @@
 //! bodies read from it, query strings and path parameters, with the messages of 00-conventions §5.2.
 
 use std::collections::HashMap;
+use std::marker::PhantomData;
 use std::time::Duration;
 
 use axum::body::Body as RawBody;
@@ -42,6 +43,10 @@ pub trait RequestBody: Sized {
     /// the one reported. `app` gives what some rules need: the configured platforms, the time.
     fn parse(fields: &mut Fields, app: &App) -> ApiResult<Self>;
 }
+
+/// A body field the contract has checked and then ignored: it is in the schema (as the
+/// `value_type` its `#[schema]` names), and nothing of it is kept.
+pub type CheckedOnly<T> = PhantomData<T>;
 
 /// A POST body read as one JSON object (as `JsonObject`) and parsed into `T`.
 ///

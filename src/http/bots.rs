@@ -1,6 +1,7 @@
 //! `/v1/bots…`, `/v1/bot/…` and `/v1/admin/bots…` (50-bots).
 
 use std::collections::HashSet;
+use std::marker::PhantomData;
 
 use axum::extract::State;
 use axum::response::Response;
@@ -20,7 +21,7 @@ use crate::domain::users::check_platform_user_id;
 use crate::domain::views::{BotPrivate, BotPublic};
 use crate::error::{ApiError, ApiResult};
 use crate::http::auth::is_http_url;
-use crate::http::body::{parse_path_id, JsonObject, Query, LARGE_BODY_LIMIT};
+use crate::http::body::{parse_path_id, Body, CheckedOnly, Query, RequestBody, LARGE_BODY_LIMIT};
 use crate::http::caller::{Authenticated, BotCaller, Public, RequireAdmin};
 use crate::http::openapi::{BotTypeName, ErrorBody, GroupId};
 use crate::http::users::{counted, PathParam};
@@ -205,18 +206,17 @@ async fn bot_me(BotCaller(bot): BotCaller) -> Json<BotPrivate> {
 }
 
 #[derive(ToSchema)]
-#[allow(dead_code)]
 pub struct BotSelfUpdateBody {
     /// 2–32 characters after trimming; unique per platform.
     #[schema(min_length = 2, max_length = 32, pattern = r"^[^\u0000]*[^\s\u0000][^\u0000]*$")]
     name: Option<String>,
     /// An http(s) URL of at most 2048 characters; `null` clears it.
-    #[schema(max_length = 2048, pattern = r"^[^\u0000]*$")]
-    avatar_url: Option<String>,
+    #[schema(value_type = Option<String>, max_length = 2048, pattern = r"^[^\u0000]*$")]
+    avatar_url: Option<Option<String>>,
     /// At most 50000 group ids (strings of 1–64 characters or non-negative integers); `groups`
     /// becomes the number of distinct ones.
-    #[schema(inline, max_items = 50000)]
-    group_ids: Option<Vec<GroupId>>,
+    #[schema(value_type = Option<Vec<GroupId>>, inline, max_items = 50000)]
+    group_ids: Option<HashSet<String>>,
     /// 0–9007199254740991.
     #[schema(minimum = 0, maximum = 9_007_199_254_740_991_f64)]
     users: Option<i64>,
@@ -225,8 +225,8 @@ pub struct BotSelfUpdateBody {
     latency_ms: Option<f64>,
 }
 
-impl BotSelfUpdateBody {
-    fn parse(fields: &Fields) -> ApiResult<SelfUpdate> {
+impl RequestBody for BotSelfUpdateBody {
+    fn parse(fields: &mut Fields, _app: &App) -> ApiResult<Self> {
         let name = match fields.opt_str("name")? {
             Some(name) => Some(trimmed_text("name", name, 2, 32)?),
             None => None,
@@ -248,7 +248,7 @@ impl BotSelfUpdateBody {
             }
             Some(_) => return Err(ApiError::validation("avatar_url", "avatar_url must be a string")),
         };
-        let groups = match fields.raw("group_ids") {
+        let group_ids = match fields.raw("group_ids") {
             None | Some(Value::Null) => None,
             Some(Value::Array(items)) => {
                 if items.len() > 50_000 {
@@ -261,7 +261,7 @@ impl BotSelfUpdateBody {
                 for (i, item) in items.iter().enumerate() {
                     distinct.insert(group_id_text(&format!("group_ids[{i}]"), item)?);
                 }
-                Some(distinct.len() as i64)
+                Some(distinct)
             }
             Some(_) => return Err(ApiError::validation("group_ids", "group_ids must be an array")),
         };
@@ -278,13 +278,25 @@ impl BotSelfUpdateBody {
             }
             other => other,
         };
-        Ok(SelfUpdate {
+        Ok(BotSelfUpdateBody {
             name,
             avatar_url,
-            groups,
+            group_ids,
             users,
             latency_ms,
         })
+    }
+}
+
+impl From<BotSelfUpdateBody> for SelfUpdate {
+    fn from(body: BotSelfUpdateBody) -> Self {
+        SelfUpdate {
+            name: body.name,
+            avatar_url: body.avatar_url,
+            groups: body.group_ids.map(|distinct| distinct.len() as i64),
+            users: body.users,
+            latency_ms: body.latency_ms,
+        }
     }
 }
 
@@ -305,10 +317,9 @@ pub struct BotSelfUpdated {
 async fn bot_update_me(
     State(app): State<AppState>,
     BotCaller(bot): BotCaller,
-    JsonObject(fields): JsonObject<LARGE_BODY_LIMIT>,
+    Body(body): Body<BotSelfUpdateBody, LARGE_BODY_LIMIT>,
 ) -> ApiResult<Json<BotSelfUpdated>> {
-    let input = BotSelfUpdateBody::parse(&fields)?;
-    let updated = bots::self_update(&app, &bot, &input).await?;
+    let updated = bots::self_update(&app, &bot, &body.into()).await?;
     Ok(Json(BotSelfUpdated {
         message: "Bot updated successfully",
         created_at: Timestamp(updated.created_at),
@@ -318,27 +329,25 @@ async fn bot_update_me(
 }
 
 #[derive(ToSchema)]
-#[allow(dead_code)]
 pub struct CommandRecordBody {
     /// 1–64 characters after trimming.
     #[schema(min_length = 1, max_length = 64, pattern = r"^[^\u0000]*[^\s\u0000][^\u0000]*$")]
     command: String,
     /// 1–1000000, default 1.
-    #[schema(minimum = 1, maximum = 1000000)]
-    count: Option<i64>,
+    #[schema(value_type = Option<i64>, minimum = 1, maximum = 1000000)]
+    count: i64,
     /// ≥ 1; checked, not stored.
-    #[schema(minimum = 1)]
-    user_id: Option<i64>,
+    #[schema(value_type = Option<i64>, minimum = 1)]
+    user_id: CheckedOnly<i64>,
     /// A string of 1–64 characters or a non-negative integer; checked, not stored.
-    #[schema(inline, nullable = false)]
-    group_id: Option<GroupId>,
+    #[schema(value_type = Option<GroupId>, inline, nullable = false)]
+    group_id: CheckedOnly<GroupId>,
     /// RFC 3339; at most 5 minutes ahead and 30 days back.
-    #[schema(format = DateTime)]
-    timestamp: String,
+    #[schema(value_type = String, format = DateTime)]
+    timestamp: i64,
 }
 
 #[derive(ToSchema)]
-#[allow(dead_code)]
 pub struct BatchBody {
     /// 0–1000 records.
     #[schema(max_items = 1000)]
@@ -346,7 +355,7 @@ pub struct BatchBody {
 }
 
 impl CommandRecordBody {
-    fn parse(fields: &Fields, now: i64) -> ApiResult<CommandRecord> {
+    fn parse(fields: &Fields, now: i64) -> ApiResult<Self> {
         let command = trimmed_text("command", fields.req_str("command")?, 1, 64)?;
         let count = check_range("count", fields.opt_i64("count")?.unwrap_or(1), 1, 1_000_000)?;
         if fields.opt_i64("user_id")?.is_some_and(|id| id < 1) {
@@ -370,17 +379,30 @@ impl CommandRecordBody {
                 "timestamp must be at most 30 days in the past",
             ));
         }
-        Ok(CommandRecord {
+        Ok(CommandRecordBody {
             command,
             count,
+            user_id: PhantomData,
+            group_id: PhantomData,
             timestamp,
         })
     }
 }
 
-impl BatchBody {
-    /// All or nothing: the first invalid record field fails the whole batch.
-    fn parse(mut fields: Fields, now: i64) -> ApiResult<Vec<CommandRecord>> {
+impl From<CommandRecordBody> for CommandRecord {
+    fn from(record: CommandRecordBody) -> Self {
+        CommandRecord {
+            command: record.command,
+            count: record.count,
+            timestamp: record.timestamp,
+        }
+    }
+}
+
+/// All or nothing: the first invalid record field fails the whole batch.
+impl RequestBody for BatchBody {
+    fn parse(fields: &mut Fields, app: &App) -> ApiResult<Self> {
+        let now = app.now();
         let items = match fields.0.remove("commands") {
             None | Some(Value::Null) => return Err(required("commands")),
             Some(Value::Array(items)) => items,
@@ -392,7 +414,7 @@ impl BatchBody {
                 "commands must have at most 1000 items",
             ));
         }
-        items
+        let commands = items
             .into_iter()
             .enumerate()
             .map(|(i, item)| {
@@ -402,7 +424,8 @@ impl BatchBody {
                 };
                 CommandRecordBody::parse(&Fields(map), now).map_err(|err| nested(&name, err))
             })
-            .collect()
+            .collect::<ApiResult<_>>()?;
+        Ok(BatchBody { commands })
     }
 }
 
@@ -424,9 +447,9 @@ pub struct BatchAccepted {
 async fn bot_batch(
     State(app): State<AppState>,
     BotCaller(bot): BotCaller,
-    JsonObject(fields): JsonObject<LARGE_BODY_LIMIT>,
+    Body(body): Body<BatchBody, LARGE_BODY_LIMIT>,
 ) -> ApiResult<Json<BatchAccepted>> {
-    let records = BatchBody::parse(fields, app.now())?;
+    let records: Vec<CommandRecord> = body.commands.into_iter().map(Into::into).collect();
     let accepted = bots::record_commands(&app, bot.id, &records).await?;
     Ok(Json(BatchAccepted {
         message: "Batch update processed successfully",
@@ -476,7 +499,6 @@ async fn admin_list_bots(State(app): State<AppState>, _admin: RequireAdmin, quer
 }
 
 #[derive(ToSchema)]
-#[allow(dead_code)]
 pub struct RegisterBotBody {
     /// 2–32 characters after trimming; unique per platform regardless of case.
     #[schema(min_length = 2, max_length = 32, pattern = r"^[^\u0000]*[^\s\u0000][^\u0000]*$")]
@@ -487,12 +509,12 @@ pub struct RegisterBotBody {
     /// One of the configured platforms (any case).
     platform: String,
     /// 1–100000, default 1000.
-    #[schema(minimum = 1, maximum = 100000)]
-    rate_limit_per_hour: Option<i64>,
+    #[schema(value_type = Option<i64>, minimum = 1, maximum = 100000)]
+    rate_limit_per_hour: i64,
 }
 
-impl RegisterBotBody {
-    fn parse(app: &App, fields: &Fields) -> ApiResult<Registration> {
+impl RequestBody for RegisterBotBody {
+    fn parse(fields: &mut Fields, app: &App) -> ApiResult<Self> {
         let name = trimmed_text("name", fields.req_str("name")?, 2, 32)?;
         let owner_id = fields.req_i64("owner_id")?;
         if owner_id < 1 {
@@ -511,12 +533,23 @@ impl RegisterBotBody {
             1,
             100_000,
         )?;
-        Ok(Registration {
+        Ok(RegisterBotBody {
             name,
             owner_id,
             platform,
             rate_limit_per_hour,
         })
+    }
+}
+
+impl From<RegisterBotBody> for Registration {
+    fn from(body: RegisterBotBody) -> Self {
+        Registration {
+            name: body.name,
+            owner_id: body.owner_id,
+            platform: body.platform,
+            rate_limit_per_hour: body.rate_limit_per_hour,
+        }
     }
 }
 
@@ -539,12 +572,11 @@ pub struct BotRegistered {
 async fn admin_register_bot(
     State(app): State<AppState>,
     admin: RequireAdmin,
-    body: Result<JsonObject, ApiError>,
+    body: Result<Body<RegisterBotBody>, ApiError>,
 ) -> ApiResult<Json<BotRegistered>> {
     let actor = writing_admin(&app, &admin).await?;
-    let JsonObject(fields) = body?;
-    let input = RegisterBotBody::parse(&app, &fields)?;
-    let (bot, api_key) = bots::register(&app, actor, &input).await?;
+    let Body(body) = body?;
+    let (bot, api_key) = bots::register(&app, actor, &body.into()).await?;
     Ok(Json(BotRegistered {
         message: "Bot registered successfully",
         created_at: Timestamp(bot.created_at),
@@ -555,7 +587,6 @@ async fn admin_register_bot(
 }
 
 #[derive(ToSchema)]
-#[allow(dead_code)]
 pub struct UpdateBotBody {
     /// 2–32 characters after trimming; unique per platform among other bots.
     #[schema(min_length = 2, max_length = 32, pattern = r"^[^\u0000]*[^\s\u0000][^\u0000]*$")]
@@ -567,14 +598,14 @@ pub struct UpdateBotBody {
     #[schema(minimum = 1, maximum = 100000)]
     rate_limit_per_hour: Option<i64>,
     /// `official`, `verified`, `community` (any case) or 1, 2, 3.
-    #[schema(inline, nullable = false)]
-    bot_type: Option<BotTypeName>,
+    #[schema(value_type = Option<BotTypeName>, inline, nullable = false)]
+    bot_type: Option<i64>,
     /// false refuses the key at once and hides the bot from public views.
     is_active: Option<bool>,
 }
 
-impl UpdateBotBody {
-    fn parse(fields: &Fields) -> ApiResult<StaffUpdate> {
+impl RequestBody for UpdateBotBody {
+    fn parse(fields: &mut Fields, _app: &App) -> ApiResult<Self> {
         let name = match fields.opt_str("name")? {
             Some(name) => Some(trimmed_text("name", name, 2, 32)?),
             None => None,
@@ -591,13 +622,25 @@ impl UpdateBotBody {
             Some(value) => Some(parse_bot_type(value)?),
             None => None,
         };
-        Ok(StaffUpdate {
+        Ok(UpdateBotBody {
             name,
             owner_id,
             rate_limit_per_hour,
             bot_type,
             is_active: fields.opt_bool("is_active")?,
         })
+    }
+}
+
+impl From<UpdateBotBody> for StaffUpdate {
+    fn from(body: UpdateBotBody) -> Self {
+        StaffUpdate {
+            name: body.name,
+            owner_id: body.owner_id,
+            rate_limit_per_hour: body.rate_limit_per_hour,
+            bot_type: body.bot_type,
+            is_active: body.is_active,
+        }
     }
 }
 
@@ -616,13 +659,11 @@ async fn admin_update_bot(
     State(app): State<AppState>,
     admin: RequireAdmin,
     PathParam(raw): PathParam,
-    body: Result<JsonObject, ApiError>,
+    body: Result<Body<UpdateBotBody>, ApiError>,
 ) -> ApiResult<Json<BotUpdated>> {
     let actor = writing_admin(&app, &admin).await?;
-    let JsonObject(fields) = body?;
-    let id = bot_id(&raw)?;
-    let input = UpdateBotBody::parse(&fields)?;
-    let bot = bots::update(&app, actor, id, input).await?;
+    let Body(body) = body?;
+    let bot = bots::update(&app, actor, bot_id(&raw)?, body.into()).await?;
     Ok(Json(BotUpdated {
         message: format!("Bot {} updated", bot.id),
         bot: bot.into(),
