@@ -3,30 +3,60 @@
 
 use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
-use serde_json::{json, Map, Value};
+use serde::Serialize;
+use serde_json::{Map, Value};
 
 use crate::error::ApiError;
 use crate::http::correlation;
+use crate::time::Timestamp;
+
+/// The body of every non-2xx answer.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    error: String,
+    code: String,
+    correlation_id: String,
+    /// Only with `ERR_VALIDATION`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    field: Option<Option<String>>,
+    /// Only with `ERR_ACCOUNT_BANNED` and `ERR_ACCOUNT_TIMED_OUT`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    expires_at: Option<Option<Timestamp>>,
+    /// Only with `ERR_CHAT_SLOT_LIMIT`: the caller's chat-slot limit.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    limit: Option<i64>,
+}
+
+impl ErrorBody {
+    fn of(error: &ApiError) -> Self {
+        let mut body = ErrorBody {
+            error: error.to_string(),
+            code: error.code().to_owned(),
+            correlation_id: correlation::current(),
+            field: None,
+            expires_at: None,
+            limit: None,
+        };
+        match error {
+            ApiError::Validation { field, .. } => body.field = Some(field.clone()),
+            ApiError::AccountBanned { expires_at } | ApiError::AccountTimedOut { expires_at } => {
+                body.expires_at = Some(expires_at.map(Timestamp));
+            }
+            ApiError::ChatSlotLimit { limit } => body.limit = Some(*limit),
+            _ => {}
+        }
+        body
+    }
+}
 
 /// The error fields of the body; health reports merge them into their own body.
 pub fn body_fields(error: &ApiError) -> Map<String, Value> {
-    let mut body = Map::new();
-    body.insert("error".into(), json!(error.to_string()));
-    body.insert("code".into(), json!(error.code()));
-    body.insert("correlation_id".into(), json!(correlation::current()));
-    match error {
-        ApiError::Validation { field, .. } => {
-            body.insert("field".into(), json!(field));
-        }
-        ApiError::AccountBanned { expires_at } | ApiError::AccountTimedOut { expires_at } => {
-            body.insert("expires_at".into(), json!(expires_at.map(crate::time::Timestamp)));
-        }
-        ApiError::ChatSlotLimit { limit } => {
-            body.insert("limit".into(), json!(limit));
-        }
-        _ => {}
+    match serde_json::to_value(ErrorBody::of(error)) {
+        Ok(Value::Object(body)) => body,
+        _ => Map::new(),
     }
-    body
 }
 
 impl IntoResponse for ApiError {

@@ -3,6 +3,8 @@
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
+pub use crate::http::error::ErrorBody;
+
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Portal API", description = "Code logins, sessions, a rank ladder, moderation, subscriptions, bots and chats."),
@@ -67,21 +69,6 @@ pub fn with_configured_platforms(document: utoipa::openapi::OpenApi, platforms: 
         }
     }
     serde_json::from_value(value).unwrap_or(document)
-}
-
-/// The body of every non-2xx answer.
-#[derive(utoipa::ToSchema)]
-#[allow(dead_code)]
-pub struct ErrorBody {
-    error: String,
-    code: String,
-    correlation_id: String,
-    /// Only with `ERR_VALIDATION`.
-    field: Option<String>,
-    /// Only with `ERR_ACCOUNT_BANNED` and `ERR_ACCOUNT_TIMED_OUT`.
-    expires_at: Option<String>,
-    /// Only with `ERR_CHAT_SLOT_LIMIT`: the caller's chat-slot limit.
-    limit: Option<i64>,
 }
 
 /// The schema of input that takes one of the words a parser checks against, as a string enum.
