@@ -366,7 +366,9 @@ async fn admin_create(
     _: Unrestricted<Authenticated>,
     Body(body): Body<CreateOfficialChatBody>,
 ) -> ApiResult<Json<ChatStatus>> {
-    Ok(Json(admin::create_official(&app, &auth.session.user, body.into()).await?))
+    Ok(Json(
+        admin::create_official(&app, &auth.session.user, body.into()).await?,
+    ))
 }
 
 #[derive(ToSchema)]
@@ -471,7 +473,9 @@ async fn admin_update(
     Body(body): Body<UpdateChatBody>,
 ) -> ApiResult<Json<ChatAdmin>> {
     let chat_id = chat_id(&raw)?;
-    Ok(Json(admin::update(&app, &auth.session.user, chat_id, body.into()).await?))
+    Ok(Json(
+        admin::update(&app, &auth.session.user, chat_id, body.into()).await?,
+    ))
 }
 
 /// Delete any chat, with its members and invites.
