@@ -17,7 +17,7 @@ use crate::domain::input::{check_text, Fields};
 use crate::domain::sessions;
 use crate::domain::users::{check_platform_user_id, check_username};
 use crate::error::{ApiError, ApiResult};
-use crate::http::body::{Body, JsonObject, RequestBody};
+use crate::http::body::{Body, RequestBody};
 use crate::http::caller::{Authenticated, BotCaller, Public};
 use crate::http::openapi::ErrorBody;
 use crate::time::Timestamp;
@@ -209,12 +209,11 @@ pub struct PendingCode {
 async fn bot_login_code(
     State(app): State<AppState>,
     BotCaller(bot): BotCaller,
-    JsonObject(mut fields): JsonObject,
+    body: Result<Body<BotCodeBody>, ApiError>,
 ) -> ApiResult<Json<PendingCode>> {
-    // The body's transport is checked before the Official check and its fields after it, so it
-    // is read as an object here and parsed once the bot passed.
+    // The Official check comes before anything about the body (00-conventions §4, steps 5 and 7).
     auth::check_code_bot(&app, &bot).await?;
-    let body = BotCodeBody::parse(&mut fields, &app)?;
+    let Body(body) = body?;
     auth::check_bot_platform(&bot, &body.platform)?;
     let pending = auth::bot_login_code(&app, body.report()).await?;
     Ok(Json(match pending {
@@ -242,11 +241,11 @@ pub struct IssuedCode {
 async fn bot_send_code(
     State(app): State<AppState>,
     BotCaller(bot): BotCaller,
-    JsonObject(mut fields): JsonObject,
+    body: Result<Body<BotCodeBody>, ApiError>,
 ) -> ApiResult<Json<IssuedCode>> {
-    // Read before the Official check and parsed after it, as in `bot_login_code`.
+    // As in `bot_login_code`: the Official check first.
     auth::check_code_bot(&app, &bot).await?;
-    let body = BotCodeBody::parse(&mut fields, &app)?;
+    let Body(body) = body?;
     auth::check_bot_platform(&bot, &body.platform)?;
     let (code, expires_at) = auth::bot_send_code(&app, &bot, body.report()).await?;
     Ok(Json(IssuedCode {

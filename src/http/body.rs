@@ -21,21 +21,6 @@ use crate::time::Timestamp;
 pub const DEFAULT_BODY_LIMIT: usize = 64 * 1024;
 pub const LARGE_BODY_LIMIT: usize = 1024 * 1024;
 
-/// A POST body read as one JSON object. An empty body reads as `{}`.
-pub struct JsonObject<const LIMIT: usize = DEFAULT_BODY_LIMIT>(pub Fields);
-
-impl<const LIMIT: usize> FromRequest<AppState> for JsonObject<LIMIT> {
-    type Rejection = ApiError;
-
-    async fn from_request(request: Request, app: &AppState) -> Result<Self, Self::Rejection> {
-        let (parts, body) = request.into_parts();
-        let timeout = Duration::from_secs(app.config.server.body_read_timeout_s);
-        read_object(&parts.headers, body, LIMIT, timeout)
-            .await
-            .map(|map| JsonObject(Fields(map)))
-    }
-}
-
 /// A JSON request body that is its own OpenAPI schema (it derives `utoipa::ToSchema`, with the
 /// rules `parse` enforces as `#[schema(...)]` constraints) and its own parser.
 pub trait RequestBody: Sized {
@@ -48,7 +33,7 @@ pub trait RequestBody: Sized {
 /// `value_type` its `#[schema]` names), and nothing of it is kept.
 pub type CheckedOnly<T> = PhantomData<T>;
 
-/// A POST body read as one JSON object (as `JsonObject`) and parsed into `T`.
+/// A POST body read as one JSON object (an empty body reads as `{}`) and parsed into `T`.
 ///
 /// The order of checks (00-conventions §4) puts the body's transport (step 7) before the
 /// validation of path parameters, and those before the body's fields (step 8), so between reading

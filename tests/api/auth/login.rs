@@ -328,6 +328,13 @@ both_backends!(
                 .send()
                 .await
                 .assert_error(403, "ERR_OFFICIAL_BOT_REQUIRED");
+            // The Official check comes before anything about the body (00-conventions §4).
+            t.post(path)
+                .key(&community)
+                .raw(Some("application/json"), "{not json")
+                .send()
+                .await
+                .assert_error(403, "ERR_OFFICIAL_BOT_REQUIRED");
             t.post(path)
                 .key(&telegram)
                 .json(report("5005"))
