@@ -4,7 +4,9 @@
 //! carry long histories for the staff view. Rows go in with multi-row INSERTs in one transaction.
 //!
 //! `seed <database-url> <users> <out-dir>` writes `<out-dir>/manifest.env` (ids and identities the
-//! benchmark uses) and `<out-dir>/identities.txt` (Discord ids that may log in: not banned).
+//! benchmark uses), `<out-dir>/identities.txt` (Discord ids that may log in: not banned) and
+//! `<out-dir>/tokens.txt` (a user id and the token of their live session per line, for the realtime
+//! scenarios: every user who is not banned and holds a live session).
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -547,13 +549,21 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Live sessions, as people stay logged in: every other user and every heavy user, signed in
     // during the last week and not expiring yet. The session checks of a login run among them.
     let mut live_sessions = 0;
+    let mut live_tokens = Vec::new();
     for (i, p) in people.iter().enumerate() {
         if i % 2 == 1 && !p.heavy {
             continue;
         }
         let created = now - rng.gen_range(0..7 * DAY);
         let expires = now + rng.gen_range(DAY..7 * DAY);
-        sessions.push(session_row(&mut rng, ids[i], created, expires, None));
+        let token = session_token(&mut rng);
+        let mut row = session_row(&mut rng, ids[i], created, expires, None);
+        row[1] = t(portal::crypto::sha256_hex(&token));
+        row[2] = t(portal::crypto::token_suffix(&token));
+        sessions.push(row);
+        if !p.banned {
+            live_tokens.push(format!("{} {token}", ids[i]));
+        }
         live_sessions += 1;
     }
     insert_rows(
@@ -614,6 +624,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     writeln!(manifest, "OWNER_ID={}", ids[0])?;
     writeln!(manifest, "OWNER_PUID={}", discord_id(0))?;
     writeln!(manifest, "USER_PUID={}", discord_id(users - 1))?;
+    // The realtime scenarios connect with these: "<user id> <session token>", owners first.
+    std::fs::write(out_dir.join("tokens.txt"), live_tokens.join("\n") + "\n")?;
     let mut identities = std::fs::File::create(out_dir.join("identities.txt"))?;
     for (i, p) in people.iter().enumerate() {
         if !p.banned && i >= OWNERS {
@@ -653,6 +665,13 @@ fn session_row(rng: &mut StdRng, user_id: i64, created: i64, expires: i64, ended
         ot(Some("Mozilla/5.0 (X11; Linux x86_64) Firefox/128.0")),
         ot(Some(geo(rng))),
     ]
+}
+
+/// A session token of the server's form (43 base64url characters), so that a load client can
+/// present it as a `psession` cookie.
+fn session_token(rng: &mut StdRng) -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    (0..43).map(|_| char::from(ALPHABET[rng.gen_range(0..ALPHABET.len())])).collect()
 }
 
 fn audit_row(kind: &str, actor: i64, target: i64, at: i64) -> Vec<Val> {
