@@ -119,10 +119,28 @@ pub struct SubscriptionsConfig {
     pub sweep_interval_s: u64,
 }
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default)]
 pub struct ChatsConfig {
     pub slots: ChatSlotsConfig,
+    /// Messages kept per chat; the oldest are trimmed on insert (90-chat-transport §5.5). Values
+    /// below 100 count as 100.
+    pub max_messages: i64,
+    /// Rooms one realtime connection may be joined to at once (90 §2.1).
+    pub max_rooms_per_connection: usize,
+    /// Seconds before an unanswered key request is given to another device (90 §4.3).
+    pub key_request_timeout_s: u64,
+    pub message_rate: MessageRateConfig,
+    /// Least seconds between two join messages of one user in one chat; 0 turns them off (§5.6).
+    pub join_message_interval_s: i64,
+}
+
+/// Messages per minute (90 §5.2), as token buckets with a burst of the limit.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct MessageRateConfig {
+    pub per_chat: u32,
+    pub per_user: u32,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -301,6 +319,28 @@ impl Default for StatisticsConfig {
 impl Default for SubscriptionsConfig {
     fn default() -> Self {
         SubscriptionsConfig { sweep_interval_s: 60 }
+    }
+}
+
+impl Default for ChatsConfig {
+    fn default() -> Self {
+        ChatsConfig {
+            slots: ChatSlotsConfig::default(),
+            max_messages: 10_000,
+            max_rooms_per_connection: 50,
+            key_request_timeout_s: 5,
+            message_rate: MessageRateConfig::default(),
+            join_message_interval_s: 86_400,
+        }
+    }
+}
+
+impl Default for MessageRateConfig {
+    fn default() -> Self {
+        MessageRateConfig {
+            per_chat: 30,
+            per_user: 60,
+        }
     }
 }
 

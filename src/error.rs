@@ -124,6 +124,27 @@ pub enum ApiError {
     UpgradeRequired,
     #[error("Too many realtime connections")]
     TooManyConnections,
+    #[error("Join the chat's room first")]
+    RoomNotJoined,
+    #[error("Too many rooms joined on this connection")]
+    RoomLimit,
+    #[error("You are muted in every chat")]
+    HardMuted { expires_at: Option<i64> },
+    /// `ttl`: whole seconds left, rounded up; 0 = indefinite.
+    #[error("You are muted in this chat")]
+    ChatMuted { ttl: i64 },
+    /// The message names the first bundle rule that failed (90-chat-transport §1.4).
+    #[error("{0}")]
+    InvalidBundle(&'static str),
+    /// `epoch`: the chat's current one.
+    #[error("The chat key has changed")]
+    EpochMismatch { epoch: i64 },
+    #[error("You have no key for the current epoch")]
+    NoRoomKey,
+    #[error("You may not upload keys for this epoch")]
+    NotKeyDistributor,
+    #[error("Too many messages")]
+    MessageRateLimited { retry_after_s: u64 },
 }
 
 impl ApiError {
@@ -160,7 +181,14 @@ impl ApiError {
             | PremiumRequired
             | ChatSlotLimit { .. }
             | NotChatModerator(_)
-            | ChatBanned => StatusCode::FORBIDDEN,
+            | ChatBanned
+            | RoomNotJoined
+            | HardMuted { .. }
+            | ChatMuted { .. }
+            | EpochMismatch { .. }
+            | NoRoomKey
+            | NotKeyDistributor => StatusCode::FORBIDDEN,
+            InvalidBundle(_) => StatusCode::UNPROCESSABLE_ENTITY,
             NotFound | SessionNotFound | UserNotFound | BotNotFound | ChatNotFound | NotChatMember | InviteNotFound
             | NotificationNotFound => StatusCode::NOT_FOUND,
             MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
@@ -173,7 +201,8 @@ impl ApiError {
             | TooManyAttempts { .. }
             | TooManyPendingCodes { .. }
             | BotQuotaExceeded { .. }
-            | TooManyConnections => StatusCode::TOO_MANY_REQUESTS,
+            | TooManyConnections
+            | MessageRateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Internal => StatusCode::INTERNAL_SERVER_ERROR,
             Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             AlreadyBanned
@@ -188,7 +217,8 @@ impl ApiError {
             | BotNameTaken
             | SlugTaken
             | InviteLimit
-            | NotificationAlreadyRead => StatusCode::CONFLICT,
+            | NotificationAlreadyRead
+            | RoomLimit => StatusCode::CONFLICT,
         }
     }
 
@@ -251,6 +281,15 @@ impl ApiError {
             NotificationAlreadyRead => "ERR_NOTIFICATION_ALREADY_READ",
             UpgradeRequired => "ERR_UPGRADE_REQUIRED",
             TooManyConnections => "ERR_TOO_MANY_CONNECTIONS",
+            RoomNotJoined => "ERR_ROOM_NOT_JOINED",
+            RoomLimit => "ERR_ROOM_LIMIT",
+            HardMuted { .. } => "ERR_HARD_MUTED",
+            ChatMuted { .. } => "ERR_CHAT_MUTED",
+            InvalidBundle(_) => "ERR_INVALID_BUNDLE",
+            EpochMismatch { .. } => "ERR_EPOCH_MISMATCH",
+            NoRoomKey => "ERR_NO_ROOM_KEY",
+            NotKeyDistributor => "ERR_NOT_KEY_DISTRIBUTOR",
+            MessageRateLimited { .. } => "ERR_MESSAGE_RATE_LIMITED",
         }
     }
 
@@ -260,7 +299,8 @@ impl ApiError {
             ApiError::RateLimited { retry_after_s }
             | ApiError::TooManyAttempts { retry_after_s }
             | ApiError::TooManyPendingCodes { retry_after_s }
-            | ApiError::BotQuotaExceeded { retry_after_s } => Some((*retry_after_s).max(1)),
+            | ApiError::BotQuotaExceeded { retry_after_s }
+            | ApiError::MessageRateLimited { retry_after_s } => Some((*retry_after_s).max(1)),
             _ => None,
         }
     }

@@ -20,13 +20,19 @@ pub struct ErrorBody {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<String>)]
     field: Option<Option<String>>,
-    /// Only with `ERR_ACCOUNT_BANNED` and `ERR_ACCOUNT_TIMED_OUT`.
+    /// Only with `ERR_ACCOUNT_BANNED`, `ERR_ACCOUNT_TIMED_OUT` and `ERR_HARD_MUTED`.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<String>)]
     expires_at: Option<Option<Timestamp>>,
     /// Only with `ERR_CHAT_SLOT_LIMIT`: the caller's chat-slot limit.
     #[serde(skip_serializing_if = "Option::is_none")]
     limit: Option<i64>,
+    /// Only with `ERR_CHAT_MUTED`: whole seconds of the mute left, `0` = indefinite.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ttl: Option<i64>,
+    /// Only with `ERR_EPOCH_MISMATCH`: the chat's current epoch.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    epoch: Option<i64>,
 }
 
 impl ErrorBody {
@@ -38,13 +44,19 @@ impl ErrorBody {
             field: None,
             expires_at: None,
             limit: None,
+            ttl: None,
+            epoch: None,
         };
         match error {
             ApiError::Validation { field, .. } => body.field = Some(field.clone()),
-            ApiError::AccountBanned { expires_at } | ApiError::AccountTimedOut { expires_at } => {
+            ApiError::AccountBanned { expires_at }
+            | ApiError::AccountTimedOut { expires_at }
+            | ApiError::HardMuted { expires_at } => {
                 body.expires_at = Some(expires_at.map(Timestamp));
             }
             ApiError::ChatSlotLimit { limit } => body.limit = Some(*limit),
+            ApiError::ChatMuted { ttl } => body.ttl = Some(*ttl),
+            ApiError::EpochMismatch { epoch } => body.epoch = Some(*epoch),
             _ => {}
         }
         body

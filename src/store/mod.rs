@@ -21,6 +21,7 @@ pub mod notifications;
 pub mod sessions;
 pub mod sqlite_memory;
 pub mod statistics;
+pub mod transport;
 pub mod users;
 mod write_thread;
 

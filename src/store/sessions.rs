@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use sqlx::FromRow;
 
 use super::users::UserRow;
-use super::Conn;
+use super::{transport, Conn};
 
 #[derive(Debug, Clone, FromRow)]
 pub struct SessionRow {
@@ -167,9 +167,13 @@ pub async fn end_by_id(conn: &mut Conn, session_id: i64, reason: &str, now: i64)
     .bind(session_id)
     .bind(now)
     .bind(reason)
-    .execute(conn)
+    .execute(&mut *conn)
     .await?;
-    Ok(done.rows_affected() > 0)
+    let ended = done.rows_affected() > 0;
+    if ended {
+        transport::forget_devices(conn, &[session_id]).await?;
+    }
+    Ok(ended)
 }
 
 /// Ends the live session of a user named by suffix; returns its id.
@@ -180,7 +184,7 @@ pub async fn end_by_suffix(
     reason: &str,
     now: i64,
 ) -> Result<Option<i64>, sqlx::Error> {
-    sqlx::query_as::<_, (i64,)>(
+    let ended = sqlx::query_as::<_, (i64,)>(
         "UPDATE sessions SET ended_at = $3, end_reason = $4 \
          WHERE user_id = $1 AND token_suffix = $2 AND ended_at IS NULL AND expires_at > $3 RETURNING id",
     )
@@ -188,9 +192,13 @@ pub async fn end_by_suffix(
     .bind(suffix)
     .bind(now)
     .bind(reason)
-    .fetch_optional(conn)
-    .await
-    .map(|row| row.map(|(id,)| id))
+    .fetch_optional(&mut *conn)
+    .await?
+    .map(|(id,)| id);
+    if let Some(id) = ended {
+        transport::forget_devices(conn, &[id]).await?;
+    }
+    Ok(ended)
 }
 
 /// Ends every live session of a user except `keep`; returns how many ended.
@@ -201,31 +209,35 @@ pub async fn end_all_of(
     reason: &str,
     now: i64,
 ) -> Result<u64, sqlx::Error> {
-    let done = sqlx::query(
+    let ended: Vec<(i64,)> = sqlx::query_as(
         "UPDATE sessions SET ended_at = $2, end_reason = $3 \
-         WHERE user_id = $1 AND ended_at IS NULL AND expires_at > $2 AND ($4 IS NULL OR id <> $4)",
+         WHERE user_id = $1 AND ended_at IS NULL AND expires_at > $2 AND ($4 IS NULL OR id <> $4) RETURNING id",
     )
     .bind(user_id)
     .bind(now)
     .bind(reason)
     .bind(keep)
-    .execute(conn)
+    .fetch_all(&mut *conn)
     .await?;
-    Ok(done.rows_affected())
+    let ended: Vec<i64> = ended.into_iter().map(|(id,)| id).collect();
+    transport::forget_devices(conn, &ended).await?;
+    Ok(ended.len() as u64)
 }
 
 /// Re-caps live sessions to `created_at + ttl`; those whose new expiry is not in the future end
 /// with `permission_change`. Returns how many ended.
 pub async fn recap(conn: &mut Conn, user_id: i64, ttl_micros: i64, now: i64) -> Result<u64, sqlx::Error> {
-    let ended = sqlx::query(
+    let ended: Vec<(i64,)> = sqlx::query_as(
         "UPDATE sessions SET ended_at = $2, end_reason = 'permission_change' \
-         WHERE user_id = $1 AND ended_at IS NULL AND expires_at > $2 AND created_at + $3 <= $2",
+         WHERE user_id = $1 AND ended_at IS NULL AND expires_at > $2 AND created_at + $3 <= $2 RETURNING id",
     )
     .bind(user_id)
     .bind(now)
     .bind(ttl_micros)
-    .execute(&mut *conn)
+    .fetch_all(&mut *conn)
     .await?;
+    let ended: Vec<i64> = ended.into_iter().map(|(id,)| id).collect();
+    transport::forget_devices(conn, &ended).await?;
     sqlx::query(
         "UPDATE sessions SET expires_at = created_at + $3 \
          WHERE user_id = $1 AND ended_at IS NULL AND expires_at > $2 AND created_at + $3 < expires_at",
@@ -235,7 +247,7 @@ pub async fn recap(conn: &mut Conn, user_id: i64, ttl_micros: i64, now: i64) -> 
     .bind(ttl_micros)
     .execute(conn)
     .await?;
-    Ok(ended.rows_affected())
+    Ok(ended.len() as u64)
 }
 
 /// Deletes history rows that ended before `older_than`.
