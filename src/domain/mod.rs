@@ -17,5 +17,6 @@ pub mod sessions;
 pub mod staff;
 pub mod statistics;
 pub mod subscriptions;
+pub mod transport;
 pub mod users;
 pub mod views;

@@ -34,6 +34,7 @@ mod portal;
 mod realtime;
 mod statistics;
 mod subscriptions;
+mod transport;
 pub mod users;
 mod websocket;
 
@@ -59,6 +60,7 @@ pub fn api(app: &AppState) -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(tier(app, Tier::Auth, notifications::auth_routes()))
         .merge(tier(app, Tier::Auth, portal::routes()))
         .merge(tier(app, Tier::Auth, realtime::routes()))
+        .merge(tier(app, Tier::Auth, transport::routes()))
         .merge(tier(app, Tier::Admin, health::admin_routes()))
         .merge(tier(app, Tier::Admin, chats::admin_routes()))
         .merge(tier(app, Tier::Admin, moderation::routes()))

@@ -18,4 +18,5 @@ mod reliability;
 mod security;
 mod staff;
 mod statistics;
+mod transport;
 mod users;
