@@ -1,7 +1,8 @@
-//! Device keys (§3): registration, its answers and validation, and what a new key does in rooms.
+//! Device keys in rooms (§3): what a new key does there (registration itself is tested in
+//! tests/api/transport/keys.rs), and a check of the test client's own cryptography.
 
 use super::*;
-use base64::engine::general_purpose::{STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
+use base64::engine::general_purpose::{STANDARD_NO_PAD, URL_SAFE_NO_PAD};
 use base64::Engine;
 
 const KEYS: &str = "/v1/portal/keys";
@@ -29,92 +30,6 @@ fn the_client_cryptography_round_trips() {
     assert_eq!(open_bundle(&[1u8; 32], &content), None);
     assert_eq!(open_bundle(&chat_key, &encrypt(&chat_key, 1, "")).as_deref(), Some(""));
 }
-const BAD_KEY: &str = "public_key must be base64 of exactly 32 bytes";
-
-both_backends!(
-    registration_answers_registered_unchanged_and_replaced,
-    |t: TestApp| async move {
-        let p = People::new(&t).await;
-        let (_, token) = p.at("alice", 0).await;
-        let suffix = token[token.len() - 6..].to_owned();
-        let key: Vec<u8> = (0u8..32).map(|i| i.wrapping_mul(7).wrapping_add(0xf9)).collect();
-
-        let r = t.post_as(&token, KEYS, json!({"public_key": b64(&key)})).await;
-        assert_eq!(r.assert_ok(), &json!({"status": "registered", "device_id": suffix}));
-        // The same bytes again, in any accepted form of base64, change nothing.
-        for form in [
-            b64(&key),
-            STANDARD_NO_PAD.encode(&key),
-            URL_SAFE.encode(&key),
-            URL_SAFE_NO_PAD.encode(&key),
-        ] {
-            let r = t.post_as(&token, KEYS, json!({"public_key": form})).await;
-            assert_eq!(
-                r.assert_ok(),
-                &json!({"status": "unchanged", "device_id": suffix}),
-                "{form}"
-            );
-        }
-        // Other bytes replace the key.
-        let other: Vec<u8> = key.iter().map(|b| b ^ 0x55).collect();
-        let r = t.post_as(&token, KEYS, json!({"public_key": b64(&other)})).await;
-        assert_eq!(r.assert_ok(), &json!({"status": "registered", "device_id": suffix}));
-        let r = t.post_as(&token, KEYS, json!({"public_key": b64(&key)})).await;
-        assert_eq!(r.assert_ok()["status"], "registered");
-
-        // Another session of the same user is another device, with its own key.
-        let second = t.login(&p.bot, "alice").await;
-        let r = t.post_as(&second, KEYS, json!({"public_key": b64(&key)})).await;
-        assert_eq!(
-            r.assert_ok(),
-            &json!({"status": "registered", "device_id": &second[second.len() - 6..]})
-        );
-        assert_ne!(&second[second.len() - 6..], suffix);
-
-        // A timed-out user may still register: it concerns only their own session.
-        let carol_id = t.user("carol", 0).await.id;
-        let carol = t.login(&p.bot, "carol").await;
-        t.time_out(carol_id, 3600).await;
-        let r = t.post_as(&carol, KEYS, json!({"public_key": b64(&other)})).await;
-        assert_eq!(r.assert_ok()["status"], "registered");
-    }
-);
-
-both_backends!(registration_validation_and_credentials, |t: TestApp| async move {
-    let p = People::new(&t).await;
-    let (_, token) = p.at("alice", 0).await;
-    let key = [9u8; 32];
-
-    let r = t.post(KEYS).json(json!({"public_key": b64(&key)})).send().await;
-    r.assert_error(401, "ERR_AUTH_REQUIRED");
-
-    let r = t.post_as(&token, KEYS, json!({})).await;
-    assert_validation(&r, "public_key", "public_key is required");
-    let r = t.post_as(&token, KEYS, json!({"public_key": null})).await;
-    assert_validation(&r, "public_key", "public_key is required");
-    let r = t.post_as(&token, KEYS, json!({"public_key": 42})).await;
-    assert_validation(&r, "public_key", "public_key must be a string");
-
-    let mut mixed = URL_SAFE_NO_PAD.encode([0xfbu8; 32]); // '-' and '_' …
-    mixed.replace_range(0..1, "+"); // … and '+' in one string
-    for bad in [
-        String::new(),
-        "not base64 at all!".to_owned(),
-        b64(&[1u8; 31]),
-        b64(&[1u8; 33]),
-        b64(&[1u8; 64]),
-        format!("{} ", b64(&key)),
-        format!("{}\n{}", &b64(&key)[..20], &b64(&key)[20..]),
-        mixed,
-    ] {
-        let r = t.post_as(&token, KEYS, json!({"public_key": bad})).await;
-        assert_validation(&r, "public_key", BAD_KEY);
-    }
-    // Only the form is judged: 32 zero bytes are accepted.
-    let r = t.post_as(&token, KEYS, json!({"public_key": b64(&[0u8; 32])})).await;
-    assert_eq!(r.assert_ok()["status"], "registered");
-});
-
 both_backends!(
     keys_are_shown_in_canonical_form_and_a_new_key_is_served,
     |t: TestApp| async move {
