@@ -10,14 +10,17 @@ use utoipa_axum::routes;
 use crate::domain::app::{App, AppState};
 use crate::domain::input::Fields;
 use crate::domain::transport::decode_base64;
-use crate::domain::transport::keys::{self, KeyRegistered};
+use crate::domain::transport::keys::{self, KeyRegistered, MyRoomKey};
 use crate::error::{ApiError, ApiResult};
-use crate::http::body::{Body, RequestBody};
+use crate::http::body::{parse_path_id, Body, RequestBody};
 use crate::http::caller::Authenticated;
 use crate::http::openapi::ErrorBody;
+use crate::http::users::PathParam;
 
 pub fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(register_key))
+    OpenApiRouter::new()
+        .routes(routes!(register_key))
+        .routes(routes!(my_room_key))
 }
 
 #[derive(ToSchema)]
@@ -48,4 +51,18 @@ async fn register_key(
     Body(body): Body<DeviceKeyBody>,
 ) -> ApiResult<Json<KeyRegistered>> {
     Ok(Json(keys::register(&app, &auth.session, &body.public_key).await?))
+}
+
+/// The caller's device's key blob at the chat's current epoch, for a client that missed `room:key`.
+#[utoipa::path(get, path = "/v1/portal/chats/{chat_id}/keys/me", tag = "portal", security(("session" = [])),
+    params(("chat_id" = i64, Path, minimum = 1)),
+    responses((status = 200, body = MyRoomKey), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+              (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 429, body = ErrorBody)))]
+async fn my_room_key(
+    State(app): State<AppState>,
+    auth: Authenticated,
+    PathParam(raw): PathParam,
+) -> ApiResult<Json<MyRoomKey>> {
+    let chat_id = parse_path_id("chat_id", &raw)?;
+    Ok(Json(keys::mine(&app, &auth.session, chat_id).await?))
 }

@@ -7,9 +7,11 @@ use utoipa::ToSchema;
 
 use super::canonical_key;
 use crate::domain::app::App;
+use crate::domain::chats::visible_chat;
 use crate::error::ApiError;
 use crate::store;
 use crate::store::sessions::LiveSession;
+use crate::time::Timestamp;
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct KeyRegistered {
@@ -37,5 +39,71 @@ pub async fn register(app: &App, session: &LiveSession, public_key: &[u8; 32]) -
     Ok(KeyRegistered {
         status,
         device_id: session.token_suffix.clone(),
+    })
+}
+
+/// `RoomKeyBlob` (§4.6): a chat key sealed by one device for another; the server cannot open it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RoomKeyBlob {
+    pub chat_id: i64,
+    pub epoch: i64,
+    /// The device the blob is for.
+    pub user_id: i64,
+    pub device_id: String,
+    /// As uploaded.
+    pub blob: String,
+    pub from: BlobSender,
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: Timestamp,
+}
+
+/// The uploading device, with its public key as it was at upload time.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BlobSender {
+    pub user_id: i64,
+    pub device_id: String,
+    pub public_key: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MyRoomKey {
+    pub chat_id: i64,
+    /// The chat's current epoch.
+    pub epoch: i64,
+    pub device_id: String,
+    /// The caller's device's blob at that epoch; `null` when it holds none.
+    pub key: Option<RoomKeyBlob>,
+}
+
+/// The caller's device's blob at the chat's current epoch (§4.5), for a client that missed a
+/// `room:key`: open to whoever may see the chat and is not chat-banned, timed-out users included.
+pub async fn mine(app: &App, session: &LiveSession, chat_id: i64) -> Result<MyRoomKey, ApiError> {
+    let now = app.now();
+    let mut conn = app.store.acquire().await?;
+    let chat = visible_chat(&mut conn, chat_id, &session.user).await?;
+    if store::chats::is_banned(&mut conn, chat.id, session.user.id, now).await? {
+        return Err(ApiError::ChatBanned);
+    }
+    let transport = store::transport::transport_of(&mut conn, chat.id)
+        .await?
+        .ok_or(ApiError::ChatNotFound)?;
+    let blob = store::transport::blob_of(&mut conn, chat.id, transport.epoch, session.session_id, now).await?;
+    Ok(MyRoomKey {
+        chat_id: chat.id,
+        epoch: transport.epoch,
+        device_id: session.token_suffix.clone(),
+        key: blob.map(|row| RoomKeyBlob {
+            chat_id: chat.id,
+            epoch: transport.epoch,
+            user_id: session.user.id,
+            device_id: session.token_suffix.clone(),
+            blob: row.blob,
+            from: BlobSender {
+                user_id: row.from_user_id,
+                device_id: row.from_device_id,
+                public_key: row.from_public_key,
+            },
+            created_at: Timestamp(row.created_at),
+        }),
     })
 }

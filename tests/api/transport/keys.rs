@@ -116,3 +116,38 @@ async fn stored_keys(t: &TestApp) -> i64 {
         .unwrap();
     n
 }
+
+// §4.5: the caller's blob at the current epoch, for whoever may see the chat and is not banned
+// from it; before any hand-over there is none.
+both_backends!(
+    keys_me_answers_by_the_rules_of_seeing_the_chat,
+    |t: TestApp| async move {
+        let p = People::new(&t).await;
+        let (_, admin) = p.at("admin", 2).await;
+        let (_, other_admin) = p.at("other", 2).await;
+        let (alice_id, alice) = p.at("alice", 0).await;
+        let lobby = create_official(&t, &admin, "Lobby", "lobby").await;
+        let hidden = create_private(&t, &other_admin, "hidden").await["id"].as_i64().unwrap();
+        let path = |chat_id: i64| format!("/v1/portal/chats/{chat_id}/keys/me");
+
+        let r = t.get(&path(lobby)).cookie(&alice).send().await;
+        assert_eq!(
+            r.assert_ok(),
+            &json!({"chat_id": lobby, "epoch": 1, "device_id": &alice[alice.len() - 6..], "key": null})
+        );
+        t.get(&path(lobby)).send().await.assert_error(401, "ERR_AUTH_REQUIRED");
+        let r = t.get("/v1/portal/chats/abc/keys/me").cookie(&alice).send().await;
+        assert_validation(&r, "chat_id", "chat_id must be a positive integer");
+        let r = t.get(&path(hidden)).cookie(&alice).send().await;
+        r.assert_error(404, "ERR_CHAT_NOT_FOUND");
+        let r = t.get(&path(hidden + 1000)).cookie(&alice).send().await;
+        r.assert_error(404, "ERR_CHAT_NOT_FOUND");
+
+        let ban = json!({"user_id": alice_id, "duration": 0, "reason": "spam"});
+        t.post_as(&admin, &format!("/v1/portal/chats/{lobby}/ban"), ban)
+            .await
+            .assert_ok();
+        let r = t.get(&path(lobby)).cookie(&alice).send().await;
+        r.assert_error(403, "ERR_CHAT_BANNED");
+    }
+);
