@@ -88,6 +88,31 @@ impl LocalState {
         Decision::from_tokens(allowed, tokens, limit, window_s)
     }
 
+    /// Takes one token from each of `buckets` (key, limit), all refilled over `window_s`, when
+    /// every one has a token, and none otherwise: a refused request costs nothing. `Err` holds the
+    /// microseconds until all of them would allow one.
+    pub fn take_together(&self, buckets: &[(&str, u32)], window_s: i64, now: i64) -> Result<(), i64> {
+        self.operations.fetch_add(1, Ordering::Relaxed);
+        let now = now as f64;
+        let window = (window_s * MICROS_PER_SECOND) as f64;
+        let mut all = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
+        let mut next_tats = Vec::with_capacity(buckets.len());
+        let mut wait: f64 = 0.0;
+        for (key, limit) in buckets {
+            let tat = all.get(*key).map_or(now, |b| b.tat.max(now));
+            let next = tat + window / f64::from((*limit).max(1));
+            wait = wait.max(next - now - window);
+            next_tats.push(next);
+        }
+        if wait > 0.0 {
+            return Err(wait.ceil() as i64);
+        }
+        for ((key, _), tat) in buckets.iter().zip(next_tats) {
+            all.insert((*key).to_owned(), Bucket { tat });
+        }
+        Ok(())
+    }
+
     /// Failures of `key` within the last `window_s` seconds, and when the oldest of them leaves the window.
     pub fn failures(&self, key: &str, window_s: i64, now: i64) -> (usize, Option<i64>) {
         self.operations.fetch_add(1, Ordering::Relaxed);

@@ -131,6 +131,14 @@ impl Ephemeral {
         }
     }
 
+    /// Charges one token to each of `buckets` (key, limit) or to none (`LocalState::take_together`).
+    pub async fn take_together(&self, buckets: &[(&str, u32)], window_s: i64, now: i64) -> Result<(), i64> {
+        match self.in_redis(|r| r.take_together(buckets, window_s, now)).await {
+            Some(decision) => decision,
+            None => self.local.take_together(buckets, window_s, now),
+        }
+    }
+
     /// Failures of `key` within the window, and when the oldest leaves it.
     pub async fn failures(&self, key: &str, window_s: i64, now: i64) -> (usize, Option<i64>) {
         match self.in_redis(|r| r.failures(key, window_s, now)).await {

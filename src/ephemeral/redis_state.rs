@@ -31,6 +31,27 @@ redis.call('SET', KEYS[1], string.format('%.0f', next_tat), 'PX', math.ceil((nex
 return {1, tostring((window - (next_tat - now)) / per_request)}
 "#;
 
+/// Several GCRA buckets of one window charged together: one token from each when every one has
+/// it, none otherwise. Answers whether it was charged, and else the microseconds until it would be.
+const TOKEN_BUCKETS_TOGETHER: &str = r#"
+local window = tonumber(ARGV[1])
+local now = tonumber(ARGV[2])
+local next_tats = {}
+local wait = 0
+for i = 1, #KEYS do
+  local per_request = window / math.max(tonumber(ARGV[2 + i]), 1)
+  local tat = tonumber(redis.call('GET', KEYS[i]))
+  if tat == nil or tat < now then tat = now end
+  next_tats[i] = tat + per_request
+  wait = math.max(wait, next_tats[i] - now - window)
+end
+if wait > 0 then return {0, tostring(wait)} end
+for i = 1, #KEYS do
+  redis.call('SET', KEYS[i], string.format('%.0f', next_tats[i]), 'PX', math.ceil((next_tats[i] - now) / 1000) + 1000)
+end
+return {1, '0'}
+"#;
+
 /// The verify lockout's check and count in one step (10-auth §3.5): drop what left the window,
 /// refuse at `max` with the oldest's time, else add this attempt.
 const ADMIT_ATTEMPT: &str = r#"
@@ -52,6 +73,7 @@ pub struct RedisState {
     manager: RwLock<Option<ConnectionManager>>,
     up: AtomicBool,
     script: Script,
+    together: Script,
     attempts: Script,
     pub(super) presence: PresenceScripts,
 }
@@ -67,6 +89,7 @@ impl RedisState {
             manager: RwLock::new(None),
             up: AtomicBool::new(false),
             script: Script::new(TOKEN_BUCKET),
+            together: Script::new(TOKEN_BUCKETS_TOGETHER),
             attempts: Script::new(ADMIT_ATTEMPT),
             presence: PresenceScripts::new(),
         })
@@ -175,6 +198,27 @@ impl RedisState {
             .await?;
         let tokens: f64 = tokens.parse().unwrap_or(0.0);
         Ok(Decision::from_tokens(allowed == 1, tokens, limit, window_s))
+    }
+
+    /// `LocalState::take_together` across nodes.
+    pub async fn take_together(
+        &self,
+        buckets: &[(&str, u32)],
+        window_s: i64,
+        now: i64,
+    ) -> Result<std::result::Result<(), i64>> {
+        let mut conn = self.connection()?;
+        let mut invocation = self.together.prepare_invoke();
+        for (key, _) in buckets {
+            invocation.key(self.key(&format!("gcra:{key}")));
+        }
+        invocation.arg(window_s * MICROS_PER_SECOND).arg(now);
+        for (_, limit) in buckets {
+            invocation.arg(*limit);
+        }
+        let (charged, wait): (i64, String) = invocation.invoke_async(&mut conn).await?;
+        let wait = wait.parse::<f64>().unwrap_or(0.0).ceil() as i64;
+        Ok(if charged == 1 { Ok(()) } else { Err(wait) })
     }
 
     pub async fn failures(&self, key: &str, window_s: i64, now: i64) -> Result<(usize, Option<i64>)> {
