@@ -53,6 +53,7 @@ pub async fn serve(config: Config) -> Result<(), String> {
     }
     let sweeper = tokio::spawn(crate::domain::subscriptions::run_sweeper(app.clone()));
     let housekeeping = tokio::spawn(crate::domain::housekeeping::run(app.clone()));
+    let wiper = tokio::spawn(crate::domain::transport::deletion::run_wiper(app.clone()));
     let api = Listener::new(&app, crate::http::router(app.clone()));
     let listener = tokio::net::TcpListener::bind(&bind)
         .await
@@ -63,6 +64,7 @@ pub async fn serve(config: Config) -> Result<(), String> {
     presence.shutdown(SHUTDOWN_GRACE).await;
     sweeper.abort();
     housekeeping.abort();
+    wiper.abort();
     store.close().await;
     tracing::info!("portal stopped");
     Ok(())

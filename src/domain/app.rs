@@ -6,6 +6,7 @@ use std::sync::Arc;
 use crate::config::{Config, Derived};
 use crate::domain::presence::Presence;
 use crate::domain::statistics::StatisticsCache;
+use crate::domain::transport::rooms::Rooms;
 use crate::ephemeral::Ephemeral;
 use crate::geo::GeoReader;
 use crate::metrics::Metrics;
@@ -27,6 +28,8 @@ pub struct App {
     pub statistics: StatisticsCache,
     /// Who is online through the realtime connections (shared by the nodes when Redis is set).
     pub presence: Arc<Presence>,
+    /// The chat rooms joined on this node (90-chat-transport).
+    pub rooms: Rooms,
 }
 
 impl App {
@@ -37,6 +40,7 @@ impl App {
         let ephemeral = Arc::new(Ephemeral::new(config.redis_url.as_deref(), &config.redis_prefix)?);
         ephemeral.start();
         let presence = Presence::new(config.presence.clone(), ephemeral.clone());
+        let (rooms, key_request_expiries) = Rooms::new();
         let app = Arc::new(App {
             config,
             derived,
@@ -48,7 +52,12 @@ impl App {
             started_at,
             statistics: StatisticsCache::default(),
             presence,
+            rooms,
         });
+        tokio::spawn(crate::domain::transport::handover::follow_expiries(
+            Arc::downgrade(&app),
+            key_request_expiries,
+        ));
         tokio::spawn(crate::domain::presence::follow_writes(Arc::downgrade(&app)));
         tokio::spawn(crate::domain::presence::follow_store(Arc::downgrade(&app)));
         tokio::spawn(crate::domain::presence::follow_other_nodes(Arc::downgrade(&app)));

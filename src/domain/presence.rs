@@ -115,7 +115,7 @@ fn portal_status(users: Vec<PresenceEntry>, mute: Option<Option<i64>>) -> Portal
 }
 
 /// The presence fields of each of `ids` that still exists.
-async fn profiles(conn: &mut Conn, ids: &[i64]) -> Result<HashMap<i64, PresenceUser>, sqlx::Error> {
+pub(crate) async fn profiles(conn: &mut Conn, ids: &[i64]) -> Result<HashMap<i64, PresenceUser>, sqlx::Error> {
     if ids.is_empty() {
         return Ok(HashMap::new());
     }
@@ -160,6 +160,26 @@ pub struct Queued {
 }
 
 impl Link {
+    /// The connection's number on this node.
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// Queues an event for the connection; a full queue closes it as a slow reader (§3.4).
+    pub fn queue(&self, frame: &Arc<str>) {
+        self.queue_numbered(None, frame);
+    }
+
+    fn queue_numbered(&self, seq: Option<u64>, frame: &Arc<str>) {
+        let queued = Queued {
+            seq,
+            frame: frame.clone(),
+        };
+        if let Err(mpsc::error::TrySendError::Full(_)) = self.events.try_send(queued) {
+            self.close(close::SLOW_READER);
+        }
+    }
+
     /// Asks the connection to close with `code`; the first code asked for wins.
     pub fn close(&self, code: u16) {
         let _ = self
@@ -247,13 +267,7 @@ impl Hub {
     /// Queues `frame` on every connection `to` accepts; a full queue closes its connection.
     fn send(&self, seq: Option<u64>, frame: &Arc<str>, to: impl Fn(&Link) -> bool) {
         for link in self.connections.values().filter(|l| to(l)) {
-            let queued = Queued {
-                seq,
-                frame: frame.clone(),
-            };
-            if let Err(mpsc::error::TrySendError::Full(_)) = link.events.try_send(queued) {
-                link.close(close::SLOW_READER);
-            }
+            link.queue_numbered(seq, frame);
         }
     }
 

@@ -10,7 +10,7 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
 use axum::Extension;
-use serde_json::json;
+use serde_json::{json, Value};
 use tokio::time::{Instant, MissedTickBehavior};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -18,10 +18,13 @@ use utoipa_axum::routes;
 use crate::connections::ConnectionSlot;
 use crate::domain::app::AppState;
 use crate::domain::presence::{self, close, Queued, Registration};
+use crate::domain::transport::join;
 use crate::error::{ApiError, ApiResult};
 use crate::http::caller::{check_origin, Authenticated};
+use crate::http::error::body_fields;
 use crate::http::openapi::ErrorBody;
 use crate::http::websocket::{Incoming, Limits, WebSocket, WebSocketUpgrade};
+use crate::store::sessions::LiveSession;
 use crate::time::Timestamp;
 
 /// The largest client frame served (§3.2); a larger one closes the connection with 1009.
@@ -71,16 +74,19 @@ async fn open_connection(
         let _slot = slot;
         let mut connection = Connection {
             app,
+            session: auth.session,
             registration,
             socket,
         };
         let code = connection.run().await;
+        join::leave_all(&connection.app, &connection.registration.link).await;
         connection.finish(code).await;
     }))
 }
 
 struct Connection {
     app: AppState,
+    session: LiveSession,
     registration: Registration,
     socket: WebSocket,
 }
@@ -134,13 +140,7 @@ impl Connection {
                     }
                     match message {
                         Incoming::Text(text) if text.len() > MAX_CLIENT_FRAME => return Some(TOO_BIG),
-                        Incoming::Text(text) => {
-                            if is_ping(&text) {
-                                let pong = presence::frame("pong", json!({"at": Timestamp(self.app.now())}));
-                                self.socket.queue_text(&pong);
-                                self.flush().await?;
-                            }
-                        }
+                        Incoming::Text(text) => self.answer(&text).await?,
                         Incoming::Binary => return Some(UNSUPPORTED_DATA),
                         Incoming::Ping(payload) => {
                             self.socket.queue_pong(&payload);
@@ -163,6 +163,39 @@ impl Connection {
                 _ = tokio::time::sleep(expiry) => return Some(close::SESSION_ENDED),
             }
         }
+    }
+
+    /// Answers one client frame (§3.2, 90-chat-transport §2.1); other events are ignored. Room
+    /// answers go through the connection's queue, in order with the room's events.
+    async fn answer(&mut self, text: &str) -> Option<()> {
+        let Ok(frame) = serde_json::from_str::<Value>(text) else {
+            return Some(());
+        };
+        let data = frame.get("data").unwrap_or(&Value::Null);
+        let link = self.registration.link.clone();
+        match frame.get("event").and_then(Value::as_str) {
+            Some("ping") => {
+                let pong = presence::frame("pong", json!({"at": Timestamp(self.app.now())}));
+                self.socket.queue_text(&pong);
+                return self.flush().await;
+            }
+            Some(event @ "room:join") => {
+                if let Err(err) = join::join(&self.app, &link, &self.session, data).await {
+                    link.queue(&room_error(event, data, &err));
+                }
+            }
+            Some(event @ "room:leave") => {
+                let left = match join::read_leave(data) {
+                    Ok(chat_id) => join::leave(&self.app, &link, chat_id)
+                        .await
+                        .map(|()| presence::frame("room:left", json!({ "chat_id": chat_id }))),
+                    Err(err) => Err(err),
+                };
+                link.queue(&left.unwrap_or_else(|err| room_error(event, data, &err)));
+            }
+            _ => {}
+        }
+        Some(())
     }
 
     /// Writes `first` and whatever else is already waiting, up to `BATCH` events, at once: when
@@ -209,8 +242,12 @@ impl Connection {
     }
 }
 
-/// `{"event": "ping", …}`; anything else a client sends is ignored (§3.2).
-fn is_ping(text: &str) -> bool {
-    serde_json::from_str::<serde_json::Value>(text)
-        .is_ok_and(|frame| frame.get("event").and_then(|e| e.as_str()) == Some("ping"))
+/// `room:error` (90-chat-transport §2.1): the error body of the code, without a correlation id,
+/// naming the room and the client event that failed.
+fn room_error(event: &str, data: &Value, err: &ApiError) -> Arc<str> {
+    let mut body = body_fields(err);
+    body.remove("correlation_id");
+    body.insert("chat_id".into(), json!(join::readable_chat_id(data)));
+    body.insert("event".into(), json!(event));
+    presence::frame("room:error", body)
 }

@@ -266,6 +266,13 @@ pub struct MemberRow {
 }
 
 /// The earliest `limit` members, earliest first.
+/// Those of `user_ids` with a member row in the chat.
+pub async fn members_among(conn: &mut Conn, chat_id: i64, user_ids: &[i64]) -> Result<Vec<i64>, sqlx::Error> {
+    let sql = "SELECT user_id FROM chat_members WHERE user_id IN ({ids}) AND chat_id = {after}";
+    let rows: Vec<(i64,)> = super::fetch_for_ids(conn, sql, user_ids, Some(chat_id)).await?;
+    Ok(rows.into_iter().map(|(id,)| id).collect())
+}
+
 pub async fn members(conn: &mut Conn, chat_id: i64, limit: i64) -> Result<Vec<MemberRow>, sqlx::Error> {
     sqlx::query_as(
         "SELECT m.user_id, u.username, u.avatar_source, u.permission_level, m.joined_at \
@@ -276,6 +283,44 @@ pub async fn members(conn: &mut Conn, chat_id: i64, limit: i64) -> Result<Vec<Me
     .bind(limit)
     .fetch_all(conn)
     .await
+}
+
+/// The end of the user's chat mute in this chat when one is in force: `Some(None)` when one of
+/// them is indefinite, else the latest end.
+pub async fn chat_mute(
+    conn: &mut Conn,
+    chat_id: i64,
+    user_id: i64,
+    now: i64,
+) -> Result<Option<Option<i64>>, sqlx::Error> {
+    let ends: Vec<(Option<i64>,)> = sqlx::query_as(
+        "SELECT expires_at FROM moderation_actions WHERE chat_id = $1 AND user_id = $2 AND action_type = 'CHAT_MUTE' \
+         AND is_lifted = 0 AND (expires_at IS NULL OR expires_at > $3)",
+    )
+    .bind(chat_id)
+    .bind(user_id)
+    .bind(now)
+    .fetch_all(conn)
+    .await?;
+    if ends.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(
+        ends.iter()
+            .map(|(end,)| *end)
+            .try_fold(0, |latest, end| end.map(|e| latest.max(e))),
+    ))
+}
+
+/// A message was posted: `last_activity_at` = now when it is older than `stale` micros.
+pub async fn note_message_activity(conn: &mut Conn, chat_id: i64, now: i64, stale: i64) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE chats SET last_activity_at = $2 WHERE id = $1 AND last_activity_at < $3")
+        .bind(chat_id)
+        .bind(now)
+        .bind(now - stale)
+        .execute(conn)
+        .await?;
+    Ok(())
 }
 
 /// Whether a `CHAT_BAN` for this chat is in force against the user.

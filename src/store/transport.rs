@@ -15,10 +15,12 @@ pub struct ChatTransport {
     pub history_visible: i64,
     pub last_message_ms: i64,
     pub last_message_seq: i64,
+    pub wipe_preset: String,
+    pub next_wipe_at: Option<i64>,
 }
 
-const TRANSPORT_COLUMNS: &str =
-    "epoch, epoch_keyed, generator_session_id, history_visible, last_message_ms, last_message_seq";
+const TRANSPORT_COLUMNS: &str = "epoch, epoch_keyed, generator_session_id, history_visible, last_message_ms, \
+     last_message_seq, wipe_preset, next_wipe_at";
 
 /// Takes the chat's row lock for the rest of the transaction and reads its transport fields:
 /// every decision about a chat's epoch, keys and message ids is made under it, so that two
@@ -141,6 +143,27 @@ pub async fn holders(conn: &mut Conn, chat_id: i64, epoch: i64, now: i64) -> Res
     .fetch_all(conn)
     .await?;
     Ok(rows.into_iter().map(|(id,)| id).collect())
+}
+
+/// Whether a live session of the user holds a blob of the chat at `epoch`.
+pub async fn user_holds_blob(
+    conn: &mut Conn,
+    chat_id: i64,
+    epoch: i64,
+    user_id: i64,
+    now: i64,
+) -> Result<bool, sqlx::Error> {
+    let found: Option<(i64,)> = sqlx::query_as(
+        "SELECT b.session_id FROM key_blobs b JOIN sessions s ON s.id = b.session_id \
+         WHERE b.chat_id = $1 AND b.epoch = $2 AND s.user_id = $3 AND s.ended_at IS NULL AND s.expires_at > $4 LIMIT 1",
+    )
+    .bind(chat_id)
+    .bind(epoch)
+    .bind(user_id)
+    .bind(now)
+    .fetch_optional(conn)
+    .await?;
+    Ok(found.is_some())
 }
 
 pub async fn blob_of(
@@ -293,6 +316,89 @@ async fn trim(conn: &mut Conn, chat_id: i64, keep: i64) -> Result<(), sqlx::Erro
             .execute(conn)
             .await?;
     }
+    Ok(())
+}
+
+/// Deletes the listed messages of the chat that exist; returns them, ascending.
+pub async fn delete_messages(
+    conn: &mut Conn,
+    chat_id: i64,
+    ids: &[(i64, i64)],
+) -> Result<Vec<MessageRow>, sqlx::Error> {
+    let mut deleted: Vec<MessageRow> = Vec::new();
+    for (ms, seq) in ids {
+        let row: Option<MessageRow> = sqlx::query_as(&format!(
+            "DELETE FROM chat_messages WHERE chat_id = $1 AND id_ms = $2 AND id_seq = $3 RETURNING {MESSAGE_COLUMNS}"
+        ))
+        .bind(chat_id)
+        .bind(ms)
+        .bind(seq)
+        .fetch_optional(&mut *conn)
+        .await?;
+        deleted.extend(row);
+    }
+    deleted.sort_by_key(|row| (row.id_ms, row.id_seq));
+    Ok(deleted)
+}
+
+/// The ids of the chat's `count` newest messages.
+pub async fn newest_ids(conn: &mut Conn, chat_id: i64, count: i64) -> Result<Vec<(i64, i64)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT id_ms, id_seq FROM chat_messages WHERE chat_id = $1 ORDER BY id_ms DESC, id_seq DESC LIMIT $2",
+    )
+    .bind(chat_id)
+    .bind(count)
+    .fetch_all(conn)
+    .await
+}
+
+/// Deletes the chat's messages sent by the user; returns them, ascending.
+pub async fn delete_of_sender(conn: &mut Conn, chat_id: i64, user_id: i64) -> Result<Vec<MessageRow>, sqlx::Error> {
+    let mut deleted: Vec<MessageRow> = sqlx::query_as(&format!(
+        "DELETE FROM chat_messages WHERE chat_id = $1 AND sender_id = $2 RETURNING {MESSAGE_COLUMNS}"
+    ))
+    .bind(chat_id)
+    .bind(user_id)
+    .fetch_all(conn)
+    .await?;
+    deleted.sort_by_key(|row| (row.id_ms, row.id_seq));
+    Ok(deleted)
+}
+
+/// Deletes every message of the chat; returns how many there were.
+pub async fn delete_all(conn: &mut Conn, chat_id: i64) -> Result<u64, sqlx::Error> {
+    let done = sqlx::query("DELETE FROM chat_messages WHERE chat_id = $1")
+        .bind(chat_id)
+        .execute(conn)
+        .await?;
+    Ok(done.rows_affected())
+}
+
+/// Whether the chat holds a message a user sent.
+pub async fn has_user_messages(conn: &mut Conn, chat_id: i64) -> Result<bool, sqlx::Error> {
+    let found: Option<(i64,)> =
+        sqlx::query_as("SELECT id_ms FROM chat_messages WHERE chat_id = $1 AND kind = 'user' LIMIT 1")
+            .bind(chat_id)
+            .fetch_optional(conn)
+            .await?;
+    Ok(found.is_some())
+}
+
+/// The chats whose auto-wipe is due at `now`, with the due time read.
+pub async fn due_wipes(conn: &mut Conn, now: i64) -> Result<Vec<(i64, i64)>, sqlx::Error> {
+    sqlx::query_as("SELECT id, next_wipe_at FROM chats WHERE next_wipe_at <= $1 ORDER BY next_wipe_at")
+        .bind(now)
+        .fetch_all(conn)
+        .await
+}
+
+/// Sets when the next auto-wipe is due (`None`: no timer).
+pub async fn set_next_wipe(conn: &mut Conn, chat_id: i64, at: Option<i64>) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE chats SET next_wipe_at = $2 WHERE id = $1")
+        .bind(chat_id)
+        .bind(at)
+        .execute(conn)
+        .await?;
     Ok(())
 }
 

@@ -5,12 +5,15 @@
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::canonical_key;
+use std::sync::Arc;
+
+use super::{canonical_key, handover};
 use crate::domain::app::App;
 use crate::domain::chats::visible_chat;
 use crate::error::ApiError;
 use crate::store;
 use crate::store::sessions::LiveSession;
+use crate::store::transport::BlobRow;
 use crate::time::Timestamp;
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -24,7 +27,7 @@ pub struct KeyRegistered {
 /// Stores `public_key` for the caller's session unless it is the key already stored. A replaced
 /// key takes every blob made for it along, in the same transaction: they were sealed to the old
 /// key and no longer open.
-pub async fn register(app: &App, session: &LiveSession, public_key: &[u8; 32]) -> Result<KeyRegistered, ApiError> {
+pub async fn register(app: &Arc<App>, session: &LiveSession, public_key: &[u8; 32]) -> Result<KeyRegistered, ApiError> {
     let key = canonical_key(public_key);
     let now = app.now();
     let mut tx = app.store.begin().await?;
@@ -36,6 +39,9 @@ pub async fn register(app: &App, session: &LiveSession, public_key: &[u8; 32]) -
         "registered"
     };
     tx.commit().await?;
+    if status == "registered" {
+        handover::key_registered(app, session, &key).await?;
+    }
     Ok(KeyRegistered {
         status,
         device_id: session.token_suffix.clone(),
@@ -55,6 +61,29 @@ pub struct RoomKeyBlob {
     pub from: BlobSender,
     #[schema(value_type = String, format = DateTime)]
     pub created_at: Timestamp,
+}
+
+impl RoomKeyBlob {
+    /// The blob stored for the session's device.
+    pub fn of(chat_id: i64, epoch: i64, session: &LiveSession, row: BlobRow) -> Self {
+        RoomKeyBlob::for_device(chat_id, epoch, session.user.id, &session.token_suffix, row)
+    }
+
+    pub fn for_device(chat_id: i64, epoch: i64, user_id: i64, device_id: &str, row: BlobRow) -> Self {
+        RoomKeyBlob {
+            chat_id,
+            epoch,
+            user_id,
+            device_id: device_id.to_owned(),
+            blob: row.blob,
+            from: BlobSender {
+                user_id: row.from_user_id,
+                device_id: row.from_device_id,
+                public_key: row.from_public_key,
+            },
+            created_at: Timestamp(row.created_at),
+        }
+    }
 }
 
 /// The uploading device, with its public key as it was at upload time.
@@ -92,18 +121,6 @@ pub async fn mine(app: &App, session: &LiveSession, chat_id: i64) -> Result<MyRo
         chat_id: chat.id,
         epoch: transport.epoch,
         device_id: session.token_suffix.clone(),
-        key: blob.map(|row| RoomKeyBlob {
-            chat_id: chat.id,
-            epoch: transport.epoch,
-            user_id: session.user.id,
-            device_id: session.token_suffix.clone(),
-            blob: row.blob,
-            from: BlobSender {
-                user_id: row.from_user_id,
-                device_id: row.from_device_id,
-                public_key: row.from_public_key,
-            },
-            created_at: Timestamp(row.created_at),
-        }),
+        key: blob.map(|row| RoomKeyBlob::of(chat.id, transport.epoch, session, row)),
     })
 }

@@ -1,7 +1,12 @@
-//! The chat transport (90-chat-transport): device keys so far; rooms, key hand-over, messages and
-//! history build on them. The server only ever handles public keys, opaque blobs and ciphertext.
+//! The chat transport (90-chat-transport): device keys, rooms, the hand-over of chat keys and
+//! messages. The server only ever handles public keys, opaque blobs and ciphertext.
 
+pub mod deletion;
+pub mod handover;
+pub mod join;
 pub mod keys;
+pub mod messages;
+pub mod rooms;
 
 use base64::alphabet;
 use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};

@@ -2,6 +2,7 @@
 //! PostgreSQL (a uniquely named database, dropped afterwards), driven through HTTP requests.
 
 pub mod chats;
+pub mod e2e;
 pub mod private_redis;
 pub mod process;
 pub mod wire;

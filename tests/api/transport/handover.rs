@@ -39,6 +39,7 @@ both_backends!(
         let (chat_id, mut alice, mut bob, (carol_id, carol_token)) = two_holders(&t, &p).await;
         bob.send(chat_id, "before carol").await;
         alice.reads(chat_id, &["before carol"]).await;
+        bob.reads(chat_id, &["before carol"]).await;
 
         // Carol joins; Alice, the earliest-joined holder, is asked, and closes her tab instead.
         let mut carol = Device::ready(&t, bob.addr, carol_id, &carol_token).await;

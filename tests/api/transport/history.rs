@@ -1,6 +1,5 @@
 //! History (§5.3): pages from the newest end or after an id, oldest first, and its validation.
 
-use super::scenarios::{id_key, ids};
 use super::*;
 
 both_backends!(history_pages_before_and_after, |t: TestApp| async move {

@@ -6,7 +6,7 @@
 mod handover;
 mod history;
 mod keys;
-mod moderation;
+mod keys_in_rooms;
 mod rooms;
 mod scenarios;
 mod send;
@@ -114,4 +114,20 @@ fn assert_validation(r: &TestResponse, field: &str, message: &str) {
 /// A random `ct` of `n` bytes: a bundle nobody can open, for the checks that come before keys.
 fn noise(n: usize) -> Vec<u8> {
     (0..n).map(|i| (i * 37 % 251) as u8).collect()
+}
+
+/// A message id as a comparable pair (§1.4).
+fn id_key(id: &str) -> (u64, u64) {
+    let (ms, seq) = id.split_once('-').expect("a message id");
+    (ms.parse().unwrap(), seq.parse().unwrap())
+}
+
+/// The ids of a list of messages.
+fn ids(messages: &Value) -> Vec<String> {
+    messages
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_str().unwrap().to_owned())
+        .collect()
 }

@@ -308,19 +308,3 @@ both_backends!(three_devices_of_two_users_read_everything, |t: TestApp| async mo
     assert_eq!(user_messages[1]["sender"]["id"], bob_id);
     assert_eq!(user_messages[2]["sender"]["id"], bob_id);
 });
-
-/// A message id as a comparable pair (§1.4).
-pub(super) fn id_key(id: &str) -> (u64, u64) {
-    let (ms, seq) = id.split_once('-').expect("a message id");
-    (ms.parse().unwrap(), seq.parse().unwrap())
-}
-
-/// The ids of a list of messages.
-pub(super) fn ids(messages: &Value) -> Vec<String> {
-    messages
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["id"].as_str().unwrap().to_owned())
-        .collect()
-}
