@@ -10,11 +10,13 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::domain::app::{App, AppState};
+use crate::domain::chats::input::{check_name, check_slug};
 use crate::domain::input::{check_range, nested, required, Fields};
-use crate::domain::transport::deletion::{self, Cleared, Deleted, Selection};
+use crate::domain::transport::deletion::{self, Cleared, Deleted, Selection, WIPE_PRESETS};
 use crate::domain::transport::handover::{self, BlobItem, Uploaded};
 use crate::domain::transport::keys::{self, KeyRegistered, MyRoomKey};
 use crate::domain::transport::messages::{self, parse_message_id, HistoryPage, MessageSent};
+use crate::domain::transport::settings::{self, ConfigUpdate, ConfigUpdated};
 use crate::domain::transport::{canonical_key, decode_base64};
 use crate::error::{ApiError, ApiResult};
 use crate::http::body::{parse_path_id, Body, Query, RequestBody};
@@ -34,12 +36,99 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(delete_last_messages))
         .routes(routes!(delete_my_messages))
         .routes(routes!(clear_chat))
+        .routes(routes!(update_config))
 }
+
+#[derive(ToSchema)]
+pub struct ChatConfigBody {
+    /// `off`, `1m`, `15m`, `1h`, `4h` or `24h`; carrying it restarts the timer.
+    #[schema(value_type = Option<String>, pattern = "^(off|1m|15m|1h|4h|24h)$")]
+    wipe_preset: Option<String>,
+    history_visible: Option<bool>,
+    allow_control_requests: Option<bool>,
+    locked_controls: Option<bool>,
+    implicit_hosting: Option<bool>,
+    inactive_cursors: Option<bool>,
+    /// 2–64 characters after trimming, no control characters.
+    #[schema(min_length = 2, max_length = 64)]
+    name: Option<String>,
+    /// `^[a-z0-9-]{2,32}$`; `null` clears it, which makes the chat private. Admin only.
+    #[schema(value_type = Option<String>, pattern = "^[a-z0-9-]{2,32}$")]
+    slug: Option<Option<String>>,
+}
+
+impl RequestBody for ChatConfigBody {
+    fn parse(fields: &mut Fields, _app: &App) -> ApiResult<Self> {
+        let wipe_preset = match fields.opt_str("wipe_preset")? {
+            Some(preset) if !WIPE_PRESETS.iter().any(|(name, _)| *name == preset) => {
+                let names: Vec<&str> = WIPE_PRESETS.iter().map(|(name, _)| *name).collect();
+                return Err(ApiError::validation(
+                    "wipe_preset",
+                    format!("wipe_preset must be one of: {}", names.join(", ")),
+                ));
+            }
+            other => other.map(str::to_owned),
+        };
+        let history_visible = fields.opt_bool("history_visible")?;
+        let allow_control_requests = fields.opt_bool("allow_control_requests")?;
+        let locked_controls = fields.opt_bool("locked_controls")?;
+        let implicit_hosting = fields.opt_bool("implicit_hosting")?;
+        let inactive_cursors = fields.opt_bool("inactive_cursors")?;
+        let name = fields.opt_str("name")?.map(check_name).transpose()?;
+        let slug = match fields.raw("slug") {
+            None => None,
+            Some(Value::Null) => Some(None),
+            Some(_) => Some(Some(check_slug(fields.req_str("slug")?)?)),
+        };
+        Ok(ChatConfigBody {
+            wipe_preset,
+            history_visible,
+            allow_control_requests,
+            locked_controls,
+            implicit_hosting,
+            inactive_cursors,
+            name,
+            slug,
+        })
+    }
+}
+
+impl From<ChatConfigBody> for ConfigUpdate {
+    fn from(body: ChatConfigBody) -> Self {
+        ConfigUpdate {
+            wipe_preset: body.wipe_preset,
+            history_visible: body.history_visible,
+            allow_control_requests: body.allow_control_requests,
+            locked_controls: body.locked_controls,
+            implicit_hosting: body.implicit_hosting,
+            inactive_cursors: body.inactive_cursors,
+            name: body.name,
+            slug: body.slug,
+        }
+    }
+}
+
+const MESSAGE_ID_PATTERN: &str = r"^(0|[1-9][0-9]{0,18})-(0|[1-9][0-9]{0,18})$";
+
+/// The schema of a message id (90-chat-transport §1.4), `{ms}-{seq}`, as list items carry it.
+pub struct MessageIdText;
+
+impl utoipa::PartialSchema for MessageIdText {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::schema::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .pattern(Some(MESSAGE_ID_PATTERN))
+            .description(Some("A message id: `{ms}-{seq}`"))
+            .into()
+    }
+}
+
+impl ToSchema for MessageIdText {}
 
 #[derive(ToSchema)]
 pub struct DeleteMessagesBody {
     /// Message ids of this chat; unknown ones are skipped, a repeated one counts once.
-    #[schema(value_type = Vec<String>, min_items = 1, max_items = 100)]
+    #[schema(value_type = Vec<MessageIdText>, min_items = 1, max_items = 100)]
     ids: Vec<(i64, i64)>,
 }
 
@@ -286,8 +375,8 @@ async fn send_message(
 /// A page of the chat's messages the caller may see, oldest first.
 #[utoipa::path(get, path = "/v1/portal/chats/{chat_id}/history", tag = "portal", security(("session" = [])),
     params(("chat_id" = i64, Path, minimum = 1),
-           ("before" = Option<String>, Query, description = "Only messages with a smaller id", pattern = r"^(0|[1-9][0-9]{0,18})-(0|[1-9][0-9]{0,18})$"),
-           ("after" = Option<String>, Query, description = "Only messages with a larger id; not with `before`", pattern = r"^(0|[1-9][0-9]{0,18})-(0|[1-9][0-9]{0,18})$"),
+           ("before" = Option<MessageIdText>, Query, description = "Only messages with a smaller id"),
+           ("after" = Option<MessageIdText>, Query, description = "Only messages with a larger id; not with `before`"),
            ("limit" = Option<i64>, Query, minimum = 1, maximum = 100)),
     responses((status = 200, body = HistoryPage), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
               (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 429, body = ErrorBody)))]
@@ -374,4 +463,22 @@ async fn clear_chat(
 ) -> ApiResult<Json<Cleared>> {
     let chat_id = parse_path_id("chat_id", &raw)?;
     Ok(Json(deletion::clear(&app, &auth.session.user, chat_id).await?))
+}
+
+/// Change the chat's settings, name or slug (the chat's managers; the slug needs Admin).
+#[utoipa::path(post, path = "/v1/portal/chats/{chat_id}/config/update", tag = "portal", request_body = ChatConfigBody,
+    security(("session" = [])), params(("chat_id" = i64, Path, minimum = 1)),
+    responses((status = 200, body = ConfigUpdated), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+              (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
+              (status = 429, body = ErrorBody)))]
+async fn update_config(
+    State(app): State<AppState>,
+    Unrestricted(auth): Unrestricted<Authenticated>,
+    PathParam(raw): PathParam,
+    Body(body): Body<ChatConfigBody>,
+) -> ApiResult<Json<ConfigUpdated>> {
+    let chat_id = parse_path_id("chat_id", &raw)?;
+    Ok(Json(
+        settings::update(&app, &auth.session.user, chat_id, body.into()).await?,
+    ))
 }

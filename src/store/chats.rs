@@ -27,10 +27,19 @@ pub struct ChatRow {
     pub owner_avatar_source: Option<String>,
     #[sqlx(try_from = "i64")]
     pub owner_level: Level,
+    pub epoch: i64,
+    pub wipe_preset: String,
+    pub next_wipe_at: Option<i64>,
+    pub history_visible: i64,
+    pub locked_controls: i64,
+    pub implicit_hosting: i64,
+    pub inactive_cursors: i64,
 }
 
 const CHAT_SELECT: &str = "SELECT c.id, c.chat_type, c.name, c.owner_id, c.visibility, c.label, c.slug, \
     c.description, c.avatar_source, c.browser_config, c.allow_control_requests, c.is_archived, \
+    c.epoch, c.wipe_preset, c.next_wipe_at, c.history_visible, c.locked_controls, c.implicit_hosting, \
+    c.inactive_cursors, \
     c.last_activity_at, c.created_at, c.updated_at, u.username AS owner_username, \
     u.avatar_source AS owner_avatar_source, u.permission_level AS owner_level \
     FROM chats c JOIN users u ON u.id = c.owner_id";
@@ -285,20 +294,22 @@ pub async fn members(conn: &mut Conn, chat_id: i64, limit: i64) -> Result<Vec<Me
     .await
 }
 
-/// The end of the user's chat mute in this chat when one is in force: `Some(None)` when one of
-/// them is indefinite, else the latest end.
-pub async fn chat_mute(
+/// The end of the user's `CHAT_MUTE` or `CHAT_BAN` (`action_type`) in this chat when one is in
+/// force: `Some(None)` when one of them is without end, else the latest end.
+pub async fn chat_restriction(
     conn: &mut Conn,
     chat_id: i64,
     user_id: i64,
+    action_type: &str,
     now: i64,
 ) -> Result<Option<Option<i64>>, sqlx::Error> {
     let ends: Vec<(Option<i64>,)> = sqlx::query_as(
-        "SELECT expires_at FROM moderation_actions WHERE chat_id = $1 AND user_id = $2 AND action_type = 'CHAT_MUTE' \
-         AND is_lifted = 0 AND (expires_at IS NULL OR expires_at > $3)",
+        "SELECT expires_at FROM moderation_actions WHERE chat_id = $1 AND user_id = $2 AND action_type = $3 \
+         AND is_lifted = 0 AND (expires_at IS NULL OR expires_at > $4)",
     )
     .bind(chat_id)
     .bind(user_id)
+    .bind(action_type)
     .bind(now)
     .fetch_all(conn)
     .await?;

@@ -374,6 +374,14 @@ pub async fn delete_all(conn: &mut Conn, chat_id: i64) -> Result<u64, sqlx::Erro
     Ok(done.rows_affected())
 }
 
+pub async fn message_count(conn: &mut Conn, chat_id: i64) -> Result<i64, sqlx::Error> {
+    let (count,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM chat_messages WHERE chat_id = $1")
+        .bind(chat_id)
+        .fetch_one(conn)
+        .await?;
+    Ok(count)
+}
+
 /// Whether the chat holds a message a user sent.
 pub async fn has_user_messages(conn: &mut Conn, chat_id: i64) -> Result<bool, sqlx::Error> {
     let found: Option<(i64,)> =
@@ -382,6 +390,34 @@ pub async fn has_user_messages(conn: &mut Conn, chat_id: i64) -> Result<bool, sq
             .fetch_optional(conn)
             .await?;
     Ok(found.is_some())
+}
+
+/// The settings of a chat kept with its transport (90-chat-transport §7.1).
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub wipe_preset: String,
+    pub next_wipe_at: Option<i64>,
+    pub history_visible: bool,
+    pub locked_controls: bool,
+    pub implicit_hosting: bool,
+    pub inactive_cursors: bool,
+}
+
+pub async fn set_settings(conn: &mut Conn, chat_id: i64, settings: &Settings) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE chats SET wipe_preset = $2, next_wipe_at = $3, history_visible = $4, locked_controls = $5, \
+         implicit_hosting = $6, inactive_cursors = $7 WHERE id = $1",
+    )
+    .bind(chat_id)
+    .bind(&settings.wipe_preset)
+    .bind(settings.next_wipe_at)
+    .bind(super::flag(settings.history_visible))
+    .bind(super::flag(settings.locked_controls))
+    .bind(super::flag(settings.implicit_hosting))
+    .bind(super::flag(settings.inactive_cursors))
+    .execute(conn)
+    .await?;
+    Ok(())
 }
 
 /// The chats whose auto-wipe is due at `now`, with the due time read.

@@ -1,13 +1,16 @@
 //! The admin chat acts (60-chats §9). Each write commits with its audit row
 //! (30-admin-moderation §8.3); the timed-out check comes before the body and is the caller's job.
 
+use std::sync::Arc;
+
 use serde_json::{json, Map, Value};
 
 use super::input::{ChatPatch, NewChat};
 use super::views::{self, ChatAdmin, ChatAdminDetail, ChatStatus};
-use super::{delete_chat, existing_chat, insert_owned, kick_member, OFFICIAL, PRIVATE, PUBLIC};
+use super::{delete_chat, existing_chat, insert_owned, kick_member, Kick, OFFICIAL, PRIVATE, PUBLIC};
 use crate::domain::app::App;
 use crate::domain::audit::{self, Target};
+use crate::domain::transport::effects::{self, RoomEffects};
 use crate::error::ApiError;
 use crate::level::can_act_on;
 use crate::store;
@@ -61,7 +64,7 @@ pub async fn create_official(app: &App, actor: &UserRow, input: NewChat) -> Resu
 }
 
 /// The fields after the patch, with slug and visibility resolved as 60-chats §2.1 orders.
-fn apply(current: &ChatFields, patch: ChatPatch) -> Result<ChatFields, ApiError> {
+pub(crate) fn apply(current: &ChatFields, patch: ChatPatch) -> Result<ChatFields, ApiError> {
     let mut next = current.clone();
     if let Some(name) = patch.name {
         next.name = name;
@@ -116,7 +119,7 @@ fn apply(current: &ChatFields, patch: ChatPatch) -> Result<ChatFields, ApiError>
 }
 
 /// `{field: {old, new}}` over the fields that differ; `browser_config` is compared as JSON.
-fn changes(old: &ChatFields, new: &ChatFields) -> Map<String, Value> {
+pub(crate) fn changes(old: &ChatFields, new: &ChatFields) -> Map<String, Value> {
     let config = |text: &str| serde_json::from_str::<Value>(text).unwrap_or(Value::Null);
     let pairs = [
         ("name", json!(old.name), json!(new.name)),
@@ -144,7 +147,9 @@ fn changes(old: &ChatFields, new: &ChatFields) -> Map<String, Value> {
 }
 
 /// A partial update; a body that changes nothing writes nothing.
-pub async fn update(app: &App, actor: &UserRow, chat_id: i64, patch: ChatPatch) -> Result<ChatAdmin, ApiError> {
+pub async fn update(app: &Arc<App>, actor: &UserRow, chat_id: i64, patch: ChatPatch) -> Result<ChatAdmin, ApiError> {
+    let mut live = app.rooms.lock(chat_id).await;
+    let mut effects = RoomEffects::new(chat_id);
     let mut tx = app.store.begin().await?;
     let chat = existing_chat(&mut tx, chat_id).await?;
     require_over_owner(actor, &chat)?;
@@ -174,7 +179,12 @@ pub async fn update(app: &App, actor: &UserRow, chat_id: i64, patch: ChatPatch) 
     )
     .await?;
     let updated = existing_chat(&mut tx, chat.id).await?;
+    effects.config_changed();
+    if updated.visibility == PRIVATE && chat.visibility != PRIVATE {
+        effects.became_private(&mut tx, app, &updated).await?;
+    }
     tx.commit().await?;
+    effects.publish(app, &mut live).await?;
     Ok(ChatAdmin::from(&updated))
 }
 
@@ -190,17 +200,21 @@ fn require_over_owner(actor: &UserRow, chat: &ChatRow) -> Result<(), ApiError> {
 
 /// Deletes a chat of the actor's or of someone they outrank; returns its name.
 pub async fn delete(app: &App, actor: &UserRow, chat_id: i64) -> Result<String, ApiError> {
+    let mut live = app.rooms.lock(chat_id).await;
     let mut tx = app.store.begin().await?;
     let chat = existing_chat(&mut tx, chat_id).await?;
     require_over_owner(actor, &chat)?;
     delete_chat(app, &mut tx, &chat, actor, "admin").await?;
     tx.commit().await?;
+    effects::destroyed(app, &mut live, chat.id);
     Ok(chat.name)
 }
 
 /// Gives the chat to another user; the previous owner stays on as a member. Returns its name.
-pub async fn transfer(app: &App, actor: &UserRow, chat_id: i64, new_owner_id: i64) -> Result<String, ApiError> {
+pub async fn transfer(app: &Arc<App>, actor: &UserRow, chat_id: i64, new_owner_id: i64) -> Result<String, ApiError> {
     let now = app.now();
+    let mut live = app.rooms.lock(chat_id).await;
+    let mut effects = RoomEffects::new(chat_id);
     let mut tx = app.store.begin().await?;
     let chat = existing_chat(&mut tx, chat_id).await?;
     store::users::by_id(&mut tx, new_owner_id)
@@ -223,17 +237,21 @@ pub async fn transfer(app: &App, actor: &UserRow, chat_id: i64, new_owner_id: i6
     )
     .await?;
     tx.commit().await?;
+    effects.members_changed();
+    effects.publish(app, &mut live).await?;
     Ok(chat.name)
 }
 
 /// Removes a member and records a `CHAT_KICK`; returns the target's username and the chat's name.
 pub async fn kick(
-    app: &App,
+    app: &Arc<App>,
     actor: &UserRow,
     chat_id: i64,
     user_id: i64,
     reason: Option<&str>,
 ) -> Result<(String, String), ApiError> {
+    let mut live = app.rooms.lock(chat_id).await;
+    let mut effects = RoomEffects::new(chat_id);
     let mut tx = app.store.begin().await?;
     let chat = existing_chat(&mut tx, chat_id).await?;
     let target = store::users::by_id(&mut tx, user_id)
@@ -251,7 +269,15 @@ pub async fn kick(
     if !can_act_on(actor.permission_level, target.permission_level) {
         return Err(ApiError::Hierarchy);
     }
-    kick_member(app, &mut tx, actor, &chat, &target, reason, "admin").await?;
+    let kick = Kick {
+        actor,
+        chat: &chat,
+        target: &target,
+        reason,
+        route: "admin",
+    };
+    kick_member(app, &mut tx, kick, &mut effects).await?;
     tx.commit().await?;
+    effects.publish(app, &mut live).await?;
     Ok((target.username, chat.name))
 }

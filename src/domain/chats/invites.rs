@@ -1,10 +1,13 @@
 //! Invite codes (60-chats §7, §8.5–§8.8): listed, created and revoked by a chat's managers,
 //! resolved by anyone to join.
 
+use std::sync::Arc;
+
 use super::views::{self, ChatSummary, Invite};
 use super::{manages_invites, visible_chat};
 use crate::crypto;
 use crate::domain::app::App;
+use crate::domain::transport::effects::RoomEffects;
 use crate::error::ApiError;
 use crate::store::chats::{ChatRow, NewInvite};
 use crate::store::users::UserRow;
@@ -90,7 +93,7 @@ pub struct Resolved {
 }
 
 /// Joins the invite's chat (§8.8). Owners and members are answered without using the invite.
-pub async fn resolve(app: &App, caller: &UserRow, code: &str) -> Result<Resolved, ApiError> {
+pub async fn resolve(app: &Arc<App>, caller: &UserRow, code: &str) -> Result<Resolved, ApiError> {
     let now = app.now();
     if !crypto::is_invite_code_form(code) {
         return Err(ApiError::InviteNotFound);
@@ -120,7 +123,15 @@ pub async fn resolve(app: &App, caller: &UserRow, code: &str) -> Result<Resolved
         store::chats::touch_activity(&mut tx, chat.id, now).await?;
         true
     };
+    let chat_id = chat.id;
     let summary = views::summary(&mut tx, chat).await?;
     tx.commit().await?;
+    if joined && app.rooms.user_present(chat_id, caller.id) {
+        // A present visitor became a member (90-chat-transport §8.7).
+        let mut live = app.rooms.lock(chat_id).await;
+        let mut effects = RoomEffects::new(chat_id);
+        effects.members_changed();
+        effects.publish(app, &mut live).await?;
+    }
     Ok(Resolved { chat: summary, joined })
 }

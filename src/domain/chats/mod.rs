@@ -12,6 +12,7 @@ use serde_json::json;
 
 use crate::domain::app::App;
 use crate::domain::audit::{self, Target};
+use crate::domain::transport::effects::RoomEffects;
 use crate::domain::views::effective_tier;
 use crate::error::ApiError;
 use crate::level::{can_act_on, Level};
@@ -131,20 +132,35 @@ async fn delete_chat(app: &App, conn: &mut Conn, chat: &ChatRow, actor: &UserRow
     Ok(())
 }
 
-/// Removes a member and records the `CHAT_KICK` with its audit row; `route` names the endpoint
-/// family (`admin` or `portal`). The relation rules of each route come first.
-async fn kick_member(
-    app: &App,
-    conn: &mut Conn,
-    actor: &UserRow,
-    chat: &ChatRow,
-    target: &UserRow,
-    reason: Option<&str>,
-    route: &str,
-) -> Result<(), ApiError> {
-    if !store::chats::remove_member(conn, chat.id, target.id).await? {
+/// One kick that passed its route's relation rules: `route` names the endpoint family (`admin`
+/// or `portal`).
+pub(crate) struct Kick<'a> {
+    pub actor: &'a UserRow,
+    pub chat: &'a ChatRow,
+    pub target: &'a UserRow,
+    pub reason: Option<&'a str>,
+    pub route: &'a str,
+}
+
+/// Removes the target from the chat (its member row, or just its room, 90-chat-transport §8.1)
+/// and records the `CHAT_KICK` with its audit row, the rotation and the system message.
+async fn kick_member(app: &App, conn: &mut Conn, kick: Kick<'_>, effects: &mut RoomEffects) -> Result<(), ApiError> {
+    let Kick {
+        actor,
+        chat,
+        target,
+        reason,
+        route,
+    } = kick;
+    let was_member = store::chats::remove_member(conn, chat.id, target.id).await?;
+    if !was_member && !app.rooms.user_present(chat.id, target.id) {
         return Err(ApiError::NotChatMember);
     }
+    effects.rotate(conn, "kick").await?;
+    effects
+        .post(conn, app, &format!("{} was kicked from the chat", target.username))
+        .await?;
+    effects.remove(target.id, "kick");
     let action_id = store::history::insert_moderation(
         conn,
         NewModeration {

@@ -1,14 +1,17 @@
 //! Moderation inside one chat (80-notifications-portal §5): chat mutes, bans and kicks, and the
-//! portal-wide warning and timeout issued from a chat. The records are kept here; enforcing them
-//! in live chat traffic is the chat transport's job, which this server does not have.
+//! portal-wide warning and timeout issued from a chat. What they do to the chat's room (removal,
+//! rotation, system messages, events) is `transport::effects`, applied in the same transaction.
+
+use std::sync::Arc;
 
 use serde_json::json;
 
-use super::{kick_member, moderates, visible_chat};
+use super::{kick_member, moderates, visible_chat, Kick};
 use crate::domain::app::App;
 use crate::domain::audit::{self, Target};
 use crate::domain::moderation::{self, Issuer};
 use crate::domain::staff::Actor;
+use crate::domain::transport::effects::RoomEffects;
 use crate::error::ApiError;
 use crate::level::can_act_on;
 use crate::store::chats::ChatRow;
@@ -52,12 +55,14 @@ fn may_target(chat: &ChatRow, caller: &UserRow, target: &UserRow, portal_wide: b
 /// Applies a sanction to `user_id` in chat `chat_id`, with the checks of §5.1 from step 4 on.
 /// The level floor and the timed-out check come before the body and are the caller's job.
 pub async fn moderate(
-    app: &App,
+    app: &Arc<App>,
     caller: &UserRow,
     chat_id: i64,
     user_id: i64,
     sanction: Sanction,
 ) -> Result<(), ApiError> {
+    let mut live = app.rooms.lock(chat_id).await;
+    let mut effects = RoomEffects::new(chat_id);
     let mut tx = app.store.begin().await?;
     let chat = visible_chat(&mut tx, chat_id, caller).await?;
     let target = store::users::by_id(&mut tx, user_id)
@@ -84,19 +89,31 @@ pub async fn moderate(
         chat: &chat,
         target: &target,
     };
+    let name = &target.username;
+    let about = |end: Option<Option<i64>>| json!({"chat_id": chat.id, "user_id": target.id, "expires_at": end.flatten().map(Timestamp)});
     match sanction {
         Sanction::Mute { duration_s, reason } => {
-            act.restrict(&mut tx, CHAT_MUTE, duration_s, reason.as_deref()).await?
+            act.restrict(&mut tx, CHAT_MUTE, duration_s, reason.as_deref()).await?;
+            let end = act.restriction_end(&mut tx, CHAT_MUTE).await?;
+            effects.notice("user:muted", about(end));
         }
         Sanction::Ban { duration_s, reason } => {
             store::chats::remove_member(&mut tx, chat.id, target.id).await?;
-            act.restrict(&mut tx, CHAT_BAN, duration_s, reason.as_deref()).await?
+            act.restrict(&mut tx, CHAT_BAN, duration_s, reason.as_deref()).await?;
+            let end = act.restriction_end(&mut tx, CHAT_BAN).await?;
+            effects.rotate(&mut tx, "ban").await?;
+            effects
+                .post(&mut tx, app, &format!("{name} was banned from the chat"))
+                .await?;
+            effects.remove(target.id, "ban");
+            effects.notice("user:banned", about(end));
         }
         Sanction::Unmute => {
             let lifted = act.lift(&mut tx, CHAT_MUTE, None).await?;
             if !lifted.is_empty() {
                 let metadata = json!({"user_id": target.id, "action_ids": lifted});
                 act.audit(&mut tx, "CHAT_UNMUTE", metadata).await?;
+                effects.notice("user:unmuted", json!({"chat_id": chat.id, "user_id": target.id}));
             }
         }
         Sanction::Unban { reason } => {
@@ -104,20 +121,32 @@ pub async fn moderate(
             if !lifted.is_empty() {
                 let metadata = json!({"user_id": target.id, "action_ids": lifted, "reason": reason});
                 act.audit(&mut tx, "CHAT_UNBAN", metadata).await?;
+                effects.notice("user:unbanned", json!({"chat_id": chat.id, "user_id": target.id}));
             }
         }
         Sanction::Kick { reason } => {
-            kick_member(app, &mut tx, caller, &chat, &target, reason.as_deref(), "portal").await?
+            let kick = Kick {
+                actor: caller,
+                chat: &chat,
+                target: &target,
+                reason: reason.as_deref(),
+                route: "portal",
+            };
+            kick_member(app, &mut tx, kick, &mut effects).await?
         }
         Sanction::Timeout { duration_s, reason } => {
             moderation::record_timeout(app, &mut tx, act.issuer(), &target, duration_s, &reason).await?;
+            effects.post(&mut tx, app, &format!("{name} was timed out")).await?;
         }
         Sanction::Warn { reason } => {
             moderation::record_warning(app, &mut tx, act.issuer(), &target, &reason).await?;
+            effects
+                .post(&mut tx, app, &format!("{name} was warned: {reason}"))
+                .await?;
         }
     }
     tx.commit().await?;
-    Ok(())
+    effects.publish(app, &mut live).await
 }
 
 /// One act that has passed the checks: who takes it, in which chat, on whom.
@@ -168,6 +197,13 @@ impl Act<'_> {
             "expires_at": expires_at.map(Timestamp),
         });
         self.audit(conn, action_type, metadata).await
+    }
+
+    /// The combined end of the target's restrictions of the type in this chat after the act.
+    async fn restriction_end(&self, conn: &mut Conn, action_type: &str) -> Result<Option<Option<i64>>, ApiError> {
+        let end =
+            store::chats::chat_restriction(conn, self.chat.id, self.target.id, action_type, self.app.now()).await?;
+        Ok(end)
     }
 
     /// Lifts every action of the type in force against the target in this chat, storing `reason`

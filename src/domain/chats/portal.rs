@@ -1,10 +1,13 @@
 //! The portal's chat acts (60-chats §8.1–§8.4): the caller's list, creating a private chat,
 //! destroying one's chat, leaving one.
 
+use std::sync::Arc;
+
 use super::input::NewChat;
 use super::views::{self, ChatSummary};
-use super::{delete_chat, insert_owned, visible_chat, PRIVATE};
+use super::{delete_chat, insert_owned, is_public, visible_chat, PRIVATE};
 use crate::domain::app::App;
+use crate::domain::transport::effects::{self, RoomEffects};
 use crate::error::ApiError;
 use crate::level::Level;
 use crate::store::chats::ChatFields;
@@ -41,6 +44,7 @@ pub async fn create(app: &App, creator: &UserRow, input: NewChat) -> Result<Chat
 
 /// The owner, or any Owner (3), destroys a chat; returns its name.
 pub async fn destroy(app: &App, caller: &UserRow, chat_id: i64) -> Result<String, ApiError> {
+    let mut live = app.rooms.lock(chat_id).await;
     let mut tx = app.store.begin().await?;
     let chat = visible_chat(&mut tx, chat_id, caller).await?;
     if chat.owner_id != caller.id && caller.permission_level != Level::Owner {
@@ -48,11 +52,16 @@ pub async fn destroy(app: &App, caller: &UserRow, chat_id: i64) -> Result<String
     }
     delete_chat(app, &mut tx, &chat, caller, "portal").await?;
     tx.commit().await?;
+    effects::destroyed(app, &mut live, chat.id);
     Ok(chat.name)
 }
 
 /// A member leaves; returns the chat's name.
-pub async fn leave(app: &App, caller: &UserRow, chat_id: i64) -> Result<String, ApiError> {
+/// In a private chat the leave rotates the epoch and takes the leaver's tabs out of the room
+/// (90-chat-transport §8.5); elsewhere they stay, as visitors.
+pub async fn leave(app: &Arc<App>, caller: &UserRow, chat_id: i64) -> Result<String, ApiError> {
+    let mut live = app.rooms.lock(chat_id).await;
+    let mut effects = RoomEffects::new(chat_id);
     let mut tx = app.store.begin().await?;
     let chat = visible_chat(&mut tx, chat_id, caller).await?;
     if chat.owner_id == caller.id {
@@ -62,6 +71,13 @@ pub async fn leave(app: &App, caller: &UserRow, chat_id: i64) -> Result<String, 
         return Err(ApiError::NotChatMember);
     }
     store::chats::touch_activity(&mut tx, chat.id, app.now()).await?;
+    if is_public(&chat.visibility) {
+        effects.members_changed();
+    } else {
+        effects.rotate(&mut tx, "access_lost").await?;
+        effects.remove(caller.id, "access_lost");
+    }
     tx.commit().await?;
+    effects.publish(app, &mut live).await?;
     Ok(chat.name)
 }

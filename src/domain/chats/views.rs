@@ -45,6 +45,46 @@ pub struct ChatSummary {
     #[schema(value_type = Vec<Object>)]
     pub secrets: Vec<Value>,
     pub archived: bool,
+    /// A direct chat's end; `null` for group chats (direct chats are not built yet).
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub expires_at: Option<Timestamp>,
+    /// A direct chat's other participant; `null` for group chats.
+    #[schema(value_type = Option<Object>)]
+    pub peer: Option<Value>,
+    #[serde(flatten)]
+    pub config: ChatConfig,
+    /// The chat's browser machine is running (browser machines are not built yet: false).
+    pub running: bool,
+    pub viewer_count: i64,
+}
+
+/// The chat's settings of the transport and its browser (90-chat-transport §7.1).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ChatConfig {
+    /// `off`, `1m`, `15m`, `1h`, `4h` or `24h`.
+    pub wipe_preset: String,
+    /// When the next auto-wipe is due; `null` while `wipe_preset` is `off`.
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub next_wipe_at: Option<Timestamp>,
+    pub history_visible: bool,
+    pub allow_control_requests: bool,
+    pub locked_controls: bool,
+    pub implicit_hosting: bool,
+    pub inactive_cursors: bool,
+}
+
+impl From<&ChatRow> for ChatConfig {
+    fn from(chat: &ChatRow) -> Self {
+        ChatConfig {
+            wipe_preset: chat.wipe_preset.clone(),
+            next_wipe_at: chat.next_wipe_at.map(Timestamp),
+            history_visible: chat.history_visible != 0,
+            allow_control_requests: chat.allow_control_requests != 0,
+            locked_controls: chat.locked_controls != 0,
+            implicit_hosting: chat.implicit_hosting != 0,
+            inactive_cursors: chat.inactive_cursors != 0,
+        }
+    }
 }
 
 /// Summaries of several chats, with their owners' avatars loaded in one query.
@@ -56,6 +96,11 @@ pub async fn summaries(conn: &mut Conn, chats: Vec<ChatRow>) -> Result<Vec<ChatS
     Ok(chats
         .into_iter()
         .map(|chat| ChatSummary {
+            config: ChatConfig::from(&chat),
+            expires_at: None,
+            peer: None,
+            running: false,
+            viewer_count: 0,
             id: chat.id,
             owner: ChatOwner {
                 id: chat.owner_id,
@@ -98,6 +143,8 @@ pub struct ChatAdmin {
     pub created_at: Timestamp,
     #[schema(value_type = String, format = DateTime)]
     pub updated_at: Timestamp,
+    #[serde(flatten)]
+    pub config: ChatConfig,
 }
 
 impl From<&ChatRow> for ChatAdmin {
@@ -115,6 +162,7 @@ impl From<&ChatRow> for ChatAdmin {
             last_activity_at: Timestamp(chat.last_activity_at),
             created_at: Timestamp(chat.created_at),
             updated_at: Timestamp(chat.updated_at),
+            config: ChatConfig::from(chat),
         }
     }
 }
@@ -140,14 +188,18 @@ pub struct ChatMember {
     pub joined_at: Timestamp,
 }
 
-/// `ChatAdmin` plus the stored VM settings and the members (60-chats §5.3).
+/// `ChatAdmin` plus the stored VM settings, the epoch, the message count and the members
+/// (60-chats §5.3).
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ChatAdminDetail {
     #[serde(flatten)]
     pub chat: ChatAdmin,
     #[schema(value_type = Object)]
     pub browser_config: Value,
-    pub allow_control_requests: bool,
+    /// The chat's current key epoch (90-chat-transport §4.1).
+    pub epoch: i64,
+    /// Messages stored in the chat.
+    pub message_count: i64,
     pub member_count: i64,
     pub members: Vec<ChatMember>,
 }
@@ -178,7 +230,8 @@ pub async fn detail(conn: &mut Conn, chat: &ChatRow) -> Result<ChatAdminDetail, 
     Ok(ChatAdminDetail {
         chat: ChatAdmin::from(chat),
         browser_config: browser_config_value(chat),
-        allow_control_requests: chat.allow_control_requests != 0,
+        epoch: chat.epoch,
+        message_count: store::transport::message_count(conn, chat.id).await?,
         member_count,
         members,
     })

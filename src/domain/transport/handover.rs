@@ -194,10 +194,14 @@ pub struct BlobItem {
     #[schema(pattern = r"^[A-Za-z0-9_-]{6}$")]
     pub device_id: String,
     /// The chat key sealed for the device: base64, 1–256 characters.
-    #[schema(min_length = 1, max_length = 256)]
+    #[schema(
+        min_length = 1,
+        max_length = 256,
+        pattern = r"^(?:(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}(?:==)?|[A-Za-z0-9+/]{3}=?)?|(?:[A-Za-z0-9_-]{4})*(?:[A-Za-z0-9_-]{2}(?:==)?|[A-Za-z0-9_-]{3}=?)?)$"
+    )]
     pub blob: String,
-    /// The key the blob was made for, in its canonical form; stored only if it is still current.
-    #[schema(value_type = Option<String>)]
+    /// The key the blob was made for (base64 of 32 bytes); stored only if it is still current.
+    #[schema(value_type = Option<String>, pattern = r"^(?:[A-Za-z0-9+/]{43}|[A-Za-z0-9_-]{43})=?$")]
     pub public_key: Option<String>,
 }
 

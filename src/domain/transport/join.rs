@@ -135,7 +135,12 @@ pub async fn room_members(app: &App, conn: &mut Conn, chat: &ChatRow) -> Result<
 }
 
 /// Sends the room's `room:members` to every joined connection but `except`.
-async fn publish_members(app: &App, conn: &mut Conn, chat: &ChatRow, except: Option<&Link>) -> Result<(), sqlx::Error> {
+pub async fn publish_members(
+    app: &App,
+    conn: &mut Conn,
+    chat: &ChatRow,
+    except: Option<&Link>,
+) -> Result<(), sqlx::Error> {
     let members = room_members(app, conn, chat).await?;
     let event = frame("room:members", json!({"chat_id": chat.id, "members": members}));
     match except {

@@ -184,7 +184,7 @@ pub async fn send(app: &Arc<App>, session: &LiveSession, chat_id: i64, content: 
     if let Some(expires_at) = store::users::restrictions(&mut conn, user.id, now).await?.mute {
         return Err(ApiError::HardMuted { expires_at });
     }
-    if let Some(end) = store::chats::chat_mute(&mut conn, chat.id, user.id, now).await? {
+    if let Some(end) = store::chats::chat_restriction(&mut conn, chat.id, user.id, "CHAT_MUTE", now).await? {
         let ttl = end.map_or(0, |end| seconds_until(now, end).max(1) as i64);
         return Err(ApiError::ChatMuted { ttl });
     }

@@ -2,11 +2,13 @@
 //! messages. The server only ever handles public keys, opaque blobs and ciphertext.
 
 pub mod deletion;
+pub mod effects;
 pub mod handover;
 pub mod join;
 pub mod keys;
 pub mod messages;
 pub mod rooms;
+pub mod settings;
 
 use base64::alphabet;
 use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};

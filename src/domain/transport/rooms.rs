@@ -264,6 +264,42 @@ impl Rooms {
             .is_some_and(|joined| joined.iter().any(|j| j.session_id == session_id))
     }
 
+    /// The user's connections joined to the room.
+    pub fn links_of_user(&self, chat_id: i64, user_id: i64) -> Vec<Arc<Link>> {
+        let registry = self.registry();
+        registry
+            .rooms
+            .get(&chat_id)
+            .into_iter()
+            .flatten()
+            .filter(|j| j.user_id == user_id)
+            .map(|j| j.link.clone())
+            .collect()
+    }
+
+    /// The users present in the room.
+    pub fn present_users(&self, chat_id: i64) -> Vec<i64> {
+        let registry = self.registry();
+        let mut users: Vec<i64> = registry
+            .rooms
+            .get(&chat_id)
+            .into_iter()
+            .flatten()
+            .map(|j| j.user_id)
+            .collect();
+        users.sort_unstable();
+        users.dedup();
+        users
+    }
+
+    /// Sends `frame` to every connection of the room and empties it (the chat is gone).
+    pub fn close_room(&self, chat_id: i64, frame: &Arc<str>) {
+        let gone = self.registry().rooms.remove(&chat_id).unwrap_or_default();
+        for joined in gone {
+            joined.link.queue(frame);
+        }
+    }
+
     /// Whether the connection is joined to the room.
     pub fn has_link(&self, chat_id: i64, link: &Link) -> bool {
         self.registry()

@@ -38,17 +38,28 @@ both_backends!(creation_needs_a_subscription_or_admin, |t: TestApp| async move {
     assert_eq!(
         keys(&chat),
         [
+            "allow_control_requests",
             "archived",
             "avatar_url",
             "chat_type",
             "description",
+            "expires_at",
+            "history_visible",
             "id",
+            "implicit_hosting",
+            "inactive_cursors",
             "label",
+            "locked_controls",
             "name",
+            "next_wipe_at",
             "owner",
+            "peer",
+            "running",
             "secrets",
             "slug",
-            "visibility"
+            "viewer_count",
+            "visibility",
+            "wipe_preset"
         ]
     );
     assert_eq!(chat["chat_type"], "group");

@@ -126,18 +126,25 @@ both_backends!(admin_creates_and_updates_official_chats, |t: TestApp| async move
     assert_eq!(
         keys(body),
         [
+            "allow_control_requests",
             "avatar_source",
             "created_at",
             "description",
+            "history_visible",
             "id",
+            "implicit_hosting",
+            "inactive_cursors",
             "is_public",
             "label",
             "last_activity_at",
+            "locked_controls",
             "name",
+            "next_wipe_at",
             "owner_id",
             "slug",
             "updated_at",
-            "visibility"
+            "visibility",
+            "wipe_preset"
         ]
     );
     let portal = t.get("/v1/portal/chats").cookie(&admin).send().await;

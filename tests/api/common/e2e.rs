@@ -506,6 +506,13 @@ impl<'a> Device<'a> {
         );
     }
 
+    /// Reads and forgets everything the server has sent up to now (keys in it are taken): for a
+    /// test's set-up, whose events other tests check.
+    pub async fn drain(&mut self) {
+        self.no_pending(&[]).await;
+        self.pending.clear();
+    }
+
     /// Sends `room:join` with `data` and returns the answer frame (`room:joined` or `room:error`)
     /// for it, whole.
     pub async fn try_join(&mut self, data: Value) -> Value {

@@ -13,11 +13,18 @@ async fn official_with_bob<'a>(t: &'a TestApp, p: &People<'a>) -> (i64, Device<'
     let addr = t.listen().await;
     let mut admin = Device::ready(t, addr, admin_id, &admin_token).await;
     admin.join(chat_id).await;
+    assert_system(&admin.next("message:new").await, chat_id, "uadmin joined the chat");
     admin.serve_key_request().await;
+    admin.next("room:key").await;
     let mut bob = Device::ready(t, addr, bob_id, &bob_token).await;
     bob.join(chat_id).await;
+    for device in [&mut admin, &mut bob] {
+        assert_system(&device.next("message:new").await, chat_id, "ubob joined the chat");
+    }
     admin.serve_key_request().await;
     bob.next("room:key").await;
+    admin.drain().await;
+    bob.drain().await;
     (chat_id, admin, bob)
 }
 
@@ -74,6 +81,8 @@ both_backends!(mutes_and_bans_refuse_sending, |t: TestApp| async move {
     );
     bob.send(chat_id, "free again").await;
     admin.reads(chat_id, &["free again"]).await;
+
+    admin.drain().await;
 
     // A ban takes Bob out of the room and rotates the key away from him.
     let r = admin
@@ -166,11 +175,18 @@ both_backends!(hidden_history_rotates_on_a_keyless_entry, |t: TestApp| async mov
     let addr = t.listen().await;
     let mut alice = Device::ready(&t, addr, alice_id, &alice_token).await;
     alice.join(chat_id).await;
+    assert_system(&alice.next("message:new").await, chat_id, "ualice joined the chat");
     alice.serve_key_request().await;
+    alice.next("room:key").await;
     let mut bob = Device::ready(&t, addr, bob_id, &bob_token).await;
     bob.join(chat_id).await;
+    for device in [&mut alice, &mut bob] {
+        assert_system(&device.next("message:new").await, chat_id, "ubob joined the chat");
+    }
     alice.serve_key_request().await;
     bob.next("room:key").await;
+    alice.drain().await;
+    bob.drain().await;
     bob.send(chat_id, "said before carol").await;
     alice.reads(chat_id, &["said before carol"]).await;
 
@@ -183,6 +199,10 @@ both_backends!(hidden_history_rotates_on_a_keyless_entry, |t: TestApp| async mov
     assert_eq!(config["id"], chat_id);
     assert_eq!(config["history_visible"], false);
     bob.no_pending(&["room:epoch_changed"]).await;
+    alice.drain().await;
+    bob.drain().await;
+    // What is visible is decided by time (§5.4): Carol enters after what was said before her.
+    t.clock.advance_secs(1);
 
     // Carol's first entry is keyless while the epoch is keyed: it rotates before she is in.
     let mut carol = Device::ready(&t, addr, carol_id, &carol_token).await;
