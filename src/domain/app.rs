@@ -40,7 +40,7 @@ impl App {
         let ephemeral = Arc::new(Ephemeral::new(config.redis_url.as_deref(), &config.redis_prefix)?);
         ephemeral.start();
         let presence = Presence::new(config.presence.clone(), ephemeral.clone());
-        let (rooms, key_request_expiries) = Rooms::new();
+        let (rooms, room_tasks) = Rooms::new(ephemeral.clone());
         let app = Arc::new(App {
             config,
             derived,
@@ -56,13 +56,18 @@ impl App {
         });
         tokio::spawn(crate::domain::transport::handover::follow_expiries(
             Arc::downgrade(&app),
-            key_request_expiries,
+            room_tasks.expired,
+        ));
+        tokio::spawn(crate::domain::transport::rooms::follow_outbox(
+            app.ephemeral.clone(),
+            room_tasks.outbox,
         ));
         tokio::spawn(crate::domain::presence::follow_writes(Arc::downgrade(&app)));
         tokio::spawn(crate::domain::presence::follow_store(Arc::downgrade(&app)));
         tokio::spawn(crate::domain::presence::follow_other_nodes(Arc::downgrade(&app)));
         if app.ephemeral.uses_redis() {
             tokio::spawn(crate::domain::presence::keep_shared_presence(Arc::downgrade(&app)));
+            tokio::spawn(crate::domain::transport::join::keep_shared_rooms(Arc::downgrade(&app)));
         }
         Ok(app)
     }

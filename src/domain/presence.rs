@@ -572,6 +572,7 @@ pub async fn announce(app: &App, user_id: Option<i64>, event: &str, data: impl S
             user_id,
             frame: frame.to_string(),
             seq: None,
+            room: None,
         })
         .await;
 }
@@ -594,11 +595,14 @@ pub async fn follow_other_nodes(app: Weak<App>) {
             Err(broadcast::error::RecvError::Closed) => return,
         };
         let Some(app) = app.upgrade() else { return };
-        app.presence.deliver(event.user_id, event.seq, &event.frame.into());
+        match event.room {
+            Some(cast) => app.rooms.deliver(&cast, &event.frame.into()),
+            None => app.presence.deliver(event.user_id, event.seq, &event.frame.into()),
+        }
     }
 }
 
-fn wall_clock_ms() -> i64 {
+pub(crate) fn wall_clock_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64)

@@ -7,6 +7,7 @@
 mod cache;
 mod local;
 mod redis_presence;
+mod redis_rooms;
 mod redis_state;
 
 use std::time::{Duration, Instant};
@@ -47,6 +48,26 @@ pub struct RemoteEvent {
     pub frame: String,
     #[serde(skip)]
     pub seq: Option<u64>,
+    /// A room event: which of the room's connections it is for (then `user_id` is `None`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub room: Option<RoomCast>,
+}
+
+/// The audience of a room event from another node (90-chat-transport §9). Connections are named
+/// `"<node>:<number>"`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "to", rename_all = "snake_case")]
+pub enum RoomCast {
+    /// Every joined connection of the room.
+    Room { chat_id: i64 },
+    /// The joined connections of one device.
+    Device { chat_id: i64, session_id: i64 },
+    /// One connection.
+    Link { chat_id: i64, link: String },
+    /// The user's joined connections, which are out of the room after this frame.
+    Remove { chat_id: i64, user_id: i64 },
+    /// Every joined connection; the room is empty after this frame.
+    Close { chat_id: i64 },
 }
 
 #[derive(Deserialize)]
@@ -247,6 +268,60 @@ impl Ephemeral {
         self.in_redis(|r| r.publish_event(&payload)).await;
     }
 
+    /// This node's name among the nodes sharing Redis.
+    pub fn node_id(&self) -> &str {
+        &self.node_id
+    }
+
+    /// Takes a chat's shared room lock (`None`: Redis is out of reach).
+    pub async fn room_lock(&self, chat_id: i64, token: &str, ttl_ms: u64) -> Option<bool> {
+        self.in_redis(|r| r.room_lock(chat_id, token, ttl_ms)).await
+    }
+
+    pub async fn room_unlock(&self, chat_id: i64, token: &str) {
+        self.in_redis(|r| r.room_unlock(chat_id, token)).await;
+    }
+
+    /// A chat's shared key-request state: `None` when out of reach, `Some(None)` when there is none.
+    pub async fn room_live_load(&self, chat_id: i64) -> Option<Option<String>> {
+        self.in_redis(|r| r.room_live_load(chat_id)).await
+    }
+
+    pub async fn room_live_save(&self, chat_id: i64, state: Option<&str>) {
+        self.in_redis(|r| r.room_live_save(chat_id, state)).await;
+    }
+
+    pub async fn room_next_order(&self) -> Option<u64> {
+        self.in_redis(|r| r.room_next_order()).await
+    }
+
+    pub async fn room_put(&self, chat_id: i64, link: &str, session_id: i64, entry: &str) -> Option<()> {
+        self.in_redis(|r| r.room_put(chat_id, &self.node_id, link, session_id, entry))
+            .await
+    }
+
+    pub async fn room_remove(&self, chat_id: i64, links: &[String], sessions_gone: &[i64]) -> Option<()> {
+        self.in_redis(|r| r.room_remove(chat_id, links, sessions_gone)).await
+    }
+
+    pub async fn room_entries(&self, chat_id: i64) -> Option<Vec<(String, String)>> {
+        self.in_redis(|r| r.room_entries(chat_id)).await
+    }
+
+    pub async fn room_drop(&self, chat_id: i64) {
+        self.in_redis(|r| r.room_drop(chat_id)).await;
+    }
+
+    pub async fn rooms_of_session(&self, session_id: i64) -> Option<Vec<i64>> {
+        self.in_redis(|r| r.rooms_of_session(session_id)).await
+    }
+
+    /// This node's room beat; the dead nodes handed to this one, with their chats.
+    pub async fn room_beat(&self, now_ms: i64, dead_after_ms: i64) -> Option<Vec<(String, Vec<i64>)>> {
+        self.in_redis(|r| r.room_beat(&self.node_id, now_ms, dead_after_ms))
+            .await
+    }
+
     /// Whether presence is shared with other nodes right now: Redis is configured and answering.
     pub fn presence_is_shared(&self) -> bool {
         self.redis.as_ref().is_some_and(|r| r.is_up())
@@ -301,6 +376,7 @@ impl Ephemeral {
                         user_id: None,
                         frame: change.frame,
                         seq: Some(change.seq),
+                        room: None,
                     });
                 }
                 Err(err) => tracing::warn!(cause = %err, "unreadable presence change"),

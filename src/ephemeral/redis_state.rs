@@ -10,6 +10,7 @@ use redis::aio::ConnectionManager;
 use redis::{AsyncCommands, Client, Script};
 
 use super::redis_presence::PresenceScripts;
+use super::redis_rooms::RoomScripts;
 use super::{CacheStats, Decision, Ephemeral};
 use crate::time::MICROS_PER_SECOND;
 
@@ -76,6 +77,7 @@ pub struct RedisState {
     together: Script,
     attempts: Script,
     pub(super) presence: PresenceScripts,
+    pub(super) rooms: RoomScripts,
 }
 
 type Result<T> = redis::RedisResult<T>;
@@ -92,10 +94,11 @@ impl RedisState {
             together: Script::new(TOKEN_BUCKETS_TOGETHER),
             attempts: Script::new(ADMIT_ATTEMPT),
             presence: PresenceScripts::new(),
+            rooms: RoomScripts::new(),
         })
     }
 
-    fn key(&self, name: &str) -> String {
+    pub(super) fn key(&self, name: &str) -> String {
         format!("{}{name}", self.prefix)
     }
 

@@ -206,7 +206,7 @@ pub async fn delete(app: &App, actor: &UserRow, chat_id: i64) -> Result<String, 
     require_over_owner(actor, &chat)?;
     delete_chat(app, &mut tx, &chat, actor, "admin").await?;
     tx.commit().await?;
-    effects::destroyed(app, &mut live, chat.id);
+    effects::destroyed(app, &mut live, chat.id).await;
     Ok(chat.name)
 }
 

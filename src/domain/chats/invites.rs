@@ -126,7 +126,7 @@ pub async fn resolve(app: &Arc<App>, caller: &UserRow, code: &str) -> Result<Res
     let chat_id = chat.id;
     let summary = views::summary(&mut tx, chat).await?;
     tx.commit().await?;
-    if joined && app.rooms.user_present(chat_id, caller.id) {
+    if joined && app.rooms.user_present(chat_id, caller.id).await {
         // A present visitor became a member (90-chat-transport §8.7).
         let mut live = app.rooms.lock(chat_id).await;
         let mut effects = RoomEffects::new(chat_id);

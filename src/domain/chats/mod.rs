@@ -153,7 +153,7 @@ async fn kick_member(app: &App, conn: &mut Conn, kick: Kick<'_>, effects: &mut R
         route,
     } = kick;
     let was_member = store::chats::remove_member(conn, chat.id, target.id).await?;
-    if !was_member && !app.rooms.user_present(chat.id, target.id) {
+    if !was_member && !app.rooms.user_present(chat.id, target.id).await {
         return Err(ApiError::NotChatMember);
     }
     effects.rotate(conn, "kick").await?;

@@ -52,7 +52,7 @@ pub async fn destroy(app: &App, caller: &UserRow, chat_id: i64) -> Result<String
     }
     delete_chat(app, &mut tx, &chat, caller, "portal").await?;
     tx.commit().await?;
-    effects::destroyed(app, &mut live, chat.id);
+    effects::destroyed(app, &mut live, chat.id).await;
     Ok(chat.name)
 }
 

@@ -62,7 +62,7 @@ impl RoomEffects {
     /// taken out of the room. `chat` is the row after the change.
     pub async fn became_private(&mut self, conn: &mut Conn, app: &App, chat: &ChatRow) -> Result<(), ApiError> {
         self.rotate(conn, "access_lost").await?;
-        let present = app.rooms.present_users(self.chat_id);
+        let present = app.rooms.present_users(self.chat_id).await;
         let members = store::chats::members_among(conn, self.chat_id, &present).await?;
         let users = store::users::by_ids(conn, &present).await?;
         for user in users {
@@ -118,15 +118,10 @@ impl RoomEffects {
         let mut removed_devices = Vec::new();
         for (user_id, reason) in &self.removals {
             let kicked = frame("room:kicked", json!({"chat_id": chat_id, "reason": reason}));
-            for link in rooms.links_of_user(chat_id, *user_id) {
-                link.queue(&kicked);
-                handover::connection_left(live, &link);
-                if let Some(left) = rooms.leave(chat_id, &link) {
-                    if left.device_left {
-                        removed_devices.push(left);
-                    }
-                }
-            }
+            let left = rooms.remove_user(chat_id, *user_id, &kicked).await;
+            let sessions: Vec<i64> = left.iter().map(|l| l.session_id).collect();
+            handover::requests_lost(live, |r| sessions.contains(&r.to_session));
+            removed_devices.extend(left);
         }
         if let Some(notice) = &self.notice {
             rooms.publish(chat_id, notice);
@@ -153,8 +148,9 @@ impl RoomEffects {
 
 /// The chat was deleted (§8.6): its room hears `room:destroyed` and is emptied; the key requests
 /// outstanding for it are dropped. Its messages, blobs and room records went with the row.
-pub fn destroyed(app: &App, live: &mut ChatLive, chat_id: i64) {
+pub async fn destroyed(app: &App, live: &mut ChatLive, chat_id: i64) {
     live.requests.clear();
-    app.rooms
-        .close_room(chat_id, &frame("room:destroyed", json!({ "chat_id": chat_id })));
+    live.failed.clear();
+    let event = frame("room:destroyed", json!({ "chat_id": chat_id }));
+    app.rooms.close_room(chat_id, &event).await;
 }

@@ -15,7 +15,7 @@ use super::keys::RoomKeyBlob;
 use super::rooms::{ChatLive, JoinedDevice, KeyRequest};
 use crate::domain::app::App;
 use crate::domain::chats::visible_chat;
-use crate::domain::presence::{frame, Link};
+use crate::domain::presence::frame;
 use crate::error::ApiError;
 use crate::store;
 use crate::store::sessions::LiveSession;
@@ -34,10 +34,9 @@ pub fn publish_epoch_changed(app: &App, live: &mut ChatLive, chat_id: i64, epoch
     app.rooms.publish(chat_id, &event);
 }
 
-/// A connection left the room: the requests sent to it fail (§4.3).
-pub fn connection_left(live: &mut ChatLive, link: &Link) {
-    let (failed, kept): (Vec<KeyRequest>, Vec<KeyRequest>) =
-        live.requests.drain(..).partition(|r| r.to_link == link.id());
+/// Connections left the room: the requests sent to those `gone` accepts fail (§4.3).
+pub fn requests_lost(live: &mut ChatLive, gone: impl Fn(&KeyRequest) -> bool) {
+    let (failed, kept): (Vec<KeyRequest>, Vec<KeyRequest>) = live.requests.drain(..).partition(|r| gone(r));
     live.requests = kept;
     for request in failed {
         fail(live, &request);
@@ -77,7 +76,7 @@ pub async fn decide(app: &Arc<App>, chat_id: i64, live: &mut ChatLive) -> Result
             live.failed.clear();
             live.failed_epoch = epoch;
         }
-        let devices = app.rooms.devices(chat_id);
+        let devices = app.rooms.devices(chat_id).await;
         let with_key: Vec<&JoinedDevice> = devices.iter().filter(|d| d.public_key.is_some()).collect();
         let holders: HashSet<i64> = store::transport::holders(&mut conn, chat_id, epoch, now)
             .await?
@@ -154,13 +153,13 @@ fn ask(
         "room:key_request",
         json!({"chat_id": chat_id, "epoch": epoch, "request_id": id, "generate": generate, "devices": listed}),
     );
-    to.first.queue(&event);
+    app.rooms.send_to_link(chat_id, &to.first, &event);
     live.requests.push(KeyRequest {
         id: id.clone(),
         epoch,
         generate,
         to_session: to.session_id,
-        to_link: to.first.id(),
+        to_link: to.first.clone(),
         devices: devices.iter().map(|d| d.session_id).collect(),
     });
     let expired = app.rooms.expiries();
@@ -233,10 +232,11 @@ pub async fn upload(
     let chat = visible_chat(&mut conn, chat_id, &session.user).await?;
     drop(conn);
     let rooms = &app.rooms;
-    if !rooms.is_joined(chat.id, session.session_id) {
+    if !rooms.is_joined(chat.id, session.session_id).await {
         return Err(ApiError::RoomNotJoined);
     }
     let mut live = rooms.lock(chat.id).await;
+    let joined: HashSet<i64> = rooms.devices(chat.id).await.iter().map(|d| d.session_id).collect();
     let now = app.now();
     let mut tx = app.store.begin().await?;
     let current = store::transport::lock_chat(&mut tx, chat.id)
@@ -262,7 +262,7 @@ pub async fn upload(
     for item in items {
         let target = store::transport::live_device(&mut tx, item.user_id, &item.device_id, now)
             .await?
-            .filter(|session_id| rooms.is_joined(chat.id, *session_id));
+            .filter(|session_id| joined.contains(session_id));
         let reason = match target {
             None => Some("not_joined"),
             Some(target) => match store::transport::public_key(&mut tx, target, now).await? {
@@ -323,9 +323,9 @@ pub async fn upload(
 /// A device registered a new key (§3.1): each room it has joined learns the key, and the device
 /// is then treated like one that just joined.
 pub async fn key_registered(app: &Arc<App>, session: &LiveSession, key: &str) -> Result<(), ApiError> {
-    for chat_id in app.rooms.rooms_of_session(session.session_id) {
+    for chat_id in app.rooms.rooms_of_session(session.session_id).await {
         let mut live = app.rooms.lock(chat_id).await;
-        app.rooms.set_public_key(chat_id, session.session_id, key);
+        app.rooms.set_public_key(chat_id, session.session_id, key).await;
         let added = json!({"chat_id": chat_id, "user_id": session.user.id,
                            "device_id": session.token_suffix, "public_key": key});
         app.rooms.publish(chat_id, &frame("portal:key_added", added));

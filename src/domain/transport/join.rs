@@ -14,7 +14,7 @@ use super::messages::{message_frame, post_system};
 use super::rooms::{ChatLive, Left};
 use crate::domain::app::App;
 use crate::domain::chats::visible_chat;
-use crate::domain::presence::{frame, profiles, Link, PresenceUser};
+use crate::domain::presence::{frame, profiles, wall_clock_ms, Link, PresenceUser};
 use crate::error::ApiError;
 use crate::store;
 use crate::store::chats::ChatRow;
@@ -98,7 +98,7 @@ pub struct RoomJoined {
 
 /// Every present user of the room with their joined devices, by the start of their presence.
 pub async fn room_members(app: &App, conn: &mut Conn, chat: &ChatRow) -> Result<Vec<RoomMember>, sqlx::Error> {
-    let devices = app.rooms.devices(chat.id);
+    let devices = app.rooms.devices(chat.id).await;
     let mut users: Vec<i64> = Vec::new();
     for device in &devices {
         if !users.contains(&device.user_id) {
@@ -205,7 +205,7 @@ pub async fn join(app: &Arc<App>, link: &Arc<Link>, session: &LiveSession, data:
     drop(conn);
 
     let now = app.now();
-    let entry = !rooms.user_present(chat.id, user.id);
+    let entry = !rooms.user_present(chat.id, user.id).await;
     let mut tx = app.store.begin().await?;
     let transport = store::transport::lock_chat(&mut tx, chat.id)
         .await?
@@ -235,7 +235,9 @@ pub async fn join(app: &Arc<App>, link: &Arc<Link>, session: &LiveSession, data:
     if let Some(epoch) = rotated_to {
         publish_epoch_changed(app, &mut live, chat.id, epoch, "join");
     }
-    let entered = rooms.join(chat.id, link, &session.token_suffix, public_key.as_deref());
+    let entered = rooms
+        .join(chat.id, link, &session.token_suffix, public_key.as_deref())
+        .await;
     queue_snapshot(app, &mut conn, &chat, link, session).await?;
     if entered.new_device {
         publish_members(app, &mut conn, &chat, Some(link)).await?;
@@ -250,8 +252,10 @@ pub async fn join(app: &Arc<App>, link: &Arc<Link>, session: &LiveSession, data:
 /// `room:leave` (§2.3): idempotent.
 pub async fn leave(app: &Arc<App>, link: &Link, chat_id: i64) -> Result<(), ApiError> {
     let mut live = app.rooms.lock(chat_id).await;
-    if let Some(left) = app.rooms.leave(chat_id, link) {
-        after_leave(app, &mut live, link, left).await?;
+    if let Some(left) = app.rooms.leave(chat_id, link).await {
+        let key = app.rooms.link_key(link);
+        handover::requests_lost(&mut live, |r| r.to_link == key);
+        after_leave(app, &mut live, chat_id, left).await?;
     }
     Ok(())
 }
@@ -265,10 +269,15 @@ pub async fn leave_all(app: &Arc<App>, link: &Link) {
     }
 }
 
-/// What a connection leaving the room causes (§2.4).
-async fn after_leave(app: &Arc<App>, live: &mut ChatLive, link: &Link, left: Left) -> Result<(), ApiError> {
-    handover::connection_left(live, link);
-    if left.device_left {
+/// What a connection leaving the room causes (§2.4): when it was its device's last there
+/// (`left`), the room hears of it.
+pub async fn after_leave(
+    app: &Arc<App>,
+    live: &mut ChatLive,
+    chat_id: i64,
+    left: Option<Left>,
+) -> Result<(), ApiError> {
+    if let Some(left) = left {
         let mut conn = app.store.acquire().await?;
         let Some(chat) = store::chats::by_id(&mut conn, left.chat_id).await? else {
             return Ok(());
@@ -283,5 +292,51 @@ async fn after_leave(app: &Arc<App>, live: &mut ChatLive, link: &Link, left: Lef
         }
         publish_members(app, &mut conn, &chat, None).await?;
     }
-    handover::decide(app, left.chat_id, live).await
+    handover::decide(app, chat_id, live).await
+}
+
+/// How often a node beats in the shared room registry.
+const ROOM_BEAT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// With Redis: this node's room beat. The joined connections of a node silent for
+/// `presence.idle_timeout_s` count as closed (§2.4) and are cleaned up by the node that notices;
+/// when Redis comes back, this node's joined connections are shared again and key needs are
+/// re-evaluated (§9). Ends with the app.
+pub async fn keep_shared_rooms(app: std::sync::Weak<App>) {
+    let mut was_shared = false;
+    loop {
+        let Some(app_now) = app.upgrade() else { return };
+        let shared = app_now.ephemeral.presence_is_shared();
+        if shared {
+            if let Err(err) = beat(&app_now, !was_shared).await {
+                tracing::warn!(error = %err, "shared room upkeep failed");
+            }
+        }
+        was_shared = shared;
+        drop(app_now);
+        tokio::time::sleep(ROOM_BEAT).await;
+    }
+}
+
+async fn beat(app: &Arc<App>, reshare: bool) -> Result<(), ApiError> {
+    if reshare {
+        for chat_id in app.rooms.share_all().await {
+            let mut live = app.rooms.lock(chat_id).await;
+            handover::decide(app, chat_id, &mut live).await?;
+        }
+    }
+    let dead_after_ms = app.config.presence.idle_timeout_s.max(1) as i64 * 1000;
+    let dead = app.ephemeral.room_beat(wall_clock_ms(), dead_after_ms).await;
+    for (node, chats) in dead.unwrap_or_default() {
+        let prefix = format!("{node}:");
+        for chat_id in chats {
+            let mut live = app.rooms.lock(chat_id).await;
+            handover::requests_lost(&mut live, |r| r.to_link.starts_with(&prefix));
+            for left in app.rooms.forget_node(chat_id, &node).await {
+                after_leave(app, &mut live, chat_id, Some(left)).await?;
+            }
+            handover::decide(app, chat_id, &mut live).await?;
+        }
+    }
+    Ok(())
 }

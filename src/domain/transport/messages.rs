@@ -169,7 +169,7 @@ pub async fn send(app: &Arc<App>, session: &LiveSession, chat_id: i64, content: 
     let mut conn = app.store.acquire().await?;
     let chat = visible_chat(&mut conn, chat_id, user).await?;
     let rooms = &app.rooms;
-    if !rooms.is_joined(chat.id, session.session_id) {
+    if !rooms.is_joined(chat.id, session.session_id).await {
         return Err(ApiError::RoomNotJoined);
     }
     let posts = is_public(&chat.visibility)

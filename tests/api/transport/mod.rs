@@ -8,6 +8,7 @@ mod history;
 mod keys;
 mod keys_in_rooms;
 mod moderation;
+mod nodes;
 mod rooms;
 mod scenarios;
 mod send;
