@@ -246,7 +246,10 @@ async fn execute(app: &App, command: Command) -> Result<Value, ApiError> {
         }
         Command::User(UserCommand::Delete { user, reason }) => {
             let target = find_user(&mut tx, &user).await?;
-            staff::delete_user(app, &mut tx, None, &target, reason.as_deref()).await?;
+            // The tool holds no realtime connections, so it sends no room events: the deletion's
+            // rotations are in the database, the user's connections close with their sessions,
+            // and clients read the deleted messages' absence from the history.
+            let _rooms_not_told = staff::delete_user(app, &mut tx, None, &target, reason.as_deref()).await?;
             json!({"deleted": target.id, "username": target.username})
         }
         Command::Bot(BotCommand::Create {

@@ -2,6 +2,8 @@
 //! changes and deletion, and the hard mute (80-notifications-portal §4). Each act is one transaction holding the change, its moderation or history
 //! row and its audit row; the relation rules (404, self, hierarchy) come from `staff::target_for`.
 
+use std::sync::Arc;
+
 use serde_json::json;
 
 use crate::domain::app::App;
@@ -9,6 +11,7 @@ use crate::domain::audit::{self, Target};
 use crate::domain::bots::{self, OwnerLost};
 use crate::domain::presence;
 use crate::domain::staff::{self, Actor};
+use crate::domain::transport::effects;
 use crate::error::ApiError;
 use crate::level::Level;
 pub use crate::store::history::{ModerationFilter, ModerationRow};
@@ -340,7 +343,7 @@ pub async fn hard_unmute(app: &App, actor: Actor, user_id: i64, reason: Option<&
 
 /// `POST /v1/admin/users/{id}/permission`: the assignment ceiling, then `staff::set_level`.
 pub async fn set_permission(
-    app: &App,
+    app: &Arc<App>,
     actor: Actor,
     user_id: i64,
     level: Level,
@@ -356,16 +359,19 @@ pub async fn set_permission(
         .await?
         .ok_or_else(|| ApiError::internal("permission history row vanished"))?;
     tx.commit().await?;
+    if target.permission_level >= Level::Admin && level < Level::Admin {
+        effects::level_dropped(app, target.id).await?;
+    }
     Ok(row)
 }
 
 /// `POST /v1/admin/users/{id}/delete`.
-pub async fn delete(app: &App, actor: Actor, user_id: i64, reason: &str) -> Result<(), ApiError> {
+pub async fn delete(app: &Arc<App>, actor: Actor, user_id: i64, reason: &str) -> Result<(), ApiError> {
     let mut tx = app.store.begin().await?;
     let target = staff::target_for(&mut tx, actor, user_id).await?;
-    staff::delete_user(app, &mut tx, Some(actor.id), &target, Some(reason)).await?;
+    let gone = staff::delete_user(app, &mut tx, Some(actor.id), &target, Some(reason)).await?;
     tx.commit().await?;
-    Ok(())
+    gone.announce(app).await
 }
 
 /// A page of the actions on a user, newest first, and how many there are.

@@ -8,6 +8,7 @@ use crate::domain::app::App;
 use crate::domain::audit::{self, Target};
 use crate::domain::bots::{self, OwnerLost};
 use crate::domain::sessions::ttl_seconds;
+use crate::domain::transport::effects::UserGone;
 use crate::error::ApiError;
 use crate::level::{can_act_on, Level};
 use crate::store::history::{History, HistoryEntry};
@@ -113,13 +114,14 @@ pub async fn set_level(
 /// remove identities, sessions, memberships, notifications, owned chats and bots, moderation and
 /// history rows; pending login codes are keyed by identity and go first. Records naming the user
 /// as actor keep their ids.
+/// What it does to chat rooms is returned, for the caller to announce after commit.
 pub async fn delete_user(
     app: &App,
     conn: &mut Conn,
     actor: Option<i64>,
     target: &UserRow,
     reason: Option<&str>,
-) -> Result<(), ApiError> {
+) -> Result<UserGone, ApiError> {
     let now = app.now();
     guard_last_owner(conn, target, now).await?;
     let mut bot_ids: Vec<i64> = store::keys::bots_of_owner(conn, target.id, i64::MAX)
@@ -134,6 +136,7 @@ pub async fn delete_user(
         .map(|c| c.id)
         .collect();
     chat_ids.sort_unstable();
+    let gone = UserGone::gather(conn, target.id, &chat_ids).await?;
     store::codes::delete_for_user(conn, target.id).await?;
     store::users::delete(conn, target.id).await?;
     audit::record(
@@ -151,7 +154,8 @@ pub async fn delete_user(
         }),
         now,
     )
-    .await
+    .await?;
+    Ok(gone)
 }
 
 pub struct NewBotSpec<'a> {

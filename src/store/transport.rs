@@ -365,6 +365,28 @@ pub async fn delete_of_sender(conn: &mut Conn, chat_id: i64, user_id: i64) -> Re
     Ok(deleted)
 }
 
+/// Every message the user sent, in any chat, as (chat, ms, seq), ascending per chat.
+pub async fn messages_of_sender(conn: &mut Conn, user_id: i64) -> Result<Vec<(i64, i64, i64)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT chat_id, id_ms, id_seq FROM chat_messages WHERE sender_id = $1 ORDER BY chat_id, id_ms, id_seq",
+    )
+    .bind(user_id)
+    .fetch_all(conn)
+    .await
+}
+
+/// The private chats the user is a member (not the owner) of.
+pub async fn private_memberships(conn: &mut Conn, user_id: i64) -> Result<Vec<i64>, sqlx::Error> {
+    let rows: Vec<(i64,)> = sqlx::query_as(
+        "SELECT c.id FROM chat_members m JOIN chats c ON c.id = m.chat_id \
+         WHERE m.user_id = $1 AND c.visibility = 'private' AND c.owner_id <> $1 ORDER BY c.id",
+    )
+    .bind(user_id)
+    .fetch_all(conn)
+    .await?;
+    Ok(rows.into_iter().map(|(id,)| id).collect())
+}
+
 /// Deletes every message of the chat; returns how many there were.
 pub async fn delete_all(conn: &mut Conn, chat_id: i64) -> Result<u64, sqlx::Error> {
     let done = sqlx::query("DELETE FROM chat_messages WHERE chat_id = $1")

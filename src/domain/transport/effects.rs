@@ -154,3 +154,90 @@ pub async fn destroyed(app: &App, live: &mut ChatLive, chat_id: i64) {
     let event = frame("room:destroyed", json!({ "chat_id": chat_id }));
     app.rooms.close_room(chat_id, &event).await;
 }
+
+/// What a user's deletion does to rooms (§8.7), gathered in the deleting transaction before the
+/// user's rows go: every message they sent is deleted with them (the schema cascades), and each
+/// private chat they were a member of rotates (§8.5). Owned chats are destroyed with the user.
+#[derive(Debug)]
+pub struct UserGone {
+    deleted_messages: Vec<(i64, Vec<String>)>,
+    rotated: Vec<(i64, i64)>,
+    destroyed: Vec<i64>,
+}
+
+impl UserGone {
+    /// Call inside the deleting transaction, before the user row is deleted.
+    pub async fn gather(conn: &mut Conn, user_id: i64, owned_chats: &[i64]) -> Result<UserGone, sqlx::Error> {
+        let mut deleted_messages: Vec<(i64, Vec<String>)> = Vec::new();
+        for (chat_id, ms, seq) in store::transport::messages_of_sender(conn, user_id).await? {
+            if owned_chats.contains(&chat_id) {
+                continue;
+            }
+            let id = super::messages::message_id(ms, seq);
+            match deleted_messages.last_mut() {
+                Some((last, ids)) if *last == chat_id => ids.push(id),
+                _ => deleted_messages.push((chat_id, vec![id])),
+            }
+        }
+        let mut rotated = Vec::new();
+        for chat_id in store::transport::private_memberships(conn, user_id).await? {
+            rotated.push((chat_id, store::transport::rotate(conn, chat_id).await?));
+        }
+        Ok(UserGone {
+            deleted_messages,
+            rotated,
+            destroyed: owned_chats.to_vec(),
+        })
+    }
+
+    /// After commit, chat by chat: `message:bulk_deleted`, `room:epoch_changed` (`access_lost`)
+    /// with a new key asked for, `room:destroyed`.
+    pub async fn announce(self, app: &Arc<App>) -> Result<(), ApiError> {
+        for (chat_id, ids) in self.deleted_messages {
+            let _live = app.rooms.lock(chat_id).await;
+            let event = frame("message:bulk_deleted", json!({"chat_id": chat_id, "ids": ids}));
+            app.rooms.publish(chat_id, &event);
+        }
+        for (chat_id, epoch) in self.rotated {
+            let mut live = app.rooms.lock(chat_id).await;
+            publish_epoch_changed(app, &mut live, chat_id, epoch, "access_lost");
+            handover::decide(app, chat_id, &mut live).await?;
+        }
+        for chat_id in self.destroyed {
+            let mut live = app.rooms.lock(chat_id).await;
+            destroyed(app, &mut live, chat_id).await;
+        }
+        Ok(())
+    }
+}
+
+/// A user's level dropped below Admin (§8.5): every private chat they visit without membership
+/// loses them, and rotates.
+pub async fn level_dropped(app: &Arc<App>, user_id: i64) -> Result<(), ApiError> {
+    let mut conn = app.store.acquire().await?;
+    let sessions = store::sessions::live_of(&mut conn, user_id, app.now()).await?;
+    drop(conn);
+    let mut chats = Vec::new();
+    for session in &sessions {
+        chats.extend(app.rooms.rooms_of_session(session.id).await);
+    }
+    chats.sort_unstable();
+    chats.dedup();
+    for chat_id in chats {
+        let mut live = app.rooms.lock(chat_id).await;
+        let mut tx = app.store.begin().await?;
+        let Some(chat) = store::chats::by_id(&mut tx, chat_id).await? else {
+            continue;
+        };
+        let visitor = chat.owner_id != user_id && !store::chats::is_member(&mut tx, chat_id, user_id).await?;
+        if chat.visibility != "private" || !visitor || !app.rooms.user_present(chat_id, user_id).await {
+            continue;
+        }
+        let mut effects = RoomEffects::new(chat_id);
+        effects.rotate(&mut tx, "access_lost").await?;
+        effects.remove(user_id, "access_lost");
+        tx.commit().await?;
+        effects.publish(app, &mut live).await?;
+    }
+    Ok(())
+}

@@ -2,7 +2,7 @@
 //! device is asked to make or pass one, and the upload of the sealed blobs. The server decides who
 //! is asked; it never sees a chat key.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
@@ -76,7 +76,17 @@ pub async fn decide(app: &Arc<App>, chat_id: i64, live: &mut ChatLive) -> Result
             live.failed.clear();
             live.failed_epoch = epoch;
         }
-        let devices = app.rooms.devices(chat_id).await;
+        // The keys as the database has them: a session that has just ended (logout, deletion) has
+        // none, although its connections may not have closed yet.
+        let mut devices = app.rooms.devices(chat_id).await;
+        let sessions: Vec<i64> = devices.iter().map(|d| d.session_id).collect();
+        let keys: HashMap<i64, String> = store::transport::public_keys(&mut conn, &sessions, now)
+            .await?
+            .into_iter()
+            .collect();
+        for device in &mut devices {
+            device.public_key = keys.get(&device.session_id).cloned();
+        }
         let with_key: Vec<&JoinedDevice> = devices.iter().filter(|d| d.public_key.is_some()).collect();
         let holders: HashSet<i64> = store::transport::holders(&mut conn, chat_id, epoch, now)
             .await?

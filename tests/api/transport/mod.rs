@@ -9,6 +9,7 @@ mod keys;
 mod keys_in_rooms;
 mod moderation;
 mod nodes;
+mod people;
 mod rooms;
 mod scenarios;
 mod send;
