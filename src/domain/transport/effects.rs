@@ -102,17 +102,23 @@ impl RoomEffects {
         self.notice = Some(frame(event, data));
     }
 
-    /// After commit, in order: `room:kicked` to the removed users' connections (which are then out
-    /// of the room), the notice, `portal:key_removed` per removed device, `room:members`,
-    /// `room:epoch_changed`, the system message; then key needs are decided again.
+    /// After commit, in order: `room:config` and, after a settings change, its system message;
+    /// `room:kicked` to the removed users' connections (which are then out of the room), the
+    /// notice, `portal:key_removed` per removed device, `room:members`, `room:epoch_changed`, the
+    /// system message of any other act; then key needs are decided again.
     pub async fn publish(self, app: &Arc<App>, live: &mut ChatLive) -> Result<(), ApiError> {
         let chat_id = self.chat_id;
         let rooms = &app.rooms;
         let mut conn = app.store.acquire().await?;
+        let mut message = self.message;
         if self.config_changed {
             if let Some(chat) = store::chats::by_id(&mut conn, chat_id).await? {
                 let summary = views::summary(&mut conn, chat).await?;
                 rooms.publish(chat_id, &frame("room:config", summary));
+            }
+            // A settings change announces itself before what becoming private does (§7.2).
+            if let Some(message) = message.take() {
+                rooms.publish(chat_id, &message_frame(&mut conn, message).await?);
             }
         }
         let mut removed_devices = Vec::new();
@@ -138,7 +144,7 @@ impl RoomEffects {
         if let Some((epoch, reason)) = self.rotated {
             publish_epoch_changed(app, live, chat_id, epoch, reason);
         }
-        if let Some(message) = self.message {
+        if let Some(message) = message {
             rooms.publish(chat_id, &message_frame(&mut conn, message).await?);
         }
         drop(conn);

@@ -7,6 +7,7 @@ mod handover;
 mod history;
 mod keys;
 mod keys_in_rooms;
+mod lifecycle;
 mod moderation;
 mod nodes;
 mod people;
