@@ -130,6 +130,8 @@ pub struct DeleteMessagesBody {
     /// Message ids of this chat; unknown ones are skipped, a repeated one counts once.
     #[schema(value_type = Vec<MessageIdText>, min_items = 1, max_items = 100)]
     ids: Vec<(i64, i64)>,
+    #[schema(ignore)]
+    sent: usize,
 }
 
 impl RequestBody for DeleteMessagesBody {
@@ -156,7 +158,7 @@ impl RequestBody for DeleteMessagesBody {
                 ids.push(id);
             }
         }
-        Ok(DeleteMessagesBody { ids })
+        Ok(DeleteMessagesBody { ids, sent: items.len() })
     }
 }
 
@@ -413,7 +415,10 @@ async fn delete_messages(
     Body(body): Body<DeleteMessagesBody>,
 ) -> ApiResult<Json<Deleted>> {
     let chat_id = parse_path_id("chat_id", &raw)?;
-    let selection = Selection::Ids(body.ids);
+    let selection = Selection::Ids {
+        ids: body.ids,
+        sent: body.sent,
+    };
     Ok(Json(
         deletion::delete(&app, &auth.session.user, chat_id, selection).await?,
     ))

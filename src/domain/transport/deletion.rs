@@ -56,7 +56,11 @@ pub struct Cleared {
 
 /// Which messages a moderator deletes (§6.2, §6.3).
 pub enum Selection {
-    Ids(Vec<(i64, i64)>),
+    /// Distinct ids, and how many were sent (repeats included), which the audit row records.
+    Ids {
+        ids: Vec<(i64, i64)>,
+        sent: usize,
+    },
     Newest(i64),
 }
 
@@ -92,7 +96,7 @@ pub async fn delete(app: &App, actor: &UserRow, chat_id: i64, selection: Selecti
         .await?
         .ok_or(ApiError::ChatNotFound)?;
     let (mode, requested, ids) = match selection {
-        Selection::Ids(ids) => ("ids", ids.len() as i64, ids),
+        Selection::Ids { ids, sent } => ("ids", sent as i64, ids),
         Selection::Newest(count) => (
             "last",
             count,
