@@ -6,6 +6,7 @@ use crate::crypto;
 use crate::domain::app::App;
 use crate::error::ApiError;
 use crate::level::Level;
+pub use crate::store::sessions::LiveSession;
 use crate::store::sessions::SessionRow;
 use crate::store::{self, Conn};
 use crate::time::MICROS_PER_SECOND;

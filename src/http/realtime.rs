@@ -18,13 +18,13 @@ use utoipa_axum::routes;
 use crate::connections::ConnectionSlot;
 use crate::domain::app::AppState;
 use crate::domain::presence::{self, close, Queued, Registration};
+use crate::domain::sessions::LiveSession;
 use crate::domain::transport::join;
 use crate::error::{ApiError, ApiResult};
 use crate::http::caller::{check_origin, Authenticated};
 use crate::http::error::body_fields;
 use crate::http::openapi::ErrorBody;
 use crate::http::websocket::{Incoming, Limits, WebSocket, WebSocketUpgrade};
-use crate::store::sessions::LiveSession;
 use crate::time::Timestamp;
 
 /// The largest client frame served (§3.2); a larger one closes the connection with 1009.

@@ -15,7 +15,7 @@ use crate::domain::input::{check_range, nested, required, Fields};
 use crate::domain::transport::deletion::{self, Cleared, Deleted, Selection, WIPE_PRESETS};
 use crate::domain::transport::handover::{self, BlobItem, Uploaded};
 use crate::domain::transport::keys::{self, KeyRegistered, MyRoomKey};
-use crate::domain::transport::messages::{self, parse_message_id, HistoryPage, MessageSent};
+use crate::domain::transport::messages::{self, parse_message_id, HistoryPage, MessageSent, Page};
 use crate::domain::transport::settings::{self, ConfigUpdate, ConfigUpdated};
 use crate::domain::transport::{canonical_key, decode_base64};
 use crate::error::{ApiError, ApiResult};
@@ -23,7 +23,6 @@ use crate::http::body::{parse_path_id, Body, Query, RequestBody};
 use crate::http::caller::{Authenticated, Unrestricted};
 use crate::http::openapi::ErrorBody;
 use crate::http::users::PathParam;
-use crate::store::transport::Page;
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()

@@ -16,7 +16,8 @@ use crate::domain::presence::{self, profiles};
 use crate::error::ApiError;
 use crate::store;
 use crate::store::sessions::LiveSession;
-use crate::store::transport::{self, ChatTransport, MessageRow, NewMessage, Page};
+pub use crate::store::transport::Page;
+use crate::store::transport::{self, ChatTransport, MessageRow, NewMessage};
 use crate::store::Conn;
 use crate::time::{seconds_until, Timestamp, MICROS_PER_SECOND};
 
