@@ -15,4 +15,5 @@ pub mod logging;
 pub mod metrics;
 pub mod server;
 pub mod store;
+pub mod tier;
 pub mod time;

@@ -13,6 +13,7 @@ use crate::domain::sessions::{self, Opened};
 use crate::domain::users::{self, NewAccount};
 use crate::domain::views::{self, UserPrivate};
 use crate::error::ApiError;
+use crate::tier::Tier;
 use crate::store::codes::{CodeRow, NewCode};
 use crate::store::keys::BotRow;
 use crate::store::sessions::LiveSession;
@@ -48,7 +49,8 @@ pub struct LookupResult {
     pub username: String,
     pub avatar_url: Option<String>,
     pub permission_level: i64,
-    pub subscription_tier: i64,
+    #[schema(value_type = i64, minimum = 0, maximum = 3)]
+    pub subscription_tier: Tier,
     pub platforms: Vec<PlatformRef>,
 }
 
@@ -235,7 +237,8 @@ pub struct Verified {
     pub user_created: bool,
     #[serde(flatten)]
     pub user: UserPrivate,
-    pub subscription_level: i64,
+    #[schema(value_type = i64, minimum = 0, maximum = 3)]
+    pub subscription_level: Tier,
 }
 
 fn lockout_key(app: &App, ip: IpAddr) -> String {

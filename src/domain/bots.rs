@@ -13,6 +13,7 @@ use crate::domain::audit::{self, Target};
 use crate::domain::staff::{self, NewBotSpec};
 use crate::domain::views::{self, BotPrivate, BotPublic};
 use crate::error::ApiError;
+use crate::tier::Tier;
 use crate::level::{can_act_on, Level};
 use crate::store::bots::{BotSearch, CommandBucket, SelfReport, StaffChanges};
 use crate::store::keys::BotRow;
@@ -526,7 +527,8 @@ pub struct PlatformUser {
     pub id: i64,
     pub username: String,
     pub avatar_url: Option<String>,
-    pub subscription_tier: i64,
+    #[schema(value_type = i64, minimum = 0, maximum = 3)]
+    pub subscription_tier: Tier,
     pub state: i64,
     pub permission_level: i64,
     #[schema(value_type = String, format = DateTime)]

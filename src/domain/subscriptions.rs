@@ -15,6 +15,7 @@ use crate::error::ApiError;
 use crate::store::history::{History, HistoryEntry, SubscriptionHistoryRow};
 use crate::store::users::{SubscriptionChange, UserRow};
 use crate::store::{self, Conn};
+use crate::tier::Tier;
 use crate::time::{Timestamp, MICROS_PER_SECOND};
 
 const DAY: i64 = 86_400 * MICROS_PER_SECOND;
@@ -26,11 +27,11 @@ pub const TIER_CHOICES: &str = "1, 2, 3, TRIAL, PREMIUM, LIFETIME";
 pub const TIER_NAMES: [&str; 3] = ["TRIAL", "PREMIUM", "LIFETIME"];
 
 /// A grantable tier from its name, case-insensitively: `TRIAL` 1, `PREMIUM` 2, `LIFETIME` 3.
-pub fn tier_by_name(name: &str) -> Option<i64> {
+pub fn tier_by_name(name: &str) -> Option<Tier> {
     TIER_NAMES
         .iter()
         .position(|known| known.eq_ignore_ascii_case(name))
-        .map(|i| i as i64 + 1)
+        .and_then(|i| Tier::from_i64(i as i64 + 1))
 }
 
 /// What a grant asks for.
@@ -42,11 +43,11 @@ pub enum Grant {
 }
 
 impl Grant {
-    fn tier(self) -> i64 {
+    fn tier(self) -> Tier {
         match self {
-            Grant::Trial => 1,
-            Grant::Premium { .. } => 2,
-            Grant::Lifetime => 3,
+            Grant::Trial => Tier::Trial,
+            Grant::Premium { .. } => Tier::Premium,
+            Grant::Lifetime => Tier::Lifetime,
         }
     }
 }
@@ -55,7 +56,8 @@ impl Grant {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SubscriptionState {
     pub user_id: i64,
-    pub subscription_tier: i64,
+    #[schema(value_type = i64, minimum = 0, maximum = 3)]
+    pub subscription_tier: Tier,
     #[schema(value_type = Option<String>, format = DateTime)]
     pub expires_at: Option<Timestamp>,
     pub is_active: bool,
@@ -69,22 +71,22 @@ fn state_of(user: &UserRow, now: i64) -> SubscriptionState {
         user_id: user.id,
         subscription_tier: tier,
         expires_at: expires_at.map(Timestamp),
-        is_active: tier != 0,
-        granted_by_id: if tier == 0 { None } else { user.subscription_granted_by },
+        is_active: tier != Tier::Basic,
+        granted_by_id: if tier == Tier::Basic { None } else { user.subscription_granted_by },
         trial_used: user.is_trial_used != 0,
     }
 }
 
 /// Records an expiry (40-subscriptions §4) if the stored tier and expiry are still the ones given;
 /// the history row is dated at the expiry instant. `true` when this call recorded it.
-async fn record_expiry(conn: &mut Conn, user_id: i64, tier: i64, expires_at: i64) -> Result<bool, ApiError> {
+async fn record_expiry(conn: &mut Conn, user_id: i64, tier: Tier, expires_at: i64) -> Result<bool, ApiError> {
     if !store::users::clear_expired_subscription(conn, user_id, tier, expires_at).await? {
         return Ok(false);
     }
     let entry = HistoryEntry {
         user_id,
-        old: tier,
-        new: 0,
+        old: tier.as_i64(),
+        new: Tier::Basic.as_i64(),
         reason: Some("expired"),
         by: None,
         now: expires_at,
@@ -135,26 +137,26 @@ pub async fn grant(
     let mut tx = app.store.begin().await?;
     let target = staff::target_for(&mut tx, actor, user_id).await?;
     let (old_tier, old_expires_at) = effective_tier(&target, now);
-    if let (1 | 2, Some(expires_at)) = (target.subscription_tier, target.subscription_expires_at) {
-        if expires_at <= now {
+    if let (tier, Some(expires_at)) = (target.subscription_tier, target.subscription_expires_at) {
+        if tier.is_timed() && expires_at <= now {
             record_expiry(&mut tx, target.id, target.subscription_tier, expires_at).await?;
         }
     }
-    if old_tier == 3 {
+    if old_tier == Tier::Lifetime {
         return Err(ApiError::AlreadyLifetime);
     }
     if grant == Grant::Trial {
         if target.is_trial_used != 0 {
             return Err(ApiError::TrialAlreadyUsed);
         }
-        if old_tier == 2 {
+        if old_tier == Tier::Premium {
             return Err(ApiError::SubscriptionActive);
         }
     }
     let new_expires_at = match grant {
         Grant::Trial => Some(now + TRIAL_DAYS * DAY),
         Grant::Premium { days } => {
-            let start = if old_tier == 2 {
+            let start = if old_tier == Tier::Premium {
                 old_expires_at.unwrap_or(now)
             } else {
                 now
@@ -201,11 +203,11 @@ pub async fn revoke(app: &App, actor: Actor, user_id: i64, reason: &str) -> Resu
     let mut tx = app.store.begin().await?;
     let target = staff::target_for(&mut tx, actor, user_id).await?;
     let (old_tier, old_expires_at) = effective_tier(&target, now);
-    if old_tier == 0 {
+    if old_tier == Tier::Basic {
         return Err(ApiError::NoSubscription);
     }
     let change = SubscriptionChange {
-        tier: 0,
+        tier: Tier::Basic,
         expires_at: None,
         granted_by: None,
         uses_trial: false,
@@ -233,7 +235,7 @@ pub async fn revoke(app: &App, actor: Actor, user_id: i64, reason: &str) -> Resu
 struct SubscriptionAct<'a> {
     actor: Actor,
     target: &'a UserRow,
-    old_tier: i64,
+    old_tier: Tier,
     reason: Option<&'a str>,
     event: &'static str,
     /// The audit row's metadata, to which the history row's id is added.
@@ -260,8 +262,8 @@ async fn record_change(
     store::users::set_subscription(conn, target.id, change).await?;
     let entry = HistoryEntry {
         user_id: target.id,
-        old: old_tier,
-        new: new_tier,
+        old: old_tier.as_i64(),
+        new: new_tier.as_i64(),
         reason,
         by: Some(actor.id),
         now,
@@ -284,7 +286,8 @@ async fn reload_state(conn: &mut Conn, user_id: i64, now: i64) -> Result<Subscri
 pub struct ActiveSubscriber {
     pub id: i64,
     pub name: String,
-    pub tier: i64,
+    #[schema(value_type = i64, minimum = 1, maximum = 3)]
+    pub tier: Tier,
     #[schema(value_type = Option<String>, format = DateTime)]
     pub expires_at: Option<Timestamp>,
     pub is_active: bool,
@@ -293,7 +296,7 @@ pub struct ActiveSubscriber {
 /// Users whose effective tier is not Basic, by id, and how many match.
 pub async fn active(
     app: &App,
-    tier: Option<i64>,
+    tier: Option<Tier>,
     now: i64,
     offset: i64,
     limit: i64,

@@ -10,15 +10,15 @@ use crate::store::keys::BotRow;
 use crate::store::sessions::SessionRow;
 use crate::store::users::{LinkedPlatformRow, Restrictions, UserRow, UserWithLinks};
 use crate::store::{self, Conn};
+use crate::tier::Tier;
 use crate::time::Timestamp;
 
 /// Effective tier and its expiry: a Trial or Premium past its expiry reads as Basic.
-pub fn effective_tier(user: &UserRow, now: i64) -> (i64, Option<i64>) {
+pub fn effective_tier(user: &UserRow, now: i64) -> (Tier, Option<i64>) {
     match (user.subscription_tier, user.subscription_expires_at) {
-        (1 | 2, Some(expires)) if expires > now => (user.subscription_tier, Some(expires)),
-        (1 | 2, _) => (0, None),
-        (3, _) => (3, None),
-        _ => (0, None),
+        (tier, Some(expires)) if tier.is_timed() && expires > now => (tier, Some(expires)),
+        (Tier::Lifetime, _) => (Tier::Lifetime, None),
+        _ => (Tier::Basic, None),
     }
 }
 
@@ -54,7 +54,8 @@ pub struct UserPublic {
     pub id: i64,
     pub username: String,
     pub avatar_url: Option<String>,
-    pub subscription_tier: i64,
+    #[schema(value_type = i64, minimum = 0, maximum = 3)]
+    pub subscription_tier: Tier,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -74,7 +75,8 @@ pub struct UserPrivate {
     pub id: i64,
     pub username: String,
     pub avatar_url: Option<String>,
-    pub subscription_tier: i64,
+    #[schema(value_type = i64, minimum = 0, maximum = 3)]
+    pub subscription_tier: Tier,
     pub state: i64,
     pub permission_level: i64,
     #[schema(value_type = Option<String>, format = DateTime)]
@@ -417,7 +419,7 @@ pub fn private_view(
         state: effective_state(restrictions),
         permission_level: user.permission_level.as_i64(),
         subscription_expires_at: expires.map(Timestamp),
-        subscription_granted_by: if tier == 0 { None } else { user.subscription_granted_by },
+        subscription_granted_by: if tier == Tier::Basic { None } else { user.subscription_granted_by },
         last_activity_at: Timestamp(user.last_activity_at),
         permission_since: user.permission_since.map(Timestamp),
         avatar_source: user.avatar_source.clone(),

@@ -11,6 +11,7 @@ use utoipa_axum::routes;
 use crate::domain::app::{App, AppState};
 use crate::domain::input::{check_range, required, trimmed_text, Fields};
 use crate::domain::subscriptions::{self, tier_by_name, ActiveSubscriber, Grant, SubscriptionState, TIER_CHOICES};
+use crate::tier::Tier;
 use crate::error::{ApiError, ApiResult};
 use crate::http::body::{Body, Query, RequestBody};
 use crate::http::caller::{RequireAdmin, RequireLevel, Unrestricted};
@@ -28,10 +29,14 @@ fn invalid_tier() -> ApiError {
 }
 
 /// A grantable tier: the integers 1–3 or their names; nothing else (`"2"`, `2.0`, `true` fail).
-fn tier_field(fields: &Fields) -> Result<i64, ApiError> {
+fn tier_field(fields: &Fields) -> Result<Tier, ApiError> {
     match fields.raw("tier") {
         None | Some(Value::Null) => Err(required("tier")),
-        Some(Value::Number(n)) => n.as_i64().filter(|t| (1..=3).contains(t)).ok_or_else(invalid_tier),
+        Some(Value::Number(n)) => n
+            .as_i64()
+            .and_then(Tier::from_i64)
+            .filter(|t| *t != Tier::Basic)
+            .ok_or_else(invalid_tier),
         Some(Value::String(name)) => tier_by_name(name).ok_or_else(invalid_tier),
         Some(_) => Err(invalid_tier()),
     }
@@ -53,7 +58,7 @@ pub struct GrantBody {
     user_id: i64,
     /// 1, 2, 3, or "TRIAL", "PREMIUM", "LIFETIME" (any case).
     #[schema(value_type = TierName, inline)]
-    tier: i64,
+    tier: Tier,
     /// Premium only: 1–3650, required. Ignored for Trial and Lifetime.
     #[schema(minimum = 1, maximum = 3650)]
     duration_days: Option<i64>,
@@ -68,7 +73,7 @@ impl RequestBody for GrantBody {
         let tier = tier_field(fields)?;
         let duration_days = fields.opt_i64("duration_days")?;
         let duration_days = match tier {
-            2 => Some(check_range(
+            Tier::Premium => Some(check_range(
                 "duration_days",
                 duration_days.ok_or_else(|| required("duration_days"))?,
                 1,
@@ -93,8 +98,8 @@ impl GrantBody {
     /// The grant asked for: `duration_days` is kept for Premium only, where it is required.
     fn grant(&self) -> Grant {
         match (self.tier, self.duration_days) {
-            (1, _) => Grant::Trial,
-            (2, Some(days)) => Grant::Premium { days },
+            (Tier::Trial, _) => Grant::Trial,
+            (Tier::Premium, Some(days)) => Grant::Premium { days },
             _ => Grant::Lifetime,
         }
     }
@@ -181,7 +186,7 @@ async fn active(State(app): State<AppState>, _admin: RequireAdmin, query: Query)
             ["1", "2", "3"]
                 .iter()
                 .position(|digit| *digit == text)
-                .map(|i| i as i64 + 1)
+                .and_then(|i| Tier::from_i64(i as i64 + 1))
                 .or_else(|| tier_by_name(text))
                 .ok_or_else(invalid_tier)?,
         ),

@@ -21,6 +21,7 @@ use crate::domain::views::{
     self, ActiveSession, ChatBrief, EndedSession, OwnModerationAction, SubscriptionHistoryEntry, UserPrivate,
 };
 use crate::domain::{moderation, sessions, subscriptions};
+use crate::tier::Tier;
 use crate::error::{ApiError, ApiResult};
 use crate::http::body::{parse_path_id, Body, Query, RequestBody};
 use crate::http::caller::{Authenticated, Viewer};
@@ -208,7 +209,8 @@ async fn destroy_other_sessions(State(app): State<AppState>, auth: Authenticated
 
 #[derive(Serialize, ToSchema)]
 pub struct SubscriptionStatus {
-    subscription_tier: i64,
+    #[schema(value_type = i64, minimum = 0, maximum = 3)]
+    subscription_tier: Tier,
     #[schema(value_type = Option<String>, format = DateTime)]
     expires_at: Option<Timestamp>,
     is_active: bool,
@@ -230,7 +232,7 @@ async fn my_subscription(State(app): State<AppState>, auth: Authenticated) -> Ap
     Ok(Json(SubscriptionStatus {
         subscription_tier: tier,
         expires_at: expires_at.map(Timestamp),
-        is_active: tier > 0,
+        is_active: tier != Tier::Basic,
         history: history.into_iter().map(Into::into).collect(),
         created_at: Timestamp(user.created_at),
         updated_at: Timestamp(user.updated_at),

@@ -6,6 +6,7 @@ use sqlx::{FromRow, Row};
 
 use super::Conn;
 use crate::level::Level;
+use crate::tier::Tier;
 
 #[derive(Debug, Clone, FromRow)]
 pub struct UserRow {
@@ -15,7 +16,8 @@ pub struct UserRow {
     #[sqlx(try_from = "i64")]
     pub permission_level: Level,
     pub permission_since: Option<i64>,
-    pub subscription_tier: i64,
+    #[sqlx(try_from = "i64")]
+    pub subscription_tier: Tier,
     pub subscription_expires_at: Option<i64>,
     pub subscription_granted_by: Option<i64>,
     pub is_trial_used: i64,
@@ -527,7 +529,7 @@ pub async fn lock_owners(conn: &mut Conn) -> Result<(), sqlx::Error> {
 
 /// Writes a grant's or a revoke's subscription state; a Trial also marks the one trial as used.
 pub struct SubscriptionChange {
-    pub tier: i64,
+    pub tier: Tier,
     pub expires_at: Option<i64>,
     pub granted_by: Option<i64>,
     pub uses_trial: bool,
@@ -541,7 +543,7 @@ pub async fn set_subscription(conn: &mut Conn, user_id: i64, change: Subscriptio
          trial_used_at = CASE WHEN $5 = 1 THEN $6 ELSE trial_used_at END, updated_at = $6 WHERE id = $1",
     )
     .bind(user_id)
-    .bind(change.tier)
+    .bind(change.tier.as_i64())
     .bind(change.expires_at)
     .bind(change.granted_by)
     .bind(super::flag(change.uses_trial))
@@ -552,14 +554,20 @@ pub async fn set_subscription(conn: &mut Conn, user_id: i64, change: Subscriptio
 }
 
 /// Users whose stored Trial or Premium has expired but is not yet recorded: (id, tier, expires_at).
-pub async fn due_expiries(conn: &mut Conn, now: i64) -> Result<Vec<(i64, i64, i64)>, sqlx::Error> {
-    sqlx::query_as(
+pub async fn due_expiries(conn: &mut Conn, now: i64) -> Result<Vec<(i64, Tier, i64)>, sqlx::Error> {
+    let rows: Vec<(i64, i64, i64)> = sqlx::query_as(
         "SELECT id, subscription_tier, subscription_expires_at FROM users \
          WHERE subscription_tier IN (1, 2) AND subscription_expires_at <= $1 ORDER BY id",
     )
     .bind(now)
     .fetch_all(conn)
-    .await
+    .await?;
+    rows.into_iter()
+        .map(|(id, tier, expires_at)| {
+            let tier = Tier::try_from(tier).map_err(|e| sqlx::Error::Decode(e.into()))?;
+            Ok((id, tier, expires_at))
+        })
+        .collect()
 }
 
 /// Returns a user to Basic after an expiry, only if the stored tier and expiry are still the ones
@@ -567,7 +575,7 @@ pub async fn due_expiries(conn: &mut Conn, now: i64) -> Result<Vec<(i64, i64, i6
 pub async fn clear_expired_subscription(
     conn: &mut Conn,
     user_id: i64,
-    tier: i64,
+    tier: Tier,
     expires_at: i64,
 ) -> Result<bool, sqlx::Error> {
     let done = sqlx::query(
@@ -576,7 +584,7 @@ pub async fn clear_expired_subscription(
          WHERE id = $1 AND subscription_tier = $2 AND subscription_expires_at = $3",
     )
     .bind(user_id)
-    .bind(tier)
+    .bind(tier.as_i64())
     .bind(expires_at)
     .execute(conn)
     .await?;
@@ -586,7 +594,7 @@ pub async fn clear_expired_subscription(
 /// Users whose effective tier is not Basic (optionally one tier), by id, and how many there are.
 pub async fn active_subscribers(
     conn: &mut Conn,
-    tier: Option<i64>,
+    tier: Option<Tier>,
     now: i64,
     offset: i64,
     limit: i64,
@@ -595,14 +603,14 @@ pub async fn active_subscribers(
         AND ($2 IS NULL OR subscription_tier = $2)";
     let (total,): (i64,) = sqlx::query_as(&format!("SELECT COUNT(*) FROM users WHERE {condition}"))
         .bind(now)
-        .bind(tier)
+        .bind(tier.map(Tier::as_i64))
         .fetch_one(&mut *conn)
         .await?;
     let rows = sqlx::query_as(&format!(
         "SELECT {USER_COLUMNS} FROM users WHERE {condition} ORDER BY id ASC LIMIT $3 OFFSET $4"
     ))
     .bind(now)
-    .bind(tier)
+    .bind(tier.map(Tier::as_i64))
     .bind(limit)
     .bind(offset)
     .fetch_all(conn)

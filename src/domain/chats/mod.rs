@@ -16,6 +16,7 @@ use crate::domain::transport::effects::RoomEffects;
 use crate::domain::views::effective_tier;
 use crate::error::ApiError;
 use crate::level::{can_act_on, Level};
+use crate::tier::Tier;
 use crate::store::chats::{ChatFields, ChatRow};
 use crate::store::history::NewModeration;
 use crate::store::users::UserRow;
@@ -32,7 +33,7 @@ pub fn is_public(visibility: &str) -> bool {
 
 /// 60-chats §6: Admin+, or an effective Trial, Premium or Lifetime subscription.
 pub fn may_create(user: &UserRow, now: i64) -> bool {
-    user.permission_level >= Level::Admin || effective_tier(user, now).0 > 0
+    user.permission_level >= Level::Admin || effective_tier(user, now).0 != Tier::Basic
 }
 
 /// How many chats a user of this level may own; `None` = unlimited (Owners).

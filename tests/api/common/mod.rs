@@ -460,7 +460,7 @@ impl TestApp {
             &mut conn,
             user_id,
             SubscriptionChange {
-                tier,
+                tier: portal::tier::Tier::from_i64(tier).expect("a tier of 0–3"),
                 expires_at,
                 granted_by: None,
                 uses_trial: false,
