@@ -259,7 +259,7 @@ async fn execute(app: &App, command: Command) -> Result<Value, ApiError> {
             bot_type,
             rate_limit_per_hour,
         }) => {
-            let bot_type = crate::domain::bots::bot_type_from_name(&bot_type)
+            let bot_type = crate::bot_type::BotType::from_name(&bot_type)
                 .ok_or_else(|| ApiError::validation("type", "type must be one of: official, verified, community"))?;
             if !app.config.platforms.contains(&platform) {
                 return Err(ApiError::validation(
@@ -270,7 +270,7 @@ async fn execute(app: &App, command: Command) -> Result<Value, ApiError> {
             crate::domain::input::trimmed_text("name", &name, 2, 32)?;
             crate::domain::input::check_range("rate_limit_per_hour", rate_limit_per_hour, 1, 1_000_000)?;
             let owner = find_user(&mut tx, &owner).await?;
-            if bot_type == crate::domain::bots::OFFICIAL {
+            if bot_type == crate::bot_type::BotType::Official {
                 crate::domain::bots::require_official_owner(&mut tx, &owner, app.now()).await?;
             }
             let (bot, key) = staff::register_bot(

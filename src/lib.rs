@@ -1,6 +1,7 @@
 //! portal: the server of the Portal API.
 
 pub mod address;
+pub mod bot_type;
 pub mod cli;
 pub mod config;
 pub mod connections;

@@ -6,19 +6,19 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::address::AddressGroup;
+use crate::bot_type::BotType;
 use crate::crypto;
 use crate::domain::app::App;
-use crate::domain::bots;
 use crate::domain::sessions::{self, Opened};
 use crate::domain::users::{self, NewAccount};
 use crate::domain::views::{self, UserPrivate};
 use crate::error::ApiError;
-use crate::tier::Tier;
 use crate::store::codes::{CodeRow, NewCode};
 use crate::store::keys::BotRow;
 use crate::store::sessions::LiveSession;
 use crate::store::users::{Restrictions, UserKey, UserRow, UserWithLinks};
 use crate::store::{self, Conn};
+use crate::tier::Tier;
 use crate::time::{seconds_until, MICROS_PER_SECOND};
 
 const WEB: &str = "web";
@@ -139,7 +139,7 @@ pub async fn request_code(app: &App, identity: Identity<'_>, client_ip: IpAddr) 
 /// §6.3–6.4, 50-bots §4.1). The owner is read again at every use: the rules that stop such bots
 /// when their owner loses rank make this a second line, not the only one.
 pub async fn check_code_bot(app: &App, bot: &BotRow) -> Result<(), ApiError> {
-    if bot.bot_type != bots::OFFICIAL {
+    if bot.bot_type != BotType::Official {
         return Err(ApiError::OfficialBotRequired);
     }
     let mut conn = app.store.acquire().await?;

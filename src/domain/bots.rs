@@ -7,18 +7,19 @@ use serde::Serialize;
 use serde_json::{json, Map, Value};
 use utoipa::ToSchema;
 
+use crate::bot_type::BotType;
 use crate::crypto;
 use crate::domain::app::App;
 use crate::domain::audit::{self, Target};
 use crate::domain::staff::{self, NewBotSpec};
 use crate::domain::views::{self, BotPrivate, BotPublic};
 use crate::error::ApiError;
-use crate::tier::Tier;
 use crate::level::{can_act_on, Level};
 use crate::store::bots::{BotSearch, CommandBucket, SelfReport, StaffChanges};
 use crate::store::keys::BotRow;
 use crate::store::users::UserRow;
 use crate::store::{self, Conn};
+use crate::tier::Tier;
 use crate::time::{Timestamp, MICROS_PER_SECOND};
 
 const HOUR: i64 = 3600 * MICROS_PER_SECOND;
@@ -44,17 +45,6 @@ fn view(bot: BotRow, private: bool) -> BotView {
     }
 }
 
-/// The bot types by name, in type order (1 Official, 2 Verified, 3 Community).
-pub const BOT_TYPE_NAMES: [&str; 3] = ["official", "verified", "community"];
-
-/// `official`, `verified` or `community` (any case) as 1, 2, 3.
-pub fn bot_type_from_name(name: &str) -> Option<i64> {
-    BOT_TYPE_NAMES
-        .iter()
-        .position(|known| known.eq_ignore_ascii_case(name))
-        .map(|i| i as i64 + 1)
-}
-
 /// A page of bots by id, the inactive ones too when `with_inactive`, and how many there are.
 pub async fn page(app: &App, with_inactive: bool, offset: i64, limit: i64) -> Result<(Vec<BotRow>, i64), ApiError> {
     let mut conn = app.store.acquire().await?;
@@ -76,7 +66,7 @@ pub async fn visible(app: &App, id: i64, viewer: Option<Level>) -> Result<BotVie
 pub struct SearchFilter<'a> {
     pub q: &'a str,
     pub owner_id: Option<i64>,
-    pub bot_type: Option<i64>,
+    pub bot_type: Option<BotType>,
     pub offset: i64,
     pub limit: i64,
 }
@@ -134,13 +124,10 @@ async fn owner_of(conn: &mut Conn, owner_id: i64) -> Result<UserRow, ApiError> {
     store::users::by_id(conn, owner_id).await?.ok_or(ApiError::UserNotFound)
 }
 
-/// The bot type whose key obtains login codes for any identity (50-bots §4.1).
-pub const OFFICIAL: i64 = 1;
-
 /// An Official bot's key is worth an Owner's session, so only an Owner touches one (50-bots §4.1);
 /// checked after `manages`.
-fn require_owner_for_official(actor: Actor, bot_type: i64) -> Result<(), ApiError> {
-    if bot_type == OFFICIAL && actor.level < Level::Owner {
+fn require_owner_for_official(actor: Actor, bot_type: BotType) -> Result<(), ApiError> {
+    if bot_type == BotType::Official && actor.level < Level::Owner {
         return Err(ApiError::InsufficientPermission(Level::Owner.required_message()));
     }
     Ok(())
@@ -187,7 +174,7 @@ pub async fn register(app: &App, actor: Actor, input: &Registration) -> Result<(
             name: &input.name,
             platform: &input.platform,
             owner: &owner,
-            bot_type: 3,
+            bot_type: BotType::Community,
             rate_limit_per_hour: input.rate_limit_per_hour,
         },
     )
@@ -202,7 +189,7 @@ pub struct StaffUpdate {
     pub name: Option<String>,
     pub owner_id: Option<i64>,
     pub rate_limit_per_hour: Option<i64>,
-    pub bot_type: Option<i64>,
+    pub bot_type: Option<BotType>,
     pub is_active: Option<bool>,
 }
 
@@ -234,13 +221,13 @@ pub async fn update(app: &App, actor: Actor, bot_id: i64, input: StaffUpdate) ->
     if let Some(owner) = &new_owner {
         require_manages(actor, owner)?;
     }
-    let official_after = input.bot_type.unwrap_or(bot.bot_type) == OFFICIAL;
+    let official_after = input.bot_type.unwrap_or(bot.bot_type) == BotType::Official;
     require_owner_for_official(actor, bot.bot_type)?;
     if official_after {
-        require_owner_for_official(actor, OFFICIAL)?;
+        require_owner_for_official(actor, BotType::Official)?;
     }
     // Making a bot Official, or giving an Official bot away, needs an unbanned Owner as its owner.
-    let becomes_official = official_after && bot.bot_type != OFFICIAL;
+    let becomes_official = official_after && bot.bot_type != BotType::Official;
     if becomes_official || (official_after && new_owner.is_some()) {
         let owner = match new_owner {
             Some(owner) => owner,
@@ -295,7 +282,7 @@ pub async fn update(app: &App, actor: Actor, bot_id: i64, input: StaffUpdate) ->
         .await?;
     }
     if let Some(new_type) = bot_type {
-        // The type did change, so a move to Community (3) comes from a verified type.
+        // The type did change, so a move to Community comes from a verified type.
         let event = if views::is_verified(new_type) {
             "BOT_VERIFY"
         } else {
@@ -329,7 +316,7 @@ pub async fn stop_bots_of(
     now: i64,
 ) -> Result<(), ApiError> {
     let (only_type, reason) = match cause {
-        OwnerLost::Demoted => (Some(OFFICIAL), "owner_demoted"),
+        OwnerLost::Demoted => (Some(BotType::Official), "owner_demoted"),
         OwnerLost::Banned => (None, "owner_banned"),
     };
     for bot_id in store::bots::deactivate_owned(conn, owner_id, only_type, now).await? {

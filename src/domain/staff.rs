@@ -3,6 +3,7 @@
 
 use serde_json::json;
 
+use crate::bot_type::BotType;
 use crate::crypto;
 use crate::domain::app::App;
 use crate::domain::audit::{self, Target};
@@ -162,7 +163,7 @@ pub struct NewBotSpec<'a> {
     pub name: &'a str,
     pub platform: &'a str,
     pub owner: &'a UserRow,
-    pub bot_type: i64,
+    pub bot_type: BotType,
     pub rate_limit_per_hour: i64,
 }
 

@@ -72,7 +72,11 @@ fn state_of(user: &UserRow, now: i64) -> SubscriptionState {
         subscription_tier: tier,
         expires_at: expires_at.map(Timestamp),
         is_active: tier != Tier::Basic,
-        granted_by_id: if tier == Tier::Basic { None } else { user.subscription_granted_by },
+        granted_by_id: if tier == Tier::Basic {
+            None
+        } else {
+            user.subscription_granted_by
+        },
         trial_used: user.is_trial_used != 0,
     }
 }

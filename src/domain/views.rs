@@ -4,6 +4,7 @@
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use crate::bot_type::BotType;
 use crate::geo::Geo;
 use crate::store::history::{ChatBriefRow, ModerationRow, PermissionHistoryRow, SubscriptionHistoryRow};
 use crate::store::keys::BotRow;
@@ -237,7 +238,8 @@ pub struct BotPrivate {
     pub name: String,
     pub platform: String,
     pub owner_id: i64,
-    pub bot_type: i64,
+    #[schema(value_type = i64, minimum = 1, maximum = 3)]
+    pub bot_type: BotType,
     pub is_active: bool,
     pub rate_limit_per_hour: i64,
     pub groups: i64,
@@ -318,8 +320,8 @@ impl From<BotRow> for BotPublic {
 }
 
 /// Official (1) and Verified (2) bots are verified.
-pub fn is_verified(bot_type: i64) -> bool {
-    bot_type == 1 || bot_type == 2
+pub fn is_verified(bot_type: BotType) -> bool {
+    matches!(bot_type, BotType::Official | BotType::Verified)
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -419,7 +421,11 @@ pub fn private_view(
         state: effective_state(restrictions),
         permission_level: user.permission_level.as_i64(),
         subscription_expires_at: expires.map(Timestamp),
-        subscription_granted_by: if tier == Tier::Basic { None } else { user.subscription_granted_by },
+        subscription_granted_by: if tier == Tier::Basic {
+            None
+        } else {
+            user.subscription_granted_by
+        },
         last_activity_at: Timestamp(user.last_activity_at),
         permission_since: user.permission_since.map(Timestamp),
         avatar_source: user.avatar_source.clone(),

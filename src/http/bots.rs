@@ -12,6 +12,7 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use crate::bot_type::BotType;
 use crate::domain::app::{App, AppState};
 use crate::domain::bots::{
     self, Actor, BotView, CommandRecord, CommandUsage, PlatformUser, Registration, SelfUpdate, StaffUpdate,
@@ -74,10 +75,10 @@ fn bot_id(raw: &str) -> ApiResult<i64> {
 }
 
 /// `1`–`3`, or a type's name in any case.
-fn parse_bot_type(value: &Value) -> ApiResult<i64> {
+fn parse_bot_type(value: &Value) -> ApiResult<BotType> {
     let parsed = match value {
-        Value::Number(n) => n.as_i64().filter(|t| (1..=3).contains(t)),
-        Value::String(s) => bots::bot_type_from_name(s),
+        Value::Number(n) => n.as_i64().and_then(BotType::from_i64),
+        Value::String(s) => BotType::from_name(s),
         _ => None,
     };
     parsed.ok_or_else(|| ApiError::validation("bot_type", BOT_TYPE_MESSAGE))
@@ -168,8 +169,8 @@ async fn search_bots(State(app): State<AppState>, auth: Authenticated, query: Qu
         Some(text) => Some(
             text.parse::<i64>()
                 .ok()
-                .filter(|t| (1..=3).contains(t))
-                .or_else(|| bots::bot_type_from_name(text))
+                .and_then(BotType::from_i64)
+                .or_else(|| BotType::from_name(text))
                 .ok_or_else(|| ApiError::validation("bot_type", BOT_TYPE_MESSAGE))?,
         ),
     };
@@ -599,7 +600,7 @@ pub struct UpdateBotBody {
     rate_limit_per_hour: Option<i64>,
     /// `official`, `verified`, `community` (any case) or 1, 2, 3.
     #[schema(value_type = Option<BotTypeName>, inline, nullable = false)]
-    bot_type: Option<i64>,
+    bot_type: Option<BotType>,
     /// false refuses the key at once and hides the bot from public views.
     is_active: Option<bool>,
 }

@@ -149,6 +149,6 @@ one_of!(
 one_of!(
     /// A bot type by name (any case in requests) or number.
     BotTypeName,
-    crate::domain::bots::BOT_TYPE_NAMES,
+    crate::bot_type::BOT_TYPE_NAMES,
     numbers 1 ..= 3
 );

@@ -11,11 +11,11 @@ use utoipa_axum::routes;
 use crate::domain::app::{App, AppState};
 use crate::domain::input::{check_range, required, trimmed_text, Fields};
 use crate::domain::subscriptions::{self, tier_by_name, ActiveSubscriber, Grant, SubscriptionState, TIER_CHOICES};
-use crate::tier::Tier;
 use crate::error::{ApiError, ApiResult};
 use crate::http::body::{Body, Query, RequestBody};
 use crate::http::caller::{RequireAdmin, RequireLevel, Unrestricted};
 use crate::http::openapi::{ErrorBody, TierName};
+use crate::tier::Tier;
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()

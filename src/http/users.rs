@@ -21,11 +21,11 @@ use crate::domain::views::{
     self, ActiveSession, ChatBrief, EndedSession, OwnModerationAction, SubscriptionHistoryEntry, UserPrivate,
 };
 use crate::domain::{moderation, sessions, subscriptions};
-use crate::tier::Tier;
 use crate::error::{ApiError, ApiResult};
 use crate::http::body::{parse_path_id, Body, Query, RequestBody};
 use crate::http::caller::{Authenticated, Viewer};
 use crate::http::openapi::ErrorBody;
+use crate::tier::Tier;
 use crate::time::Timestamp;
 
 pub fn public_routes() -> OpenApiRouter<AppState> {

@@ -6,6 +6,7 @@ use sqlx::FromRow;
 use super::keys::{BotRow, BOT_COLUMNS};
 use super::users::escape_like;
 use super::Conn;
+use crate::bot_type::BotType;
 
 pub async fn by_id(conn: &mut Conn, id: i64) -> Result<Option<BotRow>, sqlx::Error> {
     sqlx::query_as(&format!("SELECT {BOT_COLUMNS} FROM bots WHERE id = $1"))
@@ -40,7 +41,7 @@ pub async fn list(
 pub struct BotSearch<'a> {
     pub q: &'a str,
     pub owner_id: Option<i64>,
-    pub bot_type: Option<i64>,
+    pub bot_type: Option<BotType>,
     pub include_inactive: bool,
     pub offset: i64,
     pub limit: i64,
@@ -63,7 +64,7 @@ pub async fn search(conn: &mut Conn, s: BotSearch<'_>) -> Result<(Vec<BotRow>, i
         .bind(&contains)
         .bind(id)
         .bind(s.owner_id)
-        .bind(s.bot_type)
+        .bind(s.bot_type.map(BotType::as_i64))
         .bind(super::flag(s.include_inactive))
         .fetch_one(&mut *conn)
         .await?;
@@ -75,7 +76,7 @@ pub async fn search(conn: &mut Conn, s: BotSearch<'_>) -> Result<(Vec<BotRow>, i
     .bind(&contains)
     .bind(id)
     .bind(s.owner_id)
-    .bind(s.bot_type)
+    .bind(s.bot_type.map(BotType::as_i64))
     .bind(super::flag(s.include_inactive))
     .bind(s.limit)
     .bind(s.offset)
@@ -107,7 +108,7 @@ pub struct StaffChanges<'a> {
     pub name: Option<&'a str>,
     pub owner_id: Option<i64>,
     pub rate_limit_per_hour: Option<i64>,
-    pub bot_type: Option<i64>,
+    pub bot_type: Option<BotType>,
     pub is_active: Option<bool>,
 }
 
@@ -128,7 +129,7 @@ pub async fn apply_staff_changes(
     .bind(changes.name.map(str::to_lowercase))
     .bind(changes.owner_id)
     .bind(changes.rate_limit_per_hour)
-    .bind(changes.bot_type)
+    .bind(changes.bot_type.map(BotType::as_i64))
     .bind(changes.is_active.map(super::flag))
     .bind(now)
     .fetch_one(conn)
@@ -140,7 +141,7 @@ pub async fn apply_staff_changes(
 pub async fn deactivate_owned(
     conn: &mut Conn,
     owner_id: i64,
-    bot_type: Option<i64>,
+    bot_type: Option<BotType>,
     now: i64,
 ) -> Result<Vec<i64>, sqlx::Error> {
     let rows: Vec<(i64,)> = sqlx::query_as(
@@ -148,7 +149,7 @@ pub async fn deactivate_owned(
          WHERE owner_id = $1 AND is_active = 1 AND ($2 IS NULL OR bot_type = $2) RETURNING id",
     )
     .bind(owner_id)
-    .bind(bot_type)
+    .bind(bot_type.map(BotType::as_i64))
     .bind(now)
     .fetch_all(conn)
     .await?;

@@ -3,6 +3,7 @@
 use sqlx::FromRow;
 
 use super::Conn;
+use crate::bot_type::BotType;
 
 #[derive(Debug, Clone, FromRow)]
 pub struct BotRow {
@@ -10,7 +11,8 @@ pub struct BotRow {
     pub name: String,
     pub platform: String,
     pub owner_id: i64,
-    pub bot_type: i64,
+    #[sqlx(try_from = "i64")]
+    pub bot_type: BotType,
     pub is_active: i64,
     pub rate_limit_per_hour: i64,
     pub groups: i64,
@@ -49,7 +51,7 @@ pub struct NewBot<'a> {
     pub name: &'a str,
     pub platform: &'a str,
     pub owner_id: i64,
-    pub bot_type: i64,
+    pub bot_type: BotType,
     pub rate_limit_per_hour: i64,
     pub key_hash: &'a str,
     pub key_prefix: &'a str,
@@ -66,7 +68,7 @@ pub async fn insert_bot(conn: &mut Conn, bot: NewBot<'_>) -> Result<BotRow, sqlx
     .bind(bot.name.to_lowercase())
     .bind(bot.platform)
     .bind(bot.owner_id)
-    .bind(bot.bot_type)
+    .bind(bot.bot_type.as_i64())
     .bind(bot.rate_limit_per_hour)
     .bind(bot.key_hash)
     .bind(bot.key_prefix)

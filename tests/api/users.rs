@@ -526,7 +526,7 @@ async fn profile_views_match_their_snapshots() {
             name: "My Bot",
             platform: "discord",
             owner: &subject,
-            bot_type: 3,
+            bot_type: portal::bot_type::BotType::Community,
             rate_limit_per_hour: 1000,
         },
     )

@@ -16,11 +16,11 @@ use crate::domain::transport::effects::RoomEffects;
 use crate::domain::views::effective_tier;
 use crate::error::ApiError;
 use crate::level::{can_act_on, Level};
-use crate::tier::Tier;
 use crate::store::chats::{ChatFields, ChatRow};
 use crate::store::history::NewModeration;
 use crate::store::users::UserRow;
 use crate::store::{self, Conn};
+use crate::tier::Tier;
 
 pub const OFFICIAL: &str = "official";
 pub const PUBLIC: &str = "public";

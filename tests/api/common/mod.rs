@@ -344,7 +344,7 @@ impl TestApp {
                 name,
                 platform,
                 owner,
-                bot_type,
+                bot_type: portal::bot_type::BotType::from_i64(bot_type).expect("a bot type of 1–3"),
                 rate_limit_per_hour: 1_000_000,
             },
         )

@@ -128,4 +128,3 @@ const ROOM_EVENTS: [&str; 7] = [
 ];
 
 // ---- §6.2 messages/delete ----
-
