@@ -671,7 +671,9 @@ fn session_row(rng: &mut StdRng, user_id: i64, created: i64, expires: i64, ended
 /// present it as a `psession` cookie.
 fn session_token(rng: &mut StdRng) -> String {
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    (0..43).map(|_| char::from(ALPHABET[rng.gen_range(0..ALPHABET.len())])).collect()
+    (0..43)
+        .map(|_| char::from(ALPHABET[rng.gen_range(0..ALPHABET.len())]))
+        .collect()
 }
 
 fn audit_row(kind: &str, actor: i64, target: i64, at: i64) -> Vec<Val> {
