@@ -274,9 +274,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         } else {
             0
         };
+        // A day apart, closer for a recent account with many actions: the last one ends (a day
+        // after it was issued) before now.
+        let step = DAY.min((now - DAY - p.created_at) / (count as i64 + 1));
         for k in 0..count {
             let kind = kinds[k % kinds.len()];
-            let at = p.created_at + (k as i64 + 1) * DAY;
+            let at = p.created_at + (k as i64 + 1) * step;
             // Past actions ran out or were lifted; only the banned users keep one in force.
             let (expires, lifted) = match kind {
                 "PLATFORM_WARNING" => (None, false),
