@@ -227,7 +227,10 @@ async fn main() -> Result<(), Error> {
         shared.sent_us[k].store(shared.since_start_us(), Ordering::Release);
         statuses.push(broadcast(&http_host, &tokens[0], k).await.unwrap_or(0));
         let expected = connected * (k + 1);
-        wait_for(Duration::from_secs(10), || shared.latencies_us.lock().unwrap().len() >= expected).await;
+        wait_for(Duration::from_secs(10), || {
+            shared.latencies_us.lock().unwrap().len() >= expected
+        })
+        .await;
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     let mut latencies = shared.latencies_us.lock().unwrap().clone();

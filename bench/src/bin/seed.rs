@@ -274,9 +274,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         } else {
             0
         };
+        // A day apart, closer for a recent account with many actions: the last one ends (a day
+        // after it was issued) before now.
+        let step = DAY.min((now - DAY - p.created_at) / (count as i64 + 1));
         for k in 0..count {
             let kind = kinds[k % kinds.len()];
-            let at = p.created_at + (k as i64 + 1) * DAY;
+            let at = p.created_at + (k as i64 + 1) * step;
             // Past actions ran out or were lifted; only the banned users keep one in force.
             let (expires, lifted) = match kind {
                 "PLATFORM_WARNING" => (None, false),
@@ -671,7 +674,9 @@ fn session_row(rng: &mut StdRng, user_id: i64, created: i64, expires: i64, ended
 /// present it as a `psession` cookie.
 fn session_token(rng: &mut StdRng) -> String {
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    (0..43).map(|_| char::from(ALPHABET[rng.gen_range(0..ALPHABET.len())])).collect()
+    (0..43)
+        .map(|_| char::from(ALPHABET[rng.gen_range(0..ALPHABET.len())]))
+        .collect()
 }
 
 fn audit_row(kind: &str, actor: i64, target: i64, at: i64) -> Vec<Val> {
