@@ -11,7 +11,7 @@ use utoipa::ToSchema;
 use super::handover::{self, publish_epoch_changed};
 use super::keys::RoomKeyBlob;
 use super::messages::{message_frame, post_system};
-use super::rooms::{ChatLive, Left};
+use super::rooms::{ChatLive, Left, MembersDue};
 use crate::domain::app::App;
 use crate::domain::chats::visible_chat;
 use crate::domain::presence::{frame, profiles, wall_clock_ms, Link, PresenceUser};
@@ -150,6 +150,24 @@ pub async fn publish_members(
     Ok(())
 }
 
+/// Sends a join storm's merged `room:members` (§2.6: changes within 500 ms may be merged into
+/// one, sent within a second of the first).
+async fn flush_members(app: Arc<App>, chat_id: i64, at: tokio::time::Instant) {
+    tokio::time::sleep_until(at).await;
+    let _live = app.rooms.lock(chat_id).await;
+    app.rooms.members_sent(chat_id);
+    let published = async {
+        let mut conn = app.store.acquire().await?;
+        if let Some(chat) = store::chats::by_id(&mut conn, chat_id).await? {
+            publish_members(&app, &mut conn, &chat, None).await?;
+        }
+        Ok::<(), ApiError>(())
+    };
+    if let Err(err) = published.await {
+        tracing::warn!(chat_id, error = %err, "sending a room's merged member list");
+    }
+}
+
 /// Queues `room:joined` for the connection: the room as it is now, under the chat's lock.
 async fn queue_snapshot(
     app: &App,
@@ -194,15 +212,17 @@ pub async fn join(app: &Arc<App>, link: &Arc<Link>, session: &LiveSession, data:
     if store::chats::is_banned(&mut conn, chat.id, user.id, app.now()).await? {
         return Err(ApiError::ChatBanned);
     }
+    // No connection is held while waiting for the lock: its holder may need one from the pool.
+    drop(conn);
     let rooms = &app.rooms;
     let mut live = rooms.lock(chat.id).await;
     if rooms.has_link(chat.id, link) {
+        let mut conn = app.store.acquire().await?;
         return queue_snapshot(app, &mut conn, &chat, link, session).await;
     }
     if rooms.rooms_of(link).len() >= app.config.chats.max_rooms_per_connection {
         return Err(ApiError::RoomLimit);
     }
-    drop(conn);
 
     let now = app.now();
     let entry = !rooms.user_present(chat.id, user.id).await;
@@ -240,7 +260,14 @@ pub async fn join(app: &Arc<App>, link: &Arc<Link>, session: &LiveSession, data:
         .await;
     queue_snapshot(app, &mut conn, &chat, link, session).await?;
     if entered.new_device {
-        publish_members(app, &mut conn, &chat, Some(link)).await?;
+        match rooms.members_due(chat.id) {
+            MembersDue::Now => publish_members(app, &mut conn, &chat, Some(link)).await?,
+            MembersDue::At(at) => {
+                let app = app.clone();
+                tokio::spawn(flush_members(app, chat.id, at));
+            }
+            MembersDue::AlreadyPending => {}
+        }
     }
     if let Some(row) = message {
         rooms.publish(chat.id, &message_frame(&mut conn, row).await?);

@@ -108,6 +108,27 @@ impl ChatLive {
     }
 }
 
+/// When a room's next `room:members` after a join may go (§2.6).
+pub enum MembersDue {
+    Now,
+    /// Merged with the changes until then.
+    At(tokio::time::Instant),
+    /// A merged one is already due.
+    AlreadyPending,
+}
+
+/// How many member lists a room's joins have sent in the current window, per node.
+struct MembersThrottle {
+    window_start: tokio::time::Instant,
+    sent: u32,
+    pending: bool,
+}
+
+/// Joins are announced at once, each with its own `room:members`, up to `MEMBERS_BURST` in a
+/// window of `MEMBERS_MERGE`; the joins after that share one list at the window's end.
+const MEMBERS_MERGE: Duration = Duration::from_millis(500);
+const MEMBERS_BURST: u32 = 8;
+
 /// What leaves for Redis, in order.
 pub enum Outgoing {
     Event(RemoteEvent),
@@ -137,6 +158,7 @@ pub struct Rooms {
     /// One lock per chat that was ever locked on this node. Entries are never removed, so that
     /// two holders of one chat's lock can never have different locks; an idle one is a few bytes.
     chats: Mutex<HashMap<i64, Arc<tokio::sync::Mutex<ChatLive>>>>,
+    members: Mutex<HashMap<i64, MembersThrottle>>,
 }
 
 /// A chat's lock, with its key-request state. With Redis up it is also the chat's shared lock,
@@ -197,6 +219,7 @@ impl Rooms {
             expired,
             outbox,
             chats: Mutex::default(),
+            members: Mutex::default(),
         };
         let tasks = RoomTasks {
             expired: expired_rx,
@@ -216,6 +239,44 @@ impl Rooms {
     /// The name of a connection of this node among all nodes.
     pub fn link_key(&self, link: &Link) -> String {
         format!("{}:{}", self.ephemeral.node_id(), link.id())
+    }
+
+    /// Whether a join's `room:members` goes now, or merged with those of the next moments: a join
+    /// storm of N devices would otherwise send N lists of up to N members to N connections.
+    pub fn members_due(&self, chat_id: i64) -> MembersDue {
+        let now = tokio::time::Instant::now();
+        let mut all = self.members.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let throttle = all.entry(chat_id).or_insert(MembersThrottle {
+            window_start: now,
+            sent: 0,
+            pending: false,
+        });
+        if throttle.pending {
+            return MembersDue::AlreadyPending;
+        }
+        if now >= throttle.window_start + MEMBERS_MERGE {
+            throttle.window_start = now;
+            throttle.sent = 0;
+        }
+        if throttle.sent < MEMBERS_BURST {
+            throttle.sent += 1;
+            return MembersDue::Now;
+        }
+        throttle.pending = true;
+        MembersDue::At(throttle.window_start + MEMBERS_MERGE)
+    }
+
+    /// A merged member list went out: a new window starts with it.
+    pub fn members_sent(&self, chat_id: i64) {
+        let mut all = self.members.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        all.insert(
+            chat_id,
+            MembersThrottle {
+                window_start: tokio::time::Instant::now(),
+                sent: 1,
+                pending: false,
+            },
+        );
     }
 
     /// Waits for the chat's lock: changes to its room and their events happen under it.

@@ -254,3 +254,34 @@ both_backends!(
         carol.join(rooms[2]).await;
     }
 );
+
+both_backends!(many_devices_join_one_room_at_once, |t: TestApp| async move {
+    let p = People::new(&t).await;
+    let (_, admin_token) = p.at("admin", 2).await;
+    let official = create_official(&t, &admin_token, "Lobby", "lobby").await;
+    let addr = t.listen().await;
+    // More joins at once than the database pool has connections: none may hold one while it waits
+    // for the room's lock, or the holder of the lock could not get one (a 503 for everybody).
+    let mut devices = Vec::new();
+    for i in 0..24 {
+        let (id, token) = p.at(&format!("joiner{i}"), 0).await;
+        devices.push(Device::ready(&t, addr, id, &token).await);
+    }
+    let joins = devices
+        .iter_mut()
+        .map(|device| device.try_join(json!({ "chat_id": official })));
+    for answer in futures_util::future::join_all(joins).await {
+        assert_eq!(answer["event"], "room:joined", "{answer}");
+    }
+    // A storm's member lists are merged (§2.6): everyone still learns the whole room within a
+    // second of the last join.
+    let last = devices.first_mut().unwrap();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(3);
+    loop {
+        let members = last.next("room:members").await;
+        if members["members"].as_array().unwrap().len() == 24 {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no complete member list");
+    }
+});
