@@ -101,41 +101,8 @@ trap cleanup EXIT
 # Every connection comes from 127.0.0.1, so the per-address cap is lifted and the node-wide cap
 # raised; the message rates (30 a minute per user and chat, 60 per user) are lifted so that the
 # senders are bounded by the server's work, not by the limiter.
-CHAT_ENV=(PORTAL_SERVER__MAX_CONNECTIONS=30000 PORTAL_SERVER__MAX_CONNECTIONS_PER_IP=30000
+NODE_ENV=(PORTAL_SERVER__MAX_CONNECTIONS=30000 PORTAL_SERVER__MAX_CONNECTIONS_PER_IP=30000
     PORTAL_CHATS__MESSAGE_RATE__PER_CHAT=1000000 PORTAL_CHATS__MESSAGE_RATE__PER_USER=1000000)
-
-# seed_database backend devices: a fresh database seeded with enough live sessions; sets DB_URL,
-# DB_NAME (PostgreSQL's database, empty for SQLite) and DB_DIR (where the seed wrote tokens.txt).
-seed_database() {
-    local backend=$1 devices=$2
-    DB_DIR="$WORK/$backend-$devices-$RANDOM"
-    DB_NAME=
-    mkdir -p "$DB_DIR"
-    case $backend in
-    sqlite) DB_URL="sqlite://$DB_DIR/portal.db?mode=rwc" ;;
-    postgres)
-        DB_NAME="portal_chat_$(date +%s)_$$_$RANDOM"
-        psql "$PG_URL/postgres" -qc "CREATE DATABASE $DB_NAME" >/dev/null
-        PG_DBS+=("$DB_NAME")
-        DB_URL="$PG_URL/$DB_NAME"
-        ;;
-    esac
-    # About half the users hold a live session; a few of them are banned.
-    "$SEED" "$DB_URL" $((devices * 22 / 10 + 1000)) "$DB_DIR" >&2
-}
-
-# start_node database-url [redis-url]: starts one server; sets NODE_PID and NODE_PORT.
-start_node() {
-    local url=$1 redis=${2:-} port
-    port=$(free_port)
-    env DATABASE_URL="$url" PORTAL_BIND="127.0.0.1:$port" ${redis:+REDIS_URL=$redis} \
-        PORTAL_REDIS_PREFIX="bench$$:" "${SERVE_ENV[@]}" "${CHAT_ENV[@]}" \
-        "$PORTAL" serve 2>>"$WORK/server-$port.log" &
-    NODE_PID=$!
-    NODE_PORT=$port
-    PIDS+=("$NODE_PID")
-    wait_ready "http://127.0.0.1:$port/health"
-}
 
 stop_nodes() {
     local pid
@@ -175,7 +142,7 @@ run_scenario() {
 
 for size in $SIZES; do
     echo "== $BACKEND, one node, $size devices" >&2
-    seed_database "$BACKEND" "$size"
+    seed_database "$BACKEND" "$size" portal_chat
     start_node "$DB_URL"
     run_scenario "$BACKEND, one node" "$size" "$NODE_PID" "http://127.0.0.1:$NODE_PORT" "$DB_DIR/tokens.txt" "$DB_NAME"
     stop_nodes "$NODE_PID"
@@ -183,7 +150,7 @@ done
 
 if [[ $TWO_NODES != 0 ]]; then
     echo "== postgres + Redis, two nodes, $TWO_NODES devices" >&2
-    seed_database postgres "$TWO_NODES"
+    seed_database postgres "$TWO_NODES" portal_chat
     start_node "$DB_URL" "$REDIS_URL"
     first_pid=$NODE_PID first_port=$NODE_PORT
     start_node "$DB_URL" "$REDIS_URL"

@@ -85,3 +85,39 @@ wrk_stat() {
     non2xx) awk '/Non-2xx or 3xx responses:/ { print $NF }' "$1" ;;
     esac
 }
+
+# seed_database backend connections name-prefix: a fresh database (SQLite under $WORK, or a new
+# PostgreSQL database at $PG_URL named after the prefix, recorded in PG_DBS for the clean-up) seeded
+# by $SEED with enough live sessions for `connections` clients. Sets DB_URL, DB_NAME (empty for
+# SQLite) and DB_DIR, where the seed wrote tokens.txt.
+seed_database() {
+    local backend=$1 connections=$2 prefix=$3
+    DB_DIR="$WORK/$backend-$connections-$RANDOM"
+    DB_NAME=
+    mkdir -p "$DB_DIR"
+    case $backend in
+    sqlite) DB_URL="sqlite://$DB_DIR/portal.db?mode=rwc" ;;
+    postgres)
+        DB_NAME="${prefix}_$(date +%s)_$$_$RANDOM"
+        psql "$PG_URL/postgres" -qc "CREATE DATABASE $DB_NAME" >/dev/null
+        PG_DBS+=("$DB_NAME")
+        DB_URL="$PG_URL/$DB_NAME"
+        ;;
+    esac
+    # About half the users hold a live session; a few of them are banned.
+    "$SEED" "$DB_URL" $((connections * 22 / 10 + 1000)) "$DB_DIR" >&2
+}
+
+# start_node database-url [redis-url]: starts $PORTAL serving on a free port with SERVE_ENV and
+# the script's NODE_ENV; sets NODE_PID and NODE_PORT and records the pid in PIDS.
+start_node() {
+    local url=$1 redis=${2:-} port
+    port=$(free_port)
+    env DATABASE_URL="$url" PORTAL_BIND="127.0.0.1:$port" ${redis:+REDIS_URL=$redis} \
+        PORTAL_REDIS_PREFIX="bench$$:" "${SERVE_ENV[@]}" "${NODE_ENV[@]}" \
+        "$PORTAL" serve 2>>"$WORK/server-$port.log" &
+    NODE_PID=$!
+    NODE_PORT=$port
+    PIDS+=("$NODE_PID")
+    wait_ready "http://127.0.0.1:$port/health"
+}

@@ -55,40 +55,7 @@ trap cleanup EXIT
 
 # Every connection comes from 127.0.0.1, so the per-address cap is lifted; the node-wide cap is
 # raised above the largest run.
-REALTIME_ENV=(PORTAL_SERVER__MAX_CONNECTIONS=30000 PORTAL_SERVER__MAX_CONNECTIONS_PER_IP=30000)
-
-# seed_database backend connections: a fresh database seeded with enough live sessions; sets DB_URL
-# and DB_DIR (where the seed wrote tokens.txt).
-seed_database() {
-    local backend=$1 connections=$2
-    DB_DIR="$WORK/$backend-$connections-$RANDOM"
-    mkdir -p "$DB_DIR"
-    case $backend in
-    sqlite) DB_URL="sqlite://$DB_DIR/portal.db?mode=rwc" ;;
-    postgres)
-        local db
-        db="portal_rt_$(date +%s)_$$_$RANDOM"
-        psql "$PG_URL/postgres" -qc "CREATE DATABASE $db" >/dev/null
-        PG_DBS+=("$db")
-        DB_URL="$PG_URL/$db"
-        ;;
-    esac
-    # About half the users hold a live session; a few of them are banned.
-    "$SEED" "$DB_URL" $((connections * 22 / 10 + 1000)) "$DB_DIR" >&2
-}
-
-# start_node database-url [redis-url]: starts one server; sets NODE_PID and NODE_PORT.
-start_node() {
-    local url=$1 redis=${2:-} port
-    port=$(free_port)
-    env DATABASE_URL="$url" PORTAL_BIND="127.0.0.1:$port" ${redis:+REDIS_URL=$redis} \
-        PORTAL_REDIS_PREFIX="bench$$:" "${SERVE_ENV[@]}" "${REALTIME_ENV[@]}" \
-        "$PORTAL" serve 2>>"$WORK/server-$port.log" &
-    NODE_PID=$!
-    NODE_PORT=$port
-    PIDS+=("$NODE_PID")
-    wait_ready "http://127.0.0.1:$port/health"
-}
+NODE_ENV=(PORTAL_SERVER__MAX_CONNECTIONS=30000 PORTAL_SERVER__MAX_CONNECTIONS_PER_IP=30000)
 
 RESULTS=$WORK/realtime.tsv
 : >"$RESULTS"
@@ -113,7 +80,7 @@ run_scenario() {
 
 for size in $SIZES; do
     echo "== $BACKEND, one node, $size connections" >&2
-    seed_database "$BACKEND" "$size"
+    seed_database "$BACKEND" "$size" portal_rt
     start_node "$DB_URL"
     run_scenario "$BACKEND, one node" "$size" "$NODE_PID" "ws://127.0.0.1:$NODE_PORT/v1/portal/ws" "$DB_DIR/tokens.txt"
     kill "$NODE_PID"
@@ -122,7 +89,7 @@ done
 
 if [[ $TWO_NODES != 0 ]]; then
     echo "== postgres + Redis, two nodes, $TWO_NODES connections" >&2
-    seed_database postgres "$TWO_NODES"
+    seed_database postgres "$TWO_NODES" portal_rt
     start_node "$DB_URL" "$REDIS_URL"
     first_pid=$NODE_PID first_port=$NODE_PORT
     start_node "$DB_URL" "$REDIS_URL"

@@ -35,6 +35,7 @@
 //! message has reached every device, or when no delivery has come for `DELIVERY_QUIET`. Prints
 //! one JSON object.
 
+use portal_bench::{percentile, rss_kb, wait_for};
 use std::borrow::Cow;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -499,18 +500,6 @@ async fn sender(device: usize, node: Node, token: String, messages: usize, share
     (first, answers)
 }
 
-fn proc_status_kb(pid: &str) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|status| {
-            status
-                .lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
-        })
-        .unwrap_or(0)
-}
-
 /// User + system CPU ticks of a process so far (fields 14 and 15 of `/proc/<pid>/stat`).
 fn cpu_ticks(pid: &str) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/stat"))
@@ -547,29 +536,9 @@ fn postgres_ticks(database: Option<&str>) -> u64 {
         .sum()
 }
 
-fn percentile(sorted: &[u64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    let rank = ((p / 100.0) * (sorted.len() - 1) as f64).round() as usize;
-    sorted[rank.min(sorted.len() - 1)] as f64 / 1000.0
-}
-
 fn round(value: f64, places: i32) -> f64 {
     let scale = 10f64.powi(places);
     (value * scale).round() / scale
-}
-
-/// Waits until `done` holds or `limit` passes; true when it held.
-async fn wait_for(limit: Duration, done: impl Fn() -> bool) -> bool {
-    let until = Instant::now() + limit;
-    while Instant::now() < until {
-        if done() {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    done()
 }
 
 #[tokio::main]
@@ -609,7 +578,7 @@ async fn main() -> Result<(), Error> {
         .and_then(|v| v.parse().ok())
         .unwrap_or(100.0);
     let database = std::env::var("CHAT_PG_DATABASE").ok().filter(|d| !d.is_empty());
-    let rss_kb = || pids.iter().map(|p| proc_status_kb(p)).sum::<u64>();
+    let rss_kb = || pids.iter().map(|p| rss_kb(p)).sum::<u64>();
     let server_ticks = || pids.iter().map(|p| cpu_ticks(p)).sum::<u64>();
     let rss_idle_kb = rss_kb();
 

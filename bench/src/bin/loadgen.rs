@@ -10,6 +10,7 @@
 //! `X-Forwarded-For`, so the server must trust 127.0.0.1 as a proxy): the server allows five
 //! pending codes per address, and two connections must never log the same identity in at once.
 
+use portal_bench::percentile;
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -198,14 +199,6 @@ async fn connection(
         }
     }
     tally
-}
-
-fn percentile(sorted: &[u64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    let rank = ((p / 100.0) * (sorted.len() - 1) as f64).round() as usize;
-    sorted[rank.min(sorted.len() - 1)] as f64 / 1000.0
 }
 
 #[tokio::main]

@@ -14,6 +14,7 @@
 //! broadcasts one a second and measures, per delivery, the time from sending the request to the
 //! `notification:new` frame arriving. Prints one JSON object.
 
+use portal_bench::{percentile, rss_kb, wait_for};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -47,18 +48,6 @@ impl Shared {
     fn since_start_us(&self) -> u64 {
         self.started.elapsed().as_micros() as u64
     }
-}
-
-fn rss_kb(pid: &str) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|status| {
-            status
-                .lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
-        })
-        .unwrap_or(0)
 }
 
 fn total_rss_kb(pids: &[String]) -> u64 {
@@ -142,26 +131,6 @@ async fn broadcast(http_host: &str, owner_token: &str, k: usize) -> Result<u16, 
         .and_then(|s| s.parse().ok())
         .unwrap_or(0);
     Ok(status)
-}
-
-fn percentile(sorted: &[u64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    let rank = ((p / 100.0) * (sorted.len() - 1) as f64).round() as usize;
-    sorted[rank.min(sorted.len() - 1)] as f64 / 1000.0
-}
-
-/// Waits until `done` holds or `limit` passes; true when it held.
-async fn wait_for(limit: Duration, done: impl Fn() -> bool) -> bool {
-    let until = Instant::now() + limit;
-    while Instant::now() < until {
-        if done() {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    done()
 }
 
 #[tokio::main]
