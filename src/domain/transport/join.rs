@@ -322,13 +322,11 @@ pub async fn after_leave(
     handover::decide(app, chat_id, live).await
 }
 
-/// How often a node beats in the shared room registry.
-const ROOM_BEAT: std::time::Duration = std::time::Duration::from_secs(5);
-
-/// With Redis: this node's room beat. The joined connections of a node silent for
-/// `presence.idle_timeout_s` count as closed (§2.4) and are cleaned up by the node that notices;
-/// when Redis comes back, this node's joined connections are shared again and key needs are
-/// re-evaluated (§9). Ends with the app.
+/// With Redis: this node's room beat, every `presence.node_beat_s` as its presence beat. The joined
+/// connections of a node silent for three beats (15 s by default, within the
+/// `presence.idle_timeout_s` that §2.4 allows) count as closed and are cleaned up by the node that
+/// notices; when Redis comes back, this node's joined connections are shared again and key needs
+/// are re-evaluated (§9). Ends with the app.
 pub async fn keep_shared_rooms(app: std::sync::Weak<App>) {
     let mut was_shared = false;
     loop {
@@ -340,8 +338,9 @@ pub async fn keep_shared_rooms(app: std::sync::Weak<App>) {
             }
         }
         was_shared = shared;
+        let beat = std::time::Duration::from_secs(app_now.config.presence.node_beat_s.max(1));
         drop(app_now);
-        tokio::time::sleep(ROOM_BEAT).await;
+        tokio::time::sleep(beat).await;
     }
 }
 
@@ -352,7 +351,7 @@ async fn beat(app: &Arc<App>, reshare: bool) -> Result<(), ApiError> {
             handover::decide(app, chat_id, &mut live).await?;
         }
     }
-    let dead_after_ms = app.config.presence.idle_timeout_s.max(1) as i64 * 1000;
+    let dead_after_ms = 3 * 1000 * app.config.presence.node_beat_s.max(1) as i64;
     let dead = app.ephemeral.room_beat(wall_clock_ms(), dead_after_ms).await;
     for (node, chats) in dead.unwrap_or_default() {
         let prefix = format!("{node}:");

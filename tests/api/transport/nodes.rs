@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use super::*;
 use crate::common::private_redis::PrivateRedis;
+use crate::common::process::ServerProcess;
 use crate::common::{redis_url, Kind};
 use portal::domain::transport::deletion::wipe_due;
 
@@ -233,4 +234,59 @@ async fn without_redis_each_node_serves_its_own_connections() {
     }
     alice.reads(chat_id, &["across again"]).await;
     bob.reads(chat_id, &["across again"]).await;
+}
+
+#[tokio::test]
+async fn the_devices_of_a_node_that_died_leave_their_rooms() {
+    let Some(url) = redis_url().await else { return };
+    let Some(a) = TestApp::new(Kind::Postgres, |c| {
+        c.redis_url = Some(url);
+        c.presence.node_beat_s = 1;
+    })
+    .await
+    else {
+        return;
+    };
+    assert!(a.app.ephemeral.wait_connected(Duration::from_secs(2)).await);
+    let p = People::new(&a).await;
+    let (chat_id, (alice_id, alice_token), (bob_id, bob_token)) = alice_and_bob(&p).await;
+    let mut alice = Device::ready(&a, a.listen().await, alice_id, &alice_token).await;
+    alice.join(chat_id).await;
+    alice.serve_key_request().await;
+
+    // Bob's connection is on a real server process of the same deployment, killed without a
+    // goodbye once he holds the key.
+    let config = &a.app.config;
+    let mut node = ServerProcess::start(
+        &config.effective_database_url(),
+        &[
+            ("REDIS_URL", config.redis_url.as_deref().unwrap()),
+            ("PORTAL_REDIS_PREFIX", &config.redis_prefix),
+            ("PORTAL_PRESENCE__NODE_BEAT_S", "1"),
+        ],
+    )
+    .await;
+    // The process reaches Redis within a second of starting; until then it keeps its rooms alone.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let mut bob = Device::ready(&a, node.addr, bob_id, &bob_token).await;
+    bob.join(chat_id).await;
+    alice.serve_key_request().await;
+    bob.next("room:key").await;
+    alice.drain().await;
+    node.kill();
+
+    // Three beats of silence, then a living node's beat takes Bob's device out of the room.
+    let members = alice.next_within("room:members", Duration::from_secs(10)).await;
+    assert_eq!(
+        roster(&members["members"]),
+        json!([entry(alice_id, "owner", &[&alice])])
+    );
+    let r = a
+        .post_as(
+            &bob.token,
+            &chat_path(chat_id, "messages"),
+            json!({"content": bob.bundle(chat_id, 1, "from the dead node")}),
+        )
+        .await;
+    r.assert_error(403, "ERR_ROOM_NOT_JOINED");
 }
