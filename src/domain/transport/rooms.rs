@@ -26,6 +26,9 @@ use crate::ephemeral::{Ephemeral, RemoteEvent, RoomCast};
 
 /// How long a node may hold a chat's shared lock before it lapses (a node that died holding it).
 const SHARED_LOCK_TTL_MS: u64 = 10_000;
+/// How often a node asks again for a chat's shared lock that another holds. Each message of a busy
+/// room waits about half of it on top of the holder's work (bench/README.md, "Chat transport").
+const SHARED_LOCK_POLL: Duration = Duration::from_millis(1);
 /// How long to wait for a chat's shared lock before going on without it.
 const SHARED_LOCK_WAIT: Duration = Duration::from_secs(12);
 
@@ -304,7 +307,7 @@ impl Rooms {
                         break;
                     }
                     Some(false) if tokio::time::Instant::now() < deadline => {
-                        tokio::time::sleep(Duration::from_millis(5)).await;
+                        tokio::time::sleep(SHARED_LOCK_POLL).await;
                     }
                     Some(false) => {
                         tracing::warn!(
