@@ -35,33 +35,7 @@ both_backends!(creation_needs_a_subscription_or_admin, |t: TestApp| async move {
     assert_eq!(chat["owner"]["username"], "uadmin");
     // The login bot reported no avatar for this identity.
     assert_eq!(chat["owner"]["avatar_url"], Value::Null);
-    assert_eq!(
-        keys(&chat),
-        [
-            "allow_control_requests",
-            "archived",
-            "avatar_url",
-            "chat_type",
-            "description",
-            "expires_at",
-            "history_visible",
-            "id",
-            "implicit_hosting",
-            "inactive_cursors",
-            "label",
-            "locked_controls",
-            "name",
-            "next_wipe_at",
-            "owner",
-            "peer",
-            "running",
-            "secrets",
-            "slug",
-            "viewer_count",
-            "visibility",
-            "wipe_preset"
-        ]
-    );
+    assert_eq!(keys(&chat), CHAT_SUMMARY_FIELDS);
     assert_eq!(chat["chat_type"], "group");
     assert_eq!(chat["visibility"], "private");
     assert_eq!(chat["slug"], Value::Null);

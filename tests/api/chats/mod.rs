@@ -5,7 +5,7 @@ mod creation;
 mod invites;
 mod management;
 
-use crate::common::chats::{create_official, create_private, new_invite};
+use crate::common::chats::{create_official, create_private, new_invite, CHAT_SUMMARY_FIELDS};
 use crate::common::{audits, keys, rfc3339, Kind, People, TestApp, HOUR, SECOND};
 use serde_json::{json, Value};
 

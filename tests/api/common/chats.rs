@@ -30,3 +30,29 @@ pub async fn new_invite(t: &TestApp, token: &str, chat_id: i64, body: Value) -> 
         .unwrap()
         .to_owned()
 }
+
+/// The fields of a `ChatSummary` with the settings of §7.1 (60-chats §5.1), sorted.
+pub const CHAT_SUMMARY_FIELDS: [&str; 22] = [
+    "allow_control_requests",
+    "archived",
+    "avatar_url",
+    "chat_type",
+    "description",
+    "expires_at",
+    "history_visible",
+    "id",
+    "implicit_hosting",
+    "inactive_cursors",
+    "label",
+    "locked_controls",
+    "name",
+    "next_wipe_at",
+    "owner",
+    "peer",
+    "running",
+    "secrets",
+    "slug",
+    "viewer_count",
+    "visibility",
+    "wipe_preset",
+];

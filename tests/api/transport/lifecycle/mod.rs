@@ -7,34 +7,9 @@ mod deletion;
 mod settings;
 
 use super::*;
+use crate::common::chats::CHAT_SUMMARY_FIELDS;
 use crate::common::{audits, rfc3339, SECOND};
 use portal::domain::transport::deletion::wipe_due;
-
-/// The fields of a `ChatSummary` with the settings of §7.1 (60-chats §5.1), sorted.
-const CHAT_SUMMARY_FIELDS: [&str; 22] = [
-    "allow_control_requests",
-    "archived",
-    "avatar_url",
-    "chat_type",
-    "description",
-    "expires_at",
-    "history_visible",
-    "id",
-    "implicit_hosting",
-    "inactive_cursors",
-    "label",
-    "locked_controls",
-    "name",
-    "next_wipe_at",
-    "owner",
-    "peer",
-    "running",
-    "secrets",
-    "slug",
-    "viewer_count",
-    "visibility",
-    "wipe_preset",
-];
 
 /// The holder of `token` joins the chat through a fresh invite of its owner's.
 async fn join_by_invite(t: &TestApp, owner_token: &str, chat_id: i64, token: &str) {
