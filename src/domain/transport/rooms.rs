@@ -444,14 +444,29 @@ impl Rooms {
         Entered { new_device }
     }
 
-    /// Takes connections of this node out of the room; returns the devices that left with them.
-    async fn take_out(&self, chat_id: i64, gone: Vec<Joined>) -> Vec<Left> {
-        let links: Vec<String> = gone.iter().map(|j| j.key.clone()).collect();
+    /// Takes the connections `chosen` accepts out of the room, from this node's registry and the
+    /// shared one, with one read of the room; returns the devices left with no connection there.
+    async fn remove_where(&self, chat_id: i64, chosen: impl Fn(&str, &RoomEntry) -> bool) -> Vec<Left> {
+        let mut entries = self.entries(chat_id).await;
+        // A connection of this node not (yet) in the shared registry, as while Redis comes back.
+        let local: Vec<(String, RoomEntry)> = self
+            .registry()
+            .rooms
+            .get(&chat_id)
+            .into_iter()
+            .flatten()
+            .map(|j| (j.key.clone(), j.entry.clone()))
+            .collect();
+        for (key, entry) in local {
+            if entries.iter().all(|(known, _)| *known != key) {
+                entries.push((key, entry));
+            }
+        }
+        let (gone, remaining): (Vec<_>, Vec<_>) = entries.into_iter().partition(|(key, e)| chosen(key, e));
+        let links: Vec<String> = gone.iter().map(|(key, _)| key.clone()).collect();
         self.forget(chat_id, &links).await;
-        let remaining = self.entries(chat_id).await;
         let mut left: Vec<Left> = Vec::new();
-        for joined in gone {
-            let entry = joined.entry;
+        for (_, entry) in gone {
             let still = remaining.iter().any(|(_, e)| e.session_id == entry.session_id);
             if !still && left.iter().all(|l| l.session_id != entry.session_id) {
                 left.push(Left {
@@ -472,6 +487,9 @@ impl Rooms {
 
     /// Removes connections from this node's registry and from the shared one.
     async fn forget(&self, chat_id: i64, links: &[String]) {
+        if links.is_empty() {
+            return;
+        }
         {
             let mut registry = self.registry();
             if let Some(joined) = registry.rooms.get_mut(&chat_id) {
@@ -489,87 +507,26 @@ impl Rooms {
     /// Takes the connection out of the room; `None` when it was not joined, else the device that
     /// left with it, if it was the device's last connection there.
     pub async fn leave(&self, chat_id: i64, link: &Link) -> Option<Option<Left>> {
-        let gone: Vec<Joined> = {
-            let registry = self.registry();
-            let joined = registry.rooms.get(&chat_id)?;
-            joined.iter().filter(|j| j.link.id() == link.id()).cloned().collect()
-        };
-        if gone.is_empty() {
+        if !self.has_link(chat_id, link) {
             return None;
         }
-        Some(self.take_out(chat_id, gone).await.pop())
+        let key = self.link_key(link);
+        Some(self.remove_where(chat_id, |k, _| k == key).await.pop())
     }
 
     /// Takes every connection of the user out of the room, on every node, after `frame` (§8):
     /// returns the devices that left.
     pub async fn remove_user(&self, chat_id: i64, user_id: i64, frame: &Arc<str>) -> Vec<Left> {
-        let before = self.entries(chat_id).await;
-        let mine: Vec<Joined> = {
-            let registry = self.registry();
-            registry
-                .rooms
-                .get(&chat_id)
-                .into_iter()
-                .flatten()
-                .filter(|j| j.entry.user_id == user_id)
-                .cloned()
-                .collect()
-        };
-        for joined in &mine {
-            joined.link.queue(frame);
-        }
+        self.send_where(chat_id, frame, |j| j.entry.user_id == user_id);
         self.cast(RoomCast::Remove { chat_id, user_id }, frame);
-        let elsewhere: Vec<String> = before
-            .iter()
-            .filter(|(key, e)| e.user_id == user_id && !mine.iter().any(|j| j.key == *key))
-            .map(|(key, _)| key.clone())
-            .collect();
-        self.forget(chat_id, &elsewhere).await;
-        let mut left = self.take_out(chat_id, mine).await;
-        for (_, entry) in before.into_iter().filter(|(key, _)| elsewhere.contains(key)) {
-            if left.iter().all(|l| l.session_id != entry.session_id) {
-                left.push(Left {
-                    chat_id,
-                    user_id,
-                    session_id: entry.session_id,
-                    device_id: entry.device_id,
-                    public_key: entry.public_key,
-                });
-            }
-        }
-        let sessions: Vec<i64> = left.iter().map(|l| l.session_id).collect();
-        if !sessions.is_empty() && self.ephemeral.presence_is_shared() {
-            self.ephemeral.room_remove(chat_id, &[], &sessions).await;
-        }
-        left
+        self.remove_where(chat_id, |_, e| e.user_id == user_id).await
     }
 
     /// The connections of a node that stopped without closing them (found by `keep_shared_rooms`):
     /// forgotten, as if they had closed (§2.4). Returns the devices that left.
     pub async fn forget_node(&self, chat_id: i64, node: &str) -> Vec<Left> {
         let prefix = format!("{node}:");
-        let before = self.entries(chat_id).await;
-        let gone: Vec<String> = before
-            .iter()
-            .filter(|(key, _)| key.starts_with(&prefix))
-            .map(|(key, _)| key.clone())
-            .collect();
-        self.forget(chat_id, &gone).await;
-        let remaining = self.entries(chat_id).await;
-        let mut left: Vec<Left> = Vec::new();
-        for (_, entry) in before.into_iter().filter(|(key, _)| gone.contains(key)) {
-            let still = remaining.iter().any(|(_, e)| e.session_id == entry.session_id);
-            if !still && left.iter().all(|l| l.session_id != entry.session_id) {
-                left.push(Left {
-                    chat_id,
-                    user_id: entry.user_id,
-                    session_id: entry.session_id,
-                    device_id: entry.device_id,
-                    public_key: entry.public_key,
-                });
-            }
-        }
-        left
+        self.remove_where(chat_id, |key, _| key.starts_with(&prefix)).await
     }
 
     /// Puts this node's joined connections back into the shared registry (Redis came back).
