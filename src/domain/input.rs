@@ -54,6 +54,15 @@ impl Fields {
         self.opt_i64(name)?.ok_or_else(|| required(name))
     }
 
+    /// A required id or counter: an integer of at least 1.
+    pub fn req_positive(&self, name: &str) -> Result<i64, ApiError> {
+        let value = self.req_i64(name)?;
+        if value < 1 {
+            return Err(ApiError::validation(name, format!("{name} must be at least 1")));
+        }
+        Ok(value)
+    }
+
     pub fn opt_bool(&self, name: &str) -> Result<Option<bool>, ApiError> {
         match self.present(name) {
             None => Ok(None),

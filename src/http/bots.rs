@@ -517,10 +517,7 @@ pub struct RegisterBotBody {
 impl RequestBody for RegisterBotBody {
     fn parse(fields: &mut Fields, app: &App) -> ApiResult<Self> {
         let name = trimmed_text("name", fields.req_str("name")?, 2, 32)?;
-        let owner_id = fields.req_i64("owner_id")?;
-        if owner_id < 1 {
-            return Err(ApiError::validation("owner_id", "owner_id must be at least 1"));
-        }
+        let owner_id = fields.req_positive("owner_id")?;
         let platform = fields.req_str("platform")?.to_lowercase();
         if !app.config.platforms.contains(&platform) {
             return Err(ApiError::validation(

@@ -503,7 +503,7 @@ pub struct TransferBody {
 impl RequestBody for TransferBody {
     fn parse(fields: &mut Fields, _app: &App) -> ApiResult<Self> {
         Ok(TransferBody {
-            new_owner_id: input::user_id(fields, "new_owner_id")?,
+            new_owner_id: fields.req_positive("new_owner_id")?,
         })
     }
 }
@@ -537,7 +537,7 @@ pub struct KickBody {
 impl RequestBody for KickBody {
     fn parse(fields: &mut Fields, _app: &App) -> ApiResult<Self> {
         Ok(KickBody {
-            user_id: input::user_id(fields, "user_id")?,
+            user_id: fields.req_positive("user_id")?,
             reason: input::optional_text("reason", fields.opt_str("reason")?, 500)?,
         })
     }

@@ -9,7 +9,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::domain::app::{App, AppState};
-use crate::domain::chats::input::{optional_text, user_id};
+use crate::domain::chats::input::optional_text;
 use crate::domain::chats::moderation::{self, Sanction};
 use crate::domain::input::{check_range, trimmed_text, Fields};
 use crate::domain::moderation as platform;
@@ -86,7 +86,7 @@ pub struct HardMuteBody {
 impl RequestBody for HardMuteBody {
     fn parse(fields: &mut Fields, _app: &App) -> ApiResult<Self> {
         Ok(HardMuteBody {
-            user_id: user_id(fields, "user_id")?,
+            user_id: fields.req_positive("user_id")?,
             duration: mute_duration(fields)?,
             reason: optional_reason(fields)?,
         })
@@ -119,7 +119,7 @@ pub struct HardUnmuteBody {
 impl RequestBody for HardUnmuteBody {
     fn parse(fields: &mut Fields, _app: &App) -> ApiResult<Self> {
         Ok(HardUnmuteBody {
-            user_id: user_id(fields, "user_id")?,
+            user_id: fields.req_positive("user_id")?,
             reason: optional_reason(fields)?,
         })
     }
@@ -168,7 +168,7 @@ pub struct ChatMuteBody {
 impl RequestBody for ChatMuteBody {
     fn parse(fields: &mut Fields, _app: &App) -> ApiResult<Self> {
         Ok(ChatMuteBody {
-            user_id: user_id(fields, "user_id")?,
+            user_id: fields.req_positive("user_id")?,
             duration: mute_duration(fields)?,
             reason: optional_reason(fields)?,
         })
@@ -203,7 +203,7 @@ pub struct ChatUserBody {
 impl RequestBody for ChatUserBody {
     fn parse(fields: &mut Fields, _app: &App) -> ApiResult<Self> {
         Ok(ChatUserBody {
-            user_id: user_id(fields, "user_id")?,
+            user_id: fields.req_positive("user_id")?,
         })
     }
 }
@@ -238,7 +238,7 @@ pub struct ChatBanBody {
 impl RequestBody for ChatBanBody {
     fn parse(fields: &mut Fields, _app: &App) -> ApiResult<Self> {
         Ok(ChatBanBody {
-            user_id: user_id(fields, "user_id")?,
+            user_id: fields.req_positive("user_id")?,
             duration: check_range("duration", fields.opt_i64("duration")?.unwrap_or(0), 0, CHAT_BAN_MAX_S)?,
             reason: optional_reason(fields)?,
         })
@@ -276,7 +276,7 @@ pub struct ChatReasonBody {
 impl RequestBody for ChatReasonBody {
     fn parse(fields: &mut Fields, _app: &App) -> ApiResult<Self> {
         Ok(ChatReasonBody {
-            user_id: user_id(fields, "user_id")?,
+            user_id: fields.req_positive("user_id")?,
             reason: optional_reason(fields)?,
         })
     }
@@ -326,7 +326,7 @@ pub struct ChatTimeoutBody {
 impl RequestBody for ChatTimeoutBody {
     fn parse(fields: &mut Fields, _app: &App) -> ApiResult<Self> {
         Ok(ChatTimeoutBody {
-            user_id: user_id(fields, "user_id")?,
+            user_id: fields.req_positive("user_id")?,
             duration: check_range("duration", fields.req_i64("duration")?, 60, TIMEOUT_MAX_S)?,
             reason: required_reason(fields)?,
         })
@@ -365,7 +365,7 @@ pub struct ChatWarnBody {
 impl RequestBody for ChatWarnBody {
     fn parse(fields: &mut Fields, _app: &App) -> ApiResult<Self> {
         Ok(ChatWarnBody {
-            user_id: user_id(fields, "user_id")?,
+            user_id: fields.req_positive("user_id")?,
             reason: required_reason(fields)?,
         })
     }

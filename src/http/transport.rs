@@ -216,7 +216,7 @@ pub struct KeyUploadBody {
 
 impl RequestBody for KeyUploadBody {
     fn parse(fields: &mut Fields, _app: &App) -> ApiResult<Self> {
-        let epoch = positive(fields, "epoch")?;
+        let epoch = fields.req_positive("epoch")?;
         let items = match fields.0.remove("blobs") {
             None | Some(Value::Null) => return Err(required("blobs")),
             Some(Value::Array(items)) => items,
@@ -250,16 +250,8 @@ impl RequestBody for KeyUploadBody {
     }
 }
 
-fn positive(fields: &Fields, name: &str) -> ApiResult<i64> {
-    match fields.req_i64(name) {
-        Ok(value) if value >= 1 => Ok(value),
-        Ok(_) => Err(ApiError::validation(name, format!("{name} must be at least 1"))),
-        Err(err) => Err(err),
-    }
-}
-
 fn blob_item(fields: &Fields) -> ApiResult<BlobItem> {
-    let user_id = positive(fields, "user_id")?;
+    let user_id = fields.req_positive("user_id")?;
     let device_id = fields.req_str("device_id")?;
     if device_id.len() != 6
         || !device_id

@@ -147,15 +147,6 @@ pub struct ChatPatch {
     pub allow_control_requests: Option<bool>,
 }
 
-/// A user id in a body: an integer of at least 1.
-pub fn user_id(fields: &Fields, name: &str) -> Result<i64, ApiError> {
-    let value = fields.req_i64(name)?;
-    if value < 1 {
-        return Err(ApiError::validation(name, format!("{name} must be at least 1")));
-    }
-    Ok(value)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -12,7 +12,7 @@ use super::join::publish_members;
 use super::messages::{message_frame, post_system};
 use super::rooms::ChatLive;
 use crate::domain::app::App;
-use crate::domain::chats::views;
+use crate::domain::chats::{views, PRIVATE};
 use crate::domain::presence::frame;
 use crate::error::ApiError;
 use crate::level::Level;
@@ -111,9 +111,14 @@ impl RoomEffects {
         let rooms = &app.rooms;
         let mut conn = app.store.acquire().await?;
         let mut message = self.message;
+        // The chat as committed, read once for `room:config` and `room:members`.
+        let chat = match self.config_changed || self.members_changed || !self.removals.is_empty() {
+            true => store::chats::by_id(&mut conn, chat_id).await?,
+            false => None,
+        };
         if self.config_changed {
-            if let Some(chat) = store::chats::by_id(&mut conn, chat_id).await? {
-                let summary = views::summary(&mut conn, chat).await?;
+            if let Some(chat) = &chat {
+                let summary = views::summary(&mut conn, chat.clone()).await?;
                 rooms.publish(chat_id, &frame("room:config", summary));
             }
             // A settings change announces itself before what becoming private does (§7.2).
@@ -137,8 +142,8 @@ impl RoomEffects {
             rooms.publish(chat_id, &frame("portal:key_removed", removed));
         }
         if !removed_devices.is_empty() || self.members_changed {
-            if let Some(chat) = store::chats::by_id(&mut conn, chat_id).await? {
-                publish_members(app, &mut conn, &chat, None).await?;
+            if let Some(chat) = &chat {
+                publish_members(app, &mut conn, chat, None).await?;
             }
         }
         if let Some((epoch, reason)) = self.rotated {
@@ -236,7 +241,7 @@ pub async fn level_dropped(app: &Arc<App>, user_id: i64) -> Result<(), ApiError>
             continue;
         };
         let visitor = chat.owner_id != user_id && !store::chats::is_member(&mut tx, chat_id, user_id).await?;
-        if chat.visibility != "private" || !visitor || !app.rooms.user_present(chat_id, user_id).await {
+        if chat.visibility != PRIVATE || !visitor || !app.rooms.user_present(chat_id, user_id).await {
             continue;
         }
         let mut effects = RoomEffects::new(chat_id);
