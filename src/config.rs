@@ -37,6 +37,10 @@ pub struct Config {
     pub subscriptions: SubscriptionsConfig,
     pub chats: ChatsConfig,
     pub presence: PresenceConfig,
+    /// Matchmaking (91-matchmaking §11): `match.*`.
+    #[serde(rename = "match")]
+    pub matching: MatchConfig,
+    pub stranger: StrangerConfig,
     pub database: DatabaseConfig,
     pub server: ServerConfig,
     pub limits: LimitsConfig,
@@ -162,6 +166,31 @@ pub struct PresenceConfig {
     pub node_beat_s: u64,
 }
 
+/// The queue, slots and direct chats (91-matchmaking §11).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct MatchConfig {
+    pub queue_ttl_s: i64,
+    pub disconnect_grace_s: i64,
+    pub slots_free: i64,
+    pub slots_premium: i64,
+    pub chat_ttl_s: i64,
+    pub reconnect_grace_s: i64,
+    pub archive_ttl_s: i64,
+    /// 0 = a pair block lasts for ever.
+    pub block_ttl_s: i64,
+    pub sweep_interval_s: u64,
+}
+
+/// Anonymous stranger accounts (91-matchmaking §2, §11).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct StrangerConfig {
+    pub max_per_hour: i64,
+    pub session_ttl_s: i64,
+    pub retention_s: i64,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default)]
 pub struct DatabaseConfig {
@@ -236,6 +265,8 @@ impl Default for Config {
             subscriptions: SubscriptionsConfig::default(),
             chats: ChatsConfig::default(),
             presence: PresenceConfig::default(),
+            matching: MatchConfig::default(),
+            stranger: StrangerConfig::default(),
             database: DatabaseConfig::default(),
             server: ServerConfig::default(),
             limits: LimitsConfig::default(),
@@ -362,6 +393,32 @@ impl Default for PresenceConfig {
     }
 }
 
+impl Default for MatchConfig {
+    fn default() -> Self {
+        MatchConfig {
+            queue_ttl_s: 600,
+            disconnect_grace_s: 30,
+            slots_free: 1,
+            slots_premium: 3,
+            chat_ttl_s: 86_400,
+            reconnect_grace_s: 60,
+            archive_ttl_s: 86_400,
+            block_ttl_s: 0,
+            sweep_interval_s: 1,
+        }
+    }
+}
+
+impl Default for StrangerConfig {
+    fn default() -> Self {
+        StrangerConfig {
+            max_per_hour: 5,
+            session_ttl_s: 86_400,
+            retention_s: 604_800,
+        }
+    }
+}
+
 impl Default for DatabaseConfig {
     fn default() -> Self {
         DatabaseConfig {
@@ -474,6 +531,13 @@ impl Config {
         let cookie_secure = self.cookie.secure.unwrap_or(!loopback || !trusted_proxies.is_empty());
         if same_site == "None" && !cookie_secure {
             return Err("cookie.same_site = None requires cookie.secure".into());
+        }
+        // A reconnect grace within the leave grace would end a chat before the peer is told.
+        if self.matching.reconnect_grace_s <= self.presence.leave_grace_s as i64 {
+            return Err("match.reconnect_grace_s must be greater than presence.leave_grace_s".into());
+        }
+        if self.matching.sweep_interval_s == 0 {
+            return Err("match.sweep_interval_s must be at least 1".into());
         }
         if !["none", "mmdb"].contains(&self.geo.provider.as_str()) {
             return Err("geo.provider must be one of: none, mmdb".into());

@@ -145,6 +145,32 @@ pub enum ApiError {
     NotKeyDistributor,
     #[error("Too many messages")]
     MessageRateLimited { retry_after_s: u64 },
+    #[error("Sign in to use this feature")]
+    SignInRequired,
+    #[error("Already signed in")]
+    AlreadySignedIn,
+    #[error("Too many stranger sessions from this network, try again later")]
+    TooManyStrangerSessions { retry_after_s: u64 },
+    /// `expires_at`: the end of the latest block in force; `None` = permanent.
+    #[error("Blocked from matchmaking")]
+    StrangerBlocked { expires_at: Option<i64> },
+    /// `field`: the failing tag, `interests[i]`.
+    #[error("{message}")]
+    UnsupportedInterest { field: String, message: String },
+    #[error("Already searching for a match")]
+    AlreadySearching,
+    #[error("All your direct chat slots are in use")]
+    MatchSlotLimit { limit: i64 },
+    #[error("You are not in an active direct chat")]
+    NoActiveDirectChat,
+    #[error("This direct chat has ended")]
+    DirectChatEnded,
+    #[error("You already reported this chat")]
+    AlreadyReported,
+    #[error("Report not found")]
+    ReportNotFound,
+    #[error("Stranger block not found")]
+    StrangerBlockNotFound,
 }
 
 impl ApiError {
@@ -164,9 +190,13 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         use ApiError::*;
         match self {
-            Validation { .. } | InvalidJson | InvalidCode | CurrentSession | SelfTarget | ChatOwnerTarget(_) => {
-                StatusCode::BAD_REQUEST
-            }
+            Validation { .. }
+            | InvalidJson
+            | InvalidCode
+            | CurrentSession
+            | SelfTarget
+            | ChatOwnerTarget(_)
+            | UnsupportedInterest { .. } => StatusCode::BAD_REQUEST,
             AuthRequired(_) | InvalidApiKey => StatusCode::UNAUTHORIZED,
             Forbidden(_)
             | InsufficientPermission(_)
@@ -187,10 +217,22 @@ impl ApiError {
             | ChatMuted { .. }
             | EpochMismatch { .. }
             | NoRoomKey
-            | NotKeyDistributor => StatusCode::FORBIDDEN,
+            | NotKeyDistributor
+            | SignInRequired
+            | StrangerBlocked { .. }
+            | DirectChatEnded => StatusCode::FORBIDDEN,
             InvalidBundle(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            NotFound | SessionNotFound | UserNotFound | BotNotFound | ChatNotFound | NotChatMember | InviteNotFound
-            | NotificationNotFound => StatusCode::NOT_FOUND,
+            NotFound
+            | SessionNotFound
+            | UserNotFound
+            | BotNotFound
+            | ChatNotFound
+            | NotChatMember
+            | InviteNotFound
+            | NotificationNotFound
+            | NoActiveDirectChat
+            | ReportNotFound
+            | StrangerBlockNotFound => StatusCode::NOT_FOUND,
             MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             UpgradeRequired => StatusCode::UPGRADE_REQUIRED,
             PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
@@ -202,7 +244,8 @@ impl ApiError {
             | TooManyPendingCodes { .. }
             | BotQuotaExceeded { .. }
             | TooManyConnections
-            | MessageRateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            | MessageRateLimited { .. }
+            | TooManyStrangerSessions { .. } => StatusCode::TOO_MANY_REQUESTS,
             Internal => StatusCode::INTERNAL_SERVER_ERROR,
             Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             AlreadyBanned
@@ -218,7 +261,11 @@ impl ApiError {
             | SlugTaken
             | InviteLimit
             | NotificationAlreadyRead
-            | RoomLimit => StatusCode::CONFLICT,
+            | RoomLimit
+            | AlreadySignedIn
+            | AlreadySearching
+            | MatchSlotLimit { .. }
+            | AlreadyReported => StatusCode::CONFLICT,
         }
     }
 
@@ -290,6 +337,18 @@ impl ApiError {
             NoRoomKey => "ERR_NO_ROOM_KEY",
             NotKeyDistributor => "ERR_NOT_KEY_DISTRIBUTOR",
             MessageRateLimited { .. } => "ERR_MESSAGE_RATE_LIMITED",
+            SignInRequired => "ERR_SIGN_IN_REQUIRED",
+            AlreadySignedIn => "ERR_ALREADY_SIGNED_IN",
+            TooManyStrangerSessions { .. } => "ERR_TOO_MANY_STRANGER_SESSIONS",
+            StrangerBlocked { .. } => "ERR_STRANGER_BLOCKED",
+            UnsupportedInterest { .. } => "ERR_MATCH_UNSUPPORTED_INTEREST",
+            AlreadySearching => "ERR_MATCH_ALREADY_SEARCHING",
+            MatchSlotLimit { .. } => "ERR_MATCH_SLOT_LIMIT",
+            NoActiveDirectChat => "ERR_MATCH_NO_ACTIVE_DIRECT",
+            DirectChatEnded => "ERR_DIRECT_CHAT_ENDED",
+            AlreadyReported => "ERR_MATCH_ALREADY_REPORTED",
+            ReportNotFound => "ERR_MATCH_REPORT_NOT_FOUND",
+            StrangerBlockNotFound => "ERR_STRANGER_BLOCK_NOT_FOUND",
         }
     }
 
@@ -300,7 +359,8 @@ impl ApiError {
             | ApiError::TooManyAttempts { retry_after_s }
             | ApiError::TooManyPendingCodes { retry_after_s }
             | ApiError::BotQuotaExceeded { retry_after_s }
-            | ApiError::MessageRateLimited { retry_after_s } => Some((*retry_after_s).max(1)),
+            | ApiError::MessageRateLimited { retry_after_s }
+            | ApiError::TooManyStrangerSessions { retry_after_s } => Some((*retry_after_s).max(1)),
             _ => None,
         }
     }

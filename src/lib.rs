@@ -18,3 +18,4 @@ pub mod server;
 pub mod store;
 pub mod tier;
 pub mod time;
+pub mod user_kind;

@@ -9,6 +9,7 @@ pub mod credentials;
 pub mod health;
 pub mod housekeeping;
 pub mod input;
+pub mod matchmaking;
 pub mod moderation;
 pub mod notifications;
 pub mod presence;

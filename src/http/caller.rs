@@ -20,6 +20,7 @@ use crate::domain::staff::Actor;
 use crate::ephemeral::Decision;
 use crate::error::ApiError;
 use crate::level::Level;
+use crate::user_kind::UserKind;
 
 /// The rate tiers of 00-conventions §8.1.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -326,7 +327,8 @@ impl FromRequestParts<AppState> for Public {
     }
 }
 
-/// Class `viewer`: a session or a key, always.
+/// Class `viewer`: a session or a key, always; a stranger's session is not enough
+/// (91-matchmaking §2.2).
 pub struct Viewer(pub Arc<Caller>);
 
 impl FromRequestParts<AppState> for Viewer {
@@ -335,6 +337,13 @@ impl FromRequestParts<AppState> for Viewer {
         let caller = caller_of(parts)?;
         if matches!(caller.key, ApiKey::None) && caller.session.is_none() {
             return Err(ApiError::AuthRequired("Authentication required"));
+        }
+        if caller
+            .session
+            .as_ref()
+            .is_some_and(|s| s.user.kind == UserKind::Stranger)
+        {
+            return Err(ApiError::SignInRequired);
         }
         Ok(Viewer(caller))
     }
@@ -353,7 +362,39 @@ impl FromRequestParts<AppState> for BotCaller {
     }
 }
 
-/// Class `session`: a valid session cookie; a POST must also pass the origin check (§1.7).
+/// Class `session` on the endpoints open to strangers (91-matchmaking §2.2): a valid session
+/// cookie of a registered user or a stranger; a POST must also pass the origin check (§1.7).
+pub struct AnySession {
+    pub session: LiveSession,
+    pub client_ip: IpAddr,
+}
+
+impl AnySession {
+    pub fn user_id(&self) -> i64 {
+        self.session.user.id
+    }
+}
+
+impl FromRequestParts<AppState> for AnySession {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Self, ApiError> {
+        let caller = caller_of(parts)?;
+        let session = caller
+            .session
+            .clone()
+            .ok_or(ApiError::AuthRequired("Authentication required"))?;
+        if parts.method == Method::POST {
+            check_origin(&parts.headers, &app.config.cors.allowed_origins)?;
+        }
+        Ok(AnySession {
+            session,
+            client_ip: caller.client_ip,
+        })
+    }
+}
+
+/// Class `session`: a valid session cookie of a registered user (a stranger's is refused with
+/// `ERR_SIGN_IN_REQUIRED`, 91-matchmaking §2.2); a POST must also pass the origin check (§1.7).
 pub struct Authenticated {
     pub session: LiveSession,
     pub client_ip: IpAddr,
@@ -380,18 +421,11 @@ impl Authenticated {
 impl FromRequestParts<AppState> for Authenticated {
     type Rejection = ApiError;
     async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Self, ApiError> {
-        let caller = caller_of(parts)?;
-        let session = caller
-            .session
-            .clone()
-            .ok_or(ApiError::AuthRequired("Authentication required"))?;
-        if parts.method == Method::POST {
-            check_origin(&parts.headers, &app.config.cors.allowed_origins)?;
+        let AnySession { session, client_ip } = AnySession::from_request_parts(parts, app).await?;
+        if session.user.kind == UserKind::Stranger {
+            return Err(ApiError::SignInRequired);
         }
-        Ok(Authenticated {
-            session,
-            client_ip: caller.client_ip,
-        })
+        Ok(Authenticated { session, client_ip })
     }
 }
 

@@ -16,15 +16,16 @@ pub struct ErrorBody {
     error: String,
     code: String,
     correlation_id: String,
-    /// Only with `ERR_VALIDATION`.
+    /// Only with `ERR_VALIDATION` and `ERR_MATCH_UNSUPPORTED_INTEREST`.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<String>)]
     field: Option<Option<String>>,
-    /// Only with `ERR_ACCOUNT_BANNED`, `ERR_ACCOUNT_TIMED_OUT` and `ERR_HARD_MUTED`.
+    /// Only with `ERR_ACCOUNT_BANNED`, `ERR_ACCOUNT_TIMED_OUT`, `ERR_HARD_MUTED` and
+    /// `ERR_STRANGER_BLOCKED`.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<String>)]
     expires_at: Option<Option<Timestamp>>,
-    /// Only with `ERR_CHAT_SLOT_LIMIT`: the caller's chat-slot limit.
+    /// Only with `ERR_CHAT_SLOT_LIMIT` and `ERR_MATCH_SLOT_LIMIT`: the caller's slot limit.
     #[serde(skip_serializing_if = "Option::is_none")]
     limit: Option<i64>,
     /// Only with `ERR_CHAT_MUTED`: whole seconds of the mute left, `0` = indefinite.
@@ -49,12 +50,14 @@ impl ErrorBody {
         };
         match error {
             ApiError::Validation { field, .. } => body.field = Some(field.clone()),
+            ApiError::UnsupportedInterest { field, .. } => body.field = Some(Some(field.clone())),
             ApiError::AccountBanned { expires_at }
             | ApiError::AccountTimedOut { expires_at }
-            | ApiError::HardMuted { expires_at } => {
+            | ApiError::HardMuted { expires_at }
+            | ApiError::StrangerBlocked { expires_at } => {
                 body.expires_at = Some(expires_at.map(Timestamp));
             }
-            ApiError::ChatSlotLimit { limit } => body.limit = Some(*limit),
+            ApiError::ChatSlotLimit { limit } | ApiError::MatchSlotLimit { limit } => body.limit = Some(*limit),
             ApiError::ChatMuted { ttl } => body.ttl = Some(*ttl),
             ApiError::EpochMismatch { epoch } => body.epoch = Some(*epoch),
             _ => {}

@@ -40,7 +40,7 @@ pub async fn live_by_hash(conn: &mut Conn, token_hash: &str, now: i64) -> Result
         "SELECT s.id AS session_id, s.token_suffix, s.created_at AS session_created_at, s.expires_at AS session_expires_at, \
          u.id, u.username, u.avatar_source, u.permission_level, u.permission_since, u.subscription_tier, \
          u.subscription_expires_at, u.subscription_granted_by, u.is_trial_used, u.bot_login_count, \
-         u.last_activity_at, u.created_at, u.updated_at \
+         u.last_activity_at, u.created_at, u.updated_at, u.kind \
          FROM sessions s JOIN users u ON u.id = s.user_id \
          WHERE s.token_hash = $1 AND s.ended_at IS NULL AND s.expires_at > $2",
     )

@@ -7,6 +7,7 @@ use sqlx::{FromRow, Row};
 use super::Conn;
 use crate::level::Level;
 use crate::tier::Tier;
+use crate::user_kind::UserKind;
 
 #[derive(Debug, Clone, FromRow)]
 pub struct UserRow {
@@ -25,11 +26,13 @@ pub struct UserRow {
     pub last_activity_at: i64,
     pub created_at: i64,
     pub updated_at: i64,
+    #[sqlx(try_from = "String")]
+    pub kind: UserKind,
 }
 
 pub const USER_COLUMNS: &str = "id, username, avatar_source, permission_level, permission_since, \
     subscription_tier, subscription_expires_at, subscription_granted_by, is_trial_used, \
-    bot_login_count, last_activity_at, created_at, updated_at";
+    bot_login_count, last_activity_at, created_at, updated_at, kind";
 
 #[derive(Debug, Clone, FromRow)]
 pub struct LinkedPlatformRow {
