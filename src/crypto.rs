@@ -60,6 +60,11 @@ pub fn new_login_code() -> String {
     Alphanumeric.sample_string(&mut OsRng, 8)
 }
 
+/// A match token (91-matchmaking §4.2): 32 characters of `[A-Za-z0-9]`, each drawn uniformly.
+pub fn new_match_token() -> String {
+    Alphanumeric.sample_string(&mut OsRng, 32)
+}
+
 /// A chat invite code: 16 characters, each drawn uniformly from `[a-z0-9]`.
 pub fn new_invite_code() -> String {
     const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";

@@ -54,6 +54,7 @@ pub async fn serve(config: Config) -> Result<(), String> {
     let sweeper = tokio::spawn(crate::domain::subscriptions::run_sweeper(app.clone()));
     let housekeeping = tokio::spawn(crate::domain::housekeeping::run(app.clone()));
     let wiper = tokio::spawn(crate::domain::transport::deletion::run_wiper(app.clone()));
+    let matchmaking = tokio::spawn(crate::domain::matchmaking::liveness::run_sweeps(app.clone()));
     let api = Listener::new(&app, crate::http::router(app.clone()));
     let listener = tokio::net::TcpListener::bind(&bind)
         .await
@@ -65,6 +66,7 @@ pub async fn serve(config: Config) -> Result<(), String> {
     sweeper.abort();
     housekeeping.abort();
     wiper.abort();
+    matchmaking.abort();
     store.close().await;
     tracing::info!("portal stopped");
     Ok(())

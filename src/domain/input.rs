@@ -56,11 +56,15 @@ impl Fields {
 
     /// A required id or counter: an integer of at least 1.
     pub fn req_positive(&self, name: &str) -> Result<i64, ApiError> {
-        let value = self.req_i64(name)?;
-        if value < 1 {
-            return Err(ApiError::validation(name, format!("{name} must be at least 1")));
+        self.opt_positive(name)?.ok_or_else(|| required(name))
+    }
+
+    /// An optional id or counter: an integer of at least 1 when present.
+    pub fn opt_positive(&self, name: &str) -> Result<Option<i64>, ApiError> {
+        match self.opt_i64(name)? {
+            Some(value) if value < 1 => Err(ApiError::validation(name, format!("{name} must be at least 1"))),
+            other => Ok(other),
         }
-        Ok(value)
     }
 
     pub fn opt_bool(&self, name: &str) -> Result<Option<bool>, ApiError> {

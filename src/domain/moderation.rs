@@ -9,6 +9,7 @@ use serde_json::json;
 use crate::domain::app::App;
 use crate::domain::audit::{self, Target};
 use crate::domain::bots::{self, OwnerLost};
+use crate::domain::matchmaking;
 use crate::domain::presence;
 use crate::domain::staff::{self, Actor};
 use crate::domain::transport::effects;
@@ -147,6 +148,8 @@ pub async fn record_timeout(
     }
     let expires_at = now + duration_s * MICROS_PER_SECOND;
     let id = issue(conn, issuer, target.id, TIMEOUT, Some(reason), Some(expires_at), now).await?;
+    // A timed-out user stops searching; their direct chats go on (91-matchmaking §2.5).
+    store::matchmaking::delete_entry(conn, target.id).await?;
     let actor_id = Some(issuer.actor.id);
     let replaced = store::history::supersede_in_force(conn, target.id, TIMEOUT, id, actor_id, now).await?;
     audit::record(
@@ -217,6 +220,8 @@ pub async fn ban(
     .await?;
     let row = action(&mut tx, id).await?;
     tx.commit().await?;
+    // A banned user's queue entry goes and their direct chats end as a leave (91-matchmaking §2.5).
+    matchmaking::user_gone(app, target.id).await?;
     Ok(row)
 }
 
@@ -367,6 +372,12 @@ pub async fn set_permission(
 
 /// `POST /v1/admin/users/{id}/delete`.
 pub async fn delete(app: &Arc<App>, actor: Actor, user_id: i64, reason: &str) -> Result<(), ApiError> {
+    // The user's direct chats end as their leave before the row goes (91-matchmaking §2.5), once
+    // the act is known to be allowed; the deletion checks again in its own transaction.
+    let mut conn = app.store.acquire().await?;
+    staff::target_for(&mut conn, actor, user_id).await?;
+    drop(conn);
+    matchmaking::user_gone(app, user_id).await?;
     let mut tx = app.store.begin().await?;
     let target = staff::target_for(&mut tx, actor, user_id).await?;
     let gone = staff::delete_user(app, &mut tx, Some(actor.id), &target, Some(reason)).await?;

@@ -358,6 +358,12 @@ impl Ephemeral {
         self.in_redis(|r| r.presence_release(&self.node_id, user_id)).await
     }
 
+    /// Whether the user has a connection open on another node; `None` without the shared state.
+    pub async fn presence_connected_elsewhere(&self, user_id: i64) -> Option<bool> {
+        self.in_redis(|r| r.presence_connected_elsewhere(&self.node_id, user_id))
+            .await
+    }
+
     /// The shared online users in order, with the sequence number of the last presence change.
     pub async fn presence_snapshot(&self) -> Option<(u64, Vec<(i64, String)>)> {
         self.in_redis(|r| r.presence_snapshot()).await

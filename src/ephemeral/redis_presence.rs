@@ -242,6 +242,16 @@ impl RedisState {
             .map(|_| ())
     }
 
+    /// Whether the user has a connection open on a node other than `node`.
+    pub(super) async fn presence_connected_elsewhere(&self, node: &str, user_id: i64) -> Result<bool> {
+        let mut conn = self.connection()?;
+        let open: std::collections::HashMap<String, i64> = redis::cmd("HGETALL")
+            .arg(format!("{}presence:conns:{user_id}", self.prefix()))
+            .query_async(&mut conn)
+            .await?;
+        Ok(open.iter().any(|(other, count)| other != node && *count > 0))
+    }
+
     /// The sequence number of the last event, and the online users (id, presence id) in order.
     pub(super) async fn presence_snapshot(&self) -> Result<(u64, Vec<(i64, String)>)> {
         let mut conn = self.connection()?;

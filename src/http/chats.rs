@@ -20,7 +20,7 @@ use crate::domain::input::{check_range, Fields};
 use crate::error::{ApiError, ApiResult};
 use crate::http::body::{parse_path_id, Body, Query, RequestBody};
 use crate::http::caller::{Authenticated, RequireAdmin, RequireLevel, RequireOwner, Unrestricted};
-use crate::http::openapi::{ErrorBody, VisibilityName};
+use crate::http::openapi::{ErrorBody, ListedVisibilityName, VisibilityName};
 use crate::http::users::{counted, PathParam};
 use crate::time::Timestamp;
 
@@ -283,14 +283,14 @@ async fn resolve_invite(
 
 /// Every chat, `id` ascending (bare array with `X-Total-Count`).
 #[utoipa::path(get, path = "/v1/admin/chats", tag = "admin-chats", security(("session" = [])),
-    params(("visibility" = inline(Option<VisibilityName>), Query, description = "official, public or private"),
+    params(("visibility" = inline(Option<ListedVisibilityName>), Query, description = "official, public, private or direct; without it, the group chats"),
            ("offset" = Option<i64>, Query, minimum = 0, description = "≥ 0"), ("limit" = Option<i64>, Query, minimum = 1, maximum = 1000, description = "1–1000, default 1000")),
     responses((status = 200, body = Vec<ChatAdmin>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
               (status = 403, body = ErrorBody), (status = 429, body = ErrorBody)))]
 async fn admin_list(State(app): State<AppState>, _: RequireAdmin, query: Query) -> ApiResult<Response> {
     let visibility = query
         .str("visibility")
-        .map(|v| input::check_visibility("visibility", v))
+        .map(|v| input::check_listed_visibility("visibility", v))
         .transpose()?;
     let page = query.page(1000, 1000, i64::MAX)?;
     let (chats, total) = admin::list(&app, visibility.as_deref(), page.offset, page.limit).await?;

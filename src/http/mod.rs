@@ -27,6 +27,7 @@ pub mod correlation;
 mod cors;
 pub mod error;
 mod health;
+mod matchmaking;
 mod moderation;
 mod notifications;
 mod openapi;
@@ -61,6 +62,7 @@ pub fn api(app: &AppState) -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(tier(app, Tier::Auth, portal::routes()))
         .merge(tier(app, Tier::Auth, realtime::routes()))
         .merge(tier(app, Tier::Auth, transport::routes()))
+        .merge(tier(app, Tier::Auth, matchmaking::routes()))
         .merge(tier(app, Tier::Admin, health::admin_routes()))
         .merge(tier(app, Tier::Admin, chats::admin_routes()))
         .merge(tier(app, Tier::Admin, moderation::routes()))

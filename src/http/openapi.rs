@@ -136,6 +136,11 @@ one_of!(
     crate::domain::chats::input::VISIBILITIES
 );
 one_of!(
+    /// A chat's visibility as the admin list filters on it.
+    ListedVisibilityName,
+    crate::domain::chats::input::LISTED_VISIBILITIES
+);
+one_of!(
     /// A notification's kind.
     NotificationKind,
     crate::domain::notifications::TYPES

@@ -17,6 +17,7 @@ use utoipa_axum::routes;
 
 use crate::connections::ConnectionSlot;
 use crate::domain::app::AppState;
+use crate::domain::matchmaking::liveness;
 use crate::domain::presence::{self, close, Queued, Registration};
 use crate::domain::sessions::LiveSession;
 use crate::domain::transport::join;
@@ -68,10 +69,12 @@ async fn open_connection(
     let upgrade = upgrade?;
     let session = &auth.session;
     let registration = presence::connect(&app, &session.user, session.session_id, session.session_expires_at).await?;
+    let reachable = liveness::connected(&app, session.user.id).await;
     let limits = Limits { max_message: MAX_READ };
     Ok(upgrade.on_upgrade(limits, move |socket| async move {
         // The socket keeps its place under the listener's connection caps while it is open.
         let _slot = slot;
+        let _reachable = reachable;
         let mut connection = Connection {
             app,
             session: auth.session,

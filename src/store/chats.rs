@@ -5,13 +5,14 @@ use sqlx::FromRow;
 use super::Conn;
 use crate::level::Level;
 
-/// A chat with its owner's name and avatar choice, which every chat view shows.
+/// A chat with its owner's name and avatar choice, which every chat view shows. Group chats have
+/// an owner; direct chats (91-matchmaking §4.1) have none, and carry their matchmaking fields.
 #[derive(Debug, Clone, FromRow)]
 pub struct ChatRow {
     pub id: i64,
     pub chat_type: String,
     pub name: String,
-    pub owner_id: i64,
+    pub owner_id: Option<i64>,
     pub visibility: String,
     pub label: Option<String>,
     pub slug: Option<String>,
@@ -23,10 +24,9 @@ pub struct ChatRow {
     pub last_activity_at: i64,
     pub created_at: i64,
     pub updated_at: i64,
-    pub owner_username: String,
+    pub owner_username: Option<String>,
     pub owner_avatar_source: Option<String>,
-    #[sqlx(try_from = "i64")]
-    pub owner_level: Level,
+    pub owner_level: Option<i64>,
     pub epoch: i64,
     pub wipe_preset: String,
     pub next_wipe_at: Option<i64>,
@@ -34,15 +34,39 @@ pub struct ChatRow {
     pub locked_controls: i64,
     pub implicit_hosting: i64,
     pub inactive_cursors: i64,
+    /// JSON array of the shared tags; direct chats only.
+    pub matched_on: Option<String>,
+    pub expires_at: Option<i64>,
+    pub ended_at: Option<i64>,
+    pub end_reason: Option<String>,
+    pub deletes_at: Option<i64>,
 }
+
+impl ChatRow {
+    pub fn is_direct(&self) -> bool {
+        self.chat_type == DIRECT
+    }
+
+    pub fn is_owned_by(&self, user_id: i64) -> bool {
+        self.owner_id == Some(user_id)
+    }
+
+    /// The owner's level; a direct chat has no owner and so no level.
+    pub fn owner_level(&self) -> Option<Level> {
+        self.owner_level.and_then(Level::from_i64)
+    }
+}
+
+/// The `chat_type` of a chat made by matchmaking.
+pub const DIRECT: &str = "direct";
 
 const CHAT_SELECT: &str = "SELECT c.id, c.chat_type, c.name, c.owner_id, c.visibility, c.label, c.slug, \
     c.description, c.avatar_source, c.browser_config, c.allow_control_requests, c.is_archived, \
     c.epoch, c.wipe_preset, c.next_wipe_at, c.history_visible, c.locked_controls, c.implicit_hosting, \
-    c.inactive_cursors, \
+    c.inactive_cursors, c.matched_on, c.expires_at, c.ended_at, c.end_reason, c.deletes_at, \
     c.last_activity_at, c.created_at, c.updated_at, u.username AS owner_username, \
     u.avatar_source AS owner_avatar_source, u.permission_level AS owner_level \
-    FROM chats c JOIN users u ON u.id = c.owner_id";
+    FROM chats c LEFT JOIN users u ON u.id = c.owner_id";
 
 pub async fn by_id(conn: &mut Conn, id: i64) -> Result<Option<ChatRow>, sqlx::Error> {
     sqlx::query_as(&format!("{CHAT_SELECT} WHERE c.id = $1"))
@@ -51,32 +75,46 @@ pub async fn by_id(conn: &mut Conn, id: i64) -> Result<Option<ChatRow>, sqlx::Er
         .await
 }
 
-/// Official chats, then public ones, then the private chats the user owns or is a member of;
-/// each group by id.
-pub async fn visible_to(conn: &mut Conn, user_id: i64) -> Result<Vec<ChatRow>, sqlx::Error> {
+/// The chats among `ids` that exist, by id.
+pub async fn by_ids(conn: &mut Conn, ids: &[i64]) -> Result<Vec<ChatRow>, sqlx::Error> {
+    let sql = format!("{CHAT_SELECT} WHERE c.id IN ({{ids}}) ORDER BY c.id");
+    super::fetch_for_ids(conn, &sql, ids, None).await
+}
+
+/// Official chats, then public ones, then the private chats the user owns or is a member of,
+/// then the user's direct chats that are not deleted; each group by id. Whether a direct chat is
+/// still active at this moment is the caller's to decide from its deadlines (91-matchmaking §7).
+pub async fn visible_to(conn: &mut Conn, user_id: i64, now: i64) -> Result<Vec<ChatRow>, sqlx::Error> {
     sqlx::query_as(&format!(
-        "{CHAT_SELECT} WHERE c.visibility <> 'private' OR c.owner_id = $1 \
-         OR EXISTS (SELECT 1 FROM chat_members m WHERE m.chat_id = c.id AND m.user_id = $1) \
-         ORDER BY CASE c.visibility WHEN 'official' THEN 0 WHEN 'public' THEN 1 ELSE 2 END, c.id"
+        "{CHAT_SELECT} WHERE (c.chat_type = 'group' AND (c.visibility <> 'private' OR c.owner_id = $1 \
+         OR EXISTS (SELECT 1 FROM chat_members m WHERE m.chat_id = c.id AND m.user_id = $1))) \
+         OR (c.chat_type = 'direct' AND (c.deletes_at IS NULL OR c.deletes_at > $2) \
+         AND EXISTS (SELECT 1 FROM chat_members m WHERE m.chat_id = c.id AND m.user_id = $1)) \
+         ORDER BY CASE c.visibility WHEN 'official' THEN 0 WHEN 'public' THEN 1 WHEN 'private' THEN 2 \
+         ELSE 3 END, c.id"
     ))
     .bind(user_id)
+    .bind(now)
     .fetch_all(conn)
     .await
 }
 
-/// A page of every chat (optionally of one visibility), by id, and the count without paging.
+/// A page of every group chat, or of the chats of one visibility (`direct` included), by id, and
+/// the count without paging.
 pub async fn page(
     conn: &mut Conn,
     visibility: Option<&str>,
     offset: i64,
     limit: i64,
 ) -> Result<(Vec<ChatRow>, i64), sqlx::Error> {
-    let (total,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM chats WHERE ($1 IS NULL OR visibility = $1)")
-        .bind(visibility)
-        .fetch_one(&mut *conn)
-        .await?;
+    let (total,): (i64,) =
+        sqlx::query_as("SELECT COUNT(*) FROM chats WHERE ($1 IS NULL AND chat_type = 'group') OR visibility = $1")
+            .bind(visibility)
+            .fetch_one(&mut *conn)
+            .await?;
     let rows = sqlx::query_as(&format!(
-        "{CHAT_SELECT} WHERE ($1 IS NULL OR c.visibility = $1) ORDER BY c.id LIMIT $2 OFFSET $3"
+        "{CHAT_SELECT} WHERE ($1 IS NULL AND c.chat_type = 'group') OR c.visibility = $1 \
+         ORDER BY c.id LIMIT $2 OFFSET $3"
     ))
     .bind(visibility)
     .bind(limit)

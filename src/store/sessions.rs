@@ -94,6 +94,15 @@ pub async fn live_of(conn: &mut Conn, user_id: i64, now: i64) -> Result<Vec<Sess
     .await
 }
 
+/// The stored geolocation (JSON) of a session.
+pub async fn geo_of(conn: &mut Conn, session_id: i64) -> Result<Option<String>, sqlx::Error> {
+    let row: Option<(Option<String>,)> = sqlx::query_as("SELECT geo FROM sessions WHERE id = $1")
+        .bind(session_id)
+        .fetch_optional(conn)
+        .await?;
+    Ok(row.and_then(|(geo,)| geo))
+}
+
 /// Ended sessions, most recently ended first. An expired session counts as ended at its expiry.
 pub async fn history_of(conn: &mut Conn, user_id: i64, now: i64, limit: i64) -> Result<Vec<SessionRow>, sqlx::Error> {
     sqlx::query_as(

@@ -61,7 +61,7 @@ pub async fn chat_counts(conn: &mut Conn) -> Result<ChatCounts, sqlx::Error> {
     sqlx::query_as(
         "SELECT COUNT(*) AS total, \
          CAST(COALESCE(SUM(CASE WHEN visibility = 'private' THEN 1 ELSE 0 END), 0) AS BIGINT) AS private_count \
-         FROM chats",
+         FROM chats WHERE chat_type = 'group'",
     )
     .fetch_one(conn)
     .await

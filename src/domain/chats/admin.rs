@@ -7,7 +7,10 @@ use serde_json::{json, Map, Value};
 
 use super::input::{ChatPatch, NewChat};
 use super::views::{self, ChatAdmin, ChatAdminDetail, ChatStatus};
-use super::{delete_chat, existing_chat, insert_owned, kick_member, Kick, OFFICIAL, PRIVATE, PUBLIC};
+use super::{
+    any_existing_chat, delete_chat, existing_chat, insert_owned, kick_member, outranks_owner, Kick, OFFICIAL, PRIVATE,
+    PUBLIC,
+};
 use crate::domain::app::App;
 use crate::domain::audit::{self, Target};
 use crate::domain::transport::effects::{self, RoomEffects};
@@ -31,7 +34,7 @@ pub async fn list(
 
 pub async fn get(app: &App, chat_id: i64) -> Result<ChatAdminDetail, ApiError> {
     let mut conn = app.store.acquire().await?;
-    let chat = existing_chat(&mut conn, chat_id).await?;
+    let chat = any_existing_chat(app, &mut conn, chat_id).await?;
     Ok(views::detail(&mut conn, &chat).await?)
 }
 
@@ -191,7 +194,7 @@ pub async fn update(app: &Arc<App>, actor: &UserRow, chat_id: i64, patch: ChatPa
 /// The ladder holds against a chat's owner: staff change or delete only their own chats and those
 /// of people they outrank (60-chats §9.4–9.5).
 fn require_over_owner(actor: &UserRow, chat: &ChatRow) -> Result<(), ApiError> {
-    if chat.owner_id == actor.id || can_act_on(actor.permission_level, chat.owner_level) {
+    if chat.is_owned_by(actor.id) || outranks_owner(chat, actor) {
         Ok(())
     } else {
         Err(ApiError::Hierarchy)
@@ -220,12 +223,15 @@ pub async fn transfer(app: &Arc<App>, actor: &UserRow, chat_id: i64, new_owner_i
     store::users::by_id(&mut tx, new_owner_id)
         .await?
         .ok_or(ApiError::UserNotFound)?;
-    if chat.owner_id == new_owner_id {
+    if chat.is_owned_by(new_owner_id) {
         return Err(ApiError::ChatOwnerTarget("new_owner_id already owns this chat"));
     }
     store::chats::remove_member(&mut tx, chat.id, new_owner_id).await?;
     store::chats::set_owner(&mut tx, chat.id, new_owner_id, now).await?;
-    store::chats::add_member(&mut tx, chat.id, chat.owner_id, now).await?;
+    // A group chat always has an owner, who stays on as a member.
+    if let Some(old_owner) = chat.owner_id {
+        store::chats::add_member(&mut tx, chat.id, old_owner, now).await?;
+    }
     audit::record(
         app,
         &mut tx,
@@ -260,7 +266,7 @@ pub async fn kick(
     if target.id == actor.id {
         return Err(ApiError::SelfTarget);
     }
-    if target.id == chat.owner_id {
+    if chat.is_owned_by(target.id) {
         return Err(ApiError::ChatOwnerTarget(
             "The chat owner cannot be targeted in their own chat",
         ));

@@ -6,8 +6,12 @@ use serde_json::{json, Value};
 use super::{OFFICIAL, PRIVATE, PUBLIC};
 use crate::domain::input::{check_text, storable, trimmed_text, Fields};
 use crate::error::ApiError;
+use crate::store::chats::DIRECT;
 
 pub const VISIBILITIES: [&str; 3] = [OFFICIAL, PUBLIC, PRIVATE];
+/// What the admin list filters on: the visibilities staff set, and `direct` for the chats of
+/// matchmaking, listed only when asked for (60-chats §9.1).
+pub const LISTED_VISIBILITIES: [&str; 4] = [OFFICIAL, PUBLIC, PRIVATE, DIRECT];
 const AVATAR_SOURCES: [&str; 6] = [
     "discord_0",
     "discord_1",
@@ -31,6 +35,10 @@ fn one_of(name: &str, value: &str, allowed: &[&str]) -> Result<String, ApiError>
 
 pub fn check_visibility(name: &str, value: &str) -> Result<String, ApiError> {
     one_of(name, value, &VISIBILITIES)
+}
+
+pub fn check_listed_visibility(name: &str, value: &str) -> Result<String, ApiError> {
+    one_of(name, value, &LISTED_VISIBILITIES)
 }
 
 /// A chat's avatar choice: `discord_0` … `discord_5`.

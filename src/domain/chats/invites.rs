@@ -106,7 +106,7 @@ pub async fn resolve(app: &Arc<App>, caller: &UserRow, code: &str) -> Result<Res
         return Err(ApiError::ChatBanned);
     }
     let chat = super::existing_chat(&mut tx, invite.chat_id).await?;
-    let already_in = chat.owner_id == caller.id || store::chats::is_member(&mut tx, chat.id, caller.id).await?;
+    let already_in = chat.is_owned_by(caller.id) || store::chats::is_member(&mut tx, chat.id, caller.id).await?;
     let joined = if already_in {
         false
     } else {

@@ -12,6 +12,7 @@ use serde_json::json;
 
 use crate::domain::app::App;
 use crate::domain::audit::{self, Target};
+use crate::domain::matchmaking::lifecycle;
 use crate::domain::transport::effects::RoomEffects;
 use crate::domain::views::effective_tier;
 use crate::error::ApiError;
@@ -21,6 +22,7 @@ use crate::store::history::NewModeration;
 use crate::store::users::UserRow;
 use crate::store::{self, Conn};
 use crate::tier::Tier;
+use crate::user_kind::UserKind;
 
 pub const OFFICIAL: &str = "official";
 pub const PUBLIC: &str = "public";
@@ -45,28 +47,60 @@ pub fn slot_limit(app: &App, level: Level) -> Option<i64> {
     }
 }
 
+/// Whether `caller` outranks the chat's owner; nobody outranks the owner a direct chat lacks.
+pub fn outranks_owner(chat: &ChatRow, caller: &UserRow) -> bool {
+    chat.owner_level()
+        .is_some_and(|owner| can_act_on(caller.permission_level, owner))
+}
+
 /// 60-chats §4.2: the owner, and for official and public chats whoever outranks the owner.
 pub fn manages_invites(chat: &ChatRow, caller: &UserRow) -> bool {
-    chat.owner_id == caller.id || (is_public(&chat.visibility) && can_act_on(caller.permission_level, chat.owner_level))
+    chat.is_owned_by(caller.id) || (is_public(&chat.visibility) && outranks_owner(chat, caller))
 }
 
 /// 80-notifications-portal §5.2: the owner; for official and public chats whoever outranks the
-/// owner; for private chats an Admin+ who outranks the owner.
+/// owner; for private chats an Admin+ who outranks the owner. Nobody has authority over a direct
+/// chat (91-matchmaking §4.3).
 pub fn moderates(chat: &ChatRow, caller: &UserRow) -> bool {
-    let caller_level = caller.permission_level;
-    chat.owner_id == caller.id
-        || (can_act_on(caller_level, chat.owner_level) && (is_public(&chat.visibility) || caller_level >= Level::Admin))
+    chat.is_owned_by(caller.id)
+        || (outranks_owner(chat, caller) && (is_public(&chat.visibility) || caller.permission_level >= Level::Admin))
 }
 
-/// The chat, if the caller may see it (60-chats §4.1); otherwise it does not exist for them.
+/// The group chat, if the caller may see it (60-chats §4.1); otherwise, and for every direct chat,
+/// it does not exist for them (91-matchmaking §4.3).
 pub async fn visible_chat(conn: &mut Conn, chat_id: i64, caller: &UserRow) -> Result<ChatRow, ApiError> {
+    let chat = existing_chat(conn, chat_id).await?;
+    if sees_group_chat(conn, &chat, caller).await? {
+        Ok(chat)
+    } else {
+        Err(ApiError::ChatNotFound)
+    }
+}
+
+/// 60-chats §4.1 for a group chat; a stranger sees none (91-matchmaking §2.2).
+async fn sees_group_chat(conn: &mut Conn, chat: &ChatRow, caller: &UserRow) -> Result<bool, ApiError> {
+    if caller.kind == UserKind::Stranger {
+        return Ok(false);
+    }
+    Ok(is_public(&chat.visibility)
+        || chat.is_owned_by(caller.id)
+        || caller.permission_level >= Level::Admin
+        || store::chats::is_member(conn, chat.id, caller.id).await?)
+}
+
+/// A chat the transport serves to the caller (90-chat-transport): a group chat they may see, or a
+/// direct chat they take part in, active or archived (91-matchmaking §4.3–4.4).
+pub async fn room_chat(app: &App, conn: &mut Conn, chat_id: i64, caller: &UserRow) -> Result<ChatRow, ApiError> {
     let chat = store::chats::by_id(conn, chat_id)
         .await?
         .ok_or(ApiError::ChatNotFound)?;
-    let visible = is_public(&chat.visibility)
-        || chat.owner_id == caller.id
-        || caller.permission_level >= Level::Admin
-        || store::chats::is_member(conn, chat.id, caller.id).await?;
+    let visible = match chat.is_direct() {
+        true => {
+            store::chats::is_member(conn, chat.id, caller.id).await?
+                && lifecycle::still_exists(app, conn, &chat).await?
+        }
+        false => sees_group_chat(conn, &chat, caller).await?,
+    };
     if visible {
         Ok(chat)
     } else {
@@ -74,8 +108,25 @@ pub async fn visible_chat(conn: &mut Conn, chat_id: i64, caller: &UserRow) -> Re
     }
 }
 
+/// Any chat that exists at this moment, direct ones included: what the admin detail shows
+/// (60-chats §9.2, 91-matchmaking §4.3).
+pub async fn any_existing_chat(app: &App, conn: &mut Conn, chat_id: i64) -> Result<ChatRow, ApiError> {
+    let chat = store::chats::by_id(conn, chat_id)
+        .await?
+        .ok_or(ApiError::ChatNotFound)?;
+    match lifecycle::still_exists(app, conn, &chat).await? {
+        true => Ok(chat),
+        false => Err(ApiError::ChatNotFound),
+    }
+}
+
+/// The group chat with this id; a direct chat is unknown to every endpoint of 60-chats
+/// (91-matchmaking §4.3).
 pub async fn existing_chat(conn: &mut Conn, chat_id: i64) -> Result<ChatRow, ApiError> {
-    store::chats::by_id(conn, chat_id).await?.ok_or(ApiError::ChatNotFound)
+    store::chats::by_id(conn, chat_id)
+        .await?
+        .filter(|chat| !chat.is_direct())
+        .ok_or(ApiError::ChatNotFound)
 }
 
 fn is_unique_violation(err: &sqlx::Error) -> bool {
@@ -111,7 +162,7 @@ async fn delete_chat(app: &App, conn: &mut Conn, chat: &ChatRow, actor: &UserRow
     if !store::chats::delete(conn, chat.id).await? {
         return Err(ApiError::ChatNotFound);
     }
-    if route == "admin" || chat.owner_id != actor.id {
+    if route == "admin" || !chat.is_owned_by(actor.id) {
         audit::record(
             app,
             conn,

@@ -45,7 +45,7 @@ impl Sanction {
 /// §5.3: inside their own chat an owner may act on anyone not above them; everyone else, and
 /// every portal-wide sanction, needs the staff hierarchy.
 fn may_target(chat: &ChatRow, caller: &UserRow, target: &UserRow, portal_wide: bool) -> bool {
-    if chat.owner_id == caller.id && !portal_wide {
+    if chat.is_owned_by(caller.id) && !portal_wide {
         target.permission_level <= caller.permission_level
     } else {
         can_act_on(caller.permission_level, target.permission_level)
@@ -72,7 +72,7 @@ pub async fn moderate(
         return Err(ApiError::SelfTarget);
     }
     let portal_wide = sanction.is_portal_wide();
-    if !portal_wide && target.id == chat.owner_id {
+    if !portal_wide && chat.is_owned_by(target.id) {
         return Err(ApiError::ChatOwnerTarget(
             "The chat owner cannot be targeted in their own chat",
         ));

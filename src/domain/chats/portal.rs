@@ -7,19 +7,45 @@ use super::input::NewChat;
 use super::views::{self, ChatSummary};
 use super::{delete_chat, insert_owned, is_public, visible_chat, PRIVATE};
 use crate::domain::app::App;
+use crate::domain::matchmaking::lifecycle::{self, DirectState};
 use crate::domain::transport::effects::{self, RoomEffects};
 use crate::error::ApiError;
 use crate::level::Level;
-use crate::store::chats::ChatFields;
+use crate::store::chats::{ChatFields, DIRECT};
 use crate::store::users::UserRow;
 use crate::store::{self, Conn};
 
-/// Official chats, public chats, then the caller's own and joined private chats.
+/// Official chats, public chats, the caller's own and joined private chats, then the caller's
+/// active and archived direct chats (60-chats §8.1, 91-matchmaking §4.3).
 pub async fn visible_list(app: &App, caller: &UserRow) -> Result<Vec<ChatSummary>, ApiError> {
+    let now = app.now();
     let mut conn = app.store.acquire().await?;
     let conn: &mut Conn = &mut conn;
-    let rows = store::chats::visible_to(conn, caller.id).await?;
-    Ok(views::summaries(conn, rows).await?)
+    let rows = store::chats::visible_to(conn, caller.id, now).await?;
+    let mut direct = lifecycle::describe(app, conn, caller.id, &rows, now).await?;
+    let mut listed = Vec::with_capacity(rows.len());
+    let mut archived = Vec::new();
+    for mut summary in views::summaries(conn, rows).await? {
+        if summary.chat_type != DIRECT {
+            listed.push(summary);
+            continue;
+        }
+        let Some(chat) = direct.remove(&summary.id) else {
+            continue;
+        };
+        summary.peer = Some(chat.view.peer);
+        summary.expires_at = Some(chat.view.expires_at);
+        match chat.state {
+            DirectState::Active => listed.push(summary),
+            DirectState::Archived { .. } => {
+                summary.archived = true;
+                archived.push(summary);
+            }
+            DirectState::Deleted => {}
+        }
+    }
+    listed.extend(archived);
+    Ok(listed)
 }
 
 /// A private chat owned by the caller, within their slots. Eligibility and the timed-out check
@@ -47,7 +73,7 @@ pub async fn destroy(app: &App, caller: &UserRow, chat_id: i64) -> Result<String
     let mut live = app.rooms.lock(chat_id).await;
     let mut tx = app.store.begin().await?;
     let chat = visible_chat(&mut tx, chat_id, caller).await?;
-    if chat.owner_id != caller.id && caller.permission_level != Level::Owner {
+    if !chat.is_owned_by(caller.id) && caller.permission_level != Level::Owner {
         return Err(ApiError::Forbidden("Only the chat owner can destroy this chat"));
     }
     delete_chat(app, &mut tx, &chat, caller, "portal").await?;
@@ -64,7 +90,7 @@ pub async fn leave(app: &Arc<App>, caller: &UserRow, chat_id: i64) -> Result<Str
     let mut effects = RoomEffects::new(chat_id);
     let mut tx = app.store.begin().await?;
     let chat = visible_chat(&mut tx, chat_id, caller).await?;
-    if chat.owner_id == caller.id {
+    if chat.is_owned_by(caller.id) {
         return Err(ApiError::ChatOwnerTarget("The chat owner cannot leave their own chat"));
     }
     if !store::chats::remove_member(&mut tx, chat.id, caller.id).await? {

@@ -5,6 +5,7 @@ use serde_json::Value;
 use utoipa::ToSchema;
 
 use super::is_public;
+use crate::domain::matchmaking::MatchPeer;
 use crate::domain::views::avatar_url;
 use crate::store::chats::{ChatRow, InviteRow, MemberRow};
 use crate::store::users::LinkedPlatformRow;
@@ -35,7 +36,8 @@ pub struct ChatSummary {
     pub id: i64,
     pub chat_type: String,
     pub name: String,
-    pub owner: ChatOwner,
+    /// `null` for a direct chat, which nobody owns.
+    pub owner: Option<ChatOwner>,
     pub visibility: String,
     pub label: Option<String>,
     pub slug: Option<String>,
@@ -45,12 +47,12 @@ pub struct ChatSummary {
     #[schema(value_type = Vec<Object>)]
     pub secrets: Vec<Value>,
     pub archived: bool,
-    /// A direct chat's end; `null` for group chats (direct chats are not built yet).
+    /// A direct chat's `expires_at` while active, its deletion time once archived; `null` for
+    /// group chats.
     #[schema(value_type = Option<String>, format = DateTime)]
     pub expires_at: Option<Timestamp>,
     /// A direct chat's other participant; `null` for group chats.
-    #[schema(value_type = Option<Object>)]
-    pub peer: Option<Value>,
+    pub peer: Option<MatchPeer>,
     #[serde(flatten)]
     pub config: ChatConfig,
     /// The chat's browser machine is running (browser machines are not built yet: false).
@@ -89,7 +91,7 @@ impl From<&ChatRow> for ChatConfig {
 
 /// Summaries of several chats, with their owners' avatars loaded in one query.
 pub async fn summaries(conn: &mut Conn, chats: Vec<ChatRow>) -> Result<Vec<ChatSummary>, sqlx::Error> {
-    let mut owner_ids: Vec<i64> = chats.iter().map(|c| c.owner_id).collect();
+    let mut owner_ids: Vec<i64> = chats.iter().filter_map(|c| c.owner_id).collect();
     owner_ids.sort_unstable();
     owner_ids.dedup();
     let links = store::users::links_of(conn, &owner_ids).await?;
@@ -102,11 +104,11 @@ pub async fn summaries(conn: &mut Conn, chats: Vec<ChatRow>) -> Result<Vec<ChatS
             running: false,
             viewer_count: 0,
             id: chat.id,
-            owner: ChatOwner {
-                id: chat.owner_id,
-                avatar_url: user_avatar_url(chat.owner_id, chat.owner_avatar_source.as_deref(), &links),
-                username: chat.owner_username,
-            },
+            owner: chat.owner_id.zip(chat.owner_username).map(|(id, username)| ChatOwner {
+                id,
+                avatar_url: user_avatar_url(id, chat.owner_avatar_source.as_deref(), &links),
+                username,
+            }),
             avatar_url: chat_avatar_url(chat.avatar_source.as_deref()),
             chat_type: chat.chat_type,
             name: chat.name,
@@ -130,7 +132,8 @@ pub async fn summary(conn: &mut Conn, chat: ChatRow) -> Result<ChatSummary, sqlx
 pub struct ChatAdmin {
     pub id: i64,
     pub name: String,
-    pub owner_id: i64,
+    /// `null` for a direct chat.
+    pub owner_id: Option<i64>,
     pub is_public: bool,
     pub visibility: String,
     pub label: Option<String>,
@@ -264,7 +267,9 @@ impl From<&ChatRow> for ChatStatus {
         ChatStatus {
             chat_id: chat.id,
             chat_name: chat.name.clone(),
-            username: chat.owner_username.clone(),
+            // Only the admin creation answers with this shape, and it makes group chats, which
+            // always have an owner.
+            username: chat.owner_username.clone().unwrap_or_default(),
             browser,
             allow_control_requests: chat.allow_control_requests != 0,
             visibility: chat.visibility.clone(),

@@ -12,10 +12,10 @@ use super::messages::{message_frame, message_id, post_system};
 use super::rooms::ChatLive;
 use crate::domain::app::App;
 use crate::domain::audit::{self, Target};
-use crate::domain::chats::{moderates, visible_chat};
+use crate::domain::chats::{moderates, outranks_owner, room_chat, visible_chat};
 use crate::domain::presence::frame;
 use crate::error::ApiError;
-use crate::level::{can_act_on, Level};
+use crate::level::Level;
 use crate::store;
 use crate::store::chats::ChatRow;
 use crate::store::transport::MessageRow;
@@ -107,7 +107,7 @@ pub async fn delete(app: &App, actor: &UserRow, chat_id: i64, selection: Selecti
     if rows.is_empty() {
         return Ok(Deleted { deleted: 0 });
     }
-    if chat.owner_id != actor.id {
+    if !chat.is_owned_by(actor.id) {
         let mut senders: Vec<i64> = rows
             .iter()
             .filter(|r| r.kind == "user")
@@ -138,7 +138,7 @@ pub async fn delete(app: &App, actor: &UserRow, chat_id: i64, selection: Selecti
 /// and chat-banned users included. Not audited.
 pub async fn delete_mine(app: &App, user: &UserRow, chat_id: i64) -> Result<Deleted, ApiError> {
     let mut conn = app.store.acquire().await?;
-    let chat = visible_chat(&mut conn, chat_id, user).await?;
+    let chat = room_chat(app, &mut conn, chat_id, user).await?;
     drop(conn);
     let _live = app.rooms.lock(chat.id).await;
     let mut tx = app.store.begin().await?;
@@ -156,8 +156,8 @@ pub async fn delete_mine(app: &App, user: &UserRow, chat_id: i64) -> Result<Dele
 pub async fn clear(app: &Arc<App>, actor: &UserRow, chat_id: i64) -> Result<Cleared, ApiError> {
     let mut conn = app.store.acquire().await?;
     let chat = visible_chat(&mut conn, chat_id, actor).await?;
-    let authority = chat.owner_id == actor.id
-        || (actor.permission_level >= Level::Admin && can_act_on(actor.permission_level, chat.owner_level));
+    let authority =
+        chat.is_owned_by(actor.id) || (actor.permission_level >= Level::Admin && outranks_owner(&chat, actor));
     if !authority {
         return Err(ApiError::NotChatModerator("You cannot clear this chat"));
     }
@@ -174,7 +174,7 @@ pub async fn clear(app: &Arc<App>, actor: &UserRow, chat_id: i64) -> Result<Clea
     let epoch = store::transport::rotate(&mut tx, chat.id).await?;
     let text = format!("The chat was cleared by {}", actor.username);
     let message = post_system(&mut tx, app, chat.id, &current, &text).await?;
-    if chat.owner_id != actor.id {
+    if !chat.is_owned_by(actor.id) {
         let metadata = json!({"cleared": cleared, "epoch": epoch});
         audit::record(
             app,

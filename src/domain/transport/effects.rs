@@ -66,7 +66,7 @@ impl RoomEffects {
         let members = store::chats::members_among(conn, self.chat_id, &present).await?;
         let users = store::users::by_ids(conn, &present).await?;
         for user in users {
-            let visitor = user.id != chat.owner_id && !members.contains(&user.id);
+            let visitor = !chat.is_owned_by(user.id) && !members.contains(&user.id);
             if visitor && user.permission_level < Level::Admin {
                 self.remove(user.id, "access_lost");
             }
@@ -163,7 +163,7 @@ pub async fn destroyed(app: &App, live: &mut ChatLive, chat_id: i64) {
     live.requests.clear();
     live.failed.clear();
     let event = frame("room:destroyed", json!({ "chat_id": chat_id }));
-    app.rooms.close_room(chat_id, &event).await;
+    app.rooms.close_room(chat_id, Some(&event)).await;
 }
 
 /// What a user's deletion does to rooms (§8.7), gathered in the deleting transaction before the
@@ -240,7 +240,7 @@ pub async fn level_dropped(app: &Arc<App>, user_id: i64) -> Result<(), ApiError>
         let Some(chat) = store::chats::by_id(&mut tx, chat_id).await? else {
             continue;
         };
-        let visitor = chat.owner_id != user_id && !store::chats::is_member(&mut tx, chat_id, user_id).await?;
+        let visitor = !chat.is_owned_by(user_id) && !store::chats::is_member(&mut tx, chat_id, user_id).await?;
         if chat.visibility != PRIVATE || !visitor || !app.rooms.user_present(chat_id, user_id).await {
             continue;
         }

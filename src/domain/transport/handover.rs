@@ -14,7 +14,8 @@ use utoipa::ToSchema;
 use super::keys::RoomKeyBlob;
 use super::rooms::{ChatLive, JoinedDevice, KeyRequest};
 use crate::domain::app::App;
-use crate::domain::chats::visible_chat;
+use crate::domain::chats::room_chat;
+use crate::domain::matchmaking::lifecycle;
 use crate::domain::presence::frame;
 use crate::error::ApiError;
 use crate::store;
@@ -239,7 +240,8 @@ pub async fn upload(
     items: &[BlobItem],
 ) -> Result<Uploaded, ApiError> {
     let mut conn = app.store.acquire().await?;
-    let chat = visible_chat(&mut conn, chat_id, &session.user).await?;
+    let chat = room_chat(app, &mut conn, chat_id, &session.user).await?;
+    lifecycle::refuse_ended(app, &mut conn, &chat).await?;
     drop(conn);
     let rooms = &app.rooms;
     if !rooms.is_joined(chat.id, session.session_id).await {

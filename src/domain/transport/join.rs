@@ -13,7 +13,8 @@ use super::keys::RoomKeyBlob;
 use super::messages::{message_frame, post_system};
 use super::rooms::{ChatLive, Left, MembersDue};
 use crate::domain::app::App;
-use crate::domain::chats::visible_chat;
+use crate::domain::chats::room_chat;
+use crate::domain::matchmaking::lifecycle;
 use crate::domain::presence::{frame, profiles, wall_clock_ms, Link, PresenceUser};
 use crate::error::ApiError;
 use crate::store;
@@ -118,7 +119,7 @@ pub async fn room_members(app: &App, conn: &mut Conn, chat: &ChatRow) -> Result<
         .into_iter()
         .filter_map(|user_id| {
             let user = profiles.remove(&user_id)?;
-            let membership = if chat.owner_id == user_id {
+            let membership = if chat.is_owned_by(user_id) {
                 "owner"
             } else if members.contains(&user_id) {
                 "member"
@@ -205,10 +206,17 @@ pub async fn join(app: &Arc<App>, link: &Arc<Link>, session: &LiveSession, data:
     }
     let chat_id = match read_join(data)? {
         JoinTarget::Chat(id) => id,
-        // No match token is bound to anyone until matchmaking issues them.
-        JoinTarget::Token(_) => return Err(ApiError::ChatNotFound),
+        // A token joins only the user it is bound to; any other is unknown (91-matchmaking §4.2).
+        JoinTarget::Token(token) => {
+            store::matchmaking::by_token(&mut conn, &token)
+                .await?
+                .filter(|participant| participant.user_id == user.id)
+                .ok_or(ApiError::ChatNotFound)?
+                .chat_id
+        }
     };
-    let chat = visible_chat(&mut conn, chat_id, user).await?;
+    let chat = room_chat(app, &mut conn, chat_id, user).await?;
+    lifecycle::refuse_ended(app, &mut conn, &chat).await?;
     if store::chats::is_banned(&mut conn, chat.id, user.id, app.now()).await? {
         return Err(ApiError::ChatBanned);
     }
@@ -216,6 +224,11 @@ pub async fn join(app: &Arc<App>, link: &Arc<Link>, session: &LiveSession, data:
     drop(conn);
     let rooms = &app.rooms;
     let mut live = rooms.lock(chat.id).await;
+    if chat.is_direct() {
+        // The chat may have ended while this join waited for the lock; its room is closed then.
+        let mut conn = app.store.acquire().await?;
+        lifecycle::refuse_ended(app, &mut conn, &chat).await?;
+    }
     if rooms.has_link(chat.id, link) {
         let mut conn = app.store.acquire().await?;
         return queue_snapshot(app, &mut conn, &chat, link, session).await;
@@ -238,7 +251,9 @@ pub async fn join(app: &Arc<App>, link: &Arc<Link>, session: &LiveSession, data:
         }
     }
     let interval = app.config.chats.join_message_interval_s;
+    // A direct chat's opening message already names both participants (91-matchmaking §4.4).
     let announced = entry
+        && !chat.is_direct()
         && interval > 0
         && store::transport::claim_join_message(&mut tx, chat.id, user.id, interval * MICROS_PER_SECOND, now).await?;
     let message = match announced {

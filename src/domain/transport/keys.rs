@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use super::{canonical_key, handover};
 use crate::domain::app::App;
-use crate::domain::chats::visible_chat;
+use crate::domain::chats::room_chat;
 use crate::error::ApiError;
 use crate::store;
 use crate::store::sessions::LiveSession;
@@ -109,7 +109,7 @@ pub struct MyRoomKey {
 pub async fn mine(app: &App, session: &LiveSession, chat_id: i64) -> Result<MyRoomKey, ApiError> {
     let now = app.now();
     let mut conn = app.store.acquire().await?;
-    let chat = visible_chat(&mut conn, chat_id, &session.user).await?;
+    let chat = room_chat(app, &mut conn, chat_id, &session.user).await?;
     if store::chats::is_banned(&mut conn, chat.id, session.user.id, now).await? {
         return Err(ApiError::ChatBanned);
     }

@@ -11,7 +11,8 @@ use utoipa::ToSchema;
 
 use super::decode_base64;
 use crate::domain::app::App;
-use crate::domain::chats::{is_public, moderates, visible_chat};
+use crate::domain::chats::{is_public, moderates, room_chat};
+use crate::domain::matchmaking::lifecycle;
 use crate::domain::presence::{self, profiles};
 use crate::error::ApiError;
 use crate::store;
@@ -168,13 +169,14 @@ pub async fn send(app: &Arc<App>, session: &LiveSession, chat_id: i64, content: 
     let user = &session.user;
     let now = app.now();
     let mut conn = app.store.acquire().await?;
-    let chat = visible_chat(&mut conn, chat_id, user).await?;
+    let chat = room_chat(app, &mut conn, chat_id, user).await?;
+    lifecycle::refuse_ended(app, &mut conn, &chat).await?;
     let rooms = &app.rooms;
     if !rooms.is_joined(chat.id, session.session_id).await {
         return Err(ApiError::RoomNotJoined);
     }
     let posts = is_public(&chat.visibility)
-        || chat.owner_id == user.id
+        || chat.is_owned_by(user.id)
         || store::chats::is_member(&mut conn, chat.id, user.id).await?;
     if !posts {
         return Err(ApiError::Forbidden("Only members can post in a private chat"));
@@ -253,7 +255,7 @@ pub async fn history(
 ) -> Result<HistoryPage, ApiError> {
     let user = &session.user;
     let mut conn = app.store.acquire().await?;
-    let chat = visible_chat(&mut conn, chat_id, user).await?;
+    let chat = room_chat(app, &mut conn, chat_id, user).await?;
     if store::chats::is_banned(&mut conn, chat.id, user.id, app.now()).await? {
         return Err(ApiError::ChatBanned);
     }

@@ -601,13 +601,17 @@ impl Rooms {
             .is_some_and(|joined| joined.iter().any(|j| j.link.id() == link.id()))
     }
 
-    /// Sends `frame` to every connection of the room and empties it (the chat is gone).
-    pub async fn close_room(&self, chat_id: i64, frame: &Arc<str>) {
+    /// Sends `frame`, if any, to every connection of the room and empties it (the chat is gone,
+    /// or a direct chat ended).
+    pub async fn close_room(&self, chat_id: i64, frame: Option<&Arc<str>>) {
         let gone = self.registry().rooms.remove(&chat_id).unwrap_or_default();
-        for joined in gone {
-            joined.link.queue(frame);
+        let frame = frame.cloned().unwrap_or_else(|| Arc::from(""));
+        if !frame.is_empty() {
+            for joined in gone {
+                joined.link.queue(&frame);
+            }
         }
-        self.cast(RoomCast::Close { chat_id }, frame);
+        self.cast(RoomCast::Close { chat_id }, &frame);
         if self.ephemeral.presence_is_shared() {
             self.ephemeral.room_drop(chat_id).await;
         }
@@ -661,7 +665,11 @@ impl Rooms {
                 }
             }
             RoomCast::Close { chat_id } => {
-                self.send_where(*chat_id, frame, |_| true);
+                // An empty frame closes the room without a word (a direct chat's end, whose
+                // `room:ended` reaches the participants' connections directly).
+                if !frame.is_empty() {
+                    self.send_where(*chat_id, frame, |_| true);
+                }
                 self.registry().rooms.remove(chat_id);
             }
         }

@@ -14,9 +14,9 @@ use crate::domain::audit::{self, Target};
 use crate::domain::chats::admin::{apply, changes};
 use crate::domain::chats::input::ChatPatch;
 use crate::domain::chats::views::{self, ChatSummary};
-use crate::domain::chats::{existing_chat, is_public, visible_chat, PRIVATE};
+use crate::domain::chats::{existing_chat, is_public, outranks_owner, visible_chat, PRIVATE};
 use crate::error::ApiError;
-use crate::level::{can_act_on, Level};
+use crate::level::Level;
 use crate::store;
 use crate::store::chats::{ChatFields, ChatRow};
 use crate::store::transport::Settings;
@@ -97,8 +97,7 @@ pub async fn update(
     let mut conn = app.store.acquire().await?;
     let chat = visible_chat(&mut conn, chat_id, actor).await?;
     drop(conn);
-    let manages = chat.owner_id == actor.id
-        || (is_public(&chat.visibility) && can_act_on(actor.permission_level, chat.owner_level));
+    let manages = chat.is_owned_by(actor.id) || (is_public(&chat.visibility) && outranks_owner(&chat, actor));
     if !manages {
         return Err(ApiError::NotChatModerator("You cannot configure this chat"));
     }
@@ -167,7 +166,7 @@ pub async fn update(
     if updated.visibility == PRIVATE && chat.visibility != PRIVATE {
         effects.became_private(&mut tx, app, &updated).await?;
     }
-    if chat.owner_id != actor.id && !changed.is_empty() {
+    if !chat.is_owned_by(actor.id) && !changed.is_empty() {
         let metadata = json!({ "changes": changed });
         audit::record(
             app,

@@ -623,6 +623,19 @@ pub const NOTIFICATION_FIELDS: [&str; 8] = [
     "type",
 ];
 
+/// An error answer with exactly the common fields plus `extra`.
+#[track_caller]
+pub fn assert_error_fields(r: &TestResponse, status: u16, code: &str, extra: &[&str]) {
+    r.assert_error(status, code);
+    let mut expected: Vec<String> = ["code", "correlation_id", "error"]
+        .iter()
+        .chain(extra)
+        .map(|s| s.to_string())
+        .collect();
+    expected.sort();
+    assert_eq!(keys(&r.body), expected, "body: {}", r.body);
+}
+
 /// The sorted keys of a JSON object.
 pub fn keys(value: &Value) -> Vec<String> {
     let mut keys: Vec<String> = value.as_object().expect("object").keys().cloned().collect();

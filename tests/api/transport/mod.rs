@@ -21,7 +21,7 @@ use crate::common::e2e::{
     b64, bundle_of, chat_path, Device, CHAT_MESSAGE_FIELDS, KEY_REQUEST_FIELDS, ROOM_JOINED_FIELDS,
     ROOM_KEY_BLOB_FIELDS,
 };
-use crate::common::{keys, People, TestApp, TestResponse, HOUR};
+use crate::common::{assert_error_fields, keys, People, TestApp, TestResponse, HOUR};
 use serde_json::{json, Value};
 
 /// A private chat owned by the holder of `owner` (who needs a subscription or Admin+), with the
@@ -92,19 +92,6 @@ fn sorted_devices(devices: &Value) -> Vec<Value> {
     let mut devices = devices.as_array().expect("devices").clone();
     devices.sort_by(|a, b| a["device_id"].as_str().cmp(&b["device_id"].as_str()));
     devices
-}
-
-/// An error answer with exactly the common fields plus `extra`.
-#[track_caller]
-fn assert_error_fields(r: &TestResponse, status: u16, code: &str, extra: &[&str]) {
-    r.assert_error(status, code);
-    let mut expected: Vec<String> = ["code", "correlation_id", "error"]
-        .iter()
-        .chain(extra)
-        .map(|s| s.to_string())
-        .collect();
-    expected.sort();
-    assert_eq!(keys(&r.body), expected, "body: {}", r.body);
 }
 
 /// A validation failure naming `field` with `message`.

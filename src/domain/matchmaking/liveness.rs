@@ -1,0 +1,217 @@
+//! Who is reachable, and the timed transitions (91-matchmaking §3.2, §4.6, §7).
+//!
+//! A queue entry and a place in a direct chat live while their user has a realtime connection
+//! open, on any node. Each node counts its own connections per user; when a user's last one here
+//! closes and no other node holds one (the shared presence counts them), the user is recorded
+//! away in the database, and a connection opening anywhere clears it. Every node sweeps the
+//! deadlines each `match.sweep_interval_s`: each transition is one conditional write, so of several
+//! nodes exactly one carries it out and sends its events. A node also clears the away mark of the
+//! users it hosts, which repairs a close on one node racing an open on another.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use super::lifecycle;
+use super::moments;
+use super::queue::{end_dead_entry, is_live};
+use crate::domain::app::App;
+use crate::error::ApiError;
+use crate::store;
+use crate::time::MICROS_PER_SECOND;
+
+/// This node's open realtime connections per user.
+#[derive(Default)]
+pub struct Connections {
+    open: Mutex<HashMap<i64, usize>>,
+}
+
+impl Connections {
+    fn open(&self) -> std::sync::MutexGuard<'_, HashMap<i64, usize>> {
+        // Plain counting that no panic can leave half-done.
+        self.open.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn opened(&self, user_id: i64) {
+        *self.open().entry(user_id).or_default() += 1;
+    }
+
+    /// `true` when this was the user's last connection here.
+    fn closed(&self, user_id: i64) -> bool {
+        let mut open = self.open();
+        match open.get_mut(&user_id) {
+            Some(count) if *count > 1 => {
+                *count -= 1;
+                false
+            }
+            _ => {
+                open.remove(&user_id);
+                true
+            }
+        }
+    }
+
+    pub fn here(&self, user_id: i64) -> bool {
+        self.open().contains_key(&user_id)
+    }
+}
+
+/// Whether the user has a realtime connection open on any node.
+pub async fn is_connected(app: &App, user_id: i64) -> bool {
+    app.connections.here(user_id) || app.ephemeral.presence_connected_elsewhere(user_id).await == Some(true)
+}
+
+/// A realtime connection of the user opened: they are no longer away until the returned guard is
+/// dropped with the connection.
+pub async fn connected(app: &Arc<App>, user_id: i64) -> Reachable {
+    app.connections.opened(user_id);
+    if let Err(err) = came_back(app, user_id).await {
+        tracing::warn!(error = %err, user_id, "matchmaking could not record a return");
+    }
+    Reachable {
+        app: app.clone(),
+        user_id,
+    }
+}
+
+/// Held by an open realtime connection. Dropping it, however the connection ends, counts the
+/// close: when it was the user's last connection anywhere, they are away from now on.
+pub struct Reachable {
+    app: Arc<App>,
+    user_id: i64,
+}
+
+impl Drop for Reachable {
+    fn drop(&mut self) {
+        let (app, user_id) = (self.app.clone(), self.user_id);
+        if !app.connections.closed(user_id) {
+            return;
+        }
+        tokio::spawn(async move {
+            if app.ephemeral.presence_connected_elsewhere(user_id).await == Some(true) {
+                return;
+            }
+            if let Err(err) = went_away(&app, user_id).await {
+                tracing::warn!(error = %err, user_id, "matchmaking could not record an absence");
+            }
+        });
+    }
+}
+
+async fn went_away(app: &App, user_id: i64) -> Result<(), ApiError> {
+    let mut conn = app.store.acquire().await?;
+    if !store::matchmaking::has_liveness(&mut conn, user_id).await? {
+        return Ok(());
+    }
+    drop(conn);
+    let mut tx = app.store.begin().await?;
+    store::matchmaking::mark_away(&mut tx, user_id, app.now()).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Clears the user's away marks; where `room:peer_left` had announced their grace, the peer hears
+/// `room:peer_returned`.
+async fn came_back(app: &App, user_id: i64) -> Result<(), ApiError> {
+    let mut conn = app.store.acquire().await?;
+    if !store::matchmaking::has_liveness(&mut conn, user_id).await? {
+        return Ok(());
+    }
+    drop(conn);
+    let mut tx = app.store.begin().await?;
+    let announced = store::matchmaking::mark_back(&mut tx, user_id).await?;
+    tx.commit().await?;
+    if announced.is_empty() {
+        return Ok(());
+    }
+    let mut conn = app.store.acquire().await?;
+    let participants = store::matchmaking::participants_of(&mut conn, &announced).await?;
+    drop(conn);
+    for peer in participants.iter().filter(|p| p.user_id != user_id) {
+        lifecycle::announce_peer_returned(app, peer).await;
+    }
+    Ok(())
+}
+
+/// Runs the timed transitions every `match.sweep_interval_s`, for as long as the server runs.
+pub async fn run_sweeps(app: Arc<App>) {
+    let mut ticks = tokio::time::interval(Duration::from_secs(app.config.matching.sweep_interval_s));
+    loop {
+        ticks.tick().await;
+        if let Err(err) = sweep(&app).await {
+            tracing::warn!(error = %err, "matchmaking sweep failed");
+        }
+    }
+}
+
+/// One pass over every deadline that has come (§7).
+pub async fn sweep(app: &Arc<App>) -> Result<(), ApiError> {
+    let now = app.now();
+    let at = moments(app, now);
+    let matching = &app.config.matching;
+    let mut conn = app.store.acquire().await?;
+    let hosted_away: Vec<i64> = store::matchmaking::away_users(&mut conn)
+        .await?
+        .into_iter()
+        .filter(|user_id| app.connections.here(*user_id))
+        .collect();
+    drop(conn);
+    for user_id in hosted_away {
+        came_back(app, user_id).await?;
+    }
+
+    let mut conn = app.store.acquire().await?;
+    let mut dead = store::matchmaking::entries_past_deadline(&mut conn, now).await?;
+    dead.extend(store::matchmaking::entries_left_away(&mut conn, at.entry_away_cutoff).await?);
+    drop(conn);
+    for entry in dead.iter().filter(|entry| !is_live(entry, at)) {
+        end_dead_entry(app, entry, at).await?;
+    }
+
+    let leave_grace = app.config.presence.leave_grace_s as i64 * MICROS_PER_SECOND;
+    let reconnect = matching.reconnect_grace_s * MICROS_PER_SECOND;
+    let mut conn = app.store.acquire().await?;
+    let away = store::matchmaking::away_unannounced(&mut conn, now - leave_grace).await?;
+    let chat_ids: Vec<i64> = away.iter().map(|p| p.chat_id).collect();
+    let everyone = store::matchmaking::participants_of(&mut conn, &chat_ids).await?;
+    drop(conn);
+    for p in &away {
+        let Some(since) = p.away_since else { continue };
+        let deadline = since + reconnect;
+        if deadline <= now {
+            continue;
+        }
+        let mut writer = app.store.writer().await?;
+        if !store::matchmaking::announce_grace(&mut writer, p.chat_id, p.user_id, since, deadline).await? {
+            continue;
+        }
+        for peer in everyone
+            .iter()
+            .filter(|q| q.chat_id == p.chat_id && q.user_id != p.user_id)
+        {
+            lifecycle::announce_peer_left(app, peer, deadline).await;
+        }
+    }
+
+    let mut conn = app.store.acquire().await?;
+    let due_ids = store::matchmaking::chats_past_deadline(&mut conn, now, at.chat_away_cutoff).await?;
+    let chats = store::chats::by_ids(&mut conn, &due_ids).await?;
+    let participants = store::matchmaking::participants_of(&mut conn, &due_ids).await?;
+    drop(conn);
+    for chat in &chats {
+        let own: Vec<_> = participants.iter().filter(|p| p.chat_id == chat.id).cloned().collect();
+        if let Some(cause) = lifecycle::deadline_end(app, chat, &own, now) {
+            lifecycle::end(app, chat.id, cause).await?;
+        }
+    }
+
+    let mut conn = app.store.acquire().await?;
+    let deletions = store::matchmaking::chats_due_for_deletion(&mut conn, now).await?;
+    drop(conn);
+    for chat_id in deletions {
+        // Its room closed at the end, and nothing is announced (§4.7).
+        let mut writer = app.store.writer().await?;
+        store::chats::delete(&mut writer, chat_id).await?;
+    }
+    Ok(())
+}
