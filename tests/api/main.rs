@@ -12,6 +12,7 @@ mod chats;
 mod cluster;
 mod conformance;
 mod foundation;
+mod matchmaking;
 mod notifications;
 mod realtime;
 mod reliability;
