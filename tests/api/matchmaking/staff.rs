@@ -40,10 +40,6 @@ fn assert_validation(r: &TestResponse, field: &str, message: &str) {
     assert_eq!(r.body["error"], message, "{}", r.body);
 }
 
-async fn count(t: &TestApp, sql: &str) -> i64 {
-    t.count(sql).await
-}
-
 /// The end of the stranger blocks in force at `at` for a stranger or an address group, as the
 /// enqueue and the stranger creation read it.
 async fn covered(t: &TestApp, user_id: Option<i64>, group: &str, at: i64) -> Option<Option<i64>> {
@@ -268,7 +264,8 @@ both_backends!(
             .assert_error(500, "ERR_INTERNAL");
         t.app.store.fail_audit_inserts(false);
         assert_eq!(
-            count(&t, "SELECT COUNT(*) FROM match_reports WHERE handled_at IS NULL").await,
+            t.count("SELECT COUNT(*) FROM match_reports WHERE handled_at IS NULL")
+                .await,
             1
         );
     }
@@ -327,15 +324,13 @@ both_backends!(
         unknown.assert_error(404, "ERR_MATCH_REPORT_NOT_FOUND");
         assert_eq!(unknown.body["error"], "Report not found");
         assert_eq!(
-            count(&t, "SELECT COUNT(*) FROM match_reports WHERE handled_at IS NOT NULL").await,
+            t.count("SELECT COUNT(*) FROM match_reports WHERE handled_at IS NOT NULL")
+                .await,
             0
         );
         assert_eq!(
-            count(
-                &t,
-                "SELECT COUNT(*) FROM audit_log WHERE event_type = 'MATCH_REPORT_HANDLE'"
-            )
-            .await,
+            t.count("SELECT COUNT(*) FROM audit_log WHERE event_type = 'MATCH_REPORT_HANDLE'")
+                .await,
             0
         );
         t.post_as(&moderator, &handle_path(id), json!({"note": padded}))
@@ -398,8 +393,8 @@ both_backends!(
         let block_id = block.assert_ok()["block"]["id"].as_i64().unwrap();
         let written = || async {
             (
-                count(&t, "SELECT COUNT(*) FROM audit_log").await,
-                count(&t, "SELECT COUNT(*) FROM stranger_blocks").await,
+                t.count("SELECT COUNT(*) FROM audit_log").await,
+                t.count("SELECT COUNT(*) FROM stranger_blocks").await,
             )
         };
         let before = written().await;
@@ -492,8 +487,8 @@ both_backends!(
             )]
         );
         // The search ended, and the stranger's connections were told.
-        assert_eq!(count(&t, "SELECT COUNT(*) FROM match_entries").await, 0);
-        assert_eq!(count(&t, "SELECT COUNT(*) FROM match_entry_tags").await, 0);
+        assert_eq!(t.count("SELECT COUNT(*) FROM match_entries").await, 0);
+        assert_eq!(t.count("SELECT COUNT(*) FROM match_entry_tags").await, 0);
         let expired = loop {
             let frame = event(&mut ws).await;
             if frame["event"] == "match:expired" {
@@ -526,16 +521,16 @@ both_backends!(
         assert_eq!(audit[1].3["duration"], 0);
         assert!(audit[1].3["expires_at"].is_null());
         assert_eq!(
-            count(&t, "SELECT COUNT(*) FROM stranger_blocks WHERE lifted_at IS NULL").await,
+            t.count("SELECT COUNT(*) FROM stranger_blocks WHERE lifted_at IS NULL")
+                .await,
             2
         );
         let later = t.app.now() + 700_000 * SECOND;
         assert_eq!(covered(&t, None, STRANGER_GROUP, later).await, Some(None));
         assert_eq!(
-            count(
-                &t,
-                &format!("SELECT COUNT(*) FROM sessions WHERE user_id = {stranger_id} AND ended_at IS NULL")
-            )
+            t.count(&format!(
+                "SELECT COUNT(*) FROM sessions WHERE user_id = {stranger_id} AND ended_at IS NULL"
+            ))
             .await,
             1
         );
@@ -634,9 +629,10 @@ both_backends!(only_strangers_can_be_blocked, |t: TestApp| async move {
         r.assert_error(404, "ERR_USER_NOT_FOUND");
         assert_eq!(r.body["error"], "Stranger not found");
     }
-    assert_eq!(count(&t, "SELECT COUNT(*) FROM stranger_blocks").await, 0);
+    assert_eq!(t.count("SELECT COUNT(*) FROM stranger_blocks").await, 0);
     assert_eq!(
-        count(&t, "SELECT COUNT(*) FROM audit_log WHERE event_type = 'STRANGER_BLOCK'").await,
+        t.count("SELECT COUNT(*) FROM audit_log WHERE event_type = 'STRANGER_BLOCK'")
+            .await,
         0
     );
     t.post_as(
@@ -664,8 +660,8 @@ both_backends!(
         .await
         .assert_error(500, "ERR_INTERNAL");
         t.app.store.fail_audit_inserts(false);
-        assert_eq!(count(&t, "SELECT COUNT(*) FROM stranger_blocks").await, 0);
-        assert_eq!(count(&t, "SELECT COUNT(*) FROM match_entries").await, 1);
+        assert_eq!(t.count("SELECT COUNT(*) FROM stranger_blocks").await, 0);
+        assert_eq!(t.count("SELECT COUNT(*) FROM match_entries").await, 1);
     }
 );
 
@@ -795,11 +791,8 @@ both_backends!(a_lift_ends_a_block_in_force_once, |t: TestApp| async move {
     );
     // The lift reason is stored, never shown.
     assert_eq!(
-        count(
-            &t,
-            "SELECT COUNT(*) FROM stranger_blocks WHERE lift_reason = 'Shared address of a school'"
-        )
-        .await,
+        t.count("SELECT COUNT(*) FROM stranger_blocks WHERE lift_reason = 'Shared address of a school'")
+            .await,
         1
     );
     assert!(!body.to_string().contains("Shared address"));
@@ -829,7 +822,8 @@ both_backends!(a_lift_ends_a_block_in_force_once, |t: TestApp| async move {
     );
     assert_eq!(audits(&t, "STRANGER_BLOCK_LIFT").await.len(), 1);
     assert_eq!(
-        count(&t, "SELECT COUNT(*) FROM stranger_blocks WHERE lifted_at IS NOT NULL").await,
+        t.count("SELECT COUNT(*) FROM stranger_blocks WHERE lifted_at IS NOT NULL")
+            .await,
         1
     );
 
@@ -1161,10 +1155,9 @@ both_backends!(staff_never_see_a_strangers_address_group, |t: TestApp| async mov
     answers.push(get(&t, &moderator, "/v1/admin/audit/logs").await.assert_ok().clone());
     // The group is stored with the block, and nowhere staff can read it.
     assert_eq!(
-        count(
-            &t,
-            &format!("SELECT COUNT(*) FROM stranger_blocks WHERE address_group = '{STRANGER_GROUP}'")
-        )
+        t.count(&format!(
+            "SELECT COUNT(*) FROM stranger_blocks WHERE address_group = '{STRANGER_GROUP}'"
+        ))
         .await,
         1
     );
@@ -1172,12 +1165,63 @@ both_backends!(staff_never_see_a_strangers_address_group, |t: TestApp| async mov
         assert!(!answer.to_string().contains(STRANGER_GROUP), "{answer}");
     }
     assert_eq!(
-        count(
-            &t,
-            &format!("SELECT COUNT(*) FROM audit_log WHERE metadata LIKE '%{STRANGER_GROUP}%'")
-        )
+        t.count(&format!(
+            "SELECT COUNT(*) FROM audit_log WHERE metadata LIKE '%{STRANGER_GROUP}%'"
+        ))
         .await,
         0
     );
-    assert_eq!(count(&t, "SELECT COUNT(*) FROM audit_log WHERE event_type IN ('STRANGER_BLOCK', 'STRANGER_BLOCK_LIFT', 'MATCH_REPORT_HANDLE')").await, 3);
+    assert_eq!(t.count("SELECT COUNT(*) FROM audit_log WHERE event_type IN ('STRANGER_BLOCK', 'STRANGER_BLOCK_LIFT', 'MATCH_REPORT_HANDLE')").await, 3);
 });
+
+both_backends!(
+    staff_acting_at_once_write_one_handle_and_one_lift,
+    |t: TestApp| async move {
+        let people = People::new(&t).await;
+        let mut staff = Vec::new();
+        for n in 0..6 {
+            staff.push(people.at(&format!("mod{n}"), 1).await);
+        }
+        let (stranger_id, _) = stranger(&people, "quiet-otter-4821").await;
+        let id = report(
+            &t,
+            77,
+            &party(41, "alice", false, None),
+            &party(stranger_id, "quiet-otter-4821", true, None),
+            "z",
+        )
+        .await;
+        let block = t
+            .post_as(
+                &staff[0].1,
+                &block_path(stranger_id),
+                json!({"reason": "x", "duration": 0}),
+            )
+            .await;
+        let block_id = block.assert_ok()["block"]["id"].as_i64().unwrap();
+
+        let handles = staff.iter().map(|(_, token)| {
+            let t = &t;
+            async move {
+                t.post_as(token, &handle_path(id), json!({"note": format!("by {token}")}))
+                    .await
+            }
+        });
+        let answers = futures_util::future::join_all(handles).await;
+        let first = answers[0].assert_ok()["report"].clone();
+        assert!(answers.iter().all(|r| r.assert_ok()["report"] == first));
+        assert_eq!(audits(&t, "MATCH_REPORT_HANDLE").await.len(), 1);
+
+        let lifts = staff.iter().map(|(_, token)| {
+            let t = &t;
+            async move { t.post_as(token, &lift_path(block_id), json!({"reason": "y"})).await }
+        });
+        let answers = futures_util::future::join_all(lifts).await;
+        let first = answers[0].assert_ok()["block"].clone();
+        assert_eq!(first["is_lifted"], true);
+        assert!(answers.iter().all(|r| r.assert_ok()["block"] == first));
+        let lifts = audits(&t, "STRANGER_BLOCK_LIFT").await;
+        assert_eq!(lifts.len(), 1);
+        assert_eq!(lifts[0].0, first["lifted_by_id"].as_i64());
+    }
+);
