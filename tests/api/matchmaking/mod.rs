@@ -9,8 +9,8 @@ use portal::store::match_reports::{NewReport, ReportParty};
 /// The address group every fixture stranger was created from: it must never reach staff.
 pub const STRANGER_GROUP: &str = "198.51.100.77";
 
-/// A stranger with a live session: (id, token). Made from a logged-in user whose kind is changed
-/// in the store, as no endpoint makes strangers here; their first request comes after the change.
+/// A stranger with a live session: (id, token): a logged-in user whose kind is then changed in the
+/// store, before the session's first request.
 pub async fn stranger(people: &People<'_>, username: &str) -> (i64, String) {
     let (id, token) = people.at(&format!("stranger-{username}"), 0).await;
     make_stranger(people.t, id, username).await;
