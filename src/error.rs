@@ -68,6 +68,9 @@ pub enum ApiError {
     PermissionCeiling,
     #[error("User not found")]
     UserNotFound,
+    /// The target of a stranger block is not a stranger (91-matchmaking §8.11).
+    #[error("Stranger not found")]
+    StrangerNotFound,
     #[error("User is banned")]
     AlreadyBanned,
     #[error("User is not timed out")]
@@ -225,6 +228,7 @@ impl ApiError {
             NotFound
             | SessionNotFound
             | UserNotFound
+            | StrangerNotFound
             | BotNotFound
             | ChatNotFound
             | NotChatMember
@@ -300,7 +304,7 @@ impl ApiError {
             SelfTarget => "ERR_SELF_TARGET",
             Hierarchy => "ERR_HIERARCHY",
             PermissionCeiling => "ERR_PERMISSION_CEILING",
-            UserNotFound => "ERR_USER_NOT_FOUND",
+            UserNotFound | StrangerNotFound => "ERR_USER_NOT_FOUND",
             AlreadyBanned => "ERR_ALREADY_BANNED",
             NotTimedOut => "ERR_NOT_TIMED_OUT",
             NotBanned => "ERR_NOT_BANNED",

@@ -11,7 +11,7 @@ use crate::store::{self, Conn};
 use crate::time::Timestamp;
 
 /// Every event type of 30-admin-moderation §8.3.
-pub const EVENT_TYPES: [&str; 31] = [
+pub const EVENT_TYPES: [&str; 34] = [
     "USER_WARN",
     "USER_TIMEOUT",
     "USER_UNTIMEOUT",
@@ -43,6 +43,9 @@ pub const EVENT_TYPES: [&str; 31] = [
     "PUBLIC_KEY_CREATE",
     "PUBLIC_KEY_REVOKE",
     "SESSION_REVOKE",
+    "STRANGER_BLOCK",
+    "STRANGER_BLOCK_LIFT",
+    "MATCH_REPORT_HANDLE",
 ];
 
 pub const TARGET_TYPES: [&str; 4] = ["user", "bot", "chat", "system"];

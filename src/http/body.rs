@@ -217,10 +217,15 @@ impl Query {
     }
 
     pub fn bool(&self, name: &str, default: bool) -> Result<bool, ApiError> {
+        Ok(self.opt_bool(name)?.unwrap_or(default))
+    }
+
+    /// A boolean filter: `None` when absent.
+    pub fn opt_bool(&self, name: &str) -> Result<Option<bool>, ApiError> {
         match self.0.get(name).map(String::as_str) {
-            None => Ok(default),
-            Some("true") | Some("1") => Ok(true),
-            Some("false") | Some("0") => Ok(false),
+            None => Ok(None),
+            Some("true") | Some("1") => Ok(Some(true)),
+            Some("false") | Some("0") => Ok(Some(false)),
             Some(_) => Err(ApiError::validation(name, format!("{name} must be a boolean"))),
         }
     }

@@ -27,6 +27,7 @@ pub mod correlation;
 mod cors;
 pub mod error;
 mod health;
+mod match_staff;
 mod matchmaking;
 mod moderation;
 mod notifications;
@@ -66,6 +67,7 @@ pub fn api(app: &AppState) -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(tier(app, Tier::Admin, health::admin_routes()))
         .merge(tier(app, Tier::Admin, chats::admin_routes()))
         .merge(tier(app, Tier::Admin, moderation::routes()))
+        .merge(tier(app, Tier::Admin, match_staff::routes()))
         .merge(tier(app, Tier::Admin, subscriptions::routes()))
         .merge(tier(app, Tier::Admin, bots::admin_routes()))
         .merge(tier(app, Tier::Admin, notifications::admin_routes()))

@@ -39,8 +39,9 @@ pub fn routes() -> OpenApiRouter<AppState> {
 const TIMEOUT_MAX_S: i64 = 30 * 86_400;
 const BAN_MAX_S: i64 = 365 * 86_400;
 
-/// `reason`: required on every write here, 1–500 characters after trimming.
-fn reason(fields: &Fields) -> Result<String, ApiError> {
+/// `reason`: required on every write here and on the stranger blocks, 1–500 characters after
+/// trimming.
+pub(super) fn reason(fields: &Fields) -> Result<String, ApiError> {
     trimmed_text("reason", fields.req_str("reason")?, 1, 500)
 }
 
@@ -94,7 +95,7 @@ impl RequestBody for PermissionBody {
 pub struct ReasonBody {
     /// 1–500 characters after trimming.
     #[schema(min_length = 1, max_length = 500, pattern = r"^[^\u0000]*[^\s\u0000][^\u0000]*$")]
-    reason: String,
+    pub(super) reason: String,
 }
 
 #[derive(ToSchema)]

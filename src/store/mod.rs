@@ -17,6 +17,8 @@ pub mod chats;
 pub mod codes;
 pub mod history;
 pub mod keys;
+pub mod match_reports;
+pub mod match_stats;
 pub mod matchmaking;
 pub mod notifications;
 pub mod sessions;

@@ -1,5 +1,7 @@
 //! Strangers (91-matchmaking §2) and the stranger blocks that keep them from matchmaking (§5.3).
 
+use sqlx::FromRow;
+
 use super::Conn;
 
 /// The end of the latest stranger block in force at `now` that names `user_id` or covers
@@ -10,11 +12,10 @@ pub async fn block_in_force(
     address_group: &str,
     now: i64,
 ) -> Result<Option<Option<i64>>, sqlx::Error> {
-    let ends: Vec<(Option<i64>,)> = sqlx::query_as(
-        "SELECT expires_at FROM stranger_blocks \
-         WHERE lifted_at IS NULL AND (expires_at IS NULL OR expires_at > $1) \
-         AND (user_id = $2 OR address_group = $3)",
-    )
+    let ends: Vec<(Option<i64>,)> = sqlx::query_as(&format!(
+        "SELECT expires_at FROM stranger_blocks WHERE {} AND (user_id = $2 OR address_group = $3)",
+        in_force_at(1)
+    ))
     .bind(now)
     .bind(user_id.unwrap_or(0))
     .bind(address_group)
@@ -30,4 +31,135 @@ fn latest_end(ends: impl Iterator<Item = Option<i64>>) -> Option<Option<i64>> {
         (Some(None), _) | (_, None) => Some(None),
         (Some(Some(a)), Some(b)) => Some(Some(a.max(b))),
     })
+}
+
+/// A stranger as a block needs them: the name shown in the block and the address group it covers.
+#[derive(Debug, Clone, FromRow)]
+pub struct StrangerRow {
+    pub id: i64,
+    pub username: String,
+    pub created_from_group: Option<String>,
+}
+
+/// The user `id` when it is a stranger.
+pub async fn stranger_by_id(conn: &mut Conn, id: i64) -> Result<Option<StrangerRow>, sqlx::Error> {
+    sqlx::query_as("SELECT id, username, created_from_group FROM users WHERE id = $1 AND kind = 'stranger'")
+        .bind(id)
+        .fetch_optional(conn)
+        .await
+}
+
+/// A stranger block as staff see it: every column but the address group and the lift reason,
+/// which are stored for the server's own use and never read back out (91-matchmaking §6.5).
+#[derive(Debug, Clone, FromRow)]
+pub struct BlockRow {
+    pub id: i64,
+    pub user_id: i64,
+    pub username: String,
+    pub reason: String,
+    pub issued_by_id: i64,
+    pub created_at: i64,
+    pub expires_at: Option<i64>,
+    pub lifted_at: Option<i64>,
+    pub lifted_by_id: Option<i64>,
+}
+
+const BLOCK_COLUMNS: &str =
+    "id, user_id, username, reason, issued_by_id, created_at, expires_at, lifted_at, lifted_by_id";
+
+/// A block in force at `$n`: not lifted, and permanent or not yet ended.
+fn in_force_at(n: u8) -> String {
+    format!("lifted_at IS NULL AND (expires_at IS NULL OR expires_at > ${n})")
+}
+
+pub struct NewBlock<'a> {
+    pub user_id: i64,
+    pub username: &'a str,
+    pub address_group: &'a str,
+    pub reason: &'a str,
+    pub issued_by_id: i64,
+    /// `None`: permanent.
+    pub expires_at: Option<i64>,
+    pub now: i64,
+}
+
+pub async fn insert_block(conn: &mut Conn, block: &NewBlock<'_>) -> Result<BlockRow, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "INSERT INTO stranger_blocks (user_id, username, address_group, reason, issued_by_id, created_at, expires_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {BLOCK_COLUMNS}"
+    ))
+    .bind(block.user_id)
+    .bind(block.username)
+    .bind(block.address_group)
+    .bind(block.reason)
+    .bind(block.issued_by_id)
+    .bind(block.now)
+    .bind(block.expires_at)
+    .fetch_one(conn)
+    .await
+}
+
+pub async fn block_by_id(conn: &mut Conn, id: i64) -> Result<Option<BlockRow>, sqlx::Error> {
+    sqlx::query_as(&format!("SELECT {BLOCK_COLUMNS} FROM stranger_blocks WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(conn)
+        .await
+}
+
+/// Lifts a block in force at `now`; the block as it now is, or `None` when it does not exist or is
+/// not in force (checked by the write itself, so of two lifts at once only one succeeds).
+pub async fn lift_block(
+    conn: &mut Conn,
+    id: i64,
+    lifted_by_id: i64,
+    lift_reason: &str,
+    now: i64,
+) -> Result<Option<BlockRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "UPDATE stranger_blocks SET lifted_at = $2, lifted_by_id = $3, lift_reason = $4 \
+         WHERE id = $1 AND {} RETURNING {BLOCK_COLUMNS}",
+        in_force_at(2)
+    ))
+    .bind(id)
+    .bind(now)
+    .bind(lifted_by_id)
+    .bind(lift_reason)
+    .fetch_optional(conn)
+    .await
+}
+
+/// Filters of the staff list.
+#[derive(Debug, Default)]
+pub struct BlockFilter {
+    pub user_id: Option<i64>,
+    pub active_only: bool,
+}
+
+/// A page of matching blocks, newest first, and the number of all matches.
+pub async fn search_blocks(
+    conn: &mut Conn,
+    filter: &BlockFilter,
+    now: i64,
+    offset: i64,
+    limit: i64,
+) -> Result<(Vec<BlockRow>, i64), sqlx::Error> {
+    let condition = format!("($1 IS NULL OR user_id = $1) AND ($2 = 0 OR ({}))", in_force_at(3));
+    let (total,): (i64,) = sqlx::query_as(&format!("SELECT COUNT(*) FROM stranger_blocks WHERE {condition}"))
+        .bind(filter.user_id)
+        .bind(super::flag(filter.active_only))
+        .bind(now)
+        .fetch_one(&mut *conn)
+        .await?;
+    let rows = sqlx::query_as(&format!(
+        "SELECT {BLOCK_COLUMNS} FROM stranger_blocks WHERE {condition} \
+         ORDER BY created_at DESC, id DESC LIMIT $4 OFFSET $5"
+    ))
+    .bind(filter.user_id)
+    .bind(super::flag(filter.active_only))
+    .bind(now)
+    .bind(limit)
+    .bind(offset)
+    .fetch_all(conn)
+    .await?;
+    Ok((rows, total))
 }
