@@ -17,6 +17,7 @@ pub mod profile;
 pub mod sessions;
 pub mod staff;
 pub mod statistics;
+pub mod strangers;
 pub mod subscriptions;
 pub mod transport;
 pub mod users;

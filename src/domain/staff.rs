@@ -111,10 +111,16 @@ pub async fn set_level(
     })
 }
 
-/// Hard-deletes a user with what belongs to it (30-admin-moderation §5.7): the schema's cascades
-/// remove identities, sessions, memberships, notifications, owned chats and bots, moderation and
-/// history rows; pending login codes are keyed by identity and go first. Records naming the user
-/// as actor keep their ids.
+/// Removes a user's rows: pending login codes are keyed by identity and go first, the schema's
+/// cascades remove the rest (identities, sessions, memberships, notifications, owned chats and bots,
+/// moderation and history rows, pair blocks).
+pub async fn remove_user_rows(conn: &mut Conn, user_id: i64) -> Result<(), sqlx::Error> {
+    store::codes::delete_for_user(conn, user_id).await?;
+    store::users::delete(conn, user_id).await
+}
+
+/// Hard-deletes a user with what belongs to it (30-admin-moderation §5.7, `remove_user_rows`),
+/// audited. Records naming the user as actor keep their ids.
 /// What it does to chat rooms is returned, for the caller to announce after commit.
 pub async fn delete_user(
     app: &App,
@@ -138,8 +144,7 @@ pub async fn delete_user(
         .collect();
     chat_ids.sort_unstable();
     let gone = UserGone::gather(conn, target.id, &chat_ids).await?;
-    store::codes::delete_for_user(conn, target.id).await?;
-    store::users::delete(conn, target.id).await?;
+    remove_user_rows(conn, target.id).await?;
     audit::record(
         app,
         conn,

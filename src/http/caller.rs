@@ -470,18 +470,24 @@ impl<const MIN: u8> FromRequestParts<AppState> for RequireLevel<MIN> {
 
 /// Extractors that stand for a session caller, so `Unrestricted` can wrap any of them.
 pub trait SessionCaller {
-    fn authenticated(&self) -> &Authenticated;
+    fn user_id(&self) -> i64;
+}
+
+impl SessionCaller for AnySession {
+    fn user_id(&self) -> i64 {
+        AnySession::user_id(self)
+    }
 }
 
 impl SessionCaller for Authenticated {
-    fn authenticated(&self) -> &Authenticated {
-        self
+    fn user_id(&self) -> i64 {
+        Authenticated::user_id(self)
     }
 }
 
 impl<const MIN: u8> SessionCaller for RequireLevel<MIN> {
-    fn authenticated(&self) -> &Authenticated {
-        &self.0
+    fn user_id(&self) -> i64 {
+        self.0.user_id()
     }
 }
 
@@ -497,7 +503,7 @@ where
     type Rejection = ApiError;
     async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Self, ApiError> {
         let inner = E::from_request_parts(parts, app).await?;
-        crate::domain::users::refuse_timed_out(app, inner.authenticated().user_id()).await?;
+        crate::domain::users::refuse_timed_out(app, inner.user_id()).await?;
         Ok(Unrestricted(inner))
     }
 }

@@ -154,17 +154,22 @@ pub async fn username_taken(conn: &mut Conn, username: &str, except_id: Option<i
 pub struct NewUser<'a> {
     pub username: &'a str,
     pub permission_level: i64,
+    pub kind: UserKind,
+    /// A stranger's address group (91-matchmaking §2.1); `None` for registered users.
+    pub created_from_group: Option<&'a str>,
     pub now: i64,
 }
 
 pub async fn insert(conn: &mut Conn, user: NewUser<'_>) -> Result<UserRow, sqlx::Error> {
     sqlx::query_as(&format!(
-        "INSERT INTO users (username, username_lower, permission_level, last_activity_at, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $4, $4) RETURNING {USER_COLUMNS}"
+        "INSERT INTO users (username, username_lower, permission_level, kind, created_from_group, \
+         last_activity_at, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $6, $6) RETURNING {USER_COLUMNS}"
     ))
     .bind(user.username)
     .bind(user.username.to_lowercase())
     .bind(user.permission_level)
+    .bind(user.kind.as_str())
+    .bind(user.created_from_group)
     .bind(user.now)
     .fetch_one(conn)
     .await
