@@ -21,6 +21,7 @@ use crate::store::users::{Restrictions, UserKey, UserRow, UserWithLinks};
 use crate::store::{self, Conn};
 use crate::tier::Tier;
 use crate::time::{seconds_until, MICROS_PER_SECOND};
+use crate::user_kind::UserKind;
 
 const WEB: &str = "web";
 const BOT: &str = "bot";
@@ -58,8 +59,10 @@ pub struct LookupResult {
 pub async fn lookup(app: &App, username: &str) -> Result<LookupResult, ApiError> {
     let now = app.now();
     let mut conn = app.store.acquire().await?;
+    // A stranger has no platform to log in with, and is no user here (91-matchmaking §2.3).
     let UserWithLinks { user, links } = store::users::with_links(&mut conn, UserKey::Username(username))
         .await?
+        .filter(|found| found.user.kind == UserKind::Registered)
         .ok_or(ApiError::UserNotFound)?;
     let public = views::public_view(&user, &links.iter().collect::<Vec<_>>(), now);
     Ok(LookupResult {

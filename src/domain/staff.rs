@@ -10,6 +10,7 @@ use crate::domain::audit::{self, Target};
 use crate::domain::bots::{self, OwnerLost};
 use crate::domain::sessions::ttl_seconds;
 use crate::domain::transport::effects::UserGone;
+use crate::domain::users;
 use crate::error::ApiError;
 use crate::level::{can_act_on, Level};
 use crate::store::history::{History, HistoryEntry};
@@ -44,6 +45,17 @@ pub async fn target_for(conn: &mut Conn, actor: Actor, user_id: i64) -> Result<U
     let target = store::users::by_id(conn, user_id)
         .await?
         .ok_or(ApiError::UserNotFound)?;
+    related(actor, target)
+}
+
+/// As `target_for`, for the staff acts that are not moderation, where a stranger is no user
+/// (91-matchmaking §2.3): subscriptions and permission changes.
+pub async fn registered_target_for(conn: &mut Conn, actor: Actor, user_id: i64) -> Result<UserRow, ApiError> {
+    related(actor, users::registered(conn, user_id).await?)
+}
+
+/// The relation rules after the target exists: not the actor (400), and within the actor's reach (403).
+fn related(actor: Actor, target: UserRow) -> Result<UserRow, ApiError> {
     if target.id == actor.id {
         return Err(ApiError::SelfTarget);
     }

@@ -24,6 +24,15 @@ pub fn check_platform_user_id(id: &str) -> Result<(), ApiError> {
     })
 }
 
+/// The user `user_id` names, where a stranger is no user: every endpoint that names a user for any
+/// purpose but moderation (91-matchmaking §2.3).
+pub async fn registered(conn: &mut Conn, user_id: i64) -> Result<UserRow, ApiError> {
+    store::users::by_id(conn, user_id)
+        .await?
+        .filter(|user| user.kind == UserKind::Registered)
+        .ok_or(ApiError::UserNotFound)
+}
+
 /// Staff writes and content-adding endpoints are closed to a timed-out user (00-conventions §3.5).
 pub async fn refuse_timed_out(app: &App, user_id: i64) -> Result<(), ApiError> {
     let mut conn = app.store.acquire().await?;

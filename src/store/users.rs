@@ -464,6 +464,7 @@ pub(super) fn escape_like(text: &str) -> String {
 }
 
 /// 20-users §3.11: id match, exact name, prefix, then the rest; by lower-cased name, then id.
+/// Strangers never match (91-matchmaking §2.3).
 pub async fn search(conn: &mut Conn, q: &str, offset: i64, limit: i64) -> Result<(Vec<UserRow>, i64), sqlx::Error> {
     let lowered = q.to_lowercase();
     let id = if !q.is_empty() && q.bytes().all(|b| b.is_ascii_digit()) {
@@ -474,7 +475,7 @@ pub async fn search(conn: &mut Conn, q: &str, offset: i64, limit: i64) -> Result
     let escaped = escape_like(&lowered);
     let contains = format!("%{escaped}%");
     let prefix = format!("{escaped}%");
-    let filter = "($1 = '' OR username_lower LIKE $2 ESCAPE '\\' OR id = $3)";
+    let filter = "kind = 'registered' AND ($1 = '' OR username_lower LIKE $2 ESCAPE '\\' OR id = $3)";
     let (total,): (i64,) = sqlx::query_as(&format!("SELECT COUNT(*) FROM users WHERE {filter}"))
         .bind(&lowered)
         .bind(&contains)
