@@ -18,5 +18,6 @@ mod reliability;
 mod security;
 mod staff;
 mod statistics;
+mod strangers;
 mod transport;
 mod users;
