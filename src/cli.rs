@@ -10,6 +10,7 @@ use serde_json::{json, Value};
 use crate::config::Config;
 use crate::domain::app::{self, App};
 use crate::domain::staff::{self, NewBotSpec};
+use crate::domain::strangers;
 use crate::domain::views;
 use crate::error::ApiError;
 use crate::level::Level;
@@ -172,6 +173,8 @@ fn level_arg(level: i64) -> Result<Level, ApiError> {
 async fn execute(app: &App, command: Command) -> Result<Value, ApiError> {
     let now = app.now();
     let mut tx = app.store.begin().await?;
+    // A user whose sessions this command ended, to be told to matchmaking after the commit.
+    let mut sessions_ended_of = None;
     let output = match command {
         Command::Serve | Command::Migrate => unreachable!("handled by the caller"),
         Command::User(UserCommand::Create {
@@ -304,9 +307,15 @@ async fn execute(app: &App, command: Command) -> Result<Value, ApiError> {
         Command::Session(SessionCommand::Revoke { user, suffix }) => {
             let user = find_user(&mut tx, &user).await?;
             let revoked = staff::revoke_sessions(app, &mut tx, &user, suffix.as_deref()).await?;
+            if !revoked.is_empty() {
+                sessions_ended_of = Some(user);
+            }
             json!({"revoked": revoked.len(), "token_suffixes": revoked})
         }
     };
     tx.commit().await?;
+    if let Some(user) = sessions_ended_of {
+        strangers::session_ended(app, &user).await;
+    }
     Ok(output)
 }

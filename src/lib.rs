@@ -14,6 +14,7 @@ pub mod http;
 pub mod level;
 pub mod logging;
 pub mod metrics;
+pub mod names;
 pub mod server;
 pub mod store;
 pub mod tier;

@@ -10,6 +10,7 @@ use crate::bot_type::BotType;
 use crate::crypto;
 use crate::domain::app::App;
 use crate::domain::sessions::{self, Opened};
+use crate::domain::strangers;
 use crate::domain::users::{self, NewAccount};
 use crate::domain::views::{self, UserPrivate};
 use crate::error::ApiError;
@@ -20,6 +21,7 @@ use crate::store::users::{Restrictions, UserKey, UserRow, UserWithLinks};
 use crate::store::{self, Conn};
 use crate::tier::Tier;
 use crate::time::{seconds_until, MICROS_PER_SECOND};
+use crate::user_kind::UserKind;
 
 const WEB: &str = "web";
 const BOT: &str = "bot";
@@ -57,8 +59,10 @@ pub struct LookupResult {
 pub async fn lookup(app: &App, username: &str) -> Result<LookupResult, ApiError> {
     let now = app.now();
     let mut conn = app.store.acquire().await?;
+    // A stranger has no platform to log in with, and is no user here (91-matchmaking §2.3).
     let UserWithLinks { user, links } = store::users::with_links(&mut conn, UserKey::Username(username))
         .await?
+        .filter(|found| found.user.kind == UserKind::Registered)
         .ok_or(ApiError::UserNotFound)?;
     let public = views::public_view(&user, &links.iter().collect::<Vec<_>>(), now);
     Ok(LookupResult {
@@ -327,12 +331,15 @@ async fn verify_code(
     if let Some(session) = current {
         store::sessions::end_by_id(&mut tx, session.session_id, "logout", now).await?;
     }
-    let level = user.permission_level;
-    let opened = sessions::open(app, &mut tx, user.id, level, client_ip, user_agent).await?;
+    let ttl_s = sessions::ttl_seconds(app, user.permission_level);
+    let opened = sessions::open(app, &mut tx, user.id, ttl_s, client_ip, user_agent).await?;
     let links =
         store::users::mark_authenticated(&mut tx, user.id, &found.platform, &found.platform_user_id, now).await?;
     let private = views::private_view(&user, &links.iter().collect::<Vec<_>>(), &restrictions, now);
     tx.commit().await?;
+    if let Some(session) = current {
+        strangers::session_ended(app, &session.user).await;
+    }
     let subscription_level = private.subscription_tier;
     app.metrics.login(if created { "signup" } else { "login" });
     Ok((
@@ -424,5 +431,7 @@ async fn create_account(conn: &mut Conn, code: &CodeRow, now: i64) -> Result<(),
 pub async fn logout(app: &App, session: &LiveSession) -> Result<(), ApiError> {
     let mut writer = app.store.writer().await?;
     store::sessions::end_by_id(&mut writer, session.session_id, "logout", app.now()).await?;
+    drop(writer);
+    strangers::session_ended(app, &session.user).await;
     Ok(())
 }

@@ -12,6 +12,7 @@ use crate::crypto;
 use crate::domain::app::App;
 use crate::domain::audit::{self, Target};
 use crate::domain::staff::{self, NewBotSpec};
+use crate::domain::users;
 use crate::domain::views::{self, BotPrivate, BotPublic};
 use crate::error::ApiError;
 use crate::level::{can_act_on, Level};
@@ -120,8 +121,9 @@ fn name_conflict(err: sqlx::Error) -> ApiError {
     }
 }
 
+/// A stranger owns no bot and cannot be named one's owner (50-bots §9.2–9.3).
 async fn owner_of(conn: &mut Conn, owner_id: i64) -> Result<UserRow, ApiError> {
-    store::users::by_id(conn, owner_id).await?.ok_or(ApiError::UserNotFound)
+    users::registered(conn, owner_id).await
 }
 
 /// An Official bot's key is worth an Owner's session, so only an Owner touches one (50-bots §4.1);

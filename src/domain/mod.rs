@@ -20,6 +20,7 @@ pub mod sessions;
 pub mod staff;
 pub mod statistics;
 pub mod stranger_blocks;
+pub mod strangers;
 pub mod subscriptions;
 pub mod transport;
 pub mod users;

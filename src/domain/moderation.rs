@@ -355,7 +355,7 @@ pub async fn set_permission(
     reason: &str,
 ) -> Result<PermissionHistoryRow, ApiError> {
     let mut tx = app.store.begin().await?;
-    let target = staff::target_for(&mut tx, actor, user_id).await?;
+    let target = staff::registered_target_for(&mut tx, actor, user_id).await?;
     if actor.level.assignment_ceiling().is_none_or(|ceiling| level > ceiling) {
         return Err(ApiError::PermissionCeiling);
     }

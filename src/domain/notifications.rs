@@ -9,6 +9,7 @@ use crate::domain::app::App;
 use crate::domain::audit::{self, Target};
 use crate::domain::presence;
 use crate::domain::staff::Actor;
+use crate::domain::users;
 use crate::error::ApiError;
 use crate::store::notifications::NotificationRow;
 use crate::store::users::UserRow;
@@ -123,12 +124,8 @@ pub async fn send(app: &App, actor: Actor, input: NewNotification) -> Result<Sen
     let now = app.now();
     let mut tx = app.store.begin().await?;
     let recipient = match input.user_id {
-        Some(user_id) => Some(
-            store::users::by_id(&mut tx, user_id)
-                .await?
-                .ok_or(ApiError::UserNotFound)?
-                .id,
-        ),
+        // A stranger never receives a notification (91-matchmaking §2.3).
+        Some(user_id) => Some(users::registered(&mut tx, user_id).await?.id),
         None => None,
     };
     let id = store::notifications::insert(

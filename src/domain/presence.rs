@@ -30,6 +30,7 @@ use crate::error::ApiError;
 use crate::store::users::UserRow;
 use crate::store::{self, Conn};
 use crate::time::{Timestamp, MICROS_PER_SECOND};
+use crate::user_kind::UserKind;
 
 /// Outgoing events a connection may have waiting before it counts as a slow reader (§3.4).
 const QUEUE_LEN: usize = 256;
@@ -144,6 +145,9 @@ pub struct Link {
     pub session_id: i64,
     /// When the connection opened, on the server clock: a timeout that starts later closes it.
     pub opened_at: i64,
+    /// A stranger's connection (91-matchmaking §2.3): it never makes its user online and receives
+    /// only the events addressed to its user, none of those sent to every connection.
+    pub stranger: bool,
     expires_at: AtomicI64,
     close_code: AtomicU16,
     wake: Notify,
@@ -249,6 +253,8 @@ struct Hub {
     counter: u64,
     connections: HashMap<u64, Arc<Link>>,
     online: HashMap<i64, OnlineUser>,
+    /// The open connections of each stranger, who is never online (for the per-user limit).
+    strangers: HashMap<i64, usize>,
     shutting_down: bool,
 }
 
@@ -271,13 +277,14 @@ impl Hub {
         }
     }
 
-    /// Sends `event` (joined or left) about `user` to every connection, with the count as it is now.
+    /// Sends `event` (joined or left) about `user` to every connection but strangers', with the
+    /// count as it is now.
     fn announce_about(&self, event: &str, user: &OnlineUser) {
         let frame = frame(
             event,
             json!({"user": user.profile, "session_id": user.session_id, "online": self.online.len()}),
         );
-        self.send(None, &frame, |_| true);
+        self.send(None, &frame, |link| !link.stranger);
     }
 
     fn announce_change(&self, event: &str, user_id: i64) {
@@ -332,11 +339,12 @@ impl Presence {
     }
 
     /// Registers a connection of `profile`'s user opened with session `session_id` (§3.4), and
-    /// says whether the user came online on this node with it. `announce`: send `user:joined` from
-    /// here (the shared state sends it otherwise).
+    /// says whether the user came online on this node with it (a stranger never does). `announce`:
+    /// send `user:joined` from here (the shared state sends it otherwise).
     fn connect(
         self: &Arc<Self>,
         profile: PresenceUser,
+        stranger: bool,
         session_id: i64,
         expires_at: i64,
         now: i64,
@@ -347,7 +355,10 @@ impl Presence {
             return Err(ApiError::Unavailable);
         }
         let user_id = profile.id;
-        let open = hub.online.get(&user_id).map_or(0, |u| u.open);
+        let open = match stranger {
+            true => hub.strangers.get(&user_id).copied().unwrap_or(0),
+            false => hub.online.get(&user_id).map_or(0, |u| u.open),
+        };
         if open as u64 >= self.config.max_connections_per_user {
             return Err(ApiError::TooManyConnections);
         }
@@ -357,12 +368,24 @@ impl Presence {
             user_id,
             session_id,
             opened_at: now,
+            stranger,
             expires_at: AtomicI64::new(expires_at),
             close_code: AtomicU16::new(0),
             wake: Notify::new(),
             events: sender,
             snapshot_seq: AtomicU64::new(0),
         });
+        if stranger {
+            *hub.strangers.entry(user_id).or_default() += 1;
+            hub.connections.insert(link.id, link.clone());
+            let registration = Registration {
+                presence: self.clone(),
+                link,
+                events,
+                online: Vec::new(),
+            };
+            return Ok((registration, false));
+        }
         let came_online = !hub.online.contains_key(&user_id);
         match hub.online.get_mut(&user_id) {
             Some(user) => {
@@ -449,6 +472,18 @@ impl Presence {
         }
         let mut hub = self.hub();
         hub.connections.remove(&link.id);
+        if link.stranger {
+            if let Some(open) = hub.strangers.get_mut(&link.user_id) {
+                *open -= 1;
+                if *open == 0 {
+                    hub.strangers.remove(&link.user_id);
+                }
+            }
+            if hub.shutting_down && hub.connections.is_empty() {
+                self.drained.notify_one();
+            }
+            return;
+        }
         if hub.shutting_down {
             hub.online.remove(&link.user_id);
             if hub.connections.is_empty() {
@@ -497,10 +532,12 @@ impl Presence {
         }
     }
 
-    /// Queues `frame` for the connections of `user_id` on this node, or for all of them.
+    /// Queues `frame` for the connections of `user_id` on this node, or for all of them but
+    /// strangers' (91-matchmaking §2.3: presence changes, hard mutes and broadcasts are not theirs).
     fn deliver(&self, user_id: Option<i64>, seq: Option<u64>, frame: &Arc<str>) {
-        self.hub()
-            .send(seq, frame, |link| user_id.is_none_or(|id| link.user_id == id));
+        self.hub().send(seq, frame, |link| {
+            user_id.map_or(!link.stranger, |id| link.user_id == id)
+        });
     }
 
     fn hosts_connections(&self) -> bool {
@@ -645,7 +682,8 @@ pub async fn keep_shared_presence(app: Weak<App>) {
     }
 }
 
-/// Registers a connection for the session's user; the caller's profile is read now.
+/// Registers a connection for the session's user; the caller's profile is read now. A stranger's
+/// connection counts toward the per-user limit but never brings its user online.
 pub async fn connect(app: &App, user: &UserRow, session_id: i64, expires_at: i64) -> Result<Registration, ApiError> {
     let mut conn = app.store.acquire().await?;
     let profile = profiles(&mut conn, &[user.id])
@@ -667,12 +705,13 @@ pub async fn connect(app: &App, user: &UserRow, session_id: i64, expires_at: i64
         },
         false => false,
     };
-    let registered = presence.connect(profile.clone(), session_id, expires_at, app.now(), !shared);
+    let stranger = user.kind == UserKind::Stranger;
+    let registered = presence.connect(profile.clone(), stranger, session_id, expires_at, app.now(), !shared);
     if registered.is_err() && counted {
         app.ephemeral.presence_release(user.id).await;
     }
     let (mut registration, came_online) = registered?;
-    if !shared {
+    if !shared || stranger {
         return Ok(registration);
     }
     if came_online {
@@ -822,8 +861,8 @@ mod tests {
     #[tokio::test]
     async fn a_connection_that_falls_256_events_behind_is_closed_as_a_slow_reader() {
         let presence = Presence::new(PresenceConfig::default(), local_state());
-        let (mut reader, _) = presence.connect(alice(), 1, i64::MAX, 0, true).unwrap();
-        let (idle, _) = presence.connect(alice(), 2, i64::MAX, 0, true).unwrap();
+        let (mut reader, _) = presence.connect(alice(), false, 1, i64::MAX, 0, true).unwrap();
+        let (idle, _) = presence.connect(alice(), false, 2, i64::MAX, 0, true).unwrap();
         for n in 0..QUEUE_LEN {
             presence.deliver(Some(7), None, &frame("notification:new", json!({"n": n})));
             reader.events.recv().await.unwrap();
@@ -841,14 +880,14 @@ mod tests {
             ..PresenceConfig::default()
         };
         let presence = Presence::new(config, local_state());
-        let (first, came_online) = presence.connect(alice(), 1, i64::MAX, 0, true).unwrap();
+        let (first, came_online) = presence.connect(alice(), false, 1, i64::MAX, 0, true).unwrap();
         assert!(came_online);
         assert!(matches!(
-            presence.connect(alice(), 1, i64::MAX, 0, true),
+            presence.connect(alice(), false, 1, i64::MAX, 0, true),
             Err(ApiError::TooManyConnections)
         ));
         drop(first);
-        let (again, came_online) = presence.connect(alice(), 1, i64::MAX, 0, true).unwrap();
+        let (again, came_online) = presence.connect(alice(), false, 1, i64::MAX, 0, true).unwrap();
         assert!(!came_online, "within the leave grace the user is still online here");
         assert_eq!(again.online.len(), 1);
     }

@@ -16,6 +16,7 @@ use crate::level::{can_act_on, Level};
 use crate::store::sessions::LiveSession;
 use crate::store::users::{UserKey, UserRow, UserWithLinks};
 use crate::store::{self, Conn};
+use crate::user_kind::UserKind;
 
 /// One of the three views of a user (20-users §2): the public card `UserPublic` for every identified
 /// viewer; the staff record `UserDetail` for an Admin who outranks the user (`session_history` is
@@ -43,6 +44,8 @@ pub async fn view(
                 changes_at: detail.changes_at,
             })
         }
+        // Only staff who may review a stranger see one (91-matchmaking §2.3).
+        _ if target.user.kind == UserKind::Stranger => Err(ApiError::UserNotFound),
         _ => {
             let public = views::public_timed(target, now);
             Ok(Timed {

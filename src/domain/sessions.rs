@@ -26,17 +26,16 @@ pub struct Opened {
     pub ttl_s: i64,
 }
 
-/// Opens a session for `user_id` inside the caller's transaction.
+/// Opens a session of `ttl_s` seconds for `user_id` inside the caller's transaction.
 pub async fn open(
     app: &App,
     conn: &mut Conn,
     user_id: i64,
-    level: Level,
+    ttl_s: i64,
     client_ip: IpAddr,
     user_agent: Option<&str>,
 ) -> Result<Opened, ApiError> {
     let now = app.now();
-    let ttl_s = ttl_seconds(app, level);
     let geo = app.geo.lookup(client_ip).and_then(|g| serde_json::to_string(&g).ok());
     let user_agent: Option<String> = user_agent.map(|ua| ua.chars().take(512).collect());
     let client_ip = client_ip.to_string();

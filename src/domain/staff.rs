@@ -10,6 +10,7 @@ use crate::domain::audit::{self, Target};
 use crate::domain::bots::{self, OwnerLost};
 use crate::domain::sessions::ttl_seconds;
 use crate::domain::transport::effects::UserGone;
+use crate::domain::users;
 use crate::error::ApiError;
 use crate::level::{can_act_on, Level};
 use crate::store::history::{History, HistoryEntry};
@@ -44,6 +45,17 @@ pub async fn target_for(conn: &mut Conn, actor: Actor, user_id: i64) -> Result<U
     let target = store::users::by_id(conn, user_id)
         .await?
         .ok_or(ApiError::UserNotFound)?;
+    related(actor, target)
+}
+
+/// As `target_for`, for the staff acts that are not moderation, where a stranger is no user
+/// (91-matchmaking §2.3): subscriptions and permission changes.
+pub async fn registered_target_for(conn: &mut Conn, actor: Actor, user_id: i64) -> Result<UserRow, ApiError> {
+    related(actor, users::registered(conn, user_id).await?)
+}
+
+/// The relation rules after the target exists: not the actor (400), and within the actor's reach (403).
+fn related(actor: Actor, target: UserRow) -> Result<UserRow, ApiError> {
     if target.id == actor.id {
         return Err(ApiError::SelfTarget);
     }
@@ -111,10 +123,16 @@ pub async fn set_level(
     })
 }
 
-/// Hard-deletes a user with what belongs to it (30-admin-moderation §5.7): the schema's cascades
-/// remove identities, sessions, memberships, notifications, owned chats and bots, moderation and
-/// history rows; pending login codes are keyed by identity and go first. Records naming the user
-/// as actor keep their ids.
+/// Removes a user's rows: pending login codes are keyed by identity and go first, the schema's
+/// cascades remove the rest (identities, sessions, memberships, notifications, owned chats and bots,
+/// moderation and history rows, pair blocks).
+pub async fn remove_user_rows(conn: &mut Conn, user_id: i64) -> Result<(), sqlx::Error> {
+    store::codes::delete_for_user(conn, user_id).await?;
+    store::users::delete(conn, user_id).await
+}
+
+/// Hard-deletes a user with what belongs to it (30-admin-moderation §5.7, `remove_user_rows`),
+/// audited. Records naming the user as actor keep their ids.
 /// What it does to chat rooms is returned, for the caller to announce after commit.
 pub async fn delete_user(
     app: &App,
@@ -138,8 +156,7 @@ pub async fn delete_user(
         .collect();
     chat_ids.sort_unstable();
     let gone = UserGone::gather(conn, target.id, &chat_ids).await?;
-    store::codes::delete_for_user(conn, target.id).await?;
-    store::users::delete(conn, target.id).await?;
+    remove_user_rows(conn, target.id).await?;
     audit::record(
         app,
         conn,

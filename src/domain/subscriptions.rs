@@ -139,7 +139,7 @@ pub async fn grant(
 ) -> Result<SubscriptionState, ApiError> {
     let now = app.now();
     let mut tx = app.store.begin().await?;
-    let target = staff::target_for(&mut tx, actor, user_id).await?;
+    let target = staff::registered_target_for(&mut tx, actor, user_id).await?;
     let (old_tier, old_expires_at) = effective_tier(&target, now);
     if let (tier, Some(expires_at)) = (target.subscription_tier, target.subscription_expires_at) {
         if tier.is_timed() && expires_at <= now {
@@ -205,7 +205,7 @@ pub async fn grant(
 pub async fn revoke(app: &App, actor: Actor, user_id: i64, reason: &str) -> Result<SubscriptionState, ApiError> {
     let now = app.now();
     let mut tx = app.store.begin().await?;
-    let target = staff::target_for(&mut tx, actor, user_id).await?;
+    let target = staff::registered_target_for(&mut tx, actor, user_id).await?;
     let (old_tier, old_expires_at) = effective_tier(&target, now);
     if old_tier == Tier::Basic {
         return Err(ApiError::NoSubscription);

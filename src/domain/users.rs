@@ -6,6 +6,7 @@ use crate::domain::input::check_text;
 use crate::error::ApiError;
 use crate::store::users::{NewLink, NewUser, UserRow};
 use crate::store::{self, Conn};
+use crate::user_kind::UserKind;
 
 pub fn is_username_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')
@@ -23,6 +24,15 @@ pub fn check_platform_user_id(id: &str) -> Result<(), ApiError> {
     })
 }
 
+/// The user `user_id` names, where a stranger is no user: every endpoint that names a user for any
+/// purpose but moderation (91-matchmaking §2.3).
+pub async fn registered(conn: &mut Conn, user_id: i64) -> Result<UserRow, ApiError> {
+    store::users::by_id(conn, user_id)
+        .await?
+        .filter(|user| user.kind == UserKind::Registered)
+        .ok_or(ApiError::UserNotFound)
+}
+
 /// Staff writes and content-adding endpoints are closed to a timed-out user (00-conventions §3.5).
 pub async fn refuse_timed_out(app: &App, user_id: i64) -> Result<(), ApiError> {
     let mut conn = app.store.acquire().await?;
@@ -32,10 +42,10 @@ pub async fn refuse_timed_out(app: &App, user_id: i64) -> Result<(), ApiError> {
     }
 }
 
-/// `user_` + 8 random hex digits, drawn again until no user has it.
-pub async fn unused_default_username(conn: &mut Conn) -> Result<String, ApiError> {
+/// A name from `draw`, drawn again until no user has it (compared case-insensitively).
+pub async fn unused_username(conn: &mut Conn, draw: fn() -> String) -> Result<String, ApiError> {
     loop {
-        let name = crypto::new_default_username();
+        let name = draw();
         if !store::users::username_taken(conn, &name, None).await? {
             return Ok(name);
         }
@@ -57,13 +67,15 @@ pub struct NewAccount<'a> {
 pub async fn create_account(conn: &mut Conn, account: NewAccount<'_>, now: i64) -> Result<UserRow, ApiError> {
     let username = match account.username {
         Some(name) => name.to_owned(),
-        None => unused_default_username(conn).await?,
+        None => unused_username(conn, crypto::new_default_username).await?,
     };
     let user = store::users::insert(
         conn,
         NewUser {
             username: &username,
             permission_level: 0,
+            kind: UserKind::Registered,
+            created_from_group: None,
             now,
         },
     )

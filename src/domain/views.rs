@@ -13,6 +13,7 @@ use crate::store::users::{LinkedPlatformRow, Restrictions, UserRow, UserWithLink
 use crate::store::{self, Conn};
 use crate::tier::Tier;
 use crate::time::Timestamp;
+use crate::user_kind::UserKind;
 
 /// Effective tier and its expiry: a Trial or Premium past its expiry reads as Basic.
 pub fn effective_tier(user: &UserRow, now: i64) -> (Tier, Option<i64>) {
@@ -89,6 +90,7 @@ pub struct UserPrivate {
     pub permission_since: Option<Timestamp>,
     pub avatar_source: Option<String>,
     pub linked_platforms: Vec<LinkedPlatform>,
+    pub kind: UserKind,
     #[schema(value_type = String, format = DateTime)]
     pub created_at: Timestamp,
     #[schema(value_type = String, format = DateTime)]
@@ -440,6 +442,7 @@ pub fn private_view(
                 last_authenticated_at: l.last_authenticated_at.map(Timestamp),
             })
             .collect(),
+        kind: user.kind,
         created_at: Timestamp(user.created_at),
         updated_at: Timestamp(user.updated_at),
     }

@@ -15,10 +15,11 @@ use crate::domain::app::{App, AppState};
 use crate::domain::auth::{self, BotReport, Identity, LookupResult, Verified};
 use crate::domain::input::{check_text, Fields};
 use crate::domain::sessions;
+use crate::domain::strangers::{self, StrangerSession};
 use crate::domain::users::{check_platform_user_id, check_username};
 use crate::error::{ApiError, ApiResult};
 use crate::http::body::{Body, RequestBody};
-use crate::http::caller::{Authenticated, BotCaller, Public};
+use crate::http::caller::{check_origin, AnySession, BotCaller, Public};
 use crate::http::openapi::ErrorBody;
 use crate::time::Timestamp;
 
@@ -28,6 +29,7 @@ pub fn login_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(request_code))
         .routes(routes!(verify))
         .routes(routes!(logout))
+        .routes(routes!(become_stranger))
 }
 
 pub fn bot_routes() -> OpenApiRouter<AppState> {
@@ -306,8 +308,31 @@ pub struct Message {
 /// End the current session and clear the cookie.
 #[utoipa::path(post, path = "/v1/authentication/logout", tag = "authentication", security(("session" = [])),
     responses((status = 200, body = Message), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 429, body = ErrorBody)))]
-async fn logout(State(app): State<AppState>, auth: Authenticated) -> ApiResult<Response> {
+async fn logout(State(app): State<AppState>, auth: AnySession) -> ApiResult<Response> {
     auth::logout(&app, &auth.session).await?;
     let cookie = HeaderValue::from_str(&sessions::clear_cookie(&app)).map_err(ApiError::internal)?;
     Ok(([(SET_COOKIE, cookie)], Json(Message { message: "Logged out" })).into_response())
+}
+
+/// Become a stranger: an anonymous account with one session, for matchmaking. A caller who is
+/// already a stranger gets that stranger back, and nothing is created.
+#[utoipa::path(post, path = "/v1/authentication/stranger", tag = "authentication",
+    responses((status = 200, body = StrangerSession, description = "sets the session cookie when `user_created`"),
+              (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody),
+              (status = 429, body = ErrorBody)))]
+async fn become_stranger(
+    State(app): State<AppState>,
+    Public(caller): Public,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    // Public, yet it sets a cookie and spends the address group's quota (91-matchmaking §8.1).
+    check_origin(&headers, &app.config.cors.allowed_origins)?;
+    let user_agent = headers.get(USER_AGENT).and_then(|v| v.to_str().ok());
+    let (stranger, opened) =
+        strangers::become_stranger(&app, caller.session.as_ref(), caller.client_ip, user_agent).await?;
+    let Some(opened) = opened else {
+        return Ok(Json(stranger).into_response());
+    };
+    let cookie = HeaderValue::from_str(&sessions::set_cookie(&app, &opened)).map_err(ApiError::internal)?;
+    Ok(([(SET_COOKIE, cookie)], Json(stranger)).into_response())
 }

@@ -20,9 +20,10 @@ use crate::domain::app::AppState;
 use crate::domain::matchmaking::liveness;
 use crate::domain::presence::{self, close, Queued, Registration};
 use crate::domain::sessions::LiveSession;
+use crate::domain::strangers;
 use crate::domain::transport::join;
 use crate::error::{ApiError, ApiResult};
-use crate::http::caller::{check_origin, Authenticated};
+use crate::http::caller::{check_origin, AnySession};
 use crate::http::error::body_fields;
 use crate::http::openapi::ErrorBody;
 use crate::http::websocket::{Incoming, Limits, WebSocket, WebSocketUpgrade};
@@ -54,13 +55,14 @@ pub fn routes() -> OpenApiRouter<AppState> {
 }
 
 /// The realtime connection: presence, hard-mute changes and new notifications as JSON text
-/// frames. Answers 101 Switching Protocols; the first frame is `presence:snapshot`.
+/// frames. Answers 101 Switching Protocols; the first frame is `presence:snapshot`, except for a
+/// stranger, who is shown no presence.
 #[utoipa::path(get, path = "/v1/portal/ws", tag = "portal", security(("session" = [])),
     responses((status = 101, description = "Switching Protocols"), (status = 401, body = ErrorBody),
               (status = 403, body = ErrorBody), (status = 426, body = ErrorBody), (status = 429, body = ErrorBody)))]
 async fn open_connection(
     State(app): State<AppState>,
-    auth: Authenticated,
+    auth: AnySession,
     headers: HeaderMap,
     slot: Option<Extension<Arc<ConnectionSlot>>>,
     upgrade: Result<WebSocketUpgrade, ApiError>,
@@ -99,12 +101,15 @@ type Ending = Option<u16>;
 
 impl Connection {
     async fn run(&mut self) -> Ending {
-        match presence::snapshot(&self.app, &mut self.registration).await {
-            Ok(frame) => {
-                self.socket.queue_text(&frame);
-                self.flush().await?;
+        // A stranger is shown no presence (91-matchmaking §2.3).
+        if !self.registration.link.stranger {
+            match presence::snapshot(&self.app, &mut self.registration).await {
+                Ok(frame) => {
+                    self.socket.queue_text(&frame);
+                    self.flush().await?;
+                }
+                Err(_) => return Some(INTERNAL_ERROR),
             }
-            Err(_) => return Some(INTERNAL_ERROR),
         }
         let config = &self.app.config.presence;
         let ping_every = Duration::from_secs(config.ping_interval_s.max(1));
@@ -163,7 +168,11 @@ impl Connection {
                     self.flush().await?;
                 }
                 _ = tokio::time::sleep_until(last_seen + idle_limit) => return Some(HEARTBEAT_TIMEOUT),
-                _ = tokio::time::sleep(expiry) => return Some(close::SESSION_ENDED),
+                _ = tokio::time::sleep(expiry) => {
+                    // Nothing else notices a session's expiry at its moment (91-matchmaking §2.4).
+                    strangers::session_ended(&self.app, &self.session.user).await;
+                    return Some(close::SESSION_ENDED);
+                }
             }
         }
     }

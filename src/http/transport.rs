@@ -20,7 +20,7 @@ use crate::domain::transport::settings::{self, ConfigUpdate, ConfigUpdated};
 use crate::domain::transport::{canonical_key, decode_base64};
 use crate::error::{ApiError, ApiResult};
 use crate::http::body::{parse_path_id, Body, Query, RequestBody};
-use crate::http::caller::{Authenticated, Unrestricted};
+use crate::http::caller::{AnySession, Authenticated, Unrestricted};
 use crate::http::openapi::ErrorBody;
 use crate::http::users::PathParam;
 
@@ -310,7 +310,7 @@ impl RequestBody for DeviceKeyBody {
               (status = 403, body = ErrorBody), (status = 429, body = ErrorBody)))]
 async fn register_key(
     State(app): State<AppState>,
-    auth: Authenticated,
+    auth: AnySession,
     Body(body): Body<DeviceKeyBody>,
 ) -> ApiResult<Json<KeyRegistered>> {
     Ok(Json(keys::register(&app, &auth.session, &body.public_key).await?))
@@ -323,7 +323,7 @@ async fn register_key(
               (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 429, body = ErrorBody)))]
 async fn my_room_key(
     State(app): State<AppState>,
-    auth: Authenticated,
+    auth: AnySession,
     PathParam(raw): PathParam,
 ) -> ApiResult<Json<MyRoomKey>> {
     let chat_id = parse_path_id("chat_id", &raw)?;
@@ -339,7 +339,7 @@ async fn my_room_key(
               (status = 429, body = ErrorBody)))]
 async fn upload_keys(
     State(app): State<AppState>,
-    Unrestricted(auth): Unrestricted<Authenticated>,
+    Unrestricted(auth): Unrestricted<AnySession>,
     PathParam(raw): PathParam,
     Body(body): Body<KeyUploadBody, UPLOAD_LIMIT>,
 ) -> ApiResult<Json<Uploaded>> {
@@ -357,7 +357,7 @@ async fn upload_keys(
               (status = 429, body = ErrorBody)))]
 async fn send_message(
     State(app): State<AppState>,
-    Unrestricted(auth): Unrestricted<Authenticated>,
+    Unrestricted(auth): Unrestricted<AnySession>,
     PathParam(raw): PathParam,
     Body(body): Body<MessageBody>,
 ) -> ApiResult<Json<MessageSent>> {
@@ -375,7 +375,7 @@ async fn send_message(
               (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 429, body = ErrorBody)))]
 async fn read_history(
     State(app): State<AppState>,
-    auth: Authenticated,
+    auth: AnySession,
     PathParam(raw): PathParam,
     query: Query,
 ) -> ApiResult<Json<HistoryPage>> {
@@ -440,7 +440,7 @@ async fn delete_last_messages(
               (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 429, body = ErrorBody)))]
 async fn delete_my_messages(
     State(app): State<AppState>,
-    auth: Authenticated,
+    auth: AnySession,
     PathParam(raw): PathParam,
 ) -> ApiResult<Json<Deleted>> {
     let chat_id = parse_path_id("chat_id", &raw)?;

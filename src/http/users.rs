@@ -23,7 +23,7 @@ use crate::domain::views::{
 use crate::domain::{moderation, sessions, subscriptions};
 use crate::error::{ApiError, ApiResult};
 use crate::http::body::{parse_path_id, Body, Query, RequestBody};
-use crate::http::caller::{Authenticated, Viewer};
+use crate::http::caller::{AnySession, Authenticated, Viewer};
 use crate::http::openapi::ErrorBody;
 use crate::tier::Tier;
 use crate::time::Timestamp;
@@ -98,7 +98,7 @@ async fn user_by_name(
 /// The caller's own private record.
 #[utoipa::path(get, path = "/v1/users/me", tag = "users", security(("session" = [])),
     responses((status = 200, body = UserPrivate), (status = 401, body = ErrorBody), (status = 429, body = ErrorBody)))]
-async fn me(State(app): State<AppState>, auth: Authenticated) -> ApiResult<Response> {
+async fn me(State(app): State<AppState>, auth: AnySession) -> ApiResult<Response> {
     Ok(json(profile::own_view(&app, &auth.session.user).await?))
 }
 

@@ -126,9 +126,10 @@ pub async fn mark_all_read(conn: &mut Conn, user_id: i64, user_created_at: i64, 
     Ok(done.rows_affected())
 }
 
-/// The users a broadcast sent at `now` reaches: every user created no later than it.
+/// The users a broadcast sent at `now` reaches: every registered user created no later than it
+/// (strangers see no notification, 91-matchmaking §2.3).
 pub async fn broadcast_audience(conn: &mut Conn, now: i64) -> Result<i64, sqlx::Error> {
-    let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM users WHERE created_at <= $1")
+    let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM users WHERE created_at <= $1 AND kind = 'registered'")
         .bind(now)
         .fetch_one(conn)
         .await?;

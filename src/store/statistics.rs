@@ -15,7 +15,8 @@ pub struct UserCounts {
     pub active_24h: i64,
 }
 
-/// Tiers are effective: a Trial or Premium whose expiry has passed counts as Basic.
+/// Registered users only (strangers are in no user count, 91-matchmaking §2.3). Tiers are
+/// effective: a Trial or Premium whose expiry has passed counts as Basic.
 pub async fn user_counts(conn: &mut Conn, now: i64) -> Result<UserCounts, sqlx::Error> {
     sqlx::query_as(
         "SELECT COUNT(*) AS total, \
@@ -23,7 +24,7 @@ pub async fn user_counts(conn: &mut Conn, now: i64) -> Result<UserCounts, sqlx::
          CAST(COALESCE(SUM(CASE WHEN subscription_tier = 2 AND subscription_expires_at > $1 THEN 1 ELSE 0 END), 0) AS BIGINT) AS premium, \
          CAST(COALESCE(SUM(CASE WHEN subscription_tier = 3 THEN 1 ELSE 0 END), 0) AS BIGINT) AS lifetime, \
          CAST(COALESCE(SUM(CASE WHEN last_activity_at >= $2 THEN 1 ELSE 0 END), 0) AS BIGINT) AS active_24h \
-         FROM users",
+         FROM users WHERE kind = 'registered'",
     )
     .bind(now)
     .bind(now - 24 * 3600 * MICROS_PER_SECOND)

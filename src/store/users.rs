@@ -154,17 +154,22 @@ pub async fn username_taken(conn: &mut Conn, username: &str, except_id: Option<i
 pub struct NewUser<'a> {
     pub username: &'a str,
     pub permission_level: i64,
+    pub kind: UserKind,
+    /// A stranger's address group (91-matchmaking §2.1); `None` for registered users.
+    pub created_from_group: Option<&'a str>,
     pub now: i64,
 }
 
 pub async fn insert(conn: &mut Conn, user: NewUser<'_>) -> Result<UserRow, sqlx::Error> {
     sqlx::query_as(&format!(
-        "INSERT INTO users (username, username_lower, permission_level, last_activity_at, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $4, $4) RETURNING {USER_COLUMNS}"
+        "INSERT INTO users (username, username_lower, permission_level, kind, created_from_group, \
+         last_activity_at, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $6, $6) RETURNING {USER_COLUMNS}"
     ))
     .bind(user.username)
     .bind(user.username.to_lowercase())
     .bind(user.permission_level)
+    .bind(user.kind.as_str())
+    .bind(user.created_from_group)
     .bind(user.now)
     .fetch_one(conn)
     .await
@@ -459,6 +464,7 @@ pub(super) fn escape_like(text: &str) -> String {
 }
 
 /// 20-users §3.11: id match, exact name, prefix, then the rest; by lower-cased name, then id.
+/// Strangers never match (91-matchmaking §2.3).
 pub async fn search(conn: &mut Conn, q: &str, offset: i64, limit: i64) -> Result<(Vec<UserRow>, i64), sqlx::Error> {
     let lowered = q.to_lowercase();
     let id = if !q.is_empty() && q.bytes().all(|b| b.is_ascii_digit()) {
@@ -469,7 +475,7 @@ pub async fn search(conn: &mut Conn, q: &str, offset: i64, limit: i64) -> Result
     let escaped = escape_like(&lowered);
     let contains = format!("%{escaped}%");
     let prefix = format!("{escaped}%");
-    let filter = "($1 = '' OR username_lower LIKE $2 ESCAPE '\\' OR id = $3)";
+    let filter = "kind = 'registered' AND ($1 = '' OR username_lower LIKE $2 ESCAPE '\\' OR id = $3)";
     let (total,): (i64,) = sqlx::query_as(&format!("SELECT COUNT(*) FROM users WHERE {filter}"))
         .bind(&lowered)
         .bind(&contains)

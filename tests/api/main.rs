@@ -19,5 +19,6 @@ mod reliability;
 mod security;
 mod staff;
 mod statistics;
+mod strangers;
 mod transport;
 mod users;

@@ -6,13 +6,14 @@ use portal::store::{self, users::UserRow};
 use serde_json::{json, Value};
 
 const PUBLIC_KEYS: [&str; 4] = ["avatar_url", "id", "subscription_tier", "username"];
-const DETAIL_KEYS: [&str; 20] = [
+const DETAIL_KEYS: [&str; 21] = [
     "avatar_source",
     "avatar_url",
     "bots",
     "chats",
     "created_at",
     "id",
+    "kind",
     "last_activity_at",
     "linked_platforms",
     "moderation_actions",

@@ -14,6 +14,7 @@ use super::{
 use crate::domain::app::App;
 use crate::domain::audit::{self, Target};
 use crate::domain::transport::effects::{self, RoomEffects};
+use crate::domain::users;
 use crate::error::ApiError;
 use crate::level::can_act_on;
 use crate::store;
@@ -220,9 +221,7 @@ pub async fn transfer(app: &Arc<App>, actor: &UserRow, chat_id: i64, new_owner_i
     let mut effects = RoomEffects::new(chat_id);
     let mut tx = app.store.begin().await?;
     let chat = existing_chat(&mut tx, chat_id).await?;
-    store::users::by_id(&mut tx, new_owner_id)
-        .await?
-        .ok_or(ApiError::UserNotFound)?;
+    users::registered(&mut tx, new_owner_id).await?;
     if chat.is_owned_by(new_owner_id) {
         return Err(ApiError::ChatOwnerTarget("new_owner_id already owns this chat"));
     }
@@ -260,9 +259,7 @@ pub async fn kick(
     let mut effects = RoomEffects::new(chat_id);
     let mut tx = app.store.begin().await?;
     let chat = existing_chat(&mut tx, chat_id).await?;
-    let target = store::users::by_id(&mut tx, user_id)
-        .await?
-        .ok_or(ApiError::UserNotFound)?;
+    let target = users::registered(&mut tx, user_id).await?;
     if target.id == actor.id {
         return Err(ApiError::SelfTarget);
     }

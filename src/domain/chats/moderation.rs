@@ -12,6 +12,7 @@ use crate::domain::audit::{self, Target};
 use crate::domain::moderation::{self, Issuer};
 use crate::domain::staff::Actor;
 use crate::domain::transport::effects::RoomEffects;
+use crate::domain::users;
 use crate::error::ApiError;
 use crate::level::can_act_on;
 use crate::store::chats::ChatRow;
@@ -65,9 +66,7 @@ pub async fn moderate(
     let mut effects = RoomEffects::new(chat_id);
     let mut tx = app.store.begin().await?;
     let chat = visible_chat(&mut tx, chat_id, caller).await?;
-    let target = store::users::by_id(&mut tx, user_id)
-        .await?
-        .ok_or(ApiError::UserNotFound)?;
+    let target = users::registered(&mut tx, user_id).await?;
     if target.id == caller.id {
         return Err(ApiError::SelfTarget);
     }

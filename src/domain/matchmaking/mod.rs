@@ -5,7 +5,6 @@
 
 pub mod lifecycle;
 pub mod liveness;
-mod names;
 pub mod pairing;
 pub mod queue;
 pub mod shapes;

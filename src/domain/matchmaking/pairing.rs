@@ -12,7 +12,7 @@ use std::sync::Arc;
 use serde_json::json;
 
 use super::liveness::is_connected;
-use super::names::direct_chat_name;
+use crate::names::adjective_noun;
 use super::queue::stored_tags;
 use super::{moments, slot_limit, MatchPeer};
 use crate::crypto;
@@ -138,7 +138,7 @@ async fn claim(app: &Arc<App>, caller: &EntryRow, other: &EntryRow, at: Moments)
         .filter(|tag| second_tags.contains(tag))
         .collect();
     let expires_at = now + app.config.matching.chat_ttl_s * MICROS_PER_SECOND;
-    let name = direct_chat_name();
+    let name = adjective_noun();
     let chat = NewDirectChat {
         name: &name,
         matched_on: &matched_on,

@@ -22,6 +22,7 @@ use portal::store::history::NewModeration;
 use portal::store::users::{NewLink, NewUser, SubscriptionChange, UserRow};
 use portal::store::{self, Backend, Store};
 use portal::time::{Clock, ManualClock, Timestamp, MICROS_PER_SECOND};
+use portal::user_kind::UserKind;
 use serde_json::{json, Value};
 use sqlx::Connection;
 use tower::ServiceExt;
@@ -303,6 +304,8 @@ impl TestApp {
             NewUser {
                 username: &username,
                 permission_level: 0,
+                kind: UserKind::Registered,
+                created_from_group: None,
                 now,
             },
         )
