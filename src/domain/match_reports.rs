@@ -1,6 +1,5 @@
-//! Staff handling of the reports participants make about their peers (91-matchmaking §5.2,
-//! §8.8–8.9). Reports are written by the report endpoint of matchmaking; staff read them and mark
-//! them handled. Handling acts on the report, not on a user, so no rank rule applies; sanctions go
+//! The reports participants make about their peers (91-matchmaking §5.2, §8.7–8.9): filed by a
+//! participant, read by staff and marked handled. Handling acts on the report, not on a user, so no rank rule applies; sanctions go
 //! through the moderation acts and stranger blocks, each with its own rules.
 
 use serde::Serialize;
@@ -9,10 +8,14 @@ use utoipa::ToSchema;
 
 use crate::domain::app::App;
 use crate::domain::audit::{self, Target};
+use crate::domain::matchmaking::lifecycle;
 use crate::domain::staff::Actor;
 use crate::error::ApiError;
 use crate::store;
+use crate::store::match_reports::NewReport;
 pub use crate::store::match_reports::{ReportFilter, ReportParty, ReportRow};
+use crate::store::matchmaking::ParticipantRow;
+use crate::store::users::UserRow;
 use crate::time::Timestamp;
 
 /// `MatchReport` (91-matchmaking §6.4).
@@ -92,4 +95,42 @@ pub async fn handle(app: &App, actor: Actor, report_id: i64, note: Option<&str>)
     .await?;
     tx.commit().await?;
     Ok(report.into())
+}
+
+impl From<&ParticipantRow> for ReportParty {
+    fn from(p: &ParticipantRow) -> Self {
+        ReportParty {
+            user_id: p.user_id,
+            username: p.username.clone(),
+            is_stranger: p.is_stranger != 0,
+            country_code: p.country_code.clone(),
+        }
+    }
+}
+
+/// `POST /v1/portal/match/report` (§8.7): a participant reports the peer of one of their direct
+/// chats, active or archived; one unhandled report per reporter and chat. Returns its id. The
+/// chat's row lock makes the check and the write one step, so two reports sent at once make one.
+pub async fn file(app: &App, reporter: &UserRow, chat_id: i64, reason: &str) -> Result<i64, ApiError> {
+    let mut tx = app.store.begin().await?;
+    store::chats::lock(&mut tx, chat_id).await?;
+    let (chat, _, participants) = lifecycle::own_direct_chat(app, &mut tx, reporter.id, chat_id).await?;
+    if store::match_reports::unhandled_exists(&mut tx, reporter.id, chat_id).await? {
+        return Err(ApiError::AlreadyReported);
+    }
+    let [own, peer] = participants.as_slice() else {
+        return Err(ApiError::ChatNotFound);
+    };
+    let report = NewReport {
+        chat_id,
+        reporter: &ReportParty::from(own),
+        reported: &ReportParty::from(peer),
+        reason,
+        matched_on: &lifecycle::matched_on(&chat),
+        chat_created_at: chat.created_at,
+        created_at: app.now(),
+    };
+    let id = store::match_reports::insert(&mut tx, &report).await?;
+    tx.commit().await?;
+    Ok(id)
 }

@@ -10,11 +10,13 @@ use utoipa_axum::routes;
 
 use crate::domain::app::{App, AppState};
 use crate::domain::input::Fields;
+use crate::domain::match_reports;
 use crate::domain::matchmaking::queue::{self, Interests};
 use crate::domain::matchmaking::{lifecycle, MatchStatus};
 use crate::error::ApiResult;
 use crate::http::body::{Body, RequestBody};
 use crate::http::caller::{AnySession, Unrestricted};
+use crate::http::moderation::reason;
 use crate::http::openapi::ErrorBody;
 
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -24,6 +26,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(dequeue))
         .routes(routes!(leave))
         .routes(routes!(block))
+        .routes(routes!(report))
 }
 
 #[derive(ToSchema)]
@@ -163,5 +166,49 @@ async fn block(
         message: "Peer blocked",
         chat_id: body.chat_id,
         chat_ended,
+    }))
+}
+
+#[derive(ToSchema)]
+pub struct ReportBody {
+    /// One of the caller's direct chats, active or archived.
+    #[schema(minimum = 1)]
+    chat_id: i64,
+    /// 1–500 characters after trimming.
+    #[schema(min_length = 1, max_length = 500, pattern = r"^[^\u0000]*[^\s\u0000][^\u0000]*$")]
+    reason: String,
+}
+
+impl RequestBody for ReportBody {
+    fn parse(fields: &mut Fields, _app: &App) -> ApiResult<Self> {
+        Ok(ReportBody {
+            chat_id: fields.req_positive("chat_id")?,
+            reason: reason(fields)?,
+        })
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReportReceived {
+    /// Always `Report received`.
+    message: &'static str,
+    report_id: i64,
+}
+
+/// Report the peer of one of the caller's direct chats to staff.
+#[utoipa::path(post, path = "/v1/portal/match/report", tag = "matchmaking", request_body = ReportBody,
+    security(("session" = [])),
+    responses((status = 200, body = ReportReceived), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+              (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
+              (status = 429, body = ErrorBody)))]
+async fn report(
+    State(app): State<AppState>,
+    auth: AnySession,
+    Body(body): Body<ReportBody>,
+) -> ApiResult<Json<ReportReceived>> {
+    let report_id = match_reports::file(&app, &auth.session.user, body.chat_id, &body.reason).await?;
+    Ok(Json(ReportReceived {
+        message: "Report received",
+        report_id,
     }))
 }

@@ -12,7 +12,6 @@ use std::sync::Arc;
 use serde_json::json;
 
 use super::liveness::is_connected;
-use crate::names::adjective_noun;
 use super::queue::stored_tags;
 use super::{moments, slot_limit, MatchPeer};
 use crate::crypto;
@@ -21,6 +20,7 @@ use crate::domain::presence;
 use crate::domain::transport::messages::post_system;
 use crate::domain::views::avatar_url;
 use crate::error::ApiError;
+use crate::names::adjective_noun;
 use crate::store::matchmaking::{EntryRow, Moments, NewDirectChat, ParticipantRow};
 use crate::store::users::UserRow;
 use crate::store::{self, Conn};

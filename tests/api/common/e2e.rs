@@ -19,7 +19,7 @@ use rand::RngCore;
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::Message;
 
-use super::ws::{open_with_snapshot, Ws, WAIT};
+use super::ws::{open, open_with_snapshot, Ws, WAIT};
 use super::{TestApp, TestResponse};
 
 /// Events that concern presence, not rooms: skipped by `expect_sequence`.
@@ -129,6 +129,18 @@ impl<'a> Device<'a> {
     /// realtime connection whose snapshot has been read.
     pub async fn new(t: &'a TestApp, addr: SocketAddr, user_id: i64, token: &str) -> Device<'a> {
         let (ws, _) = open_with_snapshot(addr, token).await;
+        Self::on(t, addr, user_id, token, ws)
+    }
+
+    /// A stranger's device: its connection gets no presence snapshot (91-matchmaking §2.3).
+    pub async fn stranger(t: &'a TestApp, addr: SocketAddr, user_id: i64, token: &str) -> Device<'a> {
+        let device = Self::on(t, addr, user_id, token, open(addr, token).await);
+        let r = device.register_key().await;
+        assert_eq!(r.assert_ok()["status"], "registered");
+        device
+    }
+
+    fn on(t: &'a TestApp, addr: SocketAddr, user_id: i64, token: &str, ws: Ws) -> Device<'a> {
         let (secret, public_key) = key_pair();
         Device {
             t,

@@ -6,6 +6,7 @@
 mod direct;
 mod pairing;
 mod races;
+mod safety;
 mod staff;
 
 use crate::common::e2e::Device;
