@@ -5,6 +5,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::bot_type::BotType;
+use crate::domain::matchmaking::MatchPeer;
 use crate::geo::Geo;
 use crate::store::history::{ChatBriefRow, ModerationRow, PermissionHistoryRow, SubscriptionHistoryRow};
 use crate::store::keys::BotRow;
@@ -220,6 +221,16 @@ pub struct ChatBrief {
     pub visibility: String,
     #[schema(value_type = String, format = DateTime)]
     pub created_at: Timestamp,
+    /// `group` or `direct`.
+    pub chat_type: String,
+    /// True for a direct chat that has ended.
+    pub archived: bool,
+    /// A direct chat's `expires_at` while active, its deletion time once archived; `null` for
+    /// group chats.
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub expires_at: Option<Timestamp>,
+    /// A direct chat's other participant; `null` for group chats.
+    pub peer: Option<MatchPeer>,
 }
 
 impl From<ChatBriefRow> for ChatBrief {
@@ -230,6 +241,10 @@ impl From<ChatBriefRow> for ChatBrief {
             is_public: r.visibility != "private",
             visibility: r.visibility,
             created_at: Timestamp(r.created_at),
+            chat_type: "group".to_owned(),
+            archived: false,
+            expires_at: None,
+            peer: None,
         }
     }
 }

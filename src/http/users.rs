@@ -252,13 +252,14 @@ async fn my_punishments(State(app): State<AppState>, auth: Authenticated, query:
     ))
 }
 
-/// The chats the caller owns (bare array with `X-Total-Count`).
+/// The group chats the caller owns and their direct chats, newest first (bare array with
+/// `X-Total-Count`).
 #[utoipa::path(get, path = "/v1/users/me/chats", tag = "users", security(("session" = [])),
     responses((status = 200, body = Vec<ChatBrief>), (status = 401, body = ErrorBody)))]
 async fn my_chats(State(app): State<AppState>, auth: Authenticated) -> ApiResult<Response> {
-    let rows = crate::domain::chats::owned_by(&app, auth.user_id()).await?;
-    let total = rows.len() as i64;
-    Ok(counted(rows.into_iter().map(ChatBrief::from).collect(), total))
+    let chats = crate::domain::chats::listed_for(&app, auth.user_id()).await?;
+    let total = chats.len() as i64;
+    Ok(counted(chats, total))
 }
 
 #[derive(Serialize, ToSchema)]

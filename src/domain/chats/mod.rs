@@ -12,9 +12,10 @@ use serde_json::json;
 
 use crate::domain::app::App;
 use crate::domain::audit::{self, Target};
-use crate::domain::matchmaking::lifecycle;
+use crate::domain::matchmaking::lifecycle::{self, DirectState};
 use crate::domain::transport::effects::RoomEffects;
 use crate::domain::views::effective_tier;
+use crate::domain::views::ChatBrief;
 use crate::error::ApiError;
 use crate::level::{can_act_on, Level};
 use crate::store::chats::{ChatFields, ChatRow};
@@ -22,6 +23,7 @@ use crate::store::history::NewModeration;
 use crate::store::users::UserRow;
 use crate::store::{self, Conn};
 use crate::tier::Tier;
+use crate::time::Timestamp;
 use crate::user_kind::UserKind;
 
 pub const OFFICIAL: &str = "official";
@@ -238,8 +240,36 @@ async fn kick_member(app: &App, conn: &mut Conn, kick: Kick<'_>, effects: &mut R
     .await
 }
 
-/// Every chat a user owns (`GET /v1/users/me/chats`, not paginated).
-pub async fn owned_by(app: &App, user_id: i64) -> Result<Vec<crate::store::history::ChatBriefRow>, ApiError> {
+/// `GET /v1/users/me/chats` (not paginated): the group chats the user owns and their direct
+/// chats, active and archived (91-matchmaking §4.3), newest first.
+pub async fn listed_for(app: &App, user_id: i64) -> Result<Vec<ChatBrief>, ApiError> {
+    let now = app.now();
     let mut conn = app.store.acquire().await?;
-    Ok(store::history::chats_owned_by(&mut conn, user_id, i64::MAX).await?)
+    let mut listed: Vec<ChatBrief> = store::history::chats_owned_by(&mut conn, user_id, i64::MAX)
+        .await?
+        .into_iter()
+        .map(ChatBrief::from)
+        .collect();
+    let direct_ids = store::matchmaking::chats_of(&mut conn, user_id).await?;
+    let direct = store::chats::by_ids(&mut conn, &direct_ids).await?;
+    let mut views = lifecycle::describe(app, &mut conn, user_id, &direct, now).await?;
+    for chat in direct {
+        let Some(view) = views.remove(&chat.id) else { continue };
+        if view.state == DirectState::Deleted {
+            continue;
+        }
+        listed.push(ChatBrief {
+            id: chat.id,
+            is_public: false,
+            created_at: Timestamp(chat.created_at),
+            chat_type: chat.chat_type,
+            archived: matches!(view.state, DirectState::Archived { .. }),
+            expires_at: Some(view.view.expires_at),
+            peer: Some(view.view.peer),
+            name: chat.name,
+            visibility: chat.visibility,
+        });
+    }
+    listed.sort_by_key(|chat| std::cmp::Reverse((chat.created_at, chat.id)));
+    Ok(listed)
 }

@@ -70,9 +70,23 @@ both_backends!(premium_users_create_up_to_their_slots, |t: TestApp| async move {
     assert_eq!(r.header("x-total-count"), Some("3"));
     assert_eq!(
         keys(&r.body[0]),
-        ["created_at", "id", "is_public", "name", "visibility"]
+        [
+            "archived",
+            "chat_type",
+            "created_at",
+            "expires_at",
+            "id",
+            "is_public",
+            "name",
+            "peer",
+            "visibility"
+        ]
     );
     assert_eq!(r.body[0]["is_public"], false);
+    assert_eq!(r.body[0]["chat_type"], "group");
+    assert_eq!(r.body[0]["archived"], false);
+    assert_eq!(r.body[0]["expires_at"], Value::Null);
+    assert_eq!(r.body[0]["peer"], Value::Null);
 
     // Destroying one frees a slot.
     let first = r.body[2]["id"].as_i64().unwrap();

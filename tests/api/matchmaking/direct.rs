@@ -423,6 +423,14 @@ both_backends!(
         assert_eq!(direct["archived"], false);
         assert_eq!(direct["peer"]["username"], "ubob");
         assert!(direct["expires_at"].is_string());
+        let r = t.get("/v1/users/me/chats").cookie(&alice.token).send().await;
+        assert_eq!(r.header("x-total-count"), Some("1"));
+        assert_eq!(
+            r.assert_ok()[0],
+            json!({"id": chat_id, "name": direct["name"], "is_public": false, "visibility": "direct",
+               "created_at": direct_created_at(&t, chat_id).await, "chat_type": "direct", "archived": false,
+               "expires_at": direct["expires_at"], "peer": direct["peer"]})
+        );
         // Nobody else's list has it, and the public counts leave it out.
         let r = t.get("/v1/portal/chats").cookie(&owner).send().await;
         assert!(r.assert_ok().as_array().unwrap().iter().all(|c| c["id"] != chat_id));
@@ -430,3 +438,11 @@ both_backends!(
         assert_eq!(r.assert_ok()["total_count"], 0);
     }
 );
+
+/// A chat's `created_at` as the API writes it.
+async fn direct_created_at(t: &TestApp, chat_id: i64) -> String {
+    rfc3339(
+        t.count(&format!("SELECT created_at FROM chats WHERE id = {chat_id}"))
+            .await,
+    )
+}
