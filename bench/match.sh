@@ -6,7 +6,8 @@
 #
 # Settings (environment): BENCH_MATCH_BACKENDS ("sqlite postgres"), BENCH_MATCH_CLIENTS (8, the
 # clients enqueueing at once), BENCH_MATCH_PAIRS (1000 pairings per paired phase),
-# BENCH_MATCH_WAITING (1000 callers left waiting), BENCH_PG_URL, BENCH_PORTAL, CARGO_TARGET_DIR,
+# BENCH_MATCH_WAITING (1000 callers left waiting), BENCH_MATCH_PG_ANALYZE (0; 1 runs ANALYZE on
+# PostgreSQL before each phase, for a server whose autovacuum is off), BENCH_PG_URL, BENCH_PORTAL, CARGO_TARGET_DIR,
 # BENCH_MATCH_OUT (bench/last-match.md).
 set -euo pipefail
 
@@ -17,6 +18,7 @@ BACKENDS=${BENCH_MATCH_BACKENDS:-"sqlite postgres"}
 CLIENTS=${BENCH_MATCH_CLIENTS:-8}
 PAIRS=${BENCH_MATCH_PAIRS:-1000}
 WAITING=${BENCH_MATCH_WAITING:-1000}
+PG_ANALYZE=${BENCH_MATCH_PG_ANALYZE:-0}
 PG_URL=${BENCH_PG_URL:-postgres://postgres@127.0.0.1:5432}
 TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
 OUT=${BENCH_MATCH_OUT:-$ROOT/bench/last-match.md}
@@ -86,6 +88,7 @@ for backend in $BACKENDS; do
     start_node "$DB_URL"
     sleep 1
     CLK_TCK=$TICKS MATCH_CLIENTS=$CLIENTS MATCH_PAIRS=$PAIRS MATCH_WAITING=$WAITING MATCH_PG_DATABASE=$DB_NAME \
+        MATCH_ANALYZE=$([[ $backend == postgres ]] && echo "$PG_ANALYZE" || echo 0) \
         "$MATCH" "$DB_DIR/tokens.txt" "$NODE_PID" "http://127.0.0.1:$NODE_PORT" "$DB_URL" |
         while read -r line; do
             echo "   $line" >&2
@@ -98,7 +101,8 @@ done
 
 {
     echo "Matchmaking run of $(date -u '+%Y-%m-%d %H:%M UTC') on $(nproc) cores ($(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)),"
-    echo "load average before the run: $LOAD_BEFORE; $CLIENTS clients, $PAIRS pairings a paired phase, $WAITING waiting callers."
+    echo "load average before the run: $LOAD_BEFORE; $CLIENTS clients, $PAIRS pairings a paired phase, $WAITING waiting callers$(
+        [[ $PG_ANALYZE == 1 ]] && echo "; ANALYZE on PostgreSQL before each phase")."
     echo "\"of baseline\": the phase's pairings per second and server CPU per pairing over those of the run's first phase."
     echo
     python3 - "$RESULTS" <<'PY'

@@ -15,7 +15,9 @@
 //! pairings of each paired phase; `MATCH_WAITING` (1000), the callers left waiting; `CLK_TCK`, the
 //! clock ticks of `/proc/<pid>/stat` per second (100 when unset); `MATCH_PG_DATABASE`, a PostgreSQL
 //! database whose backends' CPU is measured too (found by their process titles, as `bench/lib.sh`
-//! does).
+//! does); `MATCH_ANALYZE` (0), when 1, runs `ANALYZE` on the database before each phase, outside
+//! its window, for a PostgreSQL whose autovacuum is off (the planner then has the statistics
+//! autovacuum would have gathered by then).
 //!
 //! Phases, in this order, each on callers of its own:
 //!
@@ -243,7 +245,11 @@ async fn phase(run: &Arc<Run>, name: &str, kind: Kind, units: usize, queue_befor
     Ok(line)
 }
 
-async fn queue_length(pool: &AnyPool) -> Result<i64, Error> {
+/// The queue's length before a phase, after `ANALYZE` when asked for.
+async fn queue_length(pool: &AnyPool, analyze: bool) -> Result<i64, Error> {
+    if analyze {
+        sqlx::query("ANALYZE").execute(pool).await?;
+    }
     let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM match_entries")
         .fetch_one(pool)
         .await?;
@@ -265,6 +271,7 @@ async fn main() -> Result<(), Error> {
     let clients = setting("MATCH_CLIENTS", 8)?.max(1);
     let pairs = setting("MATCH_PAIRS", 1000)?;
     let waiting = setting("MATCH_WAITING", 1000)?;
+    let analyze = setting("MATCH_ANALYZE", 0)? == 1;
     let run = Arc::new(Run {
         tokens: std::fs::read_to_string(&args[1])?
             .lines()
@@ -296,9 +303,9 @@ async fn main() -> Result<(), Error> {
         }
     };
 
-    check(&phase(&run, "baseline", Kind::Pair, pairs, queue_length(&pool).await?).await?);
-    check(&phase(&run, "fill", Kind::Fill, waiting, queue_length(&pool).await?).await?);
-    let queued = queue_length(&pool).await?;
+    check(&phase(&run, "baseline", Kind::Pair, pairs, queue_length(&pool, analyze).await?).await?);
+    check(&phase(&run, "fill", Kind::Fill, waiting, queue_length(&pool, analyze).await?).await?);
+    let queued = queue_length(&pool, analyze).await?;
     check(&phase(&run, "waiting", Kind::Pair, pairs, queued).await?);
 
     // The waiting callers share one tag from now on: each newcomer pairs with the queue's head.
@@ -308,10 +315,19 @@ async fn main() -> Result<(), Error> {
     sqlx::query("UPDATE match_entries SET interests = '[\"drain\"]' WHERE interests LIKE '[\"wait%'")
         .execute(&pool)
         .await?;
-    let queued = queue_length(&pool).await?;
+    let queued = queue_length(&pool, analyze).await?;
     check(&phase(&run, "drain", Kind::Drain, waiting, queued).await?);
-    check(&phase(&run, "baseline again", Kind::Pair, pairs, queue_length(&pool).await?).await?);
-    let left = queue_length(&pool).await?;
+    check(
+        &phase(
+            &run,
+            "baseline again",
+            Kind::Pair,
+            pairs,
+            queue_length(&pool, analyze).await?,
+        )
+        .await?,
+    );
+    let left = queue_length(&pool, analyze).await?;
     println!("{}", json!({ "queue_at_end": left }));
 
     let failed = failed.into_inner().unwrap();
