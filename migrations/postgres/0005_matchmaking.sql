@@ -41,6 +41,8 @@ CREATE TABLE match_entries (
     expires_at   BIGINT NOT NULL,
     away_since   BIGINT
 );
+-- Candidates are read earliest first (§3.5).
+CREATE INDEX match_entries_order_idx ON match_entries (enqueued_at, id);
 
 -- The queue of each tag: an entry waits in one row per tag, in order of its number.
 CREATE TABLE match_entry_tags (
