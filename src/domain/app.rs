@@ -4,7 +4,6 @@
 use std::sync::Arc;
 
 use crate::config::{Config, Derived};
-use crate::domain::matchmaking::liveness::Connections;
 use crate::domain::presence::Presence;
 use crate::domain::statistics::StatisticsCache;
 use crate::domain::transport::rooms::Rooms;
@@ -31,9 +30,6 @@ pub struct App {
     pub presence: Arc<Presence>,
     /// The chat rooms joined on this node (90-chat-transport).
     pub rooms: Rooms,
-    /// This node's realtime connections per user, which keep matchmaking's entries and direct
-    /// chats alive (91-matchmaking §3.2, §4.6).
-    pub connections: Connections,
 }
 
 impl App {
@@ -57,7 +53,6 @@ impl App {
             statistics: StatisticsCache::default(),
             presence,
             rooms,
-            connections: Connections::default(),
         });
         tokio::spawn(crate::domain::transport::handover::follow_expiries(
             Arc::downgrade(&app),

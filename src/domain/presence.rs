@@ -544,6 +544,13 @@ impl Presence {
         !self.hub().connections.is_empty()
     }
 
+    /// Whether the user has a realtime connection open on this node (a user in their leave grace
+    /// here has none).
+    pub fn has_open_here(&self, user_id: i64) -> bool {
+        let hub = self.hub();
+        hub.strangers.contains_key(&user_id) || hub.online.get(&user_id).is_some_and(|u| u.open > 0)
+    }
+
     fn links(&self) -> Vec<Arc<Link>> {
         self.hub().connections.values().cloned().collect()
     }

@@ -1,15 +1,14 @@
 //! Who is reachable, and the timed transitions (91-matchmaking §3.2, §4.6, §7).
 //!
 //! A queue entry and a place in a direct chat live while their user has a realtime connection
-//! open, on any node. Each node counts its own connections per user; when a user's last one here
-//! closes and no other node holds one (the shared presence counts them), the user is recorded
-//! away in the database, and a connection opening anywhere clears it. Every node sweeps the
+//! open, on any node. When a user's last connection on a node closes (presence counts them) and no
+//! other node holds one (the shared presence counts those), the user is recorded away in the
+//! database, and a connection opening anywhere clears it. Every node sweeps the
 //! deadlines each `match.sweep_interval_s`: each transition is one conditional write, so of several
 //! nodes exactly one carries it out and sends its events. A node also clears the away mark of the
 //! users it hosts, which repairs a close on one node racing an open on another.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::lifecycle;
@@ -20,51 +19,14 @@ use crate::error::ApiError;
 use crate::store;
 use crate::time::MICROS_PER_SECOND;
 
-/// This node's open realtime connections per user.
-#[derive(Default)]
-pub struct Connections {
-    open: Mutex<HashMap<i64, usize>>,
-}
-
-impl Connections {
-    fn open(&self) -> std::sync::MutexGuard<'_, HashMap<i64, usize>> {
-        // Plain counting that no panic can leave half-done.
-        self.open.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
-    fn opened(&self, user_id: i64) {
-        *self.open().entry(user_id).or_default() += 1;
-    }
-
-    /// `true` when this was the user's last connection here.
-    fn closed(&self, user_id: i64) -> bool {
-        let mut open = self.open();
-        match open.get_mut(&user_id) {
-            Some(count) if *count > 1 => {
-                *count -= 1;
-                false
-            }
-            _ => {
-                open.remove(&user_id);
-                true
-            }
-        }
-    }
-
-    pub fn here(&self, user_id: i64) -> bool {
-        self.open().contains_key(&user_id)
-    }
-}
-
 /// Whether the user has a realtime connection open on any node.
 pub async fn is_connected(app: &App, user_id: i64) -> bool {
-    app.connections.here(user_id) || app.ephemeral.presence_connected_elsewhere(user_id).await == Some(true)
+    app.presence.has_open_here(user_id) || app.ephemeral.presence_connected_elsewhere(user_id).await == Some(true)
 }
 
-/// A realtime connection of the user opened: they are no longer away until the returned guard is
-/// dropped with the connection.
+/// A realtime connection of the user opened (presence has registered it): they are no longer
+/// away until the returned guard is dropped with the connection.
 pub async fn connected(app: &Arc<App>, user_id: i64) -> Reachable {
-    app.connections.opened(user_id);
     if let Err(err) = came_back(app, user_id).await {
         tracing::warn!(error = %err, user_id, "matchmaking could not record a return");
     }
@@ -74,8 +36,9 @@ pub async fn connected(app: &Arc<App>, user_id: i64) -> Reachable {
     }
 }
 
-/// Held by an open realtime connection. Dropping it, however the connection ends, counts the
-/// close: when it was the user's last connection anywhere, they are away from now on.
+/// Held by an open realtime connection, and dropped after its presence registration. Dropping it,
+/// however the connection ends, counts the close: when the user has no connection left anywhere,
+/// they are away from now on.
 pub struct Reachable {
     app: Arc<App>,
     user_id: i64,
@@ -84,7 +47,7 @@ pub struct Reachable {
 impl Drop for Reachable {
     fn drop(&mut self) {
         let (app, user_id) = (self.app.clone(), self.user_id);
-        if !app.connections.closed(user_id) {
+        if app.presence.has_open_here(user_id) {
             return;
         }
         tokio::spawn(async move {
@@ -153,7 +116,7 @@ pub async fn sweep(app: &Arc<App>) -> Result<(), ApiError> {
     let hosted_away: Vec<i64> = store::matchmaking::away_users(&mut conn)
         .await?
         .into_iter()
-        .filter(|user_id| app.connections.here(*user_id))
+        .filter(|user_id| app.presence.has_open_here(*user_id))
         .collect();
     drop(conn);
     for user_id in hosted_away {
