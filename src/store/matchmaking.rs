@@ -28,7 +28,7 @@ const ENTRY_COLUMNS: &str =
 /// since `$away_cutoff` or earlier. `{now}` and `{cutoff}` name the placeholders.
 const LIVE_ENTRY: &str = "e.expires_at > {now} AND (e.away_since IS NULL OR e.away_since > {cutoff})";
 
-fn live_entry(now: &str, cutoff: &str) -> String {
+pub(super) fn live_entry(now: &str, cutoff: &str) -> String {
     LIVE_ENTRY.replace("{now}", now).replace("{cutoff}", cutoff)
 }
 
@@ -488,28 +488,6 @@ pub async fn chats_due_for_deletion(conn: &mut Conn, now: i64) -> Result<Vec<i64
         .fetch_all(conn)
         .await?;
     Ok(rows.into_iter().map(|(id,)| id).collect())
-}
-
-/// A token is drawn again on the rare clash.
-pub async fn token_taken(conn: &mut Conn, token: &str) -> Result<bool, sqlx::Error> {
-    Ok(by_token(conn, token).await?.is_some())
-}
-
-/// The end of the latest stranger block in force at `now` that names the stranger or covers the
-/// address group it was created from (§5.3): `None` when none is in force, `Some(None)` when one
-/// is permanent.
-pub async fn stranger_block_end(conn: &mut Conn, user_id: i64, now: i64) -> Result<Option<Option<i64>>, sqlx::Error> {
-    let latest: Option<(Option<i64>,)> = sqlx::query_as(
-        "SELECT b.expires_at FROM stranger_blocks b \
-         WHERE b.lifted_at IS NULL AND (b.expires_at IS NULL OR b.expires_at > $2) \
-         AND (b.user_id = $1 OR b.address_group = (SELECT u.created_from_group FROM users u WHERE u.id = $1)) \
-         ORDER BY CASE WHEN b.expires_at IS NULL THEN 0 ELSE 1 END, b.expires_at DESC LIMIT 1",
-    )
-    .bind(user_id)
-    .bind(now)
-    .fetch_optional(conn)
-    .await?;
-    Ok(latest.map(|(end,)| end))
 }
 
 /// The users the queue or an active chat holds as away, for a node to check against the

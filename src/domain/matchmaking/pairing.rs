@@ -202,7 +202,7 @@ async fn caller_outcome(app: &App, caller: &EntryRow) -> Result<Claim, ApiError>
 async fn free_token(conn: &mut Conn) -> Result<String, sqlx::Error> {
     loop {
         let token = crypto::new_match_token();
-        if !store::matchmaking::token_taken(conn, &token).await? {
+        if store::matchmaking::by_token(conn, &token).await?.is_none() {
             return Ok(token);
         }
     }

@@ -10,6 +10,7 @@ use super::{moments, pairing, slot_limit, ActiveDirectChat, MatchStatus};
 use crate::domain::app::App;
 use crate::domain::presence;
 use crate::error::ApiError;
+use crate::geo::Geo;
 use crate::store;
 use crate::store::matchmaking::{EntryRow, NewEntry};
 use crate::store::sessions::LiveSession;
@@ -84,7 +85,13 @@ pub async fn enqueue(app: &Arc<App>, session: &LiveSession, interests: Interests
     let at = moments(app, now);
     let mut conn = app.store.acquire().await?;
     if user.kind == UserKind::Stranger {
-        if let Some(expires_at) = store::matchmaking::stranger_block_end(&mut conn, user.id, now).await? {
+        // A block covers the stranger and the address group it was created from (§5.3); a
+        // stranger without a group (never made so) is covered by the blocks naming it alone.
+        let group = store::strangers::stranger_by_id(&mut conn, user.id)
+            .await?
+            .and_then(|stranger| stranger.created_from_group)
+            .unwrap_or_default();
+        if let Some(expires_at) = store::strangers::block_in_force(&mut conn, Some(user.id), &group, now).await? {
             return Err(ApiError::StrangerBlocked { expires_at });
         }
     }
@@ -149,8 +156,9 @@ pub async fn end_dead_entry(app: &App, entry: &EntryRow, at: store::matchmaking:
 async fn session_country(conn: &mut Conn, session_id: i64) -> Result<Option<String>, sqlx::Error> {
     let geo = store::sessions::geo_of(conn, session_id).await?;
     Ok(geo
-        .and_then(|text| serde_json::from_str::<Value>(&text).ok())
-        .and_then(|geo| geo.get("country_code").and_then(Value::as_str).map(str::to_uppercase)))
+        .and_then(|text| serde_json::from_str::<Geo>(&text).ok())
+        .and_then(|geo| geo.country_code)
+        .map(|code| code.to_uppercase()))
 }
 
 /// `POST /v1/portal/match/dequeue` (§8.4): idempotent; chats are not touched.
