@@ -4,6 +4,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::domain::app::App;
+use crate::domain::matchmaking::moments;
 use crate::error::ApiError;
 use crate::store;
 use crate::store::match_stats::{Graces, TagQueue};
@@ -48,13 +49,13 @@ pub async fn current(app: &App) -> Result<MatchStats, ApiError> {
     let now = app.now();
     let matching = &app.config.matching;
     let graces = Graces {
-        queue_away: matching.disconnect_grace_s * MICROS_PER_SECOND,
         reconnect: matching.reconnect_grace_s * MICROS_PER_SECOND,
         archive: matching.archive_ttl_s * MICROS_PER_SECOND,
     };
     let mut conn = app.store.acquire().await?;
-    let searching_count = store::match_stats::searching_count(&mut conn, now, graces).await?;
-    let queues = store::match_stats::queues(&mut conn, now, graces, QUEUES_SHOWN).await?;
+    let at = moments(app, now);
+    let searching_count = store::match_stats::searching_count(&mut conn, at).await?;
+    let queues = store::match_stats::queues(&mut conn, at, QUEUES_SHOWN).await?;
     let (active_chat_count, archived_chat_count) =
         store::match_stats::direct_chat_counts(&mut conn, now, graces).await?;
     let stranger_count = store::match_stats::stranger_count(&mut conn, now).await?;

@@ -5,30 +5,28 @@
 
 use sqlx::FromRow;
 
+use super::matchmaking::{live_entry, Moments};
 use super::Conn;
 
 /// The deadlines the counts apply, in microseconds.
 #[derive(Debug, Clone, Copy)]
 pub struct Graces {
-    /// How long a queue entry survives its caller being away (`match.disconnect_grace_s`).
-    pub queue_away: i64,
     /// How long a participant may stay away before their chat ends (`match.reconnect_grace_s`).
     pub reconnect: i64,
     /// How long an ended chat stays archived (`match.archive_ttl_s`).
     pub archive: i64,
 }
 
-/// A queue entry still waiting at `$1`: its fixed deadline not reached, and its caller connected
-/// or away for less than `$2`.
-const ENTRY_WAITING: &str = "e.expires_at > $1 AND (e.away_since IS NULL OR e.away_since + $2 > $1)";
-
-/// Callers with a queue entry still waiting at `now`.
-pub async fn searching_count(conn: &mut Conn, now: i64, graces: Graces) -> Result<i64, sqlx::Error> {
-    let (count,): (i64,) = sqlx::query_as(&format!("SELECT COUNT(*) FROM match_entries e WHERE {ENTRY_WAITING}"))
-        .bind(now)
-        .bind(graces.queue_away)
-        .fetch_one(conn)
-        .await?;
+/// Callers with a queue entry still waiting at `at`.
+pub async fn searching_count(conn: &mut Conn, at: Moments) -> Result<i64, sqlx::Error> {
+    let (count,): (i64,) = sqlx::query_as(&format!(
+        "SELECT COUNT(*) FROM match_entries e WHERE {}",
+        live_entry("$1", "$2")
+    ))
+    .bind(at.now)
+    .bind(at.entry_away_cutoff)
+    .fetch_one(conn)
+    .await?;
     Ok(count)
 }
 
@@ -38,15 +36,16 @@ pub struct TagQueue {
     pub waiting: i64,
 }
 
-/// The tags with waiting callers, most waiting first, then by tag; at most `limit`.
-pub async fn queues(conn: &mut Conn, now: i64, graces: Graces, limit: i64) -> Result<Vec<TagQueue>, sqlx::Error> {
+/// The tags with waiting callers at `at`, most waiting first, then by tag; at most `limit`.
+pub async fn queues(conn: &mut Conn, at: Moments, limit: i64) -> Result<Vec<TagQueue>, sqlx::Error> {
     sqlx::query_as(&format!(
         "SELECT t.tag AS tag, COUNT(*) AS waiting FROM match_entry_tags t \
-         JOIN match_entries e ON e.id = t.entry_id WHERE {ENTRY_WAITING} \
-         GROUP BY t.tag ORDER BY waiting DESC, tag ASC LIMIT $3"
+         JOIN match_entries e ON e.id = t.entry_id WHERE {} \
+         GROUP BY t.tag ORDER BY waiting DESC, tag ASC LIMIT $3",
+        live_entry("$1", "$2")
     ))
-    .bind(now)
-    .bind(graces.queue_away)
+    .bind(at.now)
+    .bind(at.entry_away_cutoff)
     .bind(limit)
     .fetch_all(conn)
     .await
