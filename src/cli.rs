@@ -166,12 +166,25 @@ async fn find_user(conn: &mut Conn, name_or_id: &str) -> Result<UserRow, ApiErro
     }
 }
 
+/// A deleted user's direct chats end as their leave before the row goes (91-matchmaking §2.5), as
+/// the admin endpoint does, once the deletion is known not to be refused.
+async fn leave_matchmaking_before_deletion(app: &App, name_or_id: &str) -> Result<(), ApiError> {
+    let mut conn = app.store.acquire().await?;
+    let target = find_user(&mut conn, name_or_id).await?;
+    staff::guard_last_owner(&mut conn, &target, app.now()).await?;
+    drop(conn);
+    crate::domain::matchmaking::user_gone(app, target.id).await
+}
+
 fn level_arg(level: i64) -> Result<Level, ApiError> {
     Level::from_i64(level).ok_or_else(|| ApiError::validation("level", "level must be between 0 and 3"))
 }
 
 async fn execute(app: &App, command: Command) -> Result<Value, ApiError> {
     let now = app.now();
+    if let Command::User(UserCommand::Delete { user, .. }) = &command {
+        leave_matchmaking_before_deletion(app, user).await?;
+    }
     let mut tx = app.store.begin().await?;
     // A user whose sessions this command ended, to be told to matchmaking after the commit.
     let mut sessions_ended_of = None;

@@ -490,6 +490,24 @@ pub async fn chats_due_for_deletion(conn: &mut Conn, now: i64) -> Result<Vec<i64
     Ok(rows.into_iter().map(|(id,)| id).collect())
 }
 
+/// The strangers the queue or an active chat still holds although none of their sessions is live
+/// at `at.now`: their session expired while nothing was connected to notice (91-matchmaking §2.4).
+pub async fn strangers_without_session(conn: &mut Conn, at: Moments) -> Result<Vec<i64>, sqlx::Error> {
+    let rows: Vec<(i64,)> = sqlx::query_as(&format!(
+        "SELECT held.user_id FROM (SELECT user_id FROM match_entries \
+         UNION SELECT p.user_id FROM direct_participants p JOIN chats c ON c.id = p.chat_id WHERE {}) held \
+         JOIN users u ON u.id = held.user_id AND u.kind = 'stranger' \
+         WHERE NOT EXISTS (SELECT 1 FROM sessions s WHERE s.user_id = held.user_id \
+         AND s.ended_at IS NULL AND s.expires_at > $1) ORDER BY held.user_id",
+        active_chat("$1", "$2")
+    ))
+    .bind(at.now)
+    .bind(at.chat_away_cutoff)
+    .fetch_all(conn)
+    .await?;
+    Ok(rows.into_iter().map(|(id,)| id).collect())
+}
+
 /// The users the queue or an active chat holds as away, for a node to check against the
 /// connections it hosts.
 pub async fn away_users(conn: &mut Conn) -> Result<Vec<i64>, sqlx::Error> {

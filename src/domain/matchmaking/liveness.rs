@@ -124,6 +124,13 @@ pub async fn sweep(app: &Arc<App>) -> Result<(), ApiError> {
     }
 
     let mut conn = app.store.acquire().await?;
+    let expired_strangers = store::matchmaking::strangers_without_session(&mut conn, at).await?;
+    drop(conn);
+    for user_id in expired_strangers {
+        super::user_gone(app, user_id).await?;
+    }
+
+    let mut conn = app.store.acquire().await?;
     let mut dead = store::matchmaking::entries_past_deadline(&mut conn, now).await?;
     dead.extend(store::matchmaking::entries_left_away(&mut conn, at.entry_away_cutoff).await?);
     drop(conn);

@@ -446,3 +446,27 @@ async fn direct_created_at(t: &TestApp, chat_id: i64) -> String {
             .await,
     )
 }
+
+both_backends!(
+    a_user_deleted_from_the_command_line_leaves_their_direct_chats_first,
+    |t: TestApp| async move {
+        let p = People::new(&t).await;
+        let addr = t.listen().await;
+        let (chat_id, alice, _bob) = paired(&t, &p, addr).await;
+        let (deleted, _) = crate::common::process::cli(
+            &t.app.config.effective_database_url(),
+            &["user", "delete", "ubob", "--reason", "spam"],
+        );
+        assert_eq!(deleted["username"], "ubob");
+        let ended: (Option<String>,) = sqlx::query_as("SELECT end_reason FROM chats WHERE id = $1")
+            .bind(chat_id)
+            .fetch_one(&mut *t.conn().await)
+            .await
+            .unwrap();
+        assert_eq!(ended.0.as_deref(), Some("left"));
+        let history = alice.history(chat_id, "").await;
+        let messages = history.assert_ok()["messages"].as_array().unwrap().clone();
+        assert_eq!(messages.last().unwrap()["content"], "ubob left the chat");
+        assert_eq!(status(&t, &alice.token).await["state"], "idle");
+    }
+);

@@ -152,3 +152,46 @@ both_backends!(a_stranger_who_logs_out_leaves_its_chats, |t: TestApp| async move
     assert_eq!(alice.next("room:ended").await["reason"], "left");
     assert_eq!(status(&t, &alice_token).await["archived"][0]["chat_id"], chat_id);
 });
+
+both_backends!(
+    a_stranger_whose_session_expires_while_away_leaves_at_the_expiry,
+    |config: &mut portal::config::Config| config.stranger.session_ttl_s = 120,
+    |t: TestApp| async move {
+        let addr = t.listen().await;
+        let p = People::new(&t).await;
+        let (alice_id, alice_token) = p.at("alice", 0).await;
+        let mut alice = Device::ready(&t, addr, alice_id, &alice_token).await;
+        let (stranger_id, stranger_token) = new_stranger(&t).await;
+        let me = t.get("/v1/users/me").cookie(&stranger_token).send().await;
+        let name = me.assert_ok()["username"].as_str().unwrap().to_owned();
+        let stranger = Device::stranger(&t, addr, stranger_id, &stranger_token).await;
+        enqueue(&t, &alice_token, json!(["music"])).await.assert_ok();
+        let r = enqueue(&t, &stranger_token, json!(["music"])).await;
+        let chat_id = only_chat(r.assert_ok())["chat_id"].as_i64().unwrap();
+        alice.next("match:found").await;
+
+        // The stranger goes away 100 s into a 120-s session: its 60-s reconnect grace would run
+        // past the expiry, but nobody can come back on an expired session.
+        t.clock.advance_secs(100);
+        stranger.close().await;
+        recorded_away(&t, stranger_id).await;
+        t.clock.advance_secs(10);
+        sweep(&t).await;
+        assert!(alice.next("room:peer_left").await["grace_until_ms"].as_i64().unwrap() > 0);
+        t.clock.advance_secs(9);
+        sweep(&t).await;
+        assert_eq!(status(&t, &alice_token).await["state"], "matched");
+        t.clock.advance_secs(1);
+        sweep(&t).await;
+        assert_eq!(alice.next("room:ended").await["reason"], "left");
+        let history = alice.history(chat_id, "").await;
+        let messages = history.assert_ok()["messages"].as_array().unwrap().clone();
+        assert_eq!(messages.last().unwrap()["content"], format!("{name} left the chat"));
+        let ended: (Option<String>,) = sqlx::query_as("SELECT end_reason FROM chats WHERE id = $1")
+            .bind(chat_id)
+            .fetch_one(&mut *t.conn().await)
+            .await
+            .unwrap();
+        assert_eq!(ended.0.as_deref(), Some("left"));
+    }
+);
