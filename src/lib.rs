@@ -1,6 +1,8 @@
 //! portal: the server of the Portal API.
 
+pub mod action_type;
 pub mod address;
+pub mod audit_event;
 pub mod bot_type;
 pub mod cli;
 pub mod config;
@@ -14,6 +16,7 @@ pub mod http;
 pub mod level;
 pub mod logging;
 pub mod metrics;
+pub mod named;
 pub mod names;
 pub mod server;
 pub mod store;

@@ -10,50 +10,15 @@ pub use crate::store::audit::{AuditFilter, AuditRow};
 use crate::store::{self, Conn};
 use crate::time::Timestamp;
 
-/// Every event type of 30-admin-moderation §8.3.
-pub const EVENT_TYPES: [&str; 34] = [
-    "USER_WARN",
-    "USER_TIMEOUT",
-    "USER_UNTIMEOUT",
-    "USER_BAN",
-    "USER_UNBAN",
-    "USER_PERMISSION",
-    "USER_DELETE",
-    "USER_HARD_MUTE",
-    "USER_HARD_UNMUTE",
-    "SUBSCRIPTION_GRANT",
-    "SUBSCRIPTION_REVOKE",
-    "BOT_REGISTER",
-    "BOT_UPDATE",
-    "BOT_VERIFY",
-    "BOT_UNVERIFY",
-    "BOT_KEY_REGENERATE",
-    "BOT_DELETE",
-    "BOT_STATS_RESET",
-    "CHAT_CREATE",
-    "CHAT_UPDATE",
-    "CHAT_DELETE",
-    "CHAT_TRANSFER",
-    "CHAT_KICK",
-    "CHAT_MUTE",
-    "CHAT_UNMUTE",
-    "CHAT_BAN",
-    "CHAT_UNBAN",
-    "NOTIFICATION_SEND",
-    "PUBLIC_KEY_CREATE",
-    "PUBLIC_KEY_REVOKE",
-    "SESSION_REVOKE",
-    "STRANGER_BLOCK",
-    "STRANGER_BLOCK_LIFT",
-    "MATCH_REPORT_HANDLE",
-];
+pub use crate::audit_event::{AuditEvent, EVENT_TYPES};
 
 pub const TARGET_TYPES: [&str; 4] = ["user", "bot", "chat", "system"];
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct AuditLogEntry {
     pub id: i64,
-    pub event_type: String,
+    #[schema(value_type = String)]
+    pub event_type: AuditEvent,
     pub actor_id: Option<i64>,
     pub target_type: String,
     pub target_id: Option<i64>,
@@ -115,7 +80,7 @@ impl Target {
 pub async fn record(
     app: &App,
     conn: &mut Conn,
-    event_type: &str,
+    event: AuditEvent,
     actor: Option<i64>,
     target: Target,
     metadata: Value,
@@ -126,7 +91,7 @@ pub async fn record(
         conn,
         &app.store.faults,
         store::audit::NewAudit {
-            event_type,
+            event_type: event,
             actor_id: actor,
             target_type,
             target_id,

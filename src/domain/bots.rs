@@ -10,7 +10,7 @@ use utoipa::ToSchema;
 use crate::bot_type::BotType;
 use crate::crypto;
 use crate::domain::app::App;
-use crate::domain::audit::{self, Target};
+use crate::domain::audit::{self, AuditEvent, Target};
 use crate::domain::staff::{self, NewBotSpec};
 use crate::domain::users;
 use crate::domain::views::{self, BotPrivate, BotPublic};
@@ -275,7 +275,7 @@ pub async fn update(app: &App, actor: Actor, bot_id: i64, input: StaffUpdate) ->
         audit::record(
             app,
             &mut tx,
-            "BOT_UPDATE",
+            AuditEvent::BotUpdate,
             Some(actor.id),
             Target::Bot(bot.id),
             json!({"changes": changes}),
@@ -286,9 +286,9 @@ pub async fn update(app: &App, actor: Actor, bot_id: i64, input: StaffUpdate) ->
     if let Some(new_type) = bot_type {
         // The type did change, so a move to Community comes from a verified type.
         let event = if views::is_verified(new_type) {
-            "BOT_VERIFY"
+            AuditEvent::BotVerify
         } else {
-            "BOT_UNVERIFY"
+            AuditEvent::BotUnverify
         };
         let metadata = json!({"old_bot_type": bot.bot_type, "new_bot_type": new_type});
         audit::record(app, &mut tx, event, Some(actor.id), Target::Bot(bot.id), metadata, now).await?;
@@ -326,7 +326,16 @@ pub async fn stop_bots_of(
             "changes": {"is_active": {"old": true, "new": false}},
             "reason": reason,
         });
-        audit::record(app, conn, "BOT_UPDATE", actor_id, Target::Bot(bot_id), metadata, now).await?;
+        audit::record(
+            app,
+            conn,
+            AuditEvent::BotUpdate,
+            actor_id,
+            Target::Bot(bot_id),
+            metadata,
+            now,
+        )
+        .await?;
     }
     Ok(())
 }
@@ -349,7 +358,7 @@ pub async fn regenerate_key(app: &App, actor: Actor, bot_id: i64) -> Result<(Bot
     audit::record(
         app,
         &mut tx,
-        "BOT_KEY_REGENERATE",
+        AuditEvent::BotKeyRegenerate,
         Some(actor.id),
         Target::Bot(bot.id),
         metadata,
@@ -372,7 +381,7 @@ pub async fn delete(app: &App, actor: Actor, bot_id: i64) -> Result<BotRow, ApiE
     audit::record(
         app,
         &mut tx,
-        "BOT_DELETE",
+        AuditEvent::BotDelete,
         Some(actor.id),
         Target::Bot(bot.id),
         metadata,
@@ -393,7 +402,7 @@ pub async fn reset_stats(app: &App, actor: Actor, bot_id: i64) -> Result<BotRow,
     audit::record(
         app,
         &mut tx,
-        "BOT_STATS_RESET",
+        AuditEvent::BotStatsReset,
         Some(actor.id),
         Target::Bot(bot.id),
         metadata,

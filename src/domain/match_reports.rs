@@ -7,7 +7,7 @@ use serde_json::json;
 use utoipa::ToSchema;
 
 use crate::domain::app::App;
-use crate::domain::audit::{self, Target};
+use crate::domain::audit::{self, AuditEvent, Target};
 use crate::domain::matchmaking::lifecycle;
 use crate::domain::staff::Actor;
 use crate::error::ApiError;
@@ -86,7 +86,7 @@ pub async fn handle(app: &App, actor: Actor, report_id: i64, note: Option<&str>)
     audit::record(
         app,
         &mut tx,
-        "MATCH_REPORT_HANDLE",
+        AuditEvent::MatchReportHandle,
         Some(actor.id),
         Target::User(report.reported.user_id),
         json!({"report_id": report.id, "chat_id": report.chat_id, "note": note}),

@@ -6,8 +6,9 @@ use std::sync::Arc;
 
 use serde_json::json;
 
+use crate::action_type::ActionType;
 use crate::domain::app::App;
-use crate::domain::audit::{self, Target};
+use crate::domain::audit::{self, AuditEvent, Target};
 use crate::domain::bots::{self, OwnerLost};
 use crate::domain::matchmaking;
 use crate::domain::presence;
@@ -20,22 +21,6 @@ use crate::store::history::{NewModeration, PermissionHistoryRow};
 use crate::store::users::UserRow;
 use crate::store::{self, Conn};
 use crate::time::{Timestamp, MICROS_PER_SECOND};
-
-/// The `action_type` values of 30-admin-moderation §3.2.
-pub const ACTION_TYPES: [&str; 7] = [
-    "PLATFORM_WARNING",
-    "PLATFORM_TIMEOUT",
-    "PLATFORM_BAN",
-    "PLATFORM_MUTE",
-    "CHAT_MUTE",
-    "CHAT_BAN",
-    "CHAT_KICK",
-];
-
-const WARNING: &str = "PLATFORM_WARNING";
-const TIMEOUT: &str = "PLATFORM_TIMEOUT";
-const BAN: &str = "PLATFORM_BAN";
-const MUTE: &str = "PLATFORM_MUTE";
 
 /// The staff member acting, and the chat an act is issued from: `None` for the admin user
 /// endpoints and the hard mute, the chat for acts taken inside one (80-notifications-portal §5).
@@ -57,7 +42,7 @@ pub async fn issue(
     conn: &mut Conn,
     issuer: Issuer,
     target_id: i64,
-    action_type: &str,
+    action_type: ActionType,
     reason: Option<&str>,
     expires_at: Option<i64>,
     now: i64,
@@ -102,11 +87,20 @@ pub async fn record_warning(
     reason: &str,
 ) -> Result<i64, ApiError> {
     let now = app.now();
-    let id = issue(conn, issuer, target.id, WARNING, Some(reason), None, now).await?;
+    let id = issue(
+        conn,
+        issuer,
+        target.id,
+        ActionType::PlatformWarning,
+        Some(reason),
+        None,
+        now,
+    )
+    .await?;
     audit::record(
         app,
         conn,
-        "USER_WARN",
+        AuditEvent::UserWarn,
         Some(issuer.actor.id),
         Target::User(target.id),
         json!({"action_id": id, "reason": reason, "chat_id": issuer.chat_id}),
@@ -147,15 +141,25 @@ pub async fn record_timeout(
         return Err(ApiError::AlreadyBanned);
     }
     let expires_at = now + duration_s * MICROS_PER_SECOND;
-    let id = issue(conn, issuer, target.id, TIMEOUT, Some(reason), Some(expires_at), now).await?;
+    let id = issue(
+        conn,
+        issuer,
+        target.id,
+        ActionType::PlatformTimeout,
+        Some(reason),
+        Some(expires_at),
+        now,
+    )
+    .await?;
     // A timed-out user stops searching; their direct chats go on (91-matchmaking §2.5).
     store::matchmaking::delete_entry(conn, target.id).await?;
     let actor_id = Some(issuer.actor.id);
-    let replaced = store::history::supersede_in_force(conn, target.id, TIMEOUT, id, actor_id, now).await?;
+    let replaced =
+        store::history::supersede_in_force(conn, target.id, ActionType::PlatformTimeout, id, actor_id, now).await?;
     audit::record(
         app,
         conn,
-        "USER_TIMEOUT",
+        AuditEvent::UserTimeout,
         actor_id,
         Target::User(target.id),
         json!({
@@ -190,13 +194,15 @@ pub async fn ban(
         &mut tx,
         Issuer::platform(actor),
         target.id,
-        BAN,
+        ActionType::PlatformBan,
         Some(reason),
         expires_at,
         now,
     )
     .await?;
-    let replaced = store::history::supersede_in_force(&mut tx, target.id, BAN, id, Some(actor.id), now).await?;
+    let replaced =
+        store::history::supersede_in_force(&mut tx, target.id, ActionType::PlatformBan, id, Some(actor.id), now)
+            .await?;
     // The codes before the sessions, in the order a login takes them (docs/RELIABILITY.md).
     store::codes::delete_for_user(&mut tx, target.id).await?;
     let sessions_ended = store::sessions::end_all_of(&mut tx, target.id, None, "banned", now).await?;
@@ -204,7 +210,7 @@ pub async fn ban(
     audit::record(
         app,
         &mut tx,
-        "USER_BAN",
+        AuditEvent::UserBan,
         Some(actor.id),
         Target::User(target.id),
         json!({
@@ -233,10 +239,14 @@ pub enum Undo {
 }
 
 impl Undo {
-    fn parts(self) -> (&'static str, &'static str, ApiError) {
+    fn parts(self) -> (ActionType, AuditEvent, ApiError) {
         match self {
-            Undo::Untimeout => (TIMEOUT, "USER_UNTIMEOUT", ApiError::NotTimedOut),
-            Undo::Unban => (BAN, "USER_UNBAN", ApiError::NotBanned),
+            Undo::Untimeout => (
+                ActionType::PlatformTimeout,
+                AuditEvent::UserUntimeout,
+                ApiError::NotTimedOut,
+            ),
+            Undo::Unban => (ActionType::PlatformBan, AuditEvent::UserUnban, ApiError::NotBanned),
         }
     }
 }
@@ -284,7 +294,7 @@ pub async fn hard_mute(
         &mut tx,
         Issuer::platform(actor),
         target.id,
-        MUTE,
+        ActionType::PlatformMute,
         reason,
         expires_at,
         now,
@@ -293,7 +303,7 @@ pub async fn hard_mute(
     audit::record(
         app,
         &mut tx,
-        "USER_HARD_MUTE",
+        AuditEvent::UserHardMute,
         Some(actor.id),
         Target::User(target.id),
         json!({
@@ -327,14 +337,23 @@ pub async fn hard_unmute(app: &App, actor: Actor, user_id: i64, reason: Option<&
     let now = app.now();
     let mut tx = app.store.begin().await?;
     let target = staff::target_for(&mut tx, actor, user_id).await?;
-    let lifted = store::history::lift_in_force(&mut tx, target.id, MUTE, None, Some(actor.id), reason, now).await?;
+    let lifted = store::history::lift_in_force(
+        &mut tx,
+        target.id,
+        ActionType::PlatformMute,
+        None,
+        Some(actor.id),
+        reason,
+        now,
+    )
+    .await?;
     if lifted.is_empty() {
         return Ok(());
     }
     audit::record(
         app,
         &mut tx,
-        "USER_HARD_UNMUTE",
+        AuditEvent::UserHardUnmute,
         Some(actor.id),
         Target::User(target.id),
         json!({"action_ids": lifted, "reason": reason}),
@@ -396,7 +415,7 @@ pub async fn own_page(app: &App, user_id: i64, offset: i64, limit: i64) -> Resul
 /// The staff search of moderation records (30-admin-moderation §7).
 pub async fn search(
     app: &App,
-    filter: &ModerationFilter<'_>,
+    filter: &ModerationFilter,
     offset: i64,
     limit: i64,
 ) -> Result<(Vec<ModerationRow>, i64), ApiError> {

@@ -6,7 +6,7 @@ use serde_json::json;
 use utoipa::ToSchema;
 
 use crate::domain::app::App;
-use crate::domain::audit::{self, Target};
+use crate::domain::audit::{self, AuditEvent, Target};
 use crate::domain::presence;
 use crate::domain::staff::Actor;
 use crate::domain::users;
@@ -151,7 +151,16 @@ pub async fn send(app: &App, actor: Actor, input: NewNotification) -> Result<Sen
         "title": input.title,
         "type": input.kind,
     });
-    audit::record(app, &mut tx, "NOTIFICATION_SEND", Some(actor.id), target, metadata, now).await?;
+    audit::record(
+        app,
+        &mut tx,
+        AuditEvent::NotificationSend,
+        Some(actor.id),
+        target,
+        metadata,
+        now,
+    )
+    .await?;
     tx.commit().await?;
     let notification = Notification {
         id,

@@ -6,7 +6,7 @@ use serde_json::json;
 use crate::bot_type::BotType;
 use crate::crypto;
 use crate::domain::app::App;
-use crate::domain::audit::{self, Target};
+use crate::domain::audit::{self, AuditEvent, Target};
 use crate::domain::bots::{self, OwnerLost};
 use crate::domain::sessions::ttl_seconds;
 use crate::domain::transport::effects::UserGone;
@@ -104,7 +104,7 @@ pub async fn set_level(
     audit::record(
         app,
         conn,
-        "USER_PERMISSION",
+        AuditEvent::UserPermission,
         actor,
         Target::User(target.id),
         json!({
@@ -160,7 +160,7 @@ pub async fn delete_user(
     audit::record(
         app,
         conn,
-        "USER_DELETE",
+        AuditEvent::UserDelete,
         actor,
         Target::User(target.id),
         json!({
@@ -214,7 +214,7 @@ pub async fn register_bot(
     audit::record(
         app,
         conn,
-        "BOT_REGISTER",
+        AuditEvent::BotRegister,
         actor,
         Target::Bot(bot.id),
         json!({
@@ -238,7 +238,7 @@ pub async fn create_public_key(app: &App, conn: &mut Conn, label: Option<&str>) 
     audit::record(
         app,
         conn,
-        "PUBLIC_KEY_CREATE",
+        AuditEvent::PublicKeyCreate,
         None,
         Target::System,
         json!({"key_id": id, "label": label}),
@@ -270,7 +270,7 @@ pub async fn revoke_sessions(
             audit::record(
                 app,
                 conn,
-                "SESSION_REVOKE",
+                AuditEvent::SessionRevoke,
                 None,
                 Target::User(user.id),
                 json!({"token_suffix": session.token_suffix, "end_reason": "revoked"}),

@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 use utoipa::ToSchema;
 
 use crate::domain::app::App;
-use crate::domain::audit::{self, Target};
+use crate::domain::audit::{self, AuditEvent, Target};
 use crate::domain::presence;
 use crate::domain::staff::Actor;
 use crate::error::ApiError;
@@ -96,7 +96,7 @@ pub async fn block(
     audit::record(
         app,
         &mut tx,
-        "STRANGER_BLOCK",
+        AuditEvent::StrangerBlock,
         Some(actor.id),
         Target::User(user_id),
         json!({
@@ -151,7 +151,7 @@ pub async fn lift(app: &App, actor: Actor, block_id: i64, reason: &str) -> Resul
     audit::record(
         app,
         &mut tx,
-        "STRANGER_BLOCK_LIFT",
+        AuditEvent::StrangerBlockLift,
         Some(actor.id),
         Target::User(block.user_id),
         json!({"block_id": block.id, "reason": reason}),

@@ -8,7 +8,7 @@ use serde_json::json;
 use utoipa::ToSchema;
 
 use crate::domain::app::App;
-use crate::domain::audit::{self, Target};
+use crate::domain::audit::{self, AuditEvent, Target};
 use crate::domain::staff::{self, Actor};
 use crate::domain::views::effective_tier;
 use crate::error::ApiError;
@@ -193,7 +193,7 @@ pub async fn grant(
         target: &target,
         old_tier,
         reason,
-        event: "SUBSCRIPTION_GRANT",
+        event: AuditEvent::SubscriptionGrant,
         metadata,
     };
     let state = record_change(app, &mut tx, act, change).await?;
@@ -227,7 +227,7 @@ pub async fn revoke(app: &App, actor: Actor, user_id: i64, reason: &str) -> Resu
         target: &target,
         old_tier,
         reason: Some(reason),
-        event: "SUBSCRIPTION_REVOKE",
+        event: AuditEvent::SubscriptionRevoke,
         metadata,
     };
     let state = record_change(app, &mut tx, act, change).await?;
@@ -241,7 +241,7 @@ struct SubscriptionAct<'a> {
     target: &'a UserRow,
     old_tier: Tier,
     reason: Option<&'a str>,
-    event: &'static str,
+    event: AuditEvent,
     /// The audit row's metadata, to which the history row's id is added.
     metadata: serde_json::Value,
 }

@@ -4,6 +4,7 @@
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use crate::action_type::ActionType;
 use crate::bot_type::BotType;
 use crate::domain::matchmaking::MatchPeer;
 use crate::geo::Geo;
@@ -102,7 +103,8 @@ pub struct UserPrivate {
 pub struct ModerationAction {
     pub id: i64,
     pub user_id: i64,
-    pub action_type: String,
+    #[schema(value_type = String)]
+    pub action_type: ActionType,
     pub reason: Option<String>,
     pub chat_id: Option<i64>,
     pub issued_by_id: Option<i64>,
@@ -138,7 +140,8 @@ impl From<ModerationRow> for ModerationAction {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct OwnModerationAction {
     pub id: i64,
-    pub action_type: String,
+    #[schema(value_type = String)]
+    pub action_type: ActionType,
     pub reason: Option<String>,
     pub chat_id: Option<i64>,
     pub is_lifted: bool,

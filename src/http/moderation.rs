@@ -8,11 +8,12 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use crate::action_type::{ActionType, ACTION_TYPES};
 use crate::domain::app::{App, AppState};
 use crate::domain::audit::AuditFilter;
-use crate::domain::audit::{AuditLogEntry, EVENT_TYPES, TARGET_TYPES};
+use crate::domain::audit::{AuditEvent, AuditLogEntry, EVENT_TYPES, TARGET_TYPES};
 use crate::domain::input::{check_range, trimmed_text, Fields};
-use crate::domain::moderation::{self, Undo, ACTION_TYPES};
+use crate::domain::moderation::{self, Undo};
 use crate::domain::moderation::{ModerationFilter, ModerationRow};
 use crate::domain::views::{ModerationAction, PermissionHistoryEntry};
 use crate::error::{ApiError, ApiResult};
@@ -313,7 +314,7 @@ async fn moderation_actions(
     let filter = ModerationFilter {
         user_id: query.id("user_id")?,
         issued_by: query.id("issued_by")?,
-        action_type: one_of(&query, "action_type", &ACTION_TYPES)?,
+        action_type: one_of(&query, "action_type", &ACTION_TYPES)?.and_then(ActionType::parse),
         chat_id: query.id("chat_id")?,
         active_only: query.bool("active_only", false)?,
     };
@@ -345,7 +346,7 @@ pub struct AuditPage {
     responses((status = 200, body = AuditPage), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
               (status = 403, body = ErrorBody), (status = 429, body = ErrorBody)))]
 async fn audit_logs(State(app): State<AppState>, _staff: RequireModerator, query: Query) -> ApiResult<Json<AuditPage>> {
-    let event_type = one_of(&query, "event_type", &EVENT_TYPES)?;
+    let event_type = one_of(&query, "event_type", &EVENT_TYPES)?.and_then(AuditEvent::parse);
     let target_type = one_of(&query, "target_type", &TARGET_TYPES)?;
     let target_id = query.id("target_id")?;
     let actor_id = query.id("actor_id")?;

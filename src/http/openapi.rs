@@ -128,7 +128,7 @@ one_of!(
 one_of!(
     /// A moderation action type.
     ActionTypeName,
-    crate::domain::moderation::ACTION_TYPES
+    crate::action_type::ACTION_TYPES
 );
 one_of!(
     /// A chat's visibility, as staff may set it.

@@ -6,9 +6,10 @@ use serde_json::Value;
 use sqlx::FromRow;
 
 use super::{Conn, Faults};
+use crate::audit_event::AuditEvent;
 
 pub struct NewAudit<'a> {
-    pub event_type: &'a str,
+    pub event_type: AuditEvent,
     pub actor_id: Option<i64>,
     pub target_type: &'a str,
     pub target_id: Option<i64>,
@@ -27,7 +28,7 @@ pub async fn insert(conn: &mut Conn, faults: &Faults, row: NewAudit<'_>) -> Resu
         "INSERT INTO audit_log (event_type, actor_id, target_type, target_id, metadata, created_at) \
          VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
     )
-    .bind(row.event_type)
+    .bind(row.event_type.as_str())
     .bind(row.actor_id)
     .bind(row.target_type)
     .bind(row.target_id)
@@ -41,7 +42,8 @@ pub async fn insert(conn: &mut Conn, faults: &Faults, row: NewAudit<'_>) -> Resu
 #[derive(Debug, Clone, FromRow)]
 pub struct AuditRow {
     pub id: i64,
-    pub event_type: String,
+    #[sqlx(try_from = "String")]
+    pub event_type: AuditEvent,
     pub actor_id: Option<i64>,
     pub target_type: String,
     pub target_id: Option<i64>,
@@ -52,7 +54,7 @@ pub struct AuditRow {
 /// Filters of the audit log; `None` leaves a filter out. `since` is inclusive, `until` exclusive.
 #[derive(Debug, Default)]
 pub struct AuditFilter<'a> {
-    pub event_type: Option<&'a str>,
+    pub event_type: Option<AuditEvent>,
     pub target_type: Option<&'a str>,
     pub target_id: Option<i64>,
     pub actor_id: Option<i64>,
@@ -71,7 +73,7 @@ pub async fn search(
         AND ($3 IS NULL OR target_id = $3) AND ($4 IS NULL OR actor_id = $4) \
         AND ($5 IS NULL OR created_at >= $5) AND ($6 IS NULL OR created_at < $6)";
     let (total,): (i64,) = sqlx::query_as(&format!("SELECT COUNT(*) FROM audit_log WHERE {condition}"))
-        .bind(filter.event_type)
+        .bind(filter.event_type.map(AuditEvent::as_str))
         .bind(filter.target_type)
         .bind(filter.target_id)
         .bind(filter.actor_id)
@@ -83,7 +85,7 @@ pub async fn search(
         "SELECT id, event_type, actor_id, target_type, target_id, metadata, created_at FROM audit_log \
          WHERE {condition} ORDER BY created_at DESC, id DESC LIMIT $7 OFFSET $8"
     ))
-    .bind(filter.event_type)
+    .bind(filter.event_type.map(AuditEvent::as_str))
     .bind(filter.target_type)
     .bind(filter.target_id)
     .bind(filter.actor_id)

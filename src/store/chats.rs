@@ -3,6 +3,7 @@
 use sqlx::FromRow;
 
 use super::Conn;
+use crate::action_type::ActionType;
 use crate::level::Level;
 
 /// A chat with its owner's name and avatar choice, which every chat view shows. Group chats have
@@ -338,7 +339,7 @@ pub async fn chat_restriction(
     conn: &mut Conn,
     chat_id: i64,
     user_id: i64,
-    action_type: &str,
+    action_type: ActionType,
     now: i64,
 ) -> Result<Option<Option<i64>>, sqlx::Error> {
     let ends: Vec<(Option<i64>,)> = sqlx::query_as(
@@ -347,7 +348,7 @@ pub async fn chat_restriction(
     )
     .bind(chat_id)
     .bind(user_id)
-    .bind(action_type)
+    .bind(action_type.as_str())
     .bind(now)
     .fetch_all(conn)
     .await?;

@@ -4,12 +4,14 @@
 use sqlx::FromRow;
 
 use super::Conn;
+use crate::action_type::ActionType;
 
 #[derive(Debug, Clone, FromRow)]
 pub struct ModerationRow {
     pub id: i64,
     pub user_id: i64,
-    pub action_type: String,
+    #[sqlx(try_from = "String")]
+    pub action_type: ActionType,
     pub reason: Option<String>,
     pub chat_id: Option<i64>,
     pub issued_by_id: Option<i64>,
@@ -78,7 +80,7 @@ pub async fn count_moderation_of(conn: &mut Conn, user_id: i64) -> Result<i64, s
 
 pub struct NewModeration<'a> {
     pub user_id: i64,
-    pub action_type: &'a str,
+    pub action_type: ActionType,
     pub reason: Option<&'a str>,
     pub chat_id: Option<i64>,
     pub issued_by_id: Option<i64>,
@@ -92,7 +94,7 @@ pub async fn insert_moderation(conn: &mut Conn, row: NewModeration<'_>) -> Resul
          VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
     )
     .bind(row.user_id)
-    .bind(row.action_type)
+    .bind(row.action_type.as_str())
     .bind(row.reason)
     .bind(row.chat_id)
     .bind(row.issued_by_id)
@@ -108,7 +110,7 @@ pub async fn insert_moderation(conn: &mut Conn, row: NewModeration<'_>) -> Resul
 pub async fn lift_in_force(
     conn: &mut Conn,
     user_id: i64,
-    action_type: &str,
+    action_type: ActionType,
     chat_id: Option<i64>,
     lifted_by: Option<i64>,
     reason: Option<&str>,
@@ -120,7 +122,7 @@ pub async fn lift_in_force(
          AND (expires_at IS NULL OR expires_at > $3) RETURNING id",
     )
     .bind(user_id)
-    .bind(action_type)
+    .bind(action_type.as_str())
     .bind(now)
     .bind(lifted_by)
     .bind(reason)
@@ -230,7 +232,7 @@ pub async fn moderation_by_id(conn: &mut Conn, id: i64) -> Result<Option<Moderat
 pub async fn supersede_in_force(
     conn: &mut Conn,
     user_id: i64,
-    action_type: &str,
+    action_type: ActionType,
     new_id: i64,
     lifted_by: Option<i64>,
     now: i64,
@@ -241,7 +243,7 @@ pub async fn supersede_in_force(
          AND (expires_at IS NULL OR expires_at > $3) RETURNING id",
     )
     .bind(user_id)
-    .bind(action_type)
+    .bind(action_type.as_str())
     .bind(now)
     .bind(lifted_by)
     .bind(format!("superseded by action {new_id}"))
@@ -255,10 +257,10 @@ pub async fn supersede_in_force(
 
 /// Filters of the moderation search; `None` leaves a filter out.
 #[derive(Debug, Default)]
-pub struct ModerationFilter<'a> {
+pub struct ModerationFilter {
     pub user_id: Option<i64>,
     pub issued_by: Option<i64>,
-    pub action_type: Option<&'a str>,
+    pub action_type: Option<ActionType>,
     pub chat_id: Option<i64>,
     pub active_only: bool,
 }
@@ -266,7 +268,7 @@ pub struct ModerationFilter<'a> {
 /// A page of matching actions, newest first, and the number of all matches.
 pub async fn search_moderation(
     conn: &mut Conn,
-    filter: &ModerationFilter<'_>,
+    filter: &ModerationFilter,
     now: i64,
     offset: i64,
     limit: i64,
@@ -277,7 +279,7 @@ pub async fn search_moderation(
     let (total,): (i64,) = sqlx::query_as(&format!("SELECT COUNT(*) FROM moderation_actions WHERE {condition}"))
         .bind(filter.user_id)
         .bind(filter.issued_by)
-        .bind(filter.action_type)
+        .bind(filter.action_type.map(ActionType::as_str))
         .bind(filter.chat_id)
         .bind(super::flag(filter.active_only))
         .bind(now)
@@ -289,7 +291,7 @@ pub async fn search_moderation(
     ))
     .bind(filter.user_id)
     .bind(filter.issued_by)
-    .bind(filter.action_type)
+    .bind(filter.action_type.map(ActionType::as_str))
     .bind(filter.chat_id)
     .bind(super::flag(filter.active_only))
     .bind(now)

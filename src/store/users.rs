@@ -5,6 +5,7 @@ use std::sync::LazyLock;
 use sqlx::{FromRow, Row};
 
 use super::Conn;
+use crate::action_type::ActionType;
 use crate::level::Level;
 use crate::tier::Tier;
 use crate::user_kind::UserKind;
@@ -299,7 +300,7 @@ pub async fn record_login(
              bot_login_count = CASE WHEN $4 = 1 THEN bot_login_count + 1 ELSE 0 END \
              WHERE id = (SELECT user_id FROM linked_platforms WHERE platform = $1 AND platform_user_id = $2) \
              AND {} IS NULL RETURNING {USER_COLUMNS}, {}",
-            restriction_end("PLATFORM_BAN", "users.id", "$3"),
+            restriction_end(ActionType::PlatformBan, "users.id", "$3"),
             restriction_columns("users.id", "$3")
         )
     });
@@ -398,24 +399,25 @@ impl From<RestrictionEnds> for Restrictions {
 
 /// The end of the longest action of `kind` in force for the user `user_id` (an SQL expression) at
 /// `now` (one too): 0 when one of them is permanent, `NULL` when none is.
-fn restriction_end(kind: &str, user_id: &str, now: &str) -> String {
+fn restriction_end(kind: ActionType, user_id: &str, now: &str) -> String {
     format!(
         "(SELECT CASE WHEN COUNT(*) = 0 THEN NULL WHEN COUNT(*) > COUNT(m.expires_at) THEN 0 \
          ELSE MAX(m.expires_at) END FROM moderation_actions m WHERE m.user_id = {user_id} \
          AND m.action_type = '{kind}' AND m.is_lifted = 0 \
-         AND (m.expires_at IS NULL OR m.expires_at > {now}))"
+         AND (m.expires_at IS NULL OR m.expires_at > {now}))",
+        kind = kind.as_str()
     )
 }
 
 /// The `RestrictionEnds` columns of the user `user_id` (an SQL expression) at `now` (one too).
 fn restriction_columns(user_id: &str, now: &str) -> String {
     [
-        ("PLATFORM_BAN", "ban_until"),
-        ("PLATFORM_TIMEOUT", "timeout_until"),
-        ("PLATFORM_MUTE", "mute_until"),
+        (ActionType::PlatformBan, "ban_until"),
+        (ActionType::PlatformTimeout, "timeout_until"),
+        (ActionType::PlatformMute, "mute_until"),
     ]
     .iter()
-    .map(|(kind, column)| format!("{} AS {column}", restriction_end(kind, user_id, now)))
+    .map(|(kind, column)| format!("{} AS {column}", restriction_end(*kind, user_id, now)))
     .collect::<Vec<_>>()
     .join(", ")
 }

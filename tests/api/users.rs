@@ -1,6 +1,7 @@
 //! The user API: the rank-graded profile views, self-service and search.
 
 use crate::common::{keys, TestApp};
+use portal::action_type::ActionType;
 use portal::level::Level;
 use portal::store::{self, users::UserRow};
 use serde_json::{json, Value};
@@ -285,7 +286,7 @@ both_backends!(self_service_reads, |t: TestApp| async move {
             &mut conn,
             store::history::NewModeration {
                 user_id: me.id,
-                action_type: "PLATFORM_WARNING",
+                action_type: ActionType::PlatformWarning,
                 reason: Some(&format!("warning {i}")),
                 chat_id: None,
                 issued_by_id: Some(1),
@@ -398,7 +399,7 @@ both_backends!(effective_state_and_tier_expire_at_read_time, |t: TestApp| async 
         &mut conn,
         store::history::NewModeration {
             user_id: target.id,
-            action_type: "PLATFORM_TIMEOUT",
+            action_type: ActionType::PlatformTimeout,
             reason: Some("cool down"),
             chat_id: None,
             issued_by_id: None,
@@ -442,7 +443,7 @@ async fn profile_views_match_their_snapshots() {
         &mut conn,
         NewModeration {
             user_id: subject.id,
-            action_type: "PLATFORM_WARNING",
+            action_type: ActionType::PlatformWarning,
             reason: Some("Spamming in chat"),
             chat_id: None,
             issued_by_id: Some(admin.id),
@@ -456,7 +457,7 @@ async fn profile_views_match_their_snapshots() {
         &mut conn,
         NewModeration {
             user_id: subject.id,
-            action_type: "PLATFORM_BAN",
+            action_type: ActionType::PlatformBan,
             reason: Some("Raid"),
             chat_id: None,
             issued_by_id: Some(admin.id),
@@ -477,7 +478,7 @@ async fn profile_views_match_their_snapshots() {
         &mut conn,
         NewModeration {
             user_id: subject.id,
-            action_type: "PLATFORM_TIMEOUT",
+            action_type: ActionType::PlatformTimeout,
             reason: Some("Cool down"),
             chat_id: None,
             issued_by_id: Some(admin.id),

@@ -12,7 +12,7 @@ use super::{
     PUBLIC,
 };
 use crate::domain::app::App;
-use crate::domain::audit::{self, Target};
+use crate::domain::audit::{self, AuditEvent, Target};
 use crate::domain::transport::effects::{self, RoomEffects};
 use crate::domain::users;
 use crate::error::ApiError;
@@ -56,7 +56,7 @@ pub async fn create_official(app: &App, actor: &UserRow, input: NewChat) -> Resu
     audit::record(
         app,
         &mut tx,
-        "CHAT_CREATE",
+        AuditEvent::ChatCreate,
         Some(actor.id),
         Target::Chat(chat.id),
         json!({"name": chat.name, "slug": chat.slug, "visibility": chat.visibility, "owner_id": chat.owner_id}),
@@ -175,7 +175,7 @@ pub async fn update(app: &Arc<App>, actor: &UserRow, chat_id: i64, patch: ChatPa
     audit::record(
         app,
         &mut tx,
-        "CHAT_UPDATE",
+        AuditEvent::ChatUpdate,
         Some(actor.id),
         Target::Chat(chat.id),
         json!({"changes": changed}),
@@ -234,7 +234,7 @@ pub async fn transfer(app: &Arc<App>, actor: &UserRow, chat_id: i64, new_owner_i
     audit::record(
         app,
         &mut tx,
-        "CHAT_TRANSFER",
+        AuditEvent::ChatTransfer,
         Some(actor.id),
         Target::Chat(chat.id),
         json!({"name": chat.name, "old_owner_id": chat.owner_id, "new_owner_id": new_owner_id}),

@@ -10,8 +10,9 @@ pub mod views;
 
 use serde_json::json;
 
+use crate::action_type::ActionType;
 use crate::domain::app::App;
-use crate::domain::audit::{self, Target};
+use crate::domain::audit::{self, AuditEvent, Target};
 use crate::domain::matchmaking::lifecycle::{self, DirectState};
 use crate::domain::transport::effects::RoomEffects;
 use crate::domain::views::effective_tier;
@@ -168,7 +169,7 @@ async fn delete_chat(app: &App, conn: &mut Conn, chat: &ChatRow, actor: &UserRow
         audit::record(
             app,
             conn,
-            "CHAT_DELETE",
+            AuditEvent::ChatDelete,
             Some(actor.id),
             Target::Chat(chat.id),
             json!({
@@ -219,7 +220,7 @@ async fn kick_member(app: &App, conn: &mut Conn, kick: Kick<'_>, effects: &mut R
         conn,
         NewModeration {
             user_id: target.id,
-            action_type: "CHAT_KICK",
+            action_type: ActionType::ChatKick,
             reason,
             chat_id: Some(chat.id),
             issued_by_id: Some(actor.id),
@@ -231,7 +232,7 @@ async fn kick_member(app: &App, conn: &mut Conn, kick: Kick<'_>, effects: &mut R
     audit::record(
         app,
         conn,
-        "CHAT_KICK",
+        AuditEvent::ChatKick,
         Some(actor.id),
         Target::Chat(chat.id),
         json!({"user_id": target.id, "action_id": action_id, "reason": reason, "route": route}),

@@ -7,8 +7,9 @@ use std::sync::Arc;
 use serde_json::json;
 
 use super::{kick_member, moderates, visible_chat, Kick};
+use crate::action_type::ActionType;
 use crate::domain::app::App;
-use crate::domain::audit::{self, Target};
+use crate::domain::audit::{self, AuditEvent, Target};
 use crate::domain::moderation::{self, Issuer};
 use crate::domain::staff::Actor;
 use crate::domain::transport::effects::RoomEffects;
@@ -20,8 +21,29 @@ use crate::store::users::UserRow;
 use crate::store::{self, Conn};
 use crate::time::{Timestamp, MICROS_PER_SECOND};
 
-const CHAT_MUTE: &str = "CHAT_MUTE";
-const CHAT_BAN: &str = "CHAT_BAN";
+/// The two restrictions that accumulate inside a chat, each recorded as its moderation action and
+/// audited under the event of the same name.
+#[derive(Debug, Clone, Copy)]
+enum Restriction {
+    Mute,
+    Ban,
+}
+
+impl Restriction {
+    fn action(self) -> ActionType {
+        match self {
+            Restriction::Mute => ActionType::ChatMute,
+            Restriction::Ban => ActionType::ChatBan,
+        }
+    }
+
+    fn event(self) -> AuditEvent {
+        match self {
+            Restriction::Mute => AuditEvent::ChatMute,
+            Restriction::Ban => AuditEvent::ChatBan,
+        }
+    }
+}
 
 /// One of the seven actions with its body fields (§5.4). Durations are seconds; 0 on a mute or a
 /// ban means without end.
@@ -92,14 +114,16 @@ pub async fn moderate(
     let about = |end: Option<Option<i64>>| json!({"chat_id": chat.id, "user_id": target.id, "expires_at": end.flatten().map(Timestamp)});
     match sanction {
         Sanction::Mute { duration_s, reason } => {
-            act.restrict(&mut tx, CHAT_MUTE, duration_s, reason.as_deref()).await?;
-            let end = act.restriction_end(&mut tx, CHAT_MUTE).await?;
+            act.restrict(&mut tx, Restriction::Mute, duration_s, reason.as_deref())
+                .await?;
+            let end = act.restriction_end(&mut tx, Restriction::Mute).await?;
             effects.notice("user:muted", about(end));
         }
         Sanction::Ban { duration_s, reason } => {
             store::chats::remove_member(&mut tx, chat.id, target.id).await?;
-            act.restrict(&mut tx, CHAT_BAN, duration_s, reason.as_deref()).await?;
-            let end = act.restriction_end(&mut tx, CHAT_BAN).await?;
+            act.restrict(&mut tx, Restriction::Ban, duration_s, reason.as_deref())
+                .await?;
+            let end = act.restriction_end(&mut tx, Restriction::Ban).await?;
             effects.rotate(&mut tx, "ban").await?;
             effects
                 .post(&mut tx, app, &format!("{name} was banned from the chat"))
@@ -108,18 +132,18 @@ pub async fn moderate(
             effects.notice("user:banned", about(end));
         }
         Sanction::Unmute => {
-            let lifted = act.lift(&mut tx, CHAT_MUTE, None).await?;
+            let lifted = act.lift(&mut tx, Restriction::Mute, None).await?;
             if !lifted.is_empty() {
                 let metadata = json!({"user_id": target.id, "action_ids": lifted});
-                act.audit(&mut tx, "CHAT_UNMUTE", metadata).await?;
+                act.audit(&mut tx, AuditEvent::ChatUnmute, metadata).await?;
                 effects.notice("user:unmuted", json!({"chat_id": chat.id, "user_id": target.id}));
             }
         }
         Sanction::Unban { reason } => {
-            let lifted = act.lift(&mut tx, CHAT_BAN, reason.as_deref()).await?;
+            let lifted = act.lift(&mut tx, Restriction::Ban, reason.as_deref()).await?;
             if !lifted.is_empty() {
                 let metadata = json!({"user_id": target.id, "action_ids": lifted, "reason": reason});
-                act.audit(&mut tx, "CHAT_UNBAN", metadata).await?;
+                act.audit(&mut tx, AuditEvent::ChatUnban, metadata).await?;
                 effects.notice("user:unbanned", json!({"chat_id": chat.id, "user_id": target.id}));
             }
         }
@@ -172,7 +196,7 @@ impl Act<'_> {
     async fn restrict(
         &self,
         conn: &mut Conn,
-        action_type: &str,
+        restriction: Restriction,
         duration_s: i64,
         reason: Option<&str>,
     ) -> Result<(), ApiError> {
@@ -182,7 +206,7 @@ impl Act<'_> {
             conn,
             self.issuer(),
             self.target.id,
-            action_type,
+            restriction.action(),
             reason,
             expires_at,
             now,
@@ -195,23 +219,33 @@ impl Act<'_> {
             "duration": duration_s,
             "expires_at": expires_at.map(Timestamp),
         });
-        self.audit(conn, action_type, metadata).await
+        self.audit(conn, restriction.event(), metadata).await
     }
 
     /// The combined end of the target's restrictions of the type in this chat after the act.
-    async fn restriction_end(&self, conn: &mut Conn, action_type: &str) -> Result<Option<Option<i64>>, ApiError> {
+    async fn restriction_end(
+        &self,
+        conn: &mut Conn,
+        restriction: Restriction,
+    ) -> Result<Option<Option<i64>>, ApiError> {
         let end =
-            store::chats::chat_restriction(conn, self.chat.id, self.target.id, action_type, self.app.now()).await?;
+            store::chats::chat_restriction(conn, self.chat.id, self.target.id, restriction.action(), self.app.now())
+                .await?;
         Ok(end)
     }
 
     /// Lifts every action of the type in force against the target in this chat, storing `reason`
     /// as the lift reason; returns the ids lifted.
-    async fn lift(&self, conn: &mut Conn, action_type: &str, reason: Option<&str>) -> Result<Vec<i64>, ApiError> {
+    async fn lift(
+        &self,
+        conn: &mut Conn,
+        restriction: Restriction,
+        reason: Option<&str>,
+    ) -> Result<Vec<i64>, ApiError> {
         Ok(store::history::lift_in_force(
             conn,
             self.target.id,
-            action_type,
+            restriction.action(),
             Some(self.chat.id),
             Some(self.caller.id),
             reason,
@@ -220,11 +254,11 @@ impl Act<'_> {
         .await?)
     }
 
-    async fn audit(&self, conn: &mut Conn, event_type: &str, metadata: serde_json::Value) -> Result<(), ApiError> {
+    async fn audit(&self, conn: &mut Conn, event: AuditEvent, metadata: serde_json::Value) -> Result<(), ApiError> {
         audit::record(
             self.app,
             conn,
-            event_type,
+            event,
             Some(self.caller.id),
             Target::Chat(self.chat.id),
             metadata,

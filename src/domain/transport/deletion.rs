@@ -11,7 +11,7 @@ use super::handover::{self, publish_epoch_changed};
 use super::messages::{message_frame, message_id, post_system};
 use super::rooms::ChatLive;
 use crate::domain::app::App;
-use crate::domain::audit::{self, Target};
+use crate::domain::audit::{self, AuditEvent, Target};
 use crate::domain::chats::{moderates, outranks_owner, room_chat, visible_chat};
 use crate::domain::presence::frame;
 use crate::error::ApiError;
@@ -121,7 +121,7 @@ pub async fn delete(app: &App, actor: &UserRow, chat_id: i64, selection: Selecti
         audit::record(
             app,
             &mut tx,
-            "CHAT_MESSAGES_DELETE",
+            AuditEvent::ChatMessagesDelete,
             Some(actor.id),
             Target::Chat(chat.id),
             metadata,
@@ -179,7 +179,7 @@ pub async fn clear(app: &Arc<App>, actor: &UserRow, chat_id: i64) -> Result<Clea
         audit::record(
             app,
             &mut tx,
-            "CHAT_CLEAR",
+            AuditEvent::ChatClear,
             Some(actor.id),
             Target::Chat(chat.id),
             metadata,

@@ -10,6 +10,7 @@ use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
 use super::decode_base64;
+use crate::action_type::ActionType;
 use crate::domain::app::App;
 use crate::domain::chats::{is_public, moderates, room_chat};
 use crate::domain::matchmaking::lifecycle;
@@ -187,7 +188,7 @@ pub async fn send(app: &Arc<App>, session: &LiveSession, chat_id: i64, content: 
     if let Some(expires_at) = store::users::restrictions(&mut conn, user.id, now).await?.mute {
         return Err(ApiError::HardMuted { expires_at });
     }
-    if let Some(end) = store::chats::chat_restriction(&mut conn, chat.id, user.id, "CHAT_MUTE", now).await? {
+    if let Some(end) = store::chats::chat_restriction(&mut conn, chat.id, user.id, ActionType::ChatMute, now).await? {
         let ttl = end.map_or(0, |end| seconds_until(now, end).max(1) as i64);
         return Err(ApiError::ChatMuted { ttl });
     }

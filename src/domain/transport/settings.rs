@@ -10,7 +10,7 @@ use utoipa::ToSchema;
 use super::deletion::wipe_interval;
 use super::effects::RoomEffects;
 use crate::domain::app::App;
-use crate::domain::audit::{self, Target};
+use crate::domain::audit::{self, AuditEvent, Target};
 use crate::domain::chats::admin::{apply, changes};
 use crate::domain::chats::input::ChatPatch;
 use crate::domain::chats::views::{self, ChatSummary};
@@ -171,7 +171,7 @@ pub async fn update(
         audit::record(
             app,
             &mut tx,
-            "CHAT_CONFIG_UPDATE",
+            AuditEvent::ChatConfigUpdate,
             Some(actor.id),
             Target::Chat(chat.id),
             metadata,

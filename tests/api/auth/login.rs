@@ -1,6 +1,7 @@
 //! The login flows, the login codes and their limits, and banned or timed-out users.
 
 use super::*;
+use portal::action_type::ActionType;
 
 both_backends!(flow_a_returning_user_logs_in_from_the_web, |t: TestApp| async move {
     let bot = t.login_bot().await;
@@ -547,7 +548,10 @@ both_backends!(
         let now = t.app.now();
         let until = now + 3_600_000_000;
         let mut conn = t.conn().await;
-        for (user, kind) in [(&banned, "PLATFORM_BAN"), (&timed_out, "PLATFORM_TIMEOUT")] {
+        for (user, kind) in [
+            (&banned, ActionType::PlatformBan),
+            (&timed_out, ActionType::PlatformTimeout),
+        ] {
             store::history::insert_moderation(
                 &mut conn,
                 store::history::NewModeration {

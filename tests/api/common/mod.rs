@@ -16,6 +16,7 @@ use axum::extract::connect_info::MockConnectInfo;
 use axum::http::{HeaderMap, Method, Request, StatusCode};
 use axum::Router;
 use http_body_util::BodyExt;
+use portal::action_type::ActionType;
 use portal::config::Config;
 use portal::domain::app::{App, AppState};
 use portal::store::history::NewModeration;
@@ -428,7 +429,7 @@ impl TestApp {
 
     /// Puts a platform action in force directly in the store, as another staff member would have
     /// (no issuer, no audit row); returns its end, `None` for a permanent one.
-    pub async fn put_in_force(&self, user_id: i64, action_type: &str, expires_in_s: Option<i64>) -> Option<i64> {
+    pub async fn put_in_force(&self, user_id: i64, action_type: ActionType, expires_in_s: Option<i64>) -> Option<i64> {
         let now = self.app.now();
         let expires_at = expires_in_s.map(|s| now + s * SECOND);
         let mut conn = self.conn().await;
@@ -451,7 +452,7 @@ impl TestApp {
 
     /// Puts a platform timeout of `secs` seconds on a user directly in the store; returns its end.
     pub async fn time_out(&self, user_id: i64, secs: i64) -> i64 {
-        self.put_in_force(user_id, "PLATFORM_TIMEOUT", Some(secs))
+        self.put_in_force(user_id, ActionType::PlatformTimeout, Some(secs))
             .await
             .expect("a timeout ends")
     }

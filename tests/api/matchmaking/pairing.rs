@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::common::{assert_error_fields, rfc3339, HOUR, SECOND};
+use portal::action_type::ActionType;
 
 both_backends!(
     two_callers_sharing_a_tag_are_paired_and_talk_encrypted,
@@ -274,7 +275,7 @@ both_backends!(
         assert_eq!(r.assert_ok()["state"], "idle");
 
         // Hard-muted: refused with the mute's end.
-        let end = t.put_in_force(user_id, "PLATFORM_MUTE", Some(HOUR)).await;
+        let end = t.put_in_force(user_id, ActionType::PlatformMute, Some(HOUR)).await;
         let r = enqueue(&t, &token, json!(["music"])).await;
         assert_error_fields(&r, 403, "ERR_HARD_MUTED", &["expires_at"]);
         assert_eq!(r.body["expires_at"], rfc3339(end.unwrap()));

@@ -2,6 +2,7 @@
 //! timeouts and warnings issued from a chat.
 
 use super::*;
+use portal::action_type::ActionType;
 
 both_backends!(chat_authority_follows_visibility_and_rank, |t: TestApp| async move {
     let p = People::new(&t).await;
@@ -550,7 +551,7 @@ both_backends!(chat_timeouts_and_warnings_are_portal_wide, |t: TestApp| async mo
         .await
         .assert_error(403, "ERR_HIERARCHY");
     // A portal ban makes a timeout pointless.
-    t.put_in_force(banned_id, "PLATFORM_BAN", None).await;
+    t.put_in_force(banned_id, ActionType::PlatformBan, None).await;
     let before_banned = footprint(&t).await;
     t.post_as(
         &moderator,

@@ -1,6 +1,7 @@
 //! The moderation search, the audit log, and the staff view of the history they record.
 
 use super::*;
+use portal::action_type::ActionType;
 use portal::store::history::NewModeration;
 
 both_backends!(moderation_search_filters_and_pages, |t: TestApp| async move {
@@ -47,7 +48,7 @@ both_backends!(moderation_search_filters_and_pages, |t: TestApp| async move {
         &mut conn,
         NewModeration {
             user_id: a.id,
-            action_type: "CHAT_MUTE",
+            action_type: ActionType::ChatMute,
             reason: None,
             chat_id: Some(77),
             issued_by_id: Some(owner.id),
@@ -287,6 +288,20 @@ both_backends!(audit_log_filters_and_pages, |t: TestApp| async move {
             .await;
         r.assert_error(400, "ERR_VALIDATION");
         assert_eq!(r.body["field"], field, "{bad}");
+    }
+    // Every event type of 00-conventions §12 is a filter, including those of the chat transport
+    // and browser rooms.
+    for event_type in [
+        "CHAT_MESSAGES_DELETE",
+        "CHAT_CLEAR",
+        "CHAT_CONFIG_UPDATE",
+        "BROWSER_START",
+        "BROWSER_STOP",
+        "BROWSER_CONTROL_OVERRIDE",
+        "PUBLIC_KEY_REVOKE",
+    ] {
+        let r = read(format!("?event_type={event_type}")).await;
+        assert_eq!(events(&r), Vec::<&str>::new(), "{event_type}");
     }
     t.get("/v1/admin/audit/logs")
         .cookie(&user_token)

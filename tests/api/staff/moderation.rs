@@ -2,6 +2,7 @@
 //! bans with their expiry.
 
 use super::*;
+use portal::action_type::ActionType;
 
 /// Every staff write on a user. `PermissionOverCeiling` asks for one level above the actor's
 /// assignment ceiling.
@@ -61,10 +62,10 @@ impl Act {
     async fn prepare(self, t: &TestApp, target: i64) {
         match self {
             Act::Untimeout => {
-                t.put_in_force(target, "PLATFORM_TIMEOUT", Some(3600)).await;
+                t.put_in_force(target, ActionType::PlatformTimeout, Some(3600)).await;
             }
             Act::Unban => {
-                t.put_in_force(target, "PLATFORM_BAN", None).await;
+                t.put_in_force(target, ActionType::PlatformBan, None).await;
             }
             Act::Revoke => t.set_subscription(target, 3, None).await,
             _ => {}

@@ -1,6 +1,7 @@
 //! Permission changes and the last Owner, deletion, and the atomicity of an act and its audit row.
 
 use super::*;
+use portal::action_type::ActionType;
 
 both_backends!(permission_changes_write_history, |t: TestApp| async move {
     let bot = t.login_bot().await;
@@ -70,8 +71,8 @@ both_backends!(the_last_unbanned_owner_is_kept, |t: TestApp| async move {
     let other = t.user("owner-b", 3).await;
     // Every other Owner is banned behind the API's back, so `other` is the last unbanned one.
     let bot_owner = scalar(&t, "SELECT owner_id FROM bots LIMIT 1", None).await;
-    t.put_in_force(bot_owner, "PLATFORM_BAN", None).await;
-    t.put_in_force(acting.id, "PLATFORM_BAN", None).await;
+    t.put_in_force(bot_owner, ActionType::PlatformBan, None).await;
+    t.put_in_force(acting.id, ActionType::PlatformBan, None).await;
 
     let before = footprint(&t, other.id).await;
     t.post_as(&acting_token, &user_path(other.id, "ban"), json!({"reason": "x"}))
@@ -107,7 +108,7 @@ both_backends!(owners_banning_each_other_at_once_leave_one, |t: TestApp| async m
     let (a, a_token) = t.staff(&bot, "owner-a", 3).await;
     let (b, b_token) = t.staff(&bot, "owner-b", 3).await;
     let bot_owner = scalar(&t, "SELECT owner_id FROM bots LIMIT 1", None).await;
-    t.put_in_force(bot_owner, "PLATFORM_BAN", None).await;
+    t.put_in_force(bot_owner, ActionType::PlatformBan, None).await;
 
     let a_path = user_path(b.id, "ban");
     let b_path = user_path(a.id, "ban");

@@ -2,6 +2,7 @@
 //! `room:leave`, the room limit and the order of answers.
 
 use super::*;
+use portal::action_type::ActionType;
 use portal::config::Config;
 use portal::store::history::NewModeration;
 
@@ -90,7 +91,7 @@ both_backends!(join_refusals_come_in_order, |t: TestApp| async move {
         &mut conn,
         NewModeration {
             user_id: dave_id,
-            action_type: "CHAT_BAN",
+            action_type: ActionType::ChatBan,
             reason: Some("set up by the test"),
             chat_id: Some(official),
             issued_by_id: None,

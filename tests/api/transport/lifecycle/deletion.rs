@@ -453,6 +453,14 @@ both_backends!(clear_authority_events_and_audit, |t: TestApp| async move {
     assert_eq!(target_type, "chat");
     assert_eq!(*target_id, Some(chat_id));
     assert_eq!(metadata, &json!({"cleared": 2, "epoch": 3}));
+    // Staff find the row by its type in the audit log.
+    let found = admin.get("/v1/admin/audit/logs?event_type=CHAT_CLEAR").await;
+    let items = found.assert_ok()["items"].as_array().unwrap().clone();
+    assert_eq!(items.len(), 1);
+    assert_eq!(
+        (&items[0]["event_type"], &items[0]["target_id"]),
+        (&json!("CHAT_CLEAR"), &json!(chat_id))
+    );
     let left = stored(&alice, chat_id).await;
     assert_eq!(left.len(), 1);
     assert_system(&left[0], chat_id, "The chat was cleared by uadmin");
