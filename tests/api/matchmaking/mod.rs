@@ -4,6 +4,7 @@
 //! run as each node runs it every second.
 
 mod direct;
+mod nodes;
 mod pairing;
 mod races;
 mod safety;
