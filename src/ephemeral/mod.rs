@@ -364,6 +364,11 @@ impl Ephemeral {
             .await
     }
 
+    /// Of `user_ids`, those with a connection open on any node; `None` without the shared state.
+    pub async fn presence_connected_of(&self, user_ids: &[i64]) -> Option<Vec<i64>> {
+        self.in_redis(|r| r.presence_connected_of(user_ids)).await
+    }
+
     /// The shared online users in order, with the sequence number of the last presence change.
     pub async fn presence_snapshot(&self) -> Option<(u64, Vec<(i64, String)>)> {
         self.in_redis(|r| r.presence_snapshot()).await

@@ -252,6 +252,23 @@ impl RedisState {
         Ok(open.iter().any(|(other, count)| other != node && *count > 0))
     }
 
+    /// Of `user_ids`, those with a connection open on some node, in one round trip.
+    pub(super) async fn presence_connected_of(&self, user_ids: &[i64]) -> Result<Vec<i64>> {
+        let mut conn = self.connection()?;
+        let mut pipe = redis::pipe();
+        for user_id in user_ids {
+            pipe.cmd("HVALS")
+                .arg(format!("{}presence:conns:{user_id}", self.prefix()));
+        }
+        let counts: Vec<Vec<i64>> = pipe.query_async(&mut conn).await?;
+        Ok(user_ids
+            .iter()
+            .zip(counts)
+            .filter(|(_, open)| open.iter().any(|count| *count > 0))
+            .map(|(user_id, _)| *user_id)
+            .collect())
+    }
+
     /// The sequence number of the last event, and the online users (id, presence id) in order.
     pub(super) async fn presence_snapshot(&self) -> Result<(u64, Vec<(i64, String)>)> {
         let mut conn = self.connection()?;

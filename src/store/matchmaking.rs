@@ -508,6 +508,19 @@ pub async fn strangers_without_session(conn: &mut Conn, at: Moments) -> Result<V
     Ok(rows.into_iter().map(|(id,)| id).collect())
 }
 
+/// The users the queue or an active chat holds as connected, for a node to check against where
+/// connections are open.
+pub async fn present_users(conn: &mut Conn) -> Result<Vec<i64>, sqlx::Error> {
+    let rows: Vec<(i64,)> = sqlx::query_as(
+        "SELECT user_id FROM match_entries WHERE away_since IS NULL \
+         UNION SELECT p.user_id FROM direct_participants p JOIN chats c ON c.id = p.chat_id \
+         WHERE p.away_since IS NULL AND c.is_archived = 0",
+    )
+    .fetch_all(conn)
+    .await?;
+    Ok(rows.into_iter().map(|(id,)| id).collect())
+}
+
 /// The users the queue or an active chat holds as away, for a node to check against the
 /// connections it hosts.
 pub async fn away_users(conn: &mut Conn) -> Result<Vec<i64>, sqlx::Error> {

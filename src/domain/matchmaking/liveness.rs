@@ -8,6 +8,7 @@
 //! nodes exactly one carries it out and sends its events. A node also clears the away mark of the
 //! users it hosts, which repairs a close on one node racing an open on another.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -96,15 +97,54 @@ async fn came_back(app: &App, user_id: i64) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// Runs the timed transitions every `match.sweep_interval_s`, for as long as the server runs.
+/// Runs the timed transitions every `match.sweep_interval_s`, and looks for closes nobody counted
+/// at the pace nodes beat, for as long as the server runs.
 pub async fn run_sweeps(app: Arc<App>) {
     let mut ticks = tokio::time::interval(Duration::from_secs(app.config.matching.sweep_interval_s));
+    let repair_every = Duration::from_secs(app.config.presence.node_beat_s.max(1));
+    let mut last_repair = tokio::time::Instant::now();
     loop {
         ticks.tick().await;
         if let Err(err) = sweep(&app).await {
             tracing::warn!(error = %err, "matchmaking sweep failed");
         }
+        if last_repair.elapsed() >= repair_every {
+            last_repair = tokio::time::Instant::now();
+            if let Err(err) = record_uncounted_closes(&app).await {
+                tracing::warn!(error = %err, "matchmaking could not look for uncounted closes");
+            }
+        }
     }
+}
+
+/// Records as away the users the database holds as connected while no node has a connection of
+/// theirs open: the node that hosted them died, or restarted, before it could count the close.
+/// Without Redis this node is the only one, so its own connections are the whole truth; with
+/// Redis out of reach nothing is known of the other nodes, and nothing changes. A connection that
+/// opens meanwhile is repaired by the next sweep, which clears the away mark of hosted users.
+pub async fn record_uncounted_closes(app: &App) -> Result<(), ApiError> {
+    let mut conn = app.store.acquire().await?;
+    let present = store::matchmaking::present_users(&mut conn).await?;
+    drop(conn);
+    let unseen: Vec<i64> = present
+        .into_iter()
+        .filter(|user_id| !app.presence.has_open_here(*user_id))
+        .collect();
+    if unseen.is_empty() {
+        return Ok(());
+    }
+    let elsewhere: HashSet<i64> = if app.ephemeral.uses_redis() {
+        let Some(connected) = app.ephemeral.presence_connected_of(&unseen).await else {
+            return Ok(());
+        };
+        connected.into_iter().collect()
+    } else {
+        HashSet::new()
+    };
+    for user_id in unseen.into_iter().filter(|user_id| !elsewhere.contains(user_id)) {
+        went_away(app, user_id).await?;
+    }
+    Ok(())
 }
 
 /// One pass over every deadline that has come (§7).
