@@ -14,7 +14,8 @@ where JSON Schema's `integer` admits it (00-conventions §1.5); `format` (date-t
 annotation that generators need not honour; and some rules weigh one value against another or
 against the clock (since before until, a window of at most 366 days, a batch timestamp at most 30
 days old or 5 minutes ahead, an invite that expires in the future, a slug that a chat's visibility
-requires or forbids, the days a Premium grant requires)."""
+requires or forbids, the days a Premium grant requires, two key blobs for one device, a history
+page asked both after and before an id)."""
 
 from collections import defaultdict
 
@@ -32,6 +33,8 @@ NOT_EXPRESSIBLE = (
     "must be null for private chats",
     "is required for official and public chats",
     "duration_days is required",
+    "repeats a device",
+    "cannot be combined with",
 )
 
 # An operation fails the run when more than this share of at least `MIN_CASES` schema-valid
