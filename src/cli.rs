@@ -107,6 +107,10 @@ pub enum PublicKeyCommand {
         #[arg(long)]
         label: Option<String>,
     },
+    /// List the public keys made here (their first characters, never the keys).
+    List,
+    /// Revoke a public key by its id: refused from the next request on.
+    Revoke { id: i64 },
 }
 
 #[derive(Subcommand, Debug)]
@@ -307,6 +311,11 @@ async fn execute(app: &App, command: Command) -> Result<Value, ApiError> {
         Command::PublicKey(PublicKeyCommand::Create { label }) => {
             let (id, key) = staff::create_public_key(app, &mut tx, label.as_deref()).await?;
             json!({"id": id, "api_key": key, "label": label})
+        }
+        Command::PublicKey(PublicKeyCommand::List) => staff::public_keys(&mut tx).await?,
+        Command::PublicKey(PublicKeyCommand::Revoke { id }) => {
+            staff::revoke_public_key(app, &mut tx, id).await?;
+            json!({"revoked": id})
         }
         Command::Session(SessionCommand::List { user }) => {
             let user = find_user(&mut tx, &user).await?;

@@ -1,7 +1,7 @@
 //! Staff acts shared by the HTTP API and the command-line tool. Each runs in one transaction with
 //! its history and audit rows. `actor` is `None` for the command-line tool.
 
-use serde_json::json;
+use serde_json::{json, Value};
 
 use crate::bot_type::BotType;
 use crate::crypto;
@@ -17,7 +17,7 @@ use crate::store::history::{History, HistoryEntry};
 use crate::store::keys::{BotRow, NewBot};
 use crate::store::users::UserRow;
 use crate::store::{self, Conn};
-use crate::time::MICROS_PER_SECOND;
+use crate::time::{Timestamp, MICROS_PER_SECOND};
 
 /// Refuses an act that would leave no unbanned Owner when `target` is one. The Owner rows stay
 /// locked until the transaction ends, so two Owners acting on each other cannot both pass.
@@ -246,6 +246,37 @@ pub async fn create_public_key(app: &App, conn: &mut Conn, label: Option<&str>) 
     )
     .await?;
     Ok((id, key))
+}
+
+/// The public keys the command-line tool made, revoked ones included, as it prints them.
+pub async fn public_keys(conn: &mut Conn) -> Result<Value, ApiError> {
+    let keys = store::keys::public_keys(conn).await?;
+    Ok(keys
+        .into_iter()
+        .map(|k| {
+            json!({"id": k.id, "label": k.label, "key_prefix": k.key_prefix, "created_at": Timestamp(k.created_at),
+                   "revoked_at": k.revoked_at.map(Timestamp)})
+        })
+        .collect())
+}
+
+/// Revokes a public key made by the command-line tool: from this moment it is refused like an
+/// unknown key (credentials are read from the database on every request).
+pub async fn revoke_public_key(app: &App, conn: &mut Conn, id: i64) -> Result<(), ApiError> {
+    let now = app.now();
+    let revoked = store::keys::revoke_public_key(conn, id, now)
+        .await?
+        .ok_or_else(|| ApiError::validation("id", "no public key with this id is in use"))?;
+    audit::record(
+        app,
+        conn,
+        AuditEvent::PublicKeyRevoke,
+        None,
+        Target::System,
+        json!({"key_id": revoked.id, "label": revoked.label}),
+        now,
+    )
+    .await
 }
 
 /// The command-line tool revokes one session (by suffix) or all of a user's; one audit row each.

@@ -96,6 +96,34 @@ pub async fn public_key_exists(conn: &mut Conn, key_hash: &str) -> Result<bool, 
     Ok(row.is_some())
 }
 
+/// A public key made by the command-line tool, as the tool lists it (never the key itself).
+#[derive(Debug, Clone, FromRow)]
+pub struct PublicKeyRow {
+    pub id: i64,
+    pub label: Option<String>,
+    pub key_prefix: String,
+    pub created_at: i64,
+    pub revoked_at: Option<i64>,
+}
+
+pub async fn public_keys(conn: &mut Conn) -> Result<Vec<PublicKeyRow>, sqlx::Error> {
+    sqlx::query_as("SELECT id, label, key_prefix, created_at, revoked_at FROM public_api_keys ORDER BY id")
+        .fetch_all(conn)
+        .await
+}
+
+/// Revokes the key `id` unless it is revoked already; the row when this call revoked it.
+pub async fn revoke_public_key(conn: &mut Conn, id: i64, now: i64) -> Result<Option<PublicKeyRow>, sqlx::Error> {
+    sqlx::query_as(
+        "UPDATE public_api_keys SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL \
+         RETURNING id, label, key_prefix, created_at, revoked_at",
+    )
+    .bind(id)
+    .bind(now)
+    .fetch_optional(conn)
+    .await
+}
+
 pub async fn insert_public_key(
     conn: &mut Conn,
     label: Option<&str>,

@@ -564,3 +564,46 @@ async fn a_body_that_does_not_arrive_in_time_gets_its_connection_closed() {
     assert_eq!(r.status, 404, "{}", r.text());
     assert_eq!(r.json()["code"], "ERR_USER_NOT_FOUND");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_public_key_revoked_with_the_command_line_is_refused_from_the_next_request() {
+    use portal::cli::{Command, PublicKeyCommand};
+    let t = TestApp::new(Kind::Sqlite, |_| {}).await.unwrap();
+    let run = |command: Command| portal::cli::run(t.app.config.clone(), command);
+    let created = run(Command::PublicKey(PublicKeyCommand::Create {
+        label: Some("web".into()),
+    }))
+    .await
+    .unwrap();
+    let key = created["api_key"].as_str().unwrap().to_owned();
+    let id = created["id"].as_i64().unwrap();
+    t.get("/v1/bots").key(&key).send().await.assert_ok();
+
+    // The list shows the key's first characters and never the key.
+    let listed = run(Command::PublicKey(PublicKeyCommand::List)).await.unwrap();
+    assert_eq!(listed[0]["id"], id);
+    assert_eq!(listed[0]["key_prefix"], &key[..7]);
+    assert_eq!(listed[0]["revoked_at"], Value::Null);
+    assert!(!listed.to_string().contains(&key));
+
+    assert_eq!(
+        run(Command::PublicKey(PublicKeyCommand::Revoke { id })).await.unwrap(),
+        json!({"revoked": id})
+    );
+    t.get("/v1/bots")
+        .key(&key)
+        .send()
+        .await
+        .assert_error(401, "ERR_INVALID_API_KEY");
+    let listed = run(Command::PublicKey(PublicKeyCommand::List)).await.unwrap();
+    assert!(listed[0]["revoked_at"].is_string());
+    // Revoking twice, or an unknown id, is refused; only the first revocation is audited.
+    for unknown in [id, id + 1] {
+        let refused = run(Command::PublicKey(PublicKeyCommand::Revoke { id: unknown })).await;
+        assert_eq!(refused.unwrap_err(), "no public key with this id is in use");
+    }
+    let audits = crate::common::audits(&t, "PUBLIC_KEY_REVOKE").await;
+    assert_eq!(audits.len(), 1);
+    assert_eq!(audits[0].3, json!({"key_id": id, "label": "web"}));
+    assert_eq!(audits[0].0, None);
+}
