@@ -305,19 +305,7 @@ async fn the_users_of_a_node_that_died_go_offline() {
     let (mut alice_ws, _) = open_with_snapshot(a.listen().await, &alice_token).await;
 
     // A third node, a real process on the same database and Redis, then killed without a goodbye.
-    let config = &a.app.config;
-    let mut node = ServerProcess::start(
-        &config.effective_database_url(),
-        &[
-            ("REDIS_URL", config.redis_url.as_deref().unwrap()),
-            ("PORTAL_REDIS_PREFIX", &config.redis_prefix),
-            ("PORTAL_PRESENCE__NODE_BEAT_S", "1"),
-            ("PORTAL_PRESENCE__MAX_CONNECTIONS_PER_USER", "1"),
-        ],
-    )
-    .await;
-    // The process reaches Redis within a second of starting; until then it keeps presence alone.
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let mut node = ServerProcess::node_of(&a, &[("PORTAL_PRESENCE__MAX_CONNECTIONS_PER_USER", "1")]).await;
     let (_carol_ws, snapshot) = open_with_snapshot(node.addr, &carol_token).await;
     assert_eq!(snapshot["online"], 2);
     let joined = event(&mut alice_ws).await;

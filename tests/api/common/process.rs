@@ -82,6 +82,25 @@ impl ServerProcess {
     }
 
     /// SIGTERM, then wait: a graceful stop, which writes out the buffered log lines.
+    /// Another node of `t`'s deployment: a real server process on its database and Redis, beating
+    /// every second (so its death shows within three seconds), with `extra` environment. It reaches
+    /// Redis within a second of starting; until then it keeps its state alone, so this waits.
+    pub async fn node_of(t: &super::TestApp, extra: &[(&str, &str)]) -> ServerProcess {
+        let config = &t.app.config;
+        let mut env = vec![
+            (
+                "REDIS_URL",
+                config.redis_url.as_deref().expect("a deployment with Redis"),
+            ),
+            ("PORTAL_REDIS_PREFIX", config.redis_prefix.as_str()),
+            ("PORTAL_PRESENCE__NODE_BEAT_S", "1"),
+        ];
+        env.extend_from_slice(extra);
+        let node = ServerProcess::start(&config.effective_database_url(), &env).await;
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        node
+    }
+
     pub fn stop(&mut self) {
         self.terminate();
         let _ = self.child.wait();

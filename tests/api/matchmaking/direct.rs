@@ -458,12 +458,7 @@ both_backends!(
             &["user", "delete", "ubob", "--reason", "spam"],
         );
         assert_eq!(deleted["username"], "ubob");
-        let ended: (Option<String>,) = sqlx::query_as("SELECT end_reason FROM chats WHERE id = $1")
-            .bind(chat_id)
-            .fetch_one(&mut *t.conn().await)
-            .await
-            .unwrap();
-        assert_eq!(ended.0.as_deref(), Some("left"));
+        assert_eq!(end_reason(&t, chat_id).await.as_deref(), Some("left"));
         let history = alice.history(chat_id, "").await;
         let messages = history.assert_ok()["messages"].as_array().unwrap().clone();
         assert_eq!(messages.last().unwrap()["content"], "ubob left the chat");

@@ -60,6 +60,16 @@ async fn sweep(t: &TestApp) {
     liveness::sweep(&t.app).await.expect("sweep");
 }
 
+/// How the direct chat ended, as the store records it (`None` while active).
+async fn end_reason(t: &TestApp, chat_id: i64) -> Option<String> {
+    let (reason,): (Option<String>,) = sqlx::query_as("SELECT end_reason FROM chats WHERE id = $1")
+        .bind(chat_id)
+        .fetch_one(&mut *t.conn().await)
+        .await
+        .unwrap();
+    reason
+}
+
 /// Waits until the server has recorded the user as away (the close of their last connection is
 /// counted after the socket is gone).
 async fn recorded_away(t: &TestApp, user_id: i64) {

@@ -68,18 +68,7 @@ async fn the_participant_of_a_node_that_died_is_recorded_away() {
     let mut alice = Device::ready(&a, a.listen().await, alice_id, &alice_token).await;
 
     // Bob's connection is on a real server process of the same deployment.
-    let config = &a.app.config;
-    let mut node = ServerProcess::start(
-        &config.effective_database_url(),
-        &[
-            ("REDIS_URL", config.redis_url.as_deref().unwrap()),
-            ("PORTAL_REDIS_PREFIX", &config.redis_prefix),
-            ("PORTAL_PRESENCE__NODE_BEAT_S", "1"),
-        ],
-    )
-    .await;
-    // The process reaches Redis within a second of starting.
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let mut node = ServerProcess::node_of(&a, &[]).await;
     let _bob = Device::ready(&a, node.addr, bob_id, &bob_token).await;
     enqueue(&a, &alice_token, json!(["music"])).await.assert_ok();
     let r = enqueue(&a, &bob_token, json!(["music"])).await;

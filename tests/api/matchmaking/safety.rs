@@ -187,11 +187,6 @@ both_backends!(
         let history = alice.history(chat_id, "").await;
         let messages = history.assert_ok()["messages"].as_array().unwrap().clone();
         assert_eq!(messages.last().unwrap()["content"], format!("{name} left the chat"));
-        let ended: (Option<String>,) = sqlx::query_as("SELECT end_reason FROM chats WHERE id = $1")
-            .bind(chat_id)
-            .fetch_one(&mut *t.conn().await)
-            .await
-            .unwrap();
-        assert_eq!(ended.0.as_deref(), Some("left"));
+        assert_eq!(end_reason(&t, chat_id).await.as_deref(), Some("left"));
     }
 );

@@ -256,18 +256,7 @@ async fn the_devices_of_a_node_that_died_leave_their_rooms() {
 
     // Bob's connection is on a real server process of the same deployment, killed without a
     // goodbye once he holds the key.
-    let config = &a.app.config;
-    let mut node = ServerProcess::start(
-        &config.effective_database_url(),
-        &[
-            ("REDIS_URL", config.redis_url.as_deref().unwrap()),
-            ("PORTAL_REDIS_PREFIX", &config.redis_prefix),
-            ("PORTAL_PRESENCE__NODE_BEAT_S", "1"),
-        ],
-    )
-    .await;
-    // The process reaches Redis within a second of starting; until then it keeps its rooms alone.
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let mut node = ServerProcess::node_of(&a, &[]).await;
     let mut bob = Device::ready(&a, node.addr, bob_id, &bob_token).await;
     bob.join(chat_id).await;
     alice.serve_key_request().await;
