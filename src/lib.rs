@@ -4,6 +4,7 @@ pub mod action_type;
 pub mod address;
 pub mod audit_event;
 pub mod bot_type;
+pub mod browser;
 pub mod cli;
 pub mod config;
 pub mod connections;

@@ -29,6 +29,7 @@ struct Inner {
     logins: BTreeMap<&'static str, u64>,
     rate_limited: BTreeMap<&'static str, u64>,
     connections_refused: BTreeMap<&'static str, u64>,
+    egress_refused: BTreeMap<&'static str, u64>,
 }
 
 /// The method label: the API's methods by name, anything else `other` (also in the log line,
@@ -100,6 +101,11 @@ impl Metrics {
         self.with(|m| *m.connections_refused.entry(reason).or_default() += 1);
     }
 
+    /// `reason`: `scheme`, `host`, `port` or `address` (92-browser-rooms §3.4).
+    pub fn egress_refused(&self, reason: &'static str) {
+        self.with(|m| *m.egress_refused.entry(reason).or_default() += 1);
+    }
+
     pub fn render(&self, pool: &PoolStats) -> String {
         let mut out = String::new();
         self.with(|m| {
@@ -134,6 +140,10 @@ impl Metrics {
             out.push_str("# HELP portal_connections_refused_total Connections closed at accept for a cap.\n# TYPE portal_connections_refused_total counter\n");
             for (reason, n) in &m.connections_refused {
                 let _ = writeln!(out, "portal_connections_refused_total{{reason=\"{reason}\"}} {n}");
+            }
+            out.push_str("# HELP portal_browser_egress_refused_total Requests of browser machines the egress filter refused.\n# TYPE portal_browser_egress_refused_total counter\n");
+            for (reason, n) in &m.egress_refused {
+                let _ = writeln!(out, "portal_browser_egress_refused_total{{reason=\"{reason}\"}} {n}");
             }
         });
         out.push_str("# HELP portal_db_pool_connections Database pool connections by state.\n# TYPE portal_db_pool_connections gauge\n");

@@ -11,6 +11,7 @@ mod bots;
 mod chats;
 mod cluster;
 mod conformance;
+mod egress;
 mod foundation;
 mod matchmaking;
 mod notifications;
