@@ -11,7 +11,7 @@ use crate::store::{self, Conn};
 use crate::time::Timestamp;
 
 /// Every event type of 30-admin-moderation §8.3.
-pub const EVENT_TYPES: [&str; 34] = [
+pub const EVENT_TYPES: [&str; 35] = [
     "USER_WARN",
     "USER_TIMEOUT",
     "USER_UNTIMEOUT",
@@ -42,6 +42,7 @@ pub const EVENT_TYPES: [&str; 34] = [
     "NOTIFICATION_SEND",
     "PUBLIC_KEY_CREATE",
     "PUBLIC_KEY_REVOKE",
+    "LOGIN_CODE_CREATE",
     "SESSION_REVOKE",
     "STRANGER_BLOCK",
     "STRANGER_BLOCK_LIFT",
