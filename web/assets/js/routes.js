@@ -1,0 +1,8 @@
+// Every page of the front: a hash path and the module that draws it (loaded when first visited).
+// To add a page, write `pages/<name>.js` (see pages/README in docs/ARCHITECTURE.md) and add a line.
+
+import { route, fallback } from './router.js';
+
+route('/', () => import('./pages/home.js'));
+route('/login', () => import('./pages/login.js'));
+fallback(() => import('./pages/not-found.js'));
