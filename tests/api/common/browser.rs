@@ -8,10 +8,11 @@
 //! is skipped loudly, and under `CI=true` it fails.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use base64::Engine;
 use serde_json::{json, Value};
 
 use super::in_ci;
@@ -262,6 +263,46 @@ impl Browser {
             );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+    }
+
+    /// Waits until the page (anywhere) shows `needle`.
+    pub async fn wait_for_page_text(&self, needle: &str) -> String {
+        self.wait_for_text("body", needle).await
+    }
+
+    /// Waits until the element matching `css` no longer shows `needle`.
+    pub async fn wait_until_gone(&self, css: &str, needle: &str) {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            if !self.text_of(css).await.unwrap_or_default().contains(needle) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{css} still shows \"{needle}\"; the page shows:\n{}",
+                self.page_text().await
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// A PNG of the browser's viewport written to `path`.
+    pub async fn screenshot(&self, path: &Path) {
+        let data = self.command("GET", &self.at("/screenshot"), None).await;
+        let png = base64::engine::general_purpose::STANDARD
+            .decode(data.as_str().expect("base64"))
+            .expect("a PNG");
+        std::fs::write(path, png).expect("writing a screenshot");
+    }
+
+    /// Resizes the window (the viewport a screenshot shows).
+    pub async fn resize(&self, width: u32, height: u32) {
+        self.command(
+            "POST",
+            &self.at("/window/rect"),
+            Some(json!({"width": width, "height": height})),
+        )
+        .await;
     }
 
     /// The element that has the keyboard focus: its tag and text.

@@ -86,3 +86,12 @@ export function device(userAgent) {
   if (browser && system) return `${browser} on ${system}`;
   return browser ?? system ?? userAgent.slice(0, 60);
 }
+
+/** Where a moderation action stands: in force, lifted early, or over (spec 20-users §1.8). */
+export function actionStatus(action) {
+  if (action.is_lifted) return `lifted ${dateTime(action.lifted_at)}`;
+  if (action.expires_at === null) {
+    return action.action_type === 'PLATFORM_WARNING' || action.action_type === 'CHAT_KICK' ? 'recorded' : 'in force, permanent';
+  }
+  return Date.parse(action.expires_at) > Date.now() ? `in force until ${dateTime(action.expires_at)}` : `ended ${dateTime(action.expires_at)}`;
+}

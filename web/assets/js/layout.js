@@ -9,7 +9,12 @@ import { link } from './router.js';
 import { announce, describe, fill, h } from './ui.js';
 
 /** The navigation of a signed-in member: [path, label]. */
-const MEMBER_NAV = [['/', 'Home']];
+const MEMBER_NAV = [
+  ['/', 'Home'],
+  ['/users', 'People'],
+  ['/sessions', 'Sessions'],
+  ['/account', 'Account'],
+];
 
 let header;
 let activePath = '/';
@@ -51,7 +56,7 @@ function whoAmI(user) {
   return h(
     'div',
     { class: 'who' },
-    h('span', {}, 'Signed in as ', h('strong', { id: 'whoami' }, user.username)),
+    h('span', {}, 'Signed in as ', h('a', { href: link('/account'), id: 'whoami' }, user.username)),
     button,
   );
 }

@@ -154,6 +154,18 @@ export function showFieldError(formNode, name, message) {
 }
 
 /**
+ * A validation message starts with the field's name as the API spells it (`platform_user_id
+ * contains invalid characters`); next to the field it reads better with the field's label.
+ */
+function fieldWords(formNode, error) {
+  if (!(error instanceof ApiError) || error.code !== 'ERR_VALIDATION' || !error.field) return null;
+  if (!error.message.startsWith(error.field)) return null;
+  const control = formNode.elements.namedItem(error.field);
+  const label = control?.labels?.[0]?.textContent;
+  return label ? `${label}${error.message.slice(error.field.length)}.` : null;
+}
+
+/**
  * A form that runs `submit(values, formNode)` (values: name → trimmed string) and shows progress on
  * its button while it runs. A thrown API error goes next to the field it names (spec `field`),
  * else into the form's result line; `success(result)` may return words to show there.
@@ -178,7 +190,7 @@ export function form({ fields, submitLabel, busyLabel = 'Working…', submit, su
       const words = success ? success(outcome) : null;
       if (words) showResult(result, words, 'ok');
     } catch (error) {
-      const words = describe(error);
+      const words = fieldWords(node, error) ?? describe(error);
       if (!(error instanceof ApiError && error.field && showFieldError(node, error.field, words))) {
         showResult(result, words, 'error');
       }
