@@ -80,6 +80,7 @@ browser_test!(
 browser_test!(a_banned_account_is_told_when_its_ban_ends, |site: Site| async move {
     let alice_id = site.member("alice", "1001", "0");
     let browser = site.browser().await;
+    browser.goto("/#/login").await;
     let code = site.ask_for_code(&browser, "alice", "1001").await;
     // A ban recorded while the code was on its way.
     site.t.put_in_force(alice_id, "PLATFORM_BAN", Some(3 * HOUR)).await;
@@ -126,6 +127,7 @@ browser_test!(
     |site: Site| async move {
         site.member("alice", "1001", "0");
         let browser = site.browser().await;
+        browser.goto("/#/login").await;
         let code = site.ask_for_code(&browser, "alice", "1001").await;
         tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
         browser.type_into("input[name=code]", &code).await;

@@ -2,6 +2,7 @@
 //! `portal` binary on SQLite and PostgreSQL. Each test sets up people and the login bot with the
 //! command-line tool, as an operator would, and asserts on what a person sees in the page.
 
+mod chats;
 mod live;
 mod login;
 mod pages;
@@ -97,10 +98,10 @@ impl Site {
         r.json()["code"].as_str().expect("a code").to_owned()
     }
 
-    /// Asks for a code the way a person does — the username, then the platform — and returns the
-    /// code the bot delivers.
+    /// On the login page, asks for a code the way a person does — the username, then the platform —
+    /// and returns the code the bot delivers.
     pub async fn ask_for_code(&self, browser: &Browser, username: &str, platform_user_id: &str) -> String {
-        browser.goto("/#/login").await;
+        browser.wait_for_text("h1", "Log in").await;
         browser.type_into("input[name=username]", username).await;
         browser.press("Find my account").await;
         browser
@@ -113,6 +114,7 @@ impl Site {
 
     /// Logs `username` in through the page: `ask_for_code`, then the code typed in. Ends on Home.
     pub async fn log_in(&self, browser: &Browser, username: &str, platform_user_id: &str) {
+        browser.goto("/#/login").await;
         let code = self.ask_for_code(browser, username, platform_user_id).await;
         browser.type_into("input[name=code]", &code).await;
         browser.press("Log in").await;

@@ -142,6 +142,12 @@ browser_test!(every_page_fits_from_a_phone_to_a_wide_screen, |site: Site| async 
         json!({"reason": "Please keep the chat friendly"}),
     )
     .await;
+    site.post_as(
+        &owner,
+        "/v1/admin/chats",
+        json!({"name": "General", "slug": "general", "description": "Everything about the community."}),
+    )
+    .await;
 
     for (width, height, suffix) in [(1280, 900, ""), (360, 740, "-phone")] {
         browser.resize(width, height).await;
@@ -168,6 +174,14 @@ browser_test!(every_page_fits_from_a_phone_to_a_wide_screen, |site: Site| async 
             "My account",
             "Please keep the chat friendly",
             &format!("account{suffix}"),
+        )
+        .await;
+        visit(
+            &browser,
+            "/#/chats",
+            "Chats",
+            "Everything about the community.",
+            &format!("chats{suffix}"),
         )
         .await;
         visit(

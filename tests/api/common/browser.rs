@@ -155,6 +155,11 @@ impl Browser {
             .await;
     }
 
+    /// Loads the page again, as the reload button does.
+    pub async fn reload(&self) {
+        self.command("POST", &self.at("/refresh"), None).await;
+    }
+
     /// Runs `script` (a function body; `arguments` holds `args`) in the page; its return value.
     pub async fn run(&self, script: &str, args: Value) -> Value {
         self.command(

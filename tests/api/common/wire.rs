@@ -92,7 +92,8 @@ pub async fn send_sized(
         stream.write_all(head.as_bytes()).await?;
         stream.write_all(body.as_bytes()).await?;
         let mut answer = Vec::new();
-        let mut buf = [0u8; 16 * 1024];
+        // On the heap: an array here would sit in every future that awaits this one.
+        let mut buf = vec![0u8; 16 * 1024];
         loop {
             let n = stream.read(&mut buf).await?;
             answer.extend_from_slice(&buf[..n]);

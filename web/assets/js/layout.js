@@ -11,6 +11,7 @@ import { announce, describe, fill, h } from './ui.js';
 /** The navigation of a signed-in member: [path, label]. */
 const MEMBER_NAV = [
   ['/', 'Home'],
+  ['/chats', 'Chats'],
   ['/users', 'People'],
   ['/sessions', 'Sessions'],
   ['/account', 'Account'],

@@ -10,4 +10,6 @@ route('/account', () => import('./pages/account.js'));
 route('/sessions', () => import('./pages/sessions.js'));
 route('/users', () => import('./pages/users.js'));
 route('/users/:id', () => import('./pages/user.js'));
+route('/chats', () => import('./pages/chats.js'));
+route('/invite/:code', () => import('./pages/invite.js'));
 fallback(() => import('./pages/not-found.js'));

@@ -82,6 +82,10 @@ export function describe(error) {
       return 'You are not logged in, or your session has ended. Log in again.';
     case 'ERR_USER_NOT_FOUND':
       return 'No user has that name.';
+    case 'ERR_PREMIUM_REQUIRED':
+      return 'Starting a private chat needs an active subscription.';
+    case 'ERR_INVITE_NOT_FOUND':
+      return 'This invite does not exist, has expired or has been used up. Ask for a new link.';
     case 'ERR_CHAT_SLOT_LIMIT':
       return `All your chat slots are in use (${error.limit ?? 'no'} slots).`;
     case 'ERR_INTERNAL':
