@@ -143,3 +143,41 @@ browser_test!(ending_every_other_session_keeps_this_one, |site: Site| async move
     third.goto("/#/").await;
     third.wait_for_text("#whoami", "alice").await;
 });
+
+browser_test!(
+    the_page_says_when_live_updates_are_lost_and_comes_back,
+    |site: Site| async move {
+        let alice_id = site.member("alice", "1001", "0");
+        let mut site = site;
+        let alice = site.browser().await;
+        site.log_in(&alice, "alice", "1001").await;
+        alice.wait_for_text("#online", "alice").await;
+        assert_eq!(alice.text_of("#connection-status").await.unwrap(), "");
+
+        site.server.kill();
+        alice
+            .wait_for_text("#connection-status", "Live updates lost — reconnecting…")
+            .await;
+        alice.wait_for_text("#online-note", "Live updates are paused").await;
+        // A page that needs the server says so in words, and the rest keeps working.
+        alice.goto("/#/sessions").await;
+        alice
+            .wait_for_text(
+                "main",
+                "The server cannot be reached. Check your connection and try again.",
+            )
+            .await;
+
+        site.server.restart().await;
+        alice.goto("/#/").await;
+        alice.wait_until_gone("#connection-status", "reconnecting").await;
+        alice.wait_for_text("#online", "alice").await;
+        assert!(alice.text_of("#online-note").await.unwrap().is_empty());
+        // Events flow on the new connection.
+        let owner = site.owner_session().await;
+        let body =
+            json!({"user_id": alice_id, "title": "Back online", "body": "The server restarted.", "type": "info"});
+        site.post_as(&owner, "/v1/admin/notifications", body).await;
+        alice.wait_for_text("#notifications", "Back online").await;
+    }
+);

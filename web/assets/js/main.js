@@ -41,6 +41,11 @@ function leave() {
   leaving = [];
 }
 
+/** A page module that could not be fetched: the server is away. */
+function unreachable() {
+  throw new api.ApiError({ status: 0, body: { code: 'ERR_NETWORK', error: 'The page could not be loaded' } });
+}
+
 async function show({ path, query, href }) {
   const mine = ++generation;
   leave();
@@ -48,7 +53,7 @@ async function show({ path, query, href }) {
   let page;
   let user;
   try {
-    [page, user] = await Promise.all([load().then((module) => module.default), session.current()]);
+    [page, user] = await Promise.all([load().then((module) => module.default, unreachable), session.current()]);
   } catch (error) {
     if (mine !== generation) return;
     fill(main, h('h1', { tabindex: '-1' }, 'Portal'), failure(error), h('p', {}, h('a', { href: router.link(path) }, 'Try again')));
@@ -100,3 +105,4 @@ session.onChange((user) => (user ? realtime.start() : realtime.stop()));
 
 layout.mount(document.getElementById('site-header'), { logout: () => router.navigate('/login') });
 router.listen(show);
+router.preload();
