@@ -207,3 +207,40 @@ browser_test!(every_page_fits_from_a_phone_to_a_wide_screen, |site: Site| async 
     )
     .await;
 });
+
+browser_test!(the_place_chart_draws_each_place_once, |site: Site| async move {
+    // Sessions here come from loopback, which has no place; the chart is given places directly.
+    let browser = site.browser().await;
+    browser.goto("/#/login").await;
+    browser.wait_for_text("h1", "Log in").await;
+    let drawn = browser
+        .run_async(
+            "import('/assets/js/place-chart.js').then(({ placeChart }) => {
+               const berlin = { city: 'Berlin', country_code: 'DE', lat: 52.52, lon: 13.405 };
+               const chart = placeChart([
+                 { geo: berlin, is_current: true },
+                 { geo: berlin },
+                 { geo: { city: 'Lisbon', country_code: 'PT', lat: 38.72, lon: -9.14 } },
+                 { geo: null },
+               ]);
+               const none = placeChart([{ geo: null }, { geo: { city: 'Nowhere', lat: null, lon: null } }]);
+               done({
+                 dots: chart.querySelectorAll('circle').length,
+                 current: chart.querySelectorAll('circle.current').length,
+                 label: chart.getAttribute('aria-label'),
+                 berlin: [...chart.querySelectorAll('circle')].map(c => [c.getAttribute('cx'), c.getAttribute('cy')])[0],
+                 none,
+               });
+             });",
+        )
+        .await;
+    assert_eq!(drawn["dots"], 2, "{drawn}");
+    assert_eq!(drawn["current"], 1, "{drawn}");
+    assert_eq!(
+        drawn["label"],
+        "Sessions opened from 2 places: Berlin, DE (2 sessions); Lisbon, PT (1 session)"
+    );
+    // Longitude and latitude on the 360 × 180 grid: x = lon + 180, y = 90 − lat.
+    assert_eq!(drawn["berlin"], json!(["193.4", "37.5"]));
+    assert_eq!(drawn["none"], serde_json::Value::Null);
+});

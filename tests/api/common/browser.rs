@@ -170,6 +170,17 @@ impl Browser {
         .await
     }
 
+    /// Runs `script` that ends by calling `done(value)` (e.g. after an `import()`); that value.
+    pub async fn run_async(&self, script: &str) -> Value {
+        let body = format!("const done = arguments[arguments.length - 1]; {script}");
+        self.command(
+            "POST",
+            &self.at("/execute/async"),
+            Some(json!({"script": body, "args": []})),
+        )
+        .await
+    }
+
     async fn find_now(&self, css: &str) -> Option<String> {
         let (status, value) = self
             .try_command(

@@ -31,7 +31,7 @@ export function placeChart(sessions) {
   }
   if (places.size === 0) return null;
   const list = [...places.values()];
-  const label = `Places of ${list.length === 1 ? 'one place' : `${list.length} places`}: ${list
+  const label = `Sessions opened from ${list.length === 1 ? 'one place' : `${list.length} places`}: ${list
     .map((p) => `${p.name} (${p.count} session${p.count === 1 ? '' : 's'})`)
     .join('; ')}`;
   const chart = svg('svg', { viewBox: '0 0 360 180', class: 'place-chart', role: 'img', 'aria-label': label });
@@ -42,8 +42,9 @@ export function placeChart(sessions) {
   for (const p of list) {
     const x = p.lon + 180;
     const y = 90 - p.lat;
-    chart.append(svg('circle', { cx: x, cy: y, r: 2 + Math.min(4, p.count), class: p.current ? 'dot current' : 'dot' }));
-    chart.append(svg('text', { x: Math.min(x + 5, 300), y: Math.max(y - 4, 8) }, p.name));
+    const circle = { cx: x.toFixed(1), cy: y.toFixed(1), r: 2 + Math.min(4, p.count), class: p.current ? 'dot current' : 'dot' };
+    chart.append(svg('circle', circle));
+    chart.append(svg('text', { x: Math.min(x + 5, 300).toFixed(1), y: Math.max(y - 4, 8).toFixed(1) }, p.name));
   }
   return chart;
 }

@@ -86,6 +86,7 @@ function notificationSection(list, keep) {
     },
   });
   const ul = h('ul', { class: 'notifications', 'aria-label': 'Notifications' });
+  const shown = (id) => ul.querySelector(`[data-notification-id="${id}"]`) !== null;
 
   function drawCount(unread) {
     count.textContent = unread === 0 ? 'No unread notifications.' : unread === 1 ? '1 unread notification.' : `${unread} unread notifications.`;
@@ -96,7 +97,7 @@ function notificationSection(list, keep) {
 
   async function loadPage(offset) {
     const page = await api.get(`/v1/notifications?limit=${PAGE_SIZE}&offset=${offset}`);
-    for (const item of page.notifications) ul.append(notificationItem(item));
+    for (const item of page.notifications) if (!shown(item.id)) ul.append(notificationItem(item));
     const shown = offset + page.notifications.length;
     fill(
       more,
@@ -106,12 +107,20 @@ function notificationSection(list, keep) {
     );
   }
 
-  fill(list, loading('Loading notifications…'));
-  loadPage(0)
-    .then(() => fill(list, ul, more))
-    .catch((error) => fill(list, failure(error)));
+  function reload() {
+    ul.replaceChildren();
+    fill(list, loading('Loading notifications…'));
+    loadPage(0)
+      .then(() => fill(list, ul, more))
+      .catch((error) => fill(list, failure(error)));
+  }
+  reload();
+  // On every (re)connection the list is read again: notifications sent while no socket was open
+  // reached none. An item shown already (by id) is not shown twice.
+  keep(realtime.on('socket:open', reload));
   keep(
     realtime.on('notification:new', (item) => {
+      if (shown(item.id)) return;
       ul.prepend(notificationItem(item));
       if (!list.contains(ul)) fill(list, ul, more);
     }),
