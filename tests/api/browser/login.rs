@@ -59,8 +59,9 @@ browser_test!(
         let browser = site.browser().await;
         browser.goto("/#/login").await;
         browser.press("I already have a code").await;
-        browser.type_into("input[name=code]", code).await;
-        browser.press("Log in").await;
+        // From the keyboard alone: the code field has the focus; type the code, then Enter.
+        assert_eq!(browser.focused().await.0, "input");
+        browser.type_into("input[name=code]", &format!("{code}\u{E007}")).await;
         browser.wait_for_text("h1", "Home").await;
         browser.wait_for_text("#whoami", "admin").await;
         browser.wait_for_page_text("Signed in as admin (Admin).").await;
