@@ -35,6 +35,7 @@ crate::named_enum! {
         NotificationSend = "NOTIFICATION_SEND",
         PublicKeyCreate = "PUBLIC_KEY_CREATE",
         PublicKeyRevoke = "PUBLIC_KEY_REVOKE",
+        LoginCodeCreate = "LOGIN_CODE_CREATE",
         SessionRevoke = "SESSION_REVOKE",
         StrangerBlock = "STRANGER_BLOCK",
         StrangerBlockLift = "STRANGER_BLOCK_LIFT",

@@ -75,6 +75,9 @@ pub enum UserCommand {
         #[arg(long)]
         level: Option<i64>,
     },
+    /// Print a one-time login code for the web front (the user's first linked platform; valid for
+    /// `login_code.ttl_s`, usable once).
+    LoginCode { user: String },
     /// Hard-delete a user and what belongs to them (refused for the last unbanned Owner).
     Delete {
         user: String,
@@ -263,6 +266,11 @@ async fn execute(app: &App, command: Command) -> Result<Value, ApiError> {
                 out.push(views::load_private(&mut tx, user, now).await?);
             }
             serde_json::to_value(out).map_err(ApiError::internal)?
+        }
+        Command::User(UserCommand::LoginCode { user }) => {
+            let user = find_user(&mut tx, &user).await?;
+            let code = crate::domain::auth::operator_code(app, &mut tx, &user).await?;
+            serde_json::to_value(code).map_err(ApiError::internal)?
         }
         Command::User(UserCommand::Delete { user, reason }) => {
             let target = find_user(&mut tx, &user).await?;

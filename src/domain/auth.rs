@@ -3,12 +3,14 @@
 use std::net::IpAddr;
 
 use serde::Serialize;
+use serde_json::json;
 use utoipa::ToSchema;
 
 use crate::address::AddressGroup;
 use crate::bot_type::BotType;
 use crate::crypto;
 use crate::domain::app::App;
+use crate::domain::audit::{self, AuditEvent, Target};
 use crate::domain::sessions::{self, Opened};
 use crate::domain::strangers;
 use crate::domain::users::{self, NewAccount};
@@ -20,7 +22,7 @@ use crate::store::sessions::LiveSession;
 use crate::store::users::{Restrictions, UserKey, UserRow, UserWithLinks};
 use crate::store::{self, Conn};
 use crate::tier::Tier;
-use crate::time::{seconds_until, MICROS_PER_SECOND};
+use crate::time::{seconds_until, Timestamp, MICROS_PER_SECOND};
 use crate::user_kind::UserKind;
 
 const WEB: &str = "web";
@@ -137,6 +139,62 @@ pub async fn request_code(app: &App, identity: Identity<'_>, client_ip: IpAddr) 
     let mut writer = app.store.writer().await?;
     let code = pending_or_new(app, &mut writer, WEB, &identity, Some(&group), None).await?;
     Ok(code.expires_at)
+}
+
+/// A code an operator prints with `portal user login-code`, for the web login.
+#[derive(Debug, Serialize)]
+pub struct OperatorCode {
+    pub user_id: i64,
+    pub username: String,
+    pub code: String,
+    pub platform: String,
+    pub platform_user_id: String,
+    pub expires_at: Timestamp,
+}
+
+/// `portal user login-code <user>`: a web-origin code for the user's earliest linked identity, so
+/// an operator can log in to the web front without a bot. It is an ordinary pending code: usable
+/// once, for `login_code.ttl_s`, consumed with the identity's other codes by the verify that uses
+/// it, and it counts as a web login (the bot-login counter goes back to 0). While the identity's
+/// web code is pending, that one is printed (one pending code per identity and origin, 10-auth
+/// §3.2). It belongs to no address, so no address's pending-code limit counts it. Audited as
+/// `LOGIN_CODE_CREATE` with the identity and expiry, never the code. A banned user is refused.
+pub async fn operator_code(app: &App, conn: &mut Conn, user: &UserRow) -> Result<OperatorCode, ApiError> {
+    let now = app.now();
+    if let Some(expires_at) = store::users::restrictions(conn, user.id, now).await?.ban {
+        return Err(ApiError::AccountBanned { expires_at });
+    }
+    let link = store::users::with_links(conn, UserKey::Id(user.id))
+        .await?
+        .and_then(|found| found.links.into_iter().next())
+        .ok_or_else(|| ApiError::validation("user", "user has no linked platform to log in with"))?;
+    let identity = Identity {
+        platform: &link.platform,
+        platform_user_id: &link.platform_user_id,
+    };
+    let code = pending_or_new(app, conn, WEB, &identity, None, None).await?;
+    audit::record(
+        app,
+        conn,
+        AuditEvent::LoginCodeCreate,
+        None,
+        Target::User(user.id),
+        json!({
+            "platform": link.platform,
+            "platform_user_id": link.platform_user_id,
+            "expires_at": Timestamp(code.expires_at),
+        }),
+        now,
+    )
+    .await?;
+    Ok(OperatorCode {
+        user_id: user.id,
+        username: user.username.clone(),
+        code: code.code,
+        platform: link.platform,
+        platform_user_id: link.platform_user_id,
+        expires_at: Timestamp(code.expires_at),
+    })
 }
 
 /// Only an Official bot whose owner is, at this moment, an unbanned Owner obtains codes (10-auth

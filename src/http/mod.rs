@@ -38,6 +38,7 @@ mod statistics;
 mod subscriptions;
 mod transport;
 pub mod users;
+pub mod web;
 mod websocket;
 
 use caller::{guard, Tier};
@@ -85,6 +86,7 @@ pub fn router(app: AppState) -> Router {
     }
     let routes = routes
         .merge(SwaggerUi::new("/docs").url("/openapi.json", document))
+        .merge(web::routes())
         .fallback(|| async { ApiError::NotFound })
         .with_state(app.clone());
     behind_edge(app, routes)

@@ -8,6 +8,7 @@ mod common;
 mod attacks;
 mod auth;
 mod bots;
+mod browser;
 mod chats;
 mod cluster;
 mod conformance;

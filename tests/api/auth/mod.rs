@@ -1,6 +1,7 @@
 //! The three login flows, login-code rules, sessions and their cookie, through HTTP only.
 
 mod login;
+mod operator_code;
 mod sessions;
 
 use crate::common::{rfc3339, Kind, TestApp};

@@ -1,6 +1,7 @@
 //! The test harness: the real router over a fresh database per test, on SQLite (a temp file) and on
 //! PostgreSQL (a uniquely named database, dropped afterwards), driven through HTTP requests.
 
+pub mod browser;
 pub mod chats;
 pub mod e2e;
 pub mod private_redis;

@@ -29,8 +29,29 @@ fn base_env(database_url: &str) -> Vec<(String, String)> {
 pub struct ServerProcess {
     child: Child,
     pub addr: SocketAddr,
+    /// The environment it was started with, for `restart`.
+    env: Vec<(String, String)>,
     log: PathBuf,
     _log_dir: tempfile::TempDir,
+}
+
+fn spawn_serve(addr: SocketAddr, env: &[(String, String)], log: &std::path::Path) -> Child {
+    Command::new(BINARY)
+        .arg("serve")
+        .env_remove("REDIS_URL")
+        .env("PORTAL_BIND", addr.to_string())
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(log)
+                .expect("log file"),
+        )
+        .spawn()
+        .expect("spawn portal")
 }
 
 impl ServerProcess {
@@ -44,25 +65,26 @@ impl ServerProcess {
             .expect("a free port")
             .port();
         let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-        let mut command = Command::new(BINARY);
-        command
-            .arg("serve")
-            .env_remove("REDIS_URL")
-            .env("PORTAL_BIND", addr.to_string())
-            .envs(base_env(database_url))
-            .envs(env.iter().copied())
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).expect("log file"));
-        let child = command.spawn().expect("spawn portal");
+        let mut all_env = base_env(database_url);
+        all_env.extend(env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        let child = spawn_serve(addr, &all_env, &log);
         let mut server = ServerProcess {
             child,
             addr,
+            env: all_env,
             log,
             _log_dir: log_dir,
         };
         server.wait_ready().await;
         server
+    }
+
+    /// Starts the server again on the same address and database after `kill`: what clients see
+    /// as an outage and a return.
+    pub async fn restart(&mut self) {
+        self.kill();
+        self.child = spawn_serve(self.addr, &self.env, &self.log);
+        self.wait_ready().await;
     }
 
     async fn wait_ready(&mut self) {

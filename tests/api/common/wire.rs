@@ -73,6 +73,53 @@ pub async fn send_bytes(addr: SocketAddr, raw: &[u8]) -> std::io::Result<WireRes
         .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "no answer in 30 s"))?
 }
 
+/// `send` to a server that keeps the connection open whatever the request asks (chromedriver):
+/// the answer ends where its `Content-Length` says.
+pub async fn send_sized(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    body: Option<&Value>,
+    limit: Duration,
+) -> std::io::Result<WireResponse> {
+    let body = body.map(|v| v.to_string()).unwrap_or_default();
+    let head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    let exchange = async {
+        let mut stream = TcpStream::connect(addr).await?;
+        stream.write_all(head.as_bytes()).await?;
+        stream.write_all(body.as_bytes()).await?;
+        let mut answer = Vec::new();
+        // On the heap: an array here would sit in every future that awaits this one.
+        let mut buf = vec![0u8; 16 * 1024];
+        loop {
+            let n = stream.read(&mut buf).await?;
+            answer.extend_from_slice(&buf[..n]);
+            if n == 0 || has_sized_body(&answer) {
+                return parse(&answer);
+            }
+        }
+    };
+    tokio::time::timeout(limit, exchange)
+        .await
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, format!("no answer in {limit:?}")))?
+}
+
+/// Whether `answer` holds a whole head and as many body bytes as its `Content-Length` names.
+pub fn has_sized_body(answer: &[u8]) -> bool {
+    let Some(split) = answer.windows(4).position(|w| w == b"\r\n\r\n") else {
+        return false;
+    };
+    let head = String::from_utf8_lossy(&answer[..split]).to_ascii_lowercase();
+    let length = head
+        .split("\r\n")
+        .find_map(|line| line.strip_prefix("content-length:"))
+        .and_then(|v| v.trim().parse::<usize>().ok());
+    length.is_some_and(|length| answer.len() - split - 4 >= length)
+}
+
 fn parse(answer: &[u8]) -> std::io::Result<WireResponse> {
     let incomplete = || std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "incomplete answer");
     let split = answer
