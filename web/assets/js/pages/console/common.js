@@ -5,7 +5,7 @@
 import * as api from '../../api.js';
 import { link } from '../../router.js';
 import { dateTime } from '../../format.js';
-import { failure, field, fill, h, loading } from '../../ui.js';
+import { failure, field, fill, form, h, loading, showResult } from '../../ui.js';
 import { allows, isStaff } from './rules.js';
 
 /** The console's sections: [path, label, act the viewer must be allowed]. */
@@ -161,4 +161,42 @@ export function query(values) {
   for (const [name, value] of Object.entries(values)) if (value !== '' && value !== null && value !== undefined) params.set(name, value);
   const text = params.toString();
   return text ? `?${text}` : '';
+}
+
+/**
+ * A deletion asks for the name typed out; a mismatch is refused like the API refuses a field, so
+ * the words appear next to the `confirm` field.
+ */
+export function confirmName(typed, name) {
+  if (typed !== name) throw new api.ApiError({ status: 400, body: { code: 'ERR_CONFIRM', error: 'type the exact name to confirm', field: 'confirm' } });
+}
+
+/** The field that `confirmName` checks. */
+export const confirmField = (label) => field({ label, name: 'confirm', autocomplete: 'off' });
+
+/** The line where a staff page says the API's answer to the last act; focus moves there. */
+export const outcomeLine = () => h('p', { class: 'result', id: 'action-result', role: 'status', 'aria-live': 'polite', tabindex: '-1' });
+
+/**
+ * An act as a card with its form: `post(values)` sends it, then `after()` (reading the page's
+ * record again) runs, then the API's `message` is said in `outcome`. A refusal stays in the form,
+ * next to the field it names.
+ */
+export function actCard(outcome, title, fields, { label, busy = 'Working…', post, after }) {
+  return h(
+    'div',
+    { class: 'card act', 'data-act': label },
+    h('h3', {}, title),
+    form({
+      fields,
+      submitLabel: label,
+      busyLabel: busy,
+      submit: async (values) => {
+        const answer = await post(values);
+        await after();
+        showResult(outcome, answer?.message ?? 'Done.', 'ok');
+        outcome.focus();
+      },
+    }),
+  );
 }

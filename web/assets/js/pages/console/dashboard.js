@@ -73,8 +73,16 @@ export default {
 
     const app = api.get('/v1/statistics/app');
     main.append(
-      h('div', { class: 'columns' },
-        section('Now', online, part(h('div', {}), () => app, (s) => facts([['Version', s.version], ['Up for', duration(s.uptime_seconds)], ['Users', String(s.users.total_count)], ['Active in 24 hours', String(s.users.active_24h_count)]])))),
+      h(
+        'div',
+        { class: 'columns' },
+        section(
+          'Now',
+          online,
+          part(h('div', {}), () => app, (s) =>
+            facts([['Version', s.version], ['Up for', duration(s.uptime_seconds)], ['Users', String(s.users.total_count)], ['Active in 24 hours', String(s.users.active_24h_count)]]),
+          ),
+        ),
         allows(user, 'health') ? section('Health', part(h('div', { id: 'health' }), () => api.get('/v1/admin/health'), health)) : null,
       ),
       section(

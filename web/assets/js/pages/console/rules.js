@@ -51,3 +51,16 @@ export function allows(viewer, act, target = null) {
   if (target.id === viewer.id) return false;
   return target.level === null || target.level === undefined || canActOn(level, target.level);
 }
+
+/** Bot types (spec 50 §3): 1 Official, 2 Verified, 3 Community. */
+export const OFFICIAL = 1;
+
+/**
+ * Whether `viewer` may manage `bot` (spec 50 §4: Admin+ owning it or outranking its owner, whose
+ * level is `ownerLevel` when the API showed it) and, for an Official bot, is an Owner (§4.1).
+ */
+export function managesBot(viewer, bot, ownerLevel) {
+  if (!allows(viewer, 'bots')) return false;
+  if (bot.bot_type === OFFICIAL && !allows(viewer, 'officialBots')) return false;
+  return bot.owner_id === viewer.id || ownerLevel === null || ownerLevel === undefined || canActOn(viewer.permission_level, ownerLevel);
+}

@@ -6,8 +6,8 @@
 import * as api from '../../api.js';
 import { navigate } from '../../router.js';
 import { dateTime, endReason, levelName, place, platformName, stateName, tierName } from '../../format.js';
-import { failure, facts, field, fill, form, h, loading, resultRegion, section, showResult } from '../../ui.js';
-import { durationFields, frame, person, reasonField, seconds, table, when } from './common.js';
+import { facts, failure, field, fill, h, loading, section } from '../../ui.js';
+import { actCard, confirmField, confirmName, durationFields, frame, outcomeLine, person, reasonField, seconds, table, when } from './common.js';
 import { actionTable, auditTable, inForce } from './records.js';
 import { allows, assignable } from './rules.js';
 
@@ -59,7 +59,7 @@ export default {
   async render(main, { user, params }) {
     if (!frame(main, user, 'User', '/console/users')) return;
     const id = Number(params.id);
-    const outcome = h('p', { class: 'result', id: 'action-result', role: 'status', 'aria-live': 'polite', tabindex: '-1' });
+    const outcome = outcomeLine();
     const body = h('div', {}, loading());
     main.append(outcome, body);
 
@@ -69,25 +69,7 @@ export default {
       draw(data);
     }
 
-    /** An act: its form posts, then the page reads the person again and says the API's answer. */
-    function act(title, fields, { label, busy, post, after = refresh }) {
-      return h(
-        'div',
-        { class: 'card act', 'data-act': label },
-        h('h3', {}, title),
-        form({
-          fields,
-          submitLabel: label,
-          busyLabel: busy,
-          submit: async (values) => {
-            const answer = await post(values);
-            await after();
-            showResult(outcome, answer.message ?? 'Done.', 'ok');
-            outcome.focus();
-          },
-        }),
-      );
-    }
+    const act = (title, fields, options) => actCard(outcome, title, fields, { after: refresh, ...options });
 
     function controls({ profile, actions }, elevated) {
       const target = { id: profile.id, level: elevated ? profile.permission_level : null };
@@ -128,11 +110,11 @@ export default {
       }
       if (may('delete')) {
         list.push(
-          act('Delete the account', [h('p', { class: 'hint' }, 'Deleting removes the account, its bots, its chats and its records. It cannot be undone.'), reasonField(), field({ label: 'Type the name to confirm', name: 'confirm', autocomplete: 'off' })], {
+          act('Delete the account', [h('p', { class: 'hint' }, 'Deleting removes the account, its bots, its chats and its records. It cannot be undone.'), reasonField(), confirmField('Type the name to confirm')], {
             label: 'Delete user',
             busy: 'Deleting…',
             post: async (v) => {
-              if (v.confirm !== profile.username) throw confirmError();
+              confirmName(v.confirm, profile.username);
               return api.post(`${path}/delete`, { reason: v.reason });
             },
             after: async () => navigate('/console/users'),
@@ -163,7 +145,3 @@ export default {
   },
 };
 
-/** The confirmation field's own error, shown next to it like the API's. */
-function confirmError() {
-  return new api.ApiError({ status: 400, body: { code: 'ERR_CONFIRM', error: 'type the exact name to confirm', field: 'confirm' } });
-}
