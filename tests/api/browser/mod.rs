@@ -2,6 +2,7 @@
 //! `portal` binary on SQLite and PostgreSQL. Each test sets up people and the login bot with the
 //! command-line tool, as an operator would, and asserts on what a person sees in the page.
 
+mod console;
 mod login;
 mod serving;
 

@@ -278,6 +278,16 @@ impl Browser {
         )
     }
 
+    /// Saves what the window shows as a PNG at `path`.
+    pub async fn screenshot(&self, path: &std::path::Path) {
+        use base64::Engine as _;
+        let value = self.command("GET", &self.at("/screenshot"), None).await;
+        let png = base64::engine::general_purpose::STANDARD
+            .decode(value.as_str().expect("a base64 screenshot"))
+            .expect("base64");
+        std::fs::write(path, png).expect("write the screenshot");
+    }
+
     /// The page's address after `#`.
     pub async fn hash(&self) -> String {
         self.run("return location.hash;", json!([]))

@@ -180,9 +180,9 @@ export const outcomeLine = () => h('p', { class: 'result', id: 'action-result', 
 /**
  * An act as a card with its form: `post(values)` sends it, then `after()` (reading the page's
  * record again) runs, then the API's `message` is said in `outcome`. A refusal stays in the form,
- * next to the field it names.
+ * next to the field it names. `words` are said when the answer carries no `message`.
  */
-export function actCard(outcome, title, fields, { label, busy = 'Working…', post, after }) {
+export function actCard(outcome, title, fields, { label, busy = 'Working…', post, after, words = 'Done.' }) {
   return h(
     'div',
     { class: 'card act', 'data-act': label },
@@ -192,9 +192,10 @@ export function actCard(outcome, title, fields, { label, busy = 'Working…', po
       submitLabel: label,
       busyLabel: busy,
       submit: async (values) => {
+        outcome.textContent = '';
         const answer = await post(values);
         await after();
-        showResult(outcome, answer?.message ?? 'Done.', 'ok');
+        showResult(outcome, answer?.message ?? words, 'ok');
         outcome.focus();
       },
     }),

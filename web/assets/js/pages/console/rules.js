@@ -52,6 +52,17 @@ export function allows(viewer, act, target = null) {
   return target.level === null || target.level === undefined || canActOn(level, target.level);
 }
 
+/**
+ * The person of a `GET /v1/users/{id}` answer as `allows` reads them, or null when no act on them
+ * can succeed. The elevated view carries their level. An Admin+ is given the public card only for
+ * people they do not outrank (spec 20 §2), so for them the card itself says no; a Moderator always
+ * gets the card, so their level stays unknown and the API decides.
+ */
+export function targetOf(viewer, profile) {
+  if (Array.isArray(profile.moderation_actions)) return { id: profile.id, level: profile.permission_level };
+  return (viewer?.permission_level ?? 0) >= ADMIN ? null : { id: profile.id, level: null };
+}
+
 /** Bot types (spec 50 §3): 1 Official, 2 Verified, 3 Community. */
 export const OFFICIAL = 1;
 

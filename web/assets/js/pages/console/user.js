@@ -9,7 +9,7 @@ import { dateTime, endReason, levelName, place, platformName, stateName, tierNam
 import { facts, failure, field, fill, h, loading, section } from '../../ui.js';
 import { actCard, confirmField, confirmName, durationFields, frame, outcomeLine, person, reasonField, seconds, table, when } from './common.js';
 import { actionTable, auditTable, inForce } from './records.js';
-import { allows, assignable } from './rules.js';
+import { allows, assignable, targetOf } from './rules.js';
 
 const TIMEOUTS = [[600, '10 minutes'], [3600, '1 hour'], [86400, '1 day'], [604800, '7 days'], [2592000, '30 days']];
 const BANS = [[0, 'Permanent'], [86400, '1 day'], [604800, '7 days'], [2592000, '30 days'], [31536000, '365 days']];
@@ -71,9 +71,9 @@ export default {
 
     const act = (title, fields, options) => actCard(outcome, title, fields, { after: refresh, ...options });
 
-    function controls({ profile, actions }, elevated) {
-      const target = { id: profile.id, level: elevated ? profile.permission_level : null };
-      const may = (what) => allows(user, what, target);
+    function controls({ profile, actions }) {
+      const target = targetOf(user, profile);
+      const may = (what) => target !== null && allows(user, what, target);
       const path = `/v1/admin/users/${api.segment(id)}`;
       const holds = (type) => actions.some((a) => a.action_type === type && inForce(a));
       const list = [];
@@ -87,8 +87,8 @@ export default {
       }
       if (may('unban') && holds('PLATFORM_BAN')) list.push(act('Lift the ban', [reasonField()], { label: 'Unban', busy: 'Unbanning…', post: (v) => api.post(`${path}/unban`, { reason: v.reason }) }));
       if (may('hardMute')) {
-        list.push(act('Mute in every chat', [...durationFields('duration', 'For how long', MUTES), reasonField(false)], { label: 'Mute everywhere', busy: 'Muting…', post: (v) => api.post('/v1/portal/hard-mute', { user_id: id, duration: seconds(v, 'duration'), reason: v.reason || null }) }));
-        if (holds('PLATFORM_MUTE')) list.push(act('Lift the mute', [reasonField(false)], { label: 'Unmute', busy: 'Unmuting…', post: (v) => api.post('/v1/portal/hard-unmute', { user_id: id, reason: v.reason || null }) }));
+        list.push(act('Mute in every chat', [...durationFields('duration', 'For how long', MUTES), reasonField(false)], { label: 'Mute everywhere', busy: 'Muting…', words: 'Muted in every chat.', post: (v) => api.post('/v1/portal/hard-mute', { user_id: id, duration: seconds(v, 'duration'), reason: v.reason || null }) }));
+        if (holds('PLATFORM_MUTE')) list.push(act('Lift the mute', [reasonField(false)], { label: 'Unmute', busy: 'Unmuting…', words: 'The mute is lifted.', post: (v) => api.post('/v1/portal/hard-unmute', { user_id: id, reason: v.reason || null }) }));
       }
       if (may('permission')) {
         const levels = assignable(user.permission_level).filter((level) => level !== target.level);
@@ -130,7 +130,7 @@ export default {
       fill(
         body,
         section('Record', summary(profile, elevated), elevated ? null : h('p', { class: 'hint' }, 'Your rank shows you the public card of this person; the API still checks every act.')),
-        section('Acts', controls(data, elevated)),
+        section('Acts', controls(data)),
         section('Moderation records', actions.length ? actionTable(actions, { withTarget: false }) : h('p', { class: 'hint' }, 'No records.')),
         section('Latest audit rows', h('div', { id: 'user-audit' }, audit.length ? auditTable(audit) : h('p', { class: 'hint' }, 'No audit rows.')), h('p', {}, h('a', { href: `#/console/audit?target_type=user&target_id=${profile.id}` }, 'Every audit row about this person'))),
         elevated ? histories(profile) : null,
