@@ -10,8 +10,9 @@ pub use crate::store::audit::{AuditFilter, AuditRow};
 use crate::store::{self, Conn};
 use crate::time::Timestamp;
 
-/// Every event type of 30-admin-moderation §8.3.
-pub const EVENT_TYPES: [&str; 35] = [
+/// Every event type of 30-admin-moderation §8.3 (the filter of §8.4 takes each of them), and
+/// `LOGIN_CODE_CREATE` of the command-line tool.
+pub const EVENT_TYPES: [&str; 41] = [
     "USER_WARN",
     "USER_TIMEOUT",
     "USER_UNTIMEOUT",
@@ -39,6 +40,9 @@ pub const EVENT_TYPES: [&str; 35] = [
     "CHAT_UNMUTE",
     "CHAT_BAN",
     "CHAT_UNBAN",
+    "CHAT_MESSAGES_DELETE",
+    "CHAT_CLEAR",
+    "CHAT_CONFIG_UPDATE",
     "NOTIFICATION_SEND",
     "PUBLIC_KEY_CREATE",
     "PUBLIC_KEY_REVOKE",
@@ -47,6 +51,9 @@ pub const EVENT_TYPES: [&str; 35] = [
     "STRANGER_BLOCK",
     "STRANGER_BLOCK_LIFT",
     "MATCH_REPORT_HANDLE",
+    "BROWSER_START",
+    "BROWSER_STOP",
+    "BROWSER_CONTROL_OVERRIDE",
 ];
 
 pub const TARGET_TYPES: [&str; 4] = ["user", "bot", "chat", "system"];

@@ -453,6 +453,13 @@ both_backends!(clear_authority_events_and_audit, |t: TestApp| async move {
     assert_eq!(target_type, "chat");
     assert_eq!(*target_id, Some(chat_id));
     assert_eq!(metadata, &json!({"cleared": 2, "epoch": 3}));
+    // Staff find the row through the audit log's filter by event type (30 §8.4 takes every §8.3 type).
+    let r = admin
+        .get(&format!(
+            "/v1/admin/audit/logs?event_type=CHAT_CLEAR&target_id={chat_id}"
+        ))
+        .await;
+    assert_eq!(r.assert_ok()["total"], 1);
     let left = stored(&alice, chat_id).await;
     assert_eq!(left.len(), 1);
     assert_system(&left[0], chat_id, "The chat was cleared by uadmin");

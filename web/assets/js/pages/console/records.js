@@ -24,7 +24,7 @@ export const ACTION_TYPES = ['PLATFORM_WARNING', 'PLATFORM_TIMEOUT', 'PLATFORM_B
 export const eventName = (type) => type.charAt(0) + type.slice(1).toLowerCase().replace(/_/g, ' ');
 
 /** The metadata of an audit row as `key: value` words (values as JSON when not plain). */
-export function details(metadata) {
+function details(metadata) {
   return Object.entries(metadata ?? {})
     .filter(([, value]) => value !== null && !(Array.isArray(value) && value.length === 0))
     .map(([key, value]) => `${key.replace(/_/g, ' ')}: ${typeof value === 'object' ? JSON.stringify(value) : value}`)

@@ -6,9 +6,9 @@
 // whose level the API did not show (a Moderator gets the public card) is not guessed at: the
 // control is shown and the API answers.
 
-export const MODERATOR = 1;
-export const ADMIN = 2;
-export const OWNER = 3;
+const MODERATOR = 1;
+const ADMIN = 2;
+const OWNER = 3;
 
 /** The minimum level of each console act, as the endpoint tables of the spec give it. */
 const MINIMUM = {
@@ -32,7 +32,7 @@ const MINIMUM = {
 };
 
 /** `can_act_on(actor, target)` of 00-conventions §3.2. */
-export const canActOn = (actorLevel, targetLevel) => actorLevel > targetLevel || (actorLevel === OWNER && targetLevel === OWNER);
+const canActOn = (actorLevel, targetLevel) => actorLevel > targetLevel || (actorLevel === OWNER && targetLevel === OWNER);
 
 /** The levels `actorLevel` may assign (00-conventions §3.3): Admin 0–1, Owner 0–2, else none. */
 export const assignable = (actorLevel) => (actorLevel >= OWNER ? [0, 1, 2] : actorLevel >= ADMIN ? [0, 1] : []);
