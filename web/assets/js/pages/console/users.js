@@ -1,13 +1,15 @@
 // Finding people (spec 20 §3.11): by part of the name or the exact id through the API's search,
 // narrowed by level, state and subscription. The search has no such filters, so when one is set
 // the page reads every page of the search and keeps the matching full records; people the viewer
-// does not outrank come back as public cards without those fields and cannot be narrowed.
+// does not outrank come back as public cards without those fields and cannot be narrowed. Admins
+// also see the list of active subscriptions.
 
 import * as api from '../../api.js';
 import { link, navigate } from '../../router.js';
 import { LEVELS, STATES, TIERS, dateTime, levelName, platformName, stateName, tierName } from '../../format.js';
 import { field, fill, h, failure, loading, section } from '../../ui.js';
 import { everyRow, frame, paged, query, table } from './common.js';
+import { allows } from './rules.js';
 
 const FILTERS = [
   ['level', 'permission_level'],
@@ -38,6 +40,23 @@ const search = (q) => async (offset, limit) => {
   return { rows: answer.users, total: answer.total };
 };
 
+/** Everyone whose subscription is in force (spec 40 §5), of the chosen tier when it is not Basic. */
+function subscribers(tier) {
+  return paged({
+    load: async (offset, limit) => {
+      const answer = await api.get(`/v1/admin/subscriptions/active${query({ tier: Number(tier) > 0 ? tier : '', offset, limit })}`);
+      return { rows: answer.users, total: answer.total };
+    },
+    draw: (rows) =>
+      table(
+        'Active subscriptions',
+        ['User', 'Subscription', 'Until'],
+        rows.map((u) => [h('a', { href: link(`/console/users/${u.id}`) }, u.name), tierName(u.tier), u.expires_at ? dateTime(u.expires_at) : 'no end']),
+      ),
+    label: 'subscribers',
+  });
+}
+
 export default {
   title: 'Users',
   access: 'member',
@@ -60,6 +79,7 @@ export default {
     });
     const results = h('div', { id: 'user-results' });
     main.append(section('Find users', form), section('Results', results));
+    if (allows(user, 'subscription')) main.append(section('Active subscriptions', subscribers(params.get('tier'))));
 
     const q = params.get('q') ?? '';
     const wanted = FILTERS.filter(([name]) => params.get(name)).map(([name, key]) => [key, Number(params.get(name))]);
