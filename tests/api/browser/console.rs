@@ -18,17 +18,28 @@ async fn present(browser: &Browser, css: &str) -> bool {
         == true
 }
 
-/// Clicks the first link whose text contains `words` (the test reaches pages as a person does).
+/// Clicks the first link into the console whose text contains `words` (the test reaches pages as
+/// a person does), waiting for it: the page before may still show other links with those words.
 async fn follow(browser: &Browser, words: &str) {
-    browser.wait_for_text("main", words).await;
-    let clicked = browser
-        .run(
-            "const a = [...document.querySelectorAll('main a')].find(a => a.textContent.includes(arguments[0]));
-             if (a) { a.click(); return true; } return false;",
-            json!([words]),
-        )
-        .await;
-    assert_eq!(clicked, true, "no link with \"{words}\"");
+    let deadline = std::time::Instant::now() + crate::common::browser::PATIENCE;
+    loop {
+        let clicked = browser
+            .run(
+                "const a = [...document.querySelectorAll('main a[href^=\"#/console/\"]')].find(a => a.textContent.includes(arguments[0]));
+                 if (a) { a.click(); return true; } return false;",
+                json!([words]),
+            )
+            .await;
+        if clicked == true {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no console link with \"{words}\"; the page shows:\n{}",
+            browser.page_text().await
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
 }
 
 browser_test!(
@@ -49,6 +60,7 @@ browser_test!(
         site.log_in(&staff, "admin", "2001").await;
         staff.wait_for_text("header nav", "Console").await;
         staff.goto("/#/console/users?q=ali").await;
+        staff.wait_for_text("h1", "Users").await;
         follow(&staff, "alice").await;
         staff.wait_for_text("h1", "User alice").await;
         staff.wait_for_text("#user-state", "Active").await;
