@@ -3,6 +3,7 @@
 //! command-line tool, as an operator would, and asserts on what a person sees in the page.
 
 mod chats;
+mod console;
 mod live;
 mod login;
 mod pages;

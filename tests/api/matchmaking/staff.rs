@@ -1112,7 +1112,7 @@ both_backends!(the_audit_log_filters_the_matchmaking_events, |t: TestApp| async 
     assert!(r.body["error"]
         .as_str()
         .unwrap()
-        .ends_with("SESSION_REVOKE, STRANGER_BLOCK, STRANGER_BLOCK_LIFT, MATCH_REPORT_HANDLE"));
+        .ends_with("STRANGER_BLOCK_LIFT, MATCH_REPORT_HANDLE, BROWSER_START, BROWSER_STOP, BROWSER_CONTROL_OVERRIDE"));
 });
 
 both_backends!(staff_never_see_a_strangers_address_group, |t: TestApp| async move {

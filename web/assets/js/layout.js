@@ -6,6 +6,7 @@ import * as notifications from './notifications.js';
 import * as realtime from './realtime.js';
 import * as session from './session.js';
 import { link } from './router.js';
+import { isStaff } from './pages/console/rules.js';
 import { announce, describe, fill, h } from './ui.js';
 
 /** The navigation of a signed-in member: [path, label]. */
@@ -28,7 +29,9 @@ const CONNECTION_WORDS = {
 
 function navigation(user) {
   if (!user) return h('nav', { 'aria-label': 'Main' }, h('ul', {}, h('li', {}, navLink('/login', 'Log in'))));
-  return h('nav', { 'aria-label': 'Main' }, h('ul', {}, MEMBER_NAV.map(([path, label]) => h('li', {}, navLink(path, label)))));
+  // The console entry follows the level `/v1/users/me` gave (pages/console/rules.js).
+  const entries = isStaff(user) ? [...MEMBER_NAV, ['/console', 'Console']] : MEMBER_NAV;
+  return h('nav', { 'aria-label': 'Main' }, h('ul', {}, entries.map(([path, label]) => h('li', {}, navLink(path, label)))));
 }
 
 function navLink(path, label) {

@@ -13,3 +13,16 @@ route('/users/:id', () => import('./pages/user.js'));
 route('/chats', () => import('./pages/chats.js'));
 route('/invite/:code', () => import('./pages/invite.js'));
 fallback(() => import('./pages/not-found.js'));
+
+// The staff console (pages/console/, Moderator+; each page checks its own section).
+route('/console', () => import('./pages/console/dashboard.js'));
+route('/console/users', () => import('./pages/console/users.js'));
+route('/console/users/:id', () => import('./pages/console/user.js'));
+route('/console/moderation', () => import('./pages/console/moderation.js'));
+route('/console/audit', () => import('./pages/console/audit.js'));
+route('/console/bots', () => import('./pages/console/bots.js'));
+route('/console/bots/:id', () => import('./pages/console/bot.js'));
+route('/console/chats', () => import('./pages/console/chats.js'));
+route('/console/chats/:id', () => import('./pages/console/chat.js'));
+route('/console/matchmaking', () => import('./pages/console/matchmaking.js'));
+route('/console/notifications', () => import('./pages/console/notifications.js'));
