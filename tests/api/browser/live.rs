@@ -38,6 +38,10 @@ browser_test!(notifications_arrive_live_and_are_marked_read, |site: Site| async 
     // The page is live before anything is sent.
     alice.wait_for_text("#online", "alice").await;
 
+    // Someone moving through the header with the keyboard keeps their place when it is redrawn.
+    alice
+        .run("document.querySelector('nav a[href=\"#/users\"]').focus();", json!([]))
+        .await;
     let owner = site.owner_session().await;
     for title in ["Maintenance tonight", "Welcome aboard"] {
         let body = json!({"user_id": alice_id, "title": title, "body": format!("{title}: details."), "type": "info"});
@@ -47,6 +51,7 @@ browser_test!(notifications_arrive_live_and_are_marked_read, |site: Site| async 
     alice.wait_for_text("#notifications", "Welcome aboard: details.").await;
     alice.wait_for_text("#unread-count", "2 unread notifications").await;
     alice.wait_for_text("#unread-badge", "2").await;
+    assert_eq!(alice.focused().await, ("a".to_owned(), "People".to_owned()));
 
     alice.press("Mark read").await;
     alice.wait_for_text("#unread-count", "1 unread notification.").await;
@@ -59,7 +64,7 @@ browser_test!(notifications_arrive_live_and_are_marked_read, |site: Site| async 
     );
 
     // A reload asks the server: the marks were kept.
-    alice.goto("/#/").await;
+    alice.reload().await;
     alice.wait_for_text("#notifications", "Maintenance tonight").await;
     alice.wait_for_text("#unread-count", "No unread notifications").await;
 });

@@ -80,11 +80,18 @@ function connection() {
 
 function draw() {
   const user = session.user();
+  // The header is drawn again on every change (a new notification, the connection's state); the
+  // keyboard focus stays on the same link or button.
+  const focused = header.contains(document.activeElement) ? document.activeElement : null;
+  const href = focused?.getAttribute('href');
+  const id = focused?.id;
   fill(
     header,
     h('div', { class: 'bar' }, h('a', { class: 'brand', href: link('/') }, 'Portal'), navigation(user), whoAmI(user)),
     connection(),
   );
+  const again = id ? header.querySelector(`#${CSS.escape(id)}`) : href ? header.querySelector(`a[href="${CSS.escape(href)}"]`) : null;
+  again?.focus();
 }
 
 /** Draws the header into `node` and keeps it current; `logout` runs after a logout. */

@@ -98,11 +98,11 @@ function notificationSection(list, keep) {
   async function loadPage(offset) {
     const page = await api.get(`/v1/notifications?limit=${PAGE_SIZE}&offset=${offset}`);
     for (const item of page.notifications) if (!shown(item.id)) ul.append(notificationItem(item));
-    const shown = offset + page.notifications.length;
+    const loaded = offset + page.notifications.length;
     fill(
       more,
-      shown < page.total
-        ? actionButton('Show older notifications', () => loadPage(shown), { busyLabel: 'Loading…', region: result })
+      loaded < page.total
+        ? actionButton('Show older notifications', () => loadPage(loaded), { busyLabel: 'Loading…', region: result })
         : null,
     );
   }
