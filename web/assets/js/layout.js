@@ -9,7 +9,11 @@ import { link } from './router.js';
 import { announce, describe, fill, h } from './ui.js';
 
 /** The navigation of a signed-in member: [path, label]. */
-const MEMBER_NAV = [['/', 'Home']];
+const MEMBER_NAV = [
+  ['/', 'Home'],
+  ['/chats', 'Chats'],
+  ['/strangers', 'Talk to a stranger'],
+];
 
 let header;
 let activePath = '/';
@@ -21,7 +25,9 @@ const CONNECTION_WORDS = {
 };
 
 function navigation(user) {
-  if (!user) return h('nav', { 'aria-label': 'Main' }, h('ul', {}, h('li', {}, navLink('/login', 'Log in'))));
+  if (!user) {
+    return h('nav', { 'aria-label': 'Main' }, h('ul', {}, h('li', {}, navLink('/login', 'Log in')), h('li', {}, navLink('/strangers', 'Talk to a stranger'))));
+  }
   return h('nav', { 'aria-label': 'Main' }, h('ul', {}, MEMBER_NAV.map(([path, label]) => h('li', {}, navLink(path, label)))));
 }
 

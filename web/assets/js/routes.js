@@ -5,4 +5,9 @@ import { route, fallback } from './router.js';
 
 route('/', () => import('./pages/home.js'));
 route('/login', () => import('./pages/login.js'));
+// Chats: the list, one room, joining by invite link, talking to a stranger.
+route('/chats', () => import('./pages/chats.js'));
+route('/chats/:id', () => import('./pages/chat.js'));
+route('/invite/:code', () => import('./pages/invite.js'));
+route('/strangers', () => import('./pages/strangers.js'));
 fallback(() => import('./pages/not-found.js'));
