@@ -13,7 +13,7 @@ import * as crypto from './crypto.js';
 import * as keystore from './keystore.js';
 import * as realtime from './realtime.js';
 import { clock, dateTime, levelName } from './format.js';
-import { actionButton, announce, describe, field, fill, form, h, resultRegion, section, showResult } from './ui.js';
+import { actionButton, announce, confirmButton, describe, field, fill, form, h, resultRegion, section, showResult } from './ui.js';
 
 const PAGE = 50;
 const KEY_WAIT_MS = 15000;
@@ -230,29 +230,26 @@ export function mount(container, { me, chatId: givenId = null, token = null, cha
       h('p', { class: 'text' }, message.type === 'system' ? message.content : 'Decrypting…'),
     );
     if (message.type === 'system') node.querySelector('.text').prepend(h('span', { class: 'visually-hidden' }, 'Notice: '));
-    const canDelete = manages || (mine && !direct);
-    if (canDelete && !closed) {
+    // Deleting one message needs authority over the chat (spec 90 §6.1); everyone else deletes all
+    // of their own at once (the tools beside the room).
+    if (manages && !closed) {
       const region = resultRegion('result small');
       node.append(
         h(
           'div',
           { class: 'message-actions' },
-          actionButton('Delete', () => deleteMessage(message), { className: 'small secondary', busyLabel: 'Deleting…', region }),
+          confirmButton('Delete', () => api.post(`/v1/portal/chats/${api.segment(chatId)}/messages/delete`, { ids: [message.id] }), {
+            question: mine ? 'Delete your message for everyone?' : `Delete ${senderName(message) ?? 'this notice'}’s message for everyone?`,
+            confirmLabel: 'Yes, delete',
+            className: 'small secondary',
+            busyLabel: 'Deleting…',
+            region,
+          }),
           region,
         ),
       );
     }
     return node;
-  }
-
-  async function deleteMessage(message) {
-    if (manages) {
-      await api.post(`/v1/portal/chats/${api.segment(chatId)}/messages/delete`, { ids: [message.id] });
-    } else {
-      // Without authority over the chat, the API deletes one's own messages all at once.
-      if (!window.confirm('Only all of your messages in this chat can be deleted at once. Delete them all?')) return;
-      await api.post(`/v1/portal/chats/${api.segment(chatId)}/messages/delete-mine`);
-    }
   }
 
   async function showMessage(message) {
@@ -438,23 +435,19 @@ export function mount(container, { me, chatId: givenId = null, token = null, cha
 
   function drawTools() {
     if (!manages) {
-      if (direct) {
-        fill(tools);
-        return;
-      }
       const region = resultRegion();
       fill(
         tools,
         section(
           'My messages',
-          actionButton(
-            'Delete all my messages',
-            async () => {
-              if (!window.confirm('Delete every message you sent in this chat?')) return null;
-              return api.post(`/v1/portal/chats/${api.segment(chatId)}/messages/delete-mine`);
-            },
-            { className: 'secondary', busyLabel: 'Deleting…', region, done: (r) => r && `${r.deleted} deleted.` },
-          ),
+          confirmButton('Delete all my messages', () => api.post(`/v1/portal/chats/${api.segment(chatId)}/messages/delete-mine`), {
+            question: 'Delete every message you sent in this chat, for everyone?',
+            confirmLabel: 'Yes, delete them',
+            className: 'secondary',
+            busyLabel: 'Deleting…',
+            region,
+            done: (r) => (r.deleted === 1 ? '1 message deleted.' : `${r.deleted} messages deleted.`),
+          }),
           region,
         ),
       );
@@ -485,14 +478,14 @@ export function mount(container, { me, chatId: givenId = null, token = null, cha
         }),
         h('h3', {}, 'Clear the chat'),
         h('p', { class: 'hint' }, 'Deletes every message for everyone and changes the chat key.'),
-        actionButton(
-          'Clear chat',
-          async () => {
-            if (!window.confirm('Delete every message of this chat for everyone?')) return null;
-            return api.post(`/v1/portal/chats/${api.segment(chatId)}/clear`);
-          },
-          { className: 'secondary', busyLabel: 'Clearing…', region: clearResult, done: (r) => r && `${r.cleared} messages deleted.` },
-        ),
+        confirmButton('Clear chat', () => api.post(`/v1/portal/chats/${api.segment(chatId)}/clear`), {
+          question: 'Delete every message of this chat for everyone?',
+          confirmLabel: 'Yes, clear',
+          className: 'secondary',
+          busyLabel: 'Clearing…',
+          region: clearResult,
+          done: (r) => `${r.cleared} messages deleted.`,
+        }),
         clearResult,
       ),
     );
@@ -522,6 +515,13 @@ export function mount(container, { me, chatId: givenId = null, token = null, cha
     input.disabled = true;
     sendButton.disabled = true;
     for (const button of container.querySelectorAll('.message-actions button, .member-actions button')) button.disabled = true;
+  }
+
+  /** Out of the room for good: nobody is listed any more, what was read stays. */
+  function removed(words) {
+    members = [];
+    drawMembers();
+    close(words, 'error');
   }
 
   const handlers = {
@@ -574,10 +574,10 @@ export function mount(container, { me, chatId: givenId = null, token = null, cha
       );
     },
     'room:kicked': (data) => {
-      if (mineEvent(data)) close(REMOVED[data.reason] ?? REMOVED.access_lost, 'error');
+      if (mineEvent(data)) removed(REMOVED[data.reason] ?? REMOVED.access_lost);
     },
     'room:destroyed': (data) => {
-      if (mineEvent(data)) close('This chat was deleted.', 'error');
+      if (mineEvent(data)) removed('This chat was deleted.');
     },
     'room:config': (data) => {
       if (data && data.id === chatId) applyConfig(data);

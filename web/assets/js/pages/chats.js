@@ -7,7 +7,7 @@
 import * as api from '../api.js';
 import { link, navigate } from '../router.js';
 import { dateTime } from '../format.js';
-import { actionButton, failure, field, fill, form, h, loading, resultRegion, section, showResult } from '../ui.js';
+import { actionButton, confirmButton, failure, field, fill, form, h, loading, resultRegion, section, showResult } from '../ui.js';
 
 const GROUPS = [
   ['official', 'Official chats'],
@@ -77,15 +77,13 @@ export default {
       }
       if (chat.visibility === 'private' && !ownsIt) {
         actions.append(
-          actionButton(
+          confirmButton(
             'Leave',
             async () => {
-              if (!window.confirm(`Leave ${chat.name}? You need a new invite to come back.`)) return null;
               await api.post(`/v1/portal/chats/${api.segment(chat.id)}/leave`);
               await load();
-              return null;
             },
-            { className: 'small secondary', busyLabel: 'Leaving…', region },
+            { question: `Leave ${chat.name}? You need a new invite to come back.`, confirmLabel: 'Yes, leave', className: 'small', busyLabel: 'Leaving…', region },
           ),
         );
       }

@@ -13,7 +13,7 @@ import * as realtime from '../realtime.js';
 import * as room from '../room.js';
 import { link } from '../router.js';
 import { clock, dateTime } from '../format.js';
-import { actionButton, announce, describe, field, fill, form, h, loading, resultRegion, section, showResult } from '../ui.js';
+import { actionButton, announce, confirmButton, describe, field, fill, form, h, loading, resultRegion, section, showResult } from '../ui.js';
 
 const SUGGESTED = ['music', 'movies', 'gaming', 'books', 'sports', 'tech', 'art', 'travel'];
 const TAG = /^[a-z0-9]{3,12}$/;
@@ -190,14 +190,20 @@ export default {
           busyLabel: 'Leaving…',
           region: result,
         }),
-        actionButton(
+        confirmButton(
           'Block',
-          async () => {
-            if (!window.confirm(`Block ${peer.username}? You will never be matched again, and this chat ends.`)) return null;
+          () => {
             leftMyself = true;
             return api.post('/v1/portal/match/block', { chat_id: chat.chat_id });
           },
-          { className: 'secondary', busyLabel: 'Blocking…', region: result, done: (r) => r && `${peer.username} is blocked.` },
+          {
+            question: `Block ${peer.username}? You are never matched again, and this chat ends.`,
+            confirmLabel: 'Yes, block',
+            className: 'secondary',
+            busyLabel: 'Blocking…',
+            region: result,
+            done: () => `${peer.username} is blocked.`,
+          },
         ),
         h('button', { type: 'button', class: 'secondary', onclick: () => reportForm(reportArea, chat) }, 'Report'),
       );
