@@ -2,6 +2,7 @@
 //! `portal` binary on SQLite and PostgreSQL. Each test sets up people and the login bot with the
 //! command-line tool, as an operator would, and asserts on what a person sees in the page.
 
+mod chats;
 mod login;
 mod serving;
 
@@ -29,8 +30,8 @@ const PLATFORM: &str = "discord";
 
 /// A running server with an Owner (`owner`, Discord id `1`) whose Official bot delivers login codes.
 pub struct Site {
-    /// Holds the test's database for as long as the site runs.
-    _t: TestApp,
+    /// Holds the test's database for as long as the site runs; tests read the store through it.
+    pub t: TestApp,
     pub server: ServerProcess,
     pub database_url: String,
     pub bot_key: String,
@@ -46,7 +47,7 @@ impl Site {
         let bot_key = bot["api_key"].as_str().expect("a bot key").to_owned();
         let server = ServerProcess::start(&database_url, &[]).await;
         Some(Site {
-            _t: t,
+            t,
             server,
             database_url,
             bot_key,
