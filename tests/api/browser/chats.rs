@@ -19,7 +19,9 @@ async fn create_chat(browser: &Browser, name: &str) -> i64 {
     browser.press("Create chat").await;
     browser.wait_for_text("h1", name).await;
     let hash = browser.hash().await;
-    hash.trim_start_matches("#/chats/").parse().unwrap_or_else(|_| panic!("a chat address: {hash}"))
+    hash.trim_start_matches("#/chats/")
+        .parse()
+        .unwrap_or_else(|_| panic!("a chat address: {hash}"))
 }
 
 /// The owner makes an invite of chat `chat_id` in the chat list and copies its link; the link's
@@ -60,6 +62,21 @@ async fn send(browser: &Browser, text: &str) {
     browser.wait_for_text("#messages", text).await;
 }
 
+/// The page is no wider than the window.
+async fn assert_fits(browser: &Browser) {
+    let widths = browser
+        .run(
+            "return [document.documentElement.scrollWidth, window.innerWidth];",
+            serde_json::json!([]),
+        )
+        .await;
+    assert!(
+        widths[0].as_i64() <= widths[1].as_i64(),
+        "{widths} on {}",
+        browser.hash().await
+    );
+}
+
 /// The stored `(kind, content)` of every message of the chat.
 async fn stored(t: &TestApp, chat_id: i64) -> Vec<(String, String)> {
     let mut conn = t.conn().await;
@@ -81,7 +98,11 @@ fn assert_web_bundle(content: &str) {
     let ct = base64::engine::general_purpose::STANDARD
         .decode(bundle["ct"].as_str().expect("ct"))
         .expect("base64 ct");
-    assert!(ct.len() >= 60 && (ct.len() - 12 - 16) % 32 == 0, "ct of {} bytes", ct.len());
+    assert!(
+        ct.len() >= 60 && (ct.len() - 12 - 16) % 32 == 0,
+        "ct of {} bytes",
+        ct.len()
+    );
 }
 
 browser_test!(
@@ -163,7 +184,8 @@ browser_test!(
         let bob_row = format!("#room-members li[data-user-id=\"{bob_id}\"]");
         alice.wait_for_text(&bob_row, "bob").await;
         alice.press_within(&bob_row, "Kick").await;
-        bob.wait_for_text("#room-status", "You were removed from this chat").await;
+        bob.wait_for_text("#room-status", "You were removed from this chat")
+            .await;
         carol.wait_for_text("#messages", "bob was kicked from the chat").await;
         alice.wait_for_text("#messages", "bob was kicked from the chat").await;
         let members = alice.text_of("#room-members").await.unwrap();
@@ -216,7 +238,9 @@ browser_test!(
         stranger.screenshot("strangers").await;
 
         stranger.press("Leave chat").await;
-        stranger.wait_for_text("#match-status", "The chat has ended. You left it.").await;
+        stranger
+            .wait_for_text("#match-status", "The chat has ended. You left it.")
+            .await;
         let ended = alice.wait_for_text("#match-status", "The chat has ended").await;
         assert!(ended.contains("left it"), "{ended}");
         alice.wait_for_text("#room-status", "The chat has ended").await;
@@ -230,7 +254,8 @@ browser_test!(
         site.member("alice", "1001", "2");
         site.member("bob", "1002", "0");
         let alice = site.browser().await;
-        let bob = site.browser().await;
+        // Bob has a phone: the pages fit 360 px without scrolling sideways.
+        let bob = Browser::open_sized(site.server.addr, 360, 780).await.unwrap();
         site.log_in(&alice, "alice", "1001").await;
         site.log_in(&bob, "bob", "1002").await;
         let chat_id = create_chat(&alice, "garden-club").await;
@@ -240,10 +265,13 @@ browser_test!(
         bob.goto("/#/chats").await;
         bob.wait_for_text("#chat-list", "You are in no chat yet").await;
         join_by_link(&bob, &link, "garden-club").await;
+        key_ready(&bob).await;
+        assert_fits(&bob).await;
         bob.goto("/#/chats").await;
         let row = format!("li[data-chat-id=\"{chat_id}\"]");
         let listed = bob.wait_for_text(&row, "garden-club").await;
         assert!(listed.contains("Owned by alice"), "{listed}");
+        assert_fits(&bob).await;
         // The invite counts its use in the owner's list.
         alice.reload().await;
         alice.press_within(&row, "Invites").await;
