@@ -99,7 +99,7 @@ fn assert_web_bundle(content: &str) {
         .decode(bundle["ct"].as_str().expect("ct"))
         .expect("base64 ct");
     assert!(
-        ct.len() >= 60 && (ct.len() - 12 - 16) % 32 == 0,
+        ct.len() >= 60 && (ct.len() - 12 - 16).is_multiple_of(32),
         "ct of {} bytes",
         ct.len()
     );
