@@ -365,6 +365,11 @@ export function mount(container, { me, chatId: givenId = null, token = null, cha
           epoch = error.epoch ?? epoch;
           continue;
         }
+        // This device made the key a moment ago and its upload is still on the way.
+        if (error.code === 'ERR_NO_ROOM_KEY' && attempt < 2) {
+          await new Promise((resolve) => setTimeout(resolve, 1000));
+          continue;
+        }
         throw error;
       }
     }
