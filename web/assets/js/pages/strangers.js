@@ -13,7 +13,7 @@ import * as realtime from '../realtime.js';
 import * as room from '../room.js';
 import { link } from '../router.js';
 import { clock, dateTime } from '../format.js';
-import { actionButton, announce, confirmButton, describe, field, fill, form, h, loading, resultRegion, section, showResult } from '../ui.js';
+import { actionButton, announce, confirmButton, describe, field, fill, form, h, loading, resultRegion, section } from '../ui.js';
 
 const SUGGESTED = ['music', 'movies', 'gaming', 'books', 'sports', 'tech', 'art', 'travel'];
 const TAG = /^[a-z0-9]{3,12}$/;
