@@ -15,6 +15,9 @@ use crate::common::TestApp;
 /// Creates a private chat named `name` through the chat list; its id, with its room open.
 async fn create_chat(browser: &Browser, name: &str) -> i64 {
     browser.goto("/#/chats").await;
+    // Typing starts once the page has drawn its list: the front then moves the focus to the
+    // heading, which would take keystrokes away from a field typed into earlier.
+    browser.wait_for_text("#owned-count", "You own").await;
     browser.type_into("input[name=name]", name).await;
     browser.press("Create chat").await;
     browser.wait_for_text("h1", name).await;
