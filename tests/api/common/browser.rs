@@ -155,7 +155,8 @@ impl Browser {
             .await;
     }
 
-    /// Loads the page again, as the reload button does.
+    /// Loads the current address again, as the reload button does (`goto` to the address already
+    /// shown changes nothing in a page of hash routes).
     pub async fn reload(&self) {
         self.command("POST", &self.at("/refresh"), None).await;
     }
@@ -247,6 +248,59 @@ impl Browser {
             );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+    }
+
+    /// Clicks the first visible, enabled button whose text is `label` inside the first element
+    /// matching `scope` (a row of a list, one message), waiting for it.
+    pub async fn press_within(&self, scope: &str, label: &str) {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            let clicked = self
+                .run(
+                    "const s = document.querySelector(arguments[0]); if (!s) return false;
+                     const b = [...s.querySelectorAll('button')].find(b => b.textContent.trim() === arguments[1] && !b.disabled && b.offsetParent !== null);
+                     if (b) { b.click(); return true; } return false;",
+                    json!([scope, label]),
+                )
+                .await;
+            if clicked == true {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no button \"{label}\" in {scope}; the page shows:\n{}",
+                self.page_text().await
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Clicks the element matching `css` (a checkbox, a link), waiting for it.
+    pub async fn click(&self, css: &str) {
+        let id = self.find(css).await;
+        self.command("POST", &self.at(&format!("/element/{id}/click")), None)
+            .await;
+    }
+
+    /// The `value` of the form field matching `css`, waiting for it to appear.
+    pub async fn value_of(&self, css: &str) -> String {
+        self.find(css).await;
+        self.run("return document.querySelector(arguments[0]).value;", json!([css]))
+            .await
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    }
+
+    /// Saves what the browser shows as `docs/screenshots/<name>.png` when `PORTAL_SCREENSHOTS=1`
+    /// (the pictures of the documentation are made by the tests themselves).
+    pub async fn screenshot_for_docs(&self, name: &str) {
+        if std::env::var("PORTAL_SCREENSHOTS").as_deref() != Ok("1") {
+            return;
+        }
+        let folder = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/screenshots");
+        std::fs::create_dir_all(&folder).expect("the screenshot folder");
+        self.screenshot(&folder.join(format!("{name}.png"))).await;
     }
 
     /// The visible text of the element matching `css`, or `None` when there is none now.

@@ -16,6 +16,7 @@ const MEMBER_NAV = [
   ['/users', 'People'],
   ['/sessions', 'Sessions'],
   ['/account', 'Account'],
+  ['/strangers', 'Talk to a stranger'],
 ];
 
 let header;
@@ -28,7 +29,9 @@ const CONNECTION_WORDS = {
 };
 
 function navigation(user) {
-  if (!user) return h('nav', { 'aria-label': 'Main' }, h('ul', {}, h('li', {}, navLink('/login', 'Log in'))));
+  if (!user) {
+    return h('nav', { 'aria-label': 'Main' }, h('ul', {}, h('li', {}, navLink('/login', 'Log in')), h('li', {}, navLink('/strangers', 'Talk to a stranger'))));
+  }
   // The console entry follows the level `/v1/users/me` gave (pages/console/rules.js).
   const entries = isStaff(user) ? [...MEMBER_NAV, ['/console', 'Console']] : MEMBER_NAV;
   return h('nav', { 'aria-label': 'Main' }, h('ul', {}, entries.map(([path, label]) => h('li', {}, navLink(path, label)))));

@@ -10,8 +10,11 @@ route('/account', () => import('./pages/account.js'));
 route('/sessions', () => import('./pages/sessions.js'));
 route('/users', () => import('./pages/users.js'));
 route('/users/:id', () => import('./pages/user.js'));
+// Chats: the list, one room, joining by invite link, talking to a stranger.
 route('/chats', () => import('./pages/chats.js'));
+route('/chats/:id', () => import('./pages/chat.js'));
 route('/invite/:code', () => import('./pages/invite.js'));
+route('/strangers', () => import('./pages/strangers.js'));
 fallback(() => import('./pages/not-found.js'));
 
 // The staff console (pages/console/, Moderator+; each page checks its own section).

@@ -266,3 +266,27 @@ export function facts(rows) {
 /** What a section says while it loads, and what it says when loading failed. */
 export const loading = (what = 'Loading…') => h('p', { class: 'loading', role: 'status' }, what);
 export const failure = (error) => h('p', { class: 'error', role: 'alert' }, describe(error));
+
+/**
+ * A button for an act that cannot be undone: the first press asks `question` in the page with
+ * `confirmLabel` and Cancel (no browser dialog, so keyboards, screen readers and tests see it);
+ * confirming runs `action` as `actionButton` does.
+ */
+export function confirmButton(label, action, { question, confirmLabel, className = '', ...options }) {
+  const holder = h('span', { class: 'confirm' });
+  const ask = h('button', { type: 'button', class: className }, label);
+  function reset() {
+    fill(holder, ask);
+    ask.focus();
+  }
+  ask.addEventListener('click', () => {
+    const yes = actionButton(confirmLabel, async () => {
+      const outcome = await action();
+      if (holder.isConnected) fill(holder, ask);
+      return outcome;
+    }, { className, ...options });
+    fill(holder, h('span', { class: 'question' }, question), ' ', yes, ' ', h('button', { type: 'button', class: `${className} secondary`, onclick: reset }, 'Cancel'));
+    yes.focus();
+  });
+  return fill(holder, ask);
+}

@@ -1,224 +1,227 @@
-// Chats (spec 60-chats §8): the chats I can see, official first (the API's order); a private chat
-// of my own when the API allows it; invites of a chat (create, copy the link, revoke); leave or
-// delete. Whether I may create a chat or manage a chat's invites is the API's answer, shown in
-// words; the page offers the action and never guesses. The chat room itself is `#/chats/:id`.
+// The chat list (`/#/chats`): every chat the caller can see (`GET /v1/portal/chats`, spec 60 §8.1:
+// official, public, the caller's private chats, then their direct chats), creating a private chat
+// (the API decides who may; its refusal, e.g. the slot limit, is shown next to the form), the
+// invites of a chat one manages (create, copy the link, list, revoke) and leaving a chat.
+// `GET /v1/users/me/chats` gives the group chats the caller owns, which use their chat slots.
 
 import * as api from '../api.js';
-import { link } from '../router.js';
+import { link, navigate } from '../router.js';
 import { dateTime } from '../format.js';
-import { actionButton, announce, failure, field, fill, form, h, loading, resultRegion, section, showResult } from '../ui.js';
+import { actionButton, confirmButton, failure, field, fill, form, h, loading, resultRegion, section, showResult } from '../ui.js';
 
-const VISIBILITY = { official: 'Official', public: 'Public', private: 'Private', direct: 'Direct' };
+const GROUPS = [
+  ['official', 'Official chats'],
+  ['public', 'Public chats'],
+  ['private', 'Private chats'],
+  ['direct', 'Direct chats'],
+];
 
-/** The invite link a person can send: it opens the join page of this front. */
-export const inviteLink = (code) => `${location.origin}/${link(`/invite/${encodeURIComponent(code)}`)}`;
+const EXPIRIES = [
+  ['', 'Never'],
+  ['3600', 'In 1 hour'],
+  ['86400', 'In 1 day'],
+  ['604800', 'In 7 days'],
+];
+
+/** The address a person opens to join with `code`. */
+const inviteLink = (code) => `${location.origin}/#/invite/${encodeURIComponent(code)}`;
 
 export default {
   title: 'Chats',
   access: 'member',
   async render(main, { user }) {
-    const list = h('div', { id: 'chats' }, loading('Loading chats…'));
+    const list = h('div', { id: 'chat-list' }, loading('Loading your chats…'));
+    const owned = h('p', { class: 'hint', id: 'owned-count' });
     fill(
       main,
       h('h1', {}, 'Chats'),
-      section('Chats you can see', list),
-      section('Start a private chat', createForm(list, user)),
+      h('p', { class: 'lead' }, 'Messages are end-to-end encrypted in your browser; the server stores only ciphertext.'),
+      h('div', { class: 'columns' }, section('Your chats', list), section('Create a private chat', owned, createForm())),
     );
-    await drawList(list, user);
+
+    async function load() {
+      try {
+        const [{ items: chats }, mine] = await Promise.all([api.getList('/v1/portal/chats'), api.getList('/v1/users/me/chats')]);
+        const groupsOwned = mine.items.filter((c) => c.chat_type === 'group').length;
+        owned.textContent = groupsOwned === 1 ? 'You own 1 group chat.' : `You own ${groupsOwned} group chats.`;
+        drawList(chats);
+      } catch (error) {
+        fill(list, failure(error));
+      }
+    }
+
+    function drawList(chats) {
+      if (!chats.length) {
+        fill(list, h('p', {}, 'You are in no chat yet. Create one, or open an invite link someone sent you.'));
+        return;
+      }
+      fill(
+        list,
+        GROUPS.map(([visibility, title]) => {
+          const group = chats.filter((c) => c.visibility === visibility);
+          if (!group.length) return null;
+          return [h('h3', {}, title), h('ul', { class: 'list chats' }, group.map((chat) => chatItem(chat)))];
+        }),
+      );
+    }
+
+    function chatItem(chat) {
+      const ownsIt = chat.owner?.id === user.id;
+      const region = resultRegion();
+      const extra = h('div', { class: 'invites' });
+      const actions = h('div', { class: 'actions' });
+      if (chat.chat_type === 'group' && (ownsIt || user.permission_level >= 1)) {
+        actions.append(
+          h('button', { type: 'button', class: 'small secondary', 'aria-expanded': 'false', onclick: (event) => toggleInvites(event.currentTarget, chat, extra) }, 'Invites'),
+        );
+      }
+      if (chat.visibility === 'private' && !ownsIt) {
+        actions.append(
+          confirmButton(
+            'Leave',
+            async () => {
+              await api.post(`/v1/portal/chats/${api.segment(chat.id)}/leave`);
+              await load();
+            },
+            { question: `Leave ${chat.name}? You need a new invite to come back.`, confirmLabel: 'Yes, leave', className: 'small', busyLabel: 'Leaving…', region },
+          ),
+        );
+      }
+      const direct = chat.chat_type === 'direct';
+      return h(
+        'li',
+        { 'data-chat-id': chat.id },
+        h(
+          'p',
+          { class: 'chat-title' },
+          h('a', { href: link(`/chats/${chat.id}`) }, chat.name),
+          chat.label ? [' ', h('span', { class: 'tag' }, chat.label)] : null,
+          direct ? [' ', h('span', { class: 'tag' }, chat.archived ? 'Direct, ended' : 'Direct')] : null,
+          ownsIt ? [' ', h('span', { class: 'tag current' }, 'Yours')] : null,
+        ),
+        direct && chat.peer
+          ? h('p', { class: 'hint' }, `With ${chat.peer.username}${chat.peer.is_stranger ? ' (no account)' : ''}.`, chat.archived ? ` Deleted ${dateTime(chat.expires_at)}.` : '')
+          : chat.owner && !ownsIt
+            ? h('p', { class: 'hint' }, `Owned by ${chat.owner.username}.`)
+            : null,
+        chat.description ? h('p', {}, chat.description) : null,
+        actions.childElementCount ? actions : null,
+        region,
+        extra,
+      );
+    }
+
+    function createForm() {
+      return form({
+        fields: [
+          field({ label: 'Name', name: 'name', required: true, maxlength: '64', hint: '2 to 64 characters.' }),
+          field({ label: 'Description (optional)', name: 'description', maxlength: '500' }),
+        ],
+        submitLabel: 'Create chat',
+        busyLabel: 'Creating…',
+        submit: ({ name, description }) => api.post('/v1/portal/chats', { name, description: description || null }),
+        success: (chat) => {
+          navigate(`/chats/${chat.id}`);
+          return null;
+        },
+      });
+    }
+
+    await load();
   },
 };
 
-function createForm(list, user) {
-  return form({
-    fields: [
-      field({ label: 'Name', name: 'name', required: true, hint: '2 to 64 characters.' }),
-      field({ label: 'Description (optional)', name: 'description' }),
-    ],
-    submitLabel: 'Create chat',
-    busyLabel: 'Creating…',
-    submit: async ({ name, description }) => {
-      const chat = await api.post('/v1/portal/chats', { name, description: description || null });
-      await drawList(list, user);
-      return chat;
-    },
-    success: (chat) => `Chat "${chat.name}" created. Only people you invite can join it.`,
-  });
-}
-
-async function drawList(target, user) {
-  let chats;
-  try {
-    ({ items: chats } = await api.getList('/v1/portal/chats'));
-  } catch (error) {
-    fill(target, failure(error));
+async function toggleInvites(button, chat, target) {
+  const open = button.getAttribute('aria-expanded') === 'true';
+  button.setAttribute('aria-expanded', String(!open));
+  if (open) {
+    fill(target);
     return;
   }
-  if (chats.length === 0) {
-    fill(target, h('p', {}, 'No chats yet.'));
-    return;
-  }
-  fill(target, h('ul', { class: 'list chat-list' }, chats.map((chat) => chatItem(chat, user, target))));
-}
+  const listed = h('ul', { class: 'list', 'aria-label': `Invites of ${chat.name}` });
+  const listResult = resultRegion();
+  const base = `/v1/portal/chats/${api.segment(chat.id)}/invites`;
 
-function chatItem(chat, user, list) {
-  const result = resultRegion('result small');
-  const invites = h('div', { class: 'invites' });
-  const mine = chat.owner?.id === user.id;
-  const group = chat.chat_type === 'group';
-  const actions = [];
-  if (group) {
-    const toggle = h('button', { type: 'button', class: 'small secondary', 'aria-expanded': 'false' }, 'Invites');
-    toggle.addEventListener('click', () => {
-      const open = toggle.getAttribute('aria-expanded') === 'true';
-      toggle.setAttribute('aria-expanded', String(!open));
-      if (open) fill(invites);
-      else drawInvites(invites, chat);
-    });
-    actions.push(toggle);
+  async function refresh() {
+    try {
+      const { invites } = await api.get(base);
+      fill(listed, invites.length ? invites.map((invite) => inviteItem(invite)) : h('li', {}, 'No active invites.'));
+    } catch (error) {
+      // The API decides who manages a chat's invites; its refusal replaces the whole panel.
+      fill(target, failure(error));
+    }
   }
-  if (group && !mine) {
-    actions.push(
-      actionButton('Leave', () => api.post(`/v1/portal/chats/${chat.id}/leave`), {
-        busyLabel: 'Leaving…',
-        region: result,
-        className: 'small secondary',
-        done: () => {
-          announce(`You left ${chat.name}.`);
-          drawList(list, user);
-          return null;
-        },
-      }),
+
+  function inviteItem(invite) {
+    const address = inviteLink(invite.code);
+    const region = resultRegion();
+    const linkField = h('input', { type: 'text', readonly: true, value: address, class: 'invite-link', 'aria-label': `Invite link ${invite.code}` });
+    return h(
+      'li',
+      { 'data-code': invite.code },
+      linkField,
+      h(
+        'p',
+        { class: 'hint' },
+        `Uses: ${invite.uses}${invite.max_uses ? ` of ${invite.max_uses}` : ''}; `,
+        invite.expires_at ? `expires ${dateTime(invite.expires_at)}.` : 'never expires.',
+      ),
+      h(
+        'div',
+        { class: 'actions' },
+        h(
+          'button',
+          {
+            type: 'button',
+            class: 'small',
+            onclick: async () => {
+              linkField.select();
+              try {
+                await navigator.clipboard.writeText(address);
+                showResult(region, 'Link copied.', 'ok');
+              } catch {
+                showResult(region, 'The link is selected: copy it with Ctrl+C (⌘C).', 'ok');
+              }
+            },
+          },
+          'Copy link',
+        ),
+        actionButton(
+          'Revoke',
+          async () => {
+            await api.post(`${base}/${api.segment(invite.code)}/delete`);
+            await refresh();
+          },
+          { className: 'small secondary', busyLabel: 'Revoking…', region: listResult, done: () => 'Invite revoked.' },
+        ),
+      ),
+      region,
     );
   }
-  if (mine) {
-    actions.push(confirmedDelete(chat, result, () => drawList(list, user)));
-  }
-  return h(
-    'li',
-    { 'data-chat-id': chat.id },
-    h(
-      'p',
-      {},
-      h('strong', {}, chat.name),
-      ' ',
-      h('span', { class: 'tag' }, VISIBILITY[chat.visibility] ?? chat.visibility),
-      chat.archived ? h('span', { class: 'tag' }, 'Archived') : null,
-    ),
-    chat.description ? h('p', {}, chat.description) : null,
-    h('p', { class: 'meta' }, chat.owner ? `Owner: ${chat.owner.username}` : `With ${chat.peer?.username ?? 'a stranger'}`),
-    h('div', { class: 'actions' }, actions),
-    result,
-    invites,
-  );
-}
 
-/** Deleting is for good: the button asks once more before it acts. */
-function confirmedDelete(chat, result, after) {
-  const holder = h('span');
-  const ask = h('button', { type: 'button', class: 'small secondary' }, 'Delete chat');
-  ask.addEventListener('click', () => {
-    const confirm = actionButton(`Delete "${chat.name}" for everyone`, () => api.post(`/v1/portal/chats/${chat.id}/delete`), {
-      busyLabel: 'Deleting…',
-      region: result,
-      className: 'small',
-      done: () => {
-        announce(`${chat.name} was deleted.`);
-        after();
-        return null;
-      },
-    });
-    const cancel = h('button', { type: 'button', class: 'small secondary', onclick: () => fill(holder, ask) }, 'Keep it');
-    fill(holder, confirm, ' ', cancel);
-    confirm.focus();
-  });
-  fill(holder, ask);
-  return holder;
-}
-
-async function drawInvites(target, chat) {
-  fill(target, loading('Loading invites…'));
-  let invites;
-  try {
-    ({ invites } = await api.get(`/v1/portal/chats/${chat.id}/invites`));
-  } catch (error) {
-    fill(target, failure(error));
-    return;
-  }
-  const result = resultRegion('result small');
-  const creator = form({
-    className: 'form inline',
-    fields: [
-      field({ label: 'Uses (empty: unlimited)', name: 'max_uses', type: 'number', min: '1', max: '1000000', inputmode: 'numeric' }),
-      field({
-        label: 'Valid for',
-        name: 'expires_at',
-        type: 'select',
-        options: [
-          ['', 'Until revoked'],
-          ['1', '1 hour'],
-          ['24', '1 day'],
-          ['168', '7 days'],
-        ],
-      }),
-    ],
-    submitLabel: 'Create invite',
-    busyLabel: 'Creating…',
-    submit: async ({ max_uses, expires_at }) => {
-      const body = {
-        max_uses: max_uses === '' ? null : Number(max_uses),
-        expires_at: expires_at === '' ? null : new Date(Date.now() + Number(expires_at) * 3600_000).toISOString(),
-      };
-      const invite = await api.post(`/v1/portal/chats/${chat.id}/invites`, body);
-      await drawInvites(target, chat);
-      announce('Invite created. Copy its link and send it to whom you want in the chat.');
-      return invite;
-    },
-  });
   fill(
     target,
-    h('h3', {}, `Invites of ${chat.name}`),
-    invites.length === 0
-      ? h('p', { class: 'hint' }, 'No active invites.')
-      : h('ul', { class: 'list invite-list' }, invites.map((invite) => inviteItem(invite, chat, target, result))),
-    result,
-    creator,
+    h('h4', {}, `Invites of ${chat.name}`),
+    form({
+      className: 'form invite-form',
+      fields: [
+        field({ label: 'Uses (empty: unlimited)', name: 'max_uses', type: 'number', min: '1', max: '1000000', inputmode: 'numeric' }),
+        field({ label: 'Expires', name: 'expires_in', type: 'select', options: EXPIRIES }),
+      ],
+      submitLabel: 'Create invite',
+      busyLabel: 'Creating…',
+      submit: ({ max_uses: maxUses, expires_in: expiresIn }) =>
+        api.post(base, {
+          max_uses: maxUses ? Number(maxUses) : null,
+          expires_at: expiresIn ? new Date(Date.now() + Number(expiresIn) * 1000).toISOString() : null,
+        }),
+      success: (invite) => {
+        refresh();
+        return `Invite created: ${inviteLink(invite.code)}`;
+      },
+    }),
+    listResult,
+    listed,
   );
-}
-
-function inviteItem(invite, chat, target, result) {
-  const address = inviteLink(invite.code);
-  const copy = h('button', { type: 'button', class: 'small secondary' }, 'Copy link');
-  copy.addEventListener('click', async () => {
-    try {
-      await navigator.clipboard.writeText(address);
-      showResult(result, 'Link copied.', 'ok');
-    } catch {
-      // Without clipboard access the link is selected, ready to be copied by hand.
-      const range = document.createRange();
-      range.selectNodeContents(copy.parentElement.querySelector('.invite-link'));
-      getSelection().removeAllRanges();
-      getSelection().addRange(range);
-      showResult(result, 'The link is selected: copy it with your keyboard or menu.', 'ok');
-    }
-  });
-  const revoke = actionButton('Revoke', () => api.post(`/v1/portal/chats/${chat.id}/invites/${encodeURIComponent(invite.code)}/delete`), {
-    busyLabel: 'Revoking…',
-    region: result,
-    className: 'small secondary',
-    done: () => {
-      drawInvites(target, chat).then(() => announce('Invite revoked; its link no longer works.'));
-      return null;
-    },
-  });
-  const limits = [
-    `used ${invite.uses}${invite.max_uses ? ` of ${invite.max_uses}` : ''} times`,
-    invite.expires_at ? `valid until ${dateTime(invite.expires_at)}` : 'valid until revoked',
-  ].join(' · ');
-  return h(
-    'li',
-    { 'data-invite': invite.code },
-    h('p', {}, h('code', { class: 'invite-link' }, address)),
-    h('p', { class: 'meta' }, limits),
-    h('div', { class: 'actions' }, copy, revoke),
-  );
+  await refresh();
 }
