@@ -2,7 +2,8 @@
 // one marked; end one or all others; the places on a small chart drawn here; past sessions.
 
 import * as api from '../api.js';
-import { dateTime, device, endReason, place } from '../format.js';
+import { dateTime, device, place } from '../format.js';
+import { pastSessionsTable } from '../past-sessions.js';
 import { placeChart } from '../place-chart.js';
 import { actionButton, fill, h, loading, resultRegion, section, showResult } from '../ui.js';
 
@@ -46,32 +47,7 @@ async function draw(body) {
       'Past sessions',
       history.length === 0
         ? h('p', {}, 'No ended sessions yet.')
-        : h(
-            'div',
-            { class: 'table-wrap' },
-            h(
-              'table',
-              { id: 'past-sessions' },
-              h('caption', { class: 'visually-hidden' }, 'Ended sessions, most recent first'),
-              h('thead', {}, h('tr', {}, ['Device', 'Address', 'Place', 'Started', 'Ended', 'Why'].map((t) => h('th', { scope: 'col' }, t)))),
-              h(
-                'tbody',
-                {},
-                history.map((s) =>
-                  h(
-                    'tr',
-                    {},
-                    h('td', {}, device(s.user_agent)),
-                    h('td', {}, s.client_ip),
-                    h('td', {}, place(s.geo) ?? 'Unknown'),
-                    h('td', {}, dateTime(s.created_at)),
-                    h('td', {}, dateTime(s.ended_at)),
-                    h('td', {}, endReason(s.end_reason)),
-                  ),
-                ),
-              ),
-            ),
-          ),
+        : pastSessionsTable('past-sessions', 'Ended sessions, most recent first', history),
     ),
   );
 }

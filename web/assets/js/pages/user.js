@@ -4,7 +4,8 @@
 // when the list has entries.
 
 import * as api from '../api.js';
-import { actionName, actionStatus, dateTime, device, endReason, levelName, place, platformName, stateName, tierName } from '../format.js';
+import { actionName, actionStatus, dateTime, levelName, platformName, stateName, tierName } from '../format.js';
+import { pastSessionsTable } from '../past-sessions.js';
 import { placeChart } from '../place-chart.js';
 import { avatar, facts, fill, h, loading, section } from '../ui.js';
 
@@ -86,34 +87,5 @@ function moderation(actions) {
 }
 
 function pastSessions(sessions) {
-  const chart = placeChart(sessions);
-  return section(
-    'Past sessions',
-    chart,
-    h(
-      'div',
-      { class: 'table-wrap' },
-      h(
-        'table',
-        { id: 'user-past-sessions' },
-        h('thead', {}, h('tr', {}, ['Device', 'Address', 'Place', 'Started', 'Ended', 'Why'].map((t) => h('th', { scope: 'col' }, t)))),
-        h(
-          'tbody',
-          {},
-          sessions.map((s) =>
-            h(
-              'tr',
-              {},
-              h('td', {}, device(s.user_agent)),
-              h('td', {}, s.client_ip),
-              h('td', {}, place(s.geo) ?? 'Unknown'),
-              h('td', {}, dateTime(s.created_at)),
-              h('td', {}, dateTime(s.ended_at)),
-              h('td', {}, endReason(s.end_reason)),
-            ),
-          ),
-        ),
-      ),
-    ),
-  );
+  return section('Past sessions', placeChart(sessions), pastSessionsTable('user-past-sessions', 'Past sessions, most recent first', sessions));
 }
