@@ -2,16 +2,8 @@
 // end, and the same numbers as a table for screen readers (the drawing itself is `aria-hidden`).
 // Colours come from the stylesheet (`.chart …`), so the strict style policy holds.
 
-import { h } from './ui.js';
+import { h, svg } from './ui.js';
 
-const SVG = 'http://www.w3.org/2000/svg';
-
-function svg(tag, attributes = {}, text = null) {
-  const node = document.createElementNS(SVG, tag);
-  for (const [name, value] of Object.entries(attributes)) node.setAttribute(name, String(value));
-  if (text !== null) node.textContent = text;
-  return node;
-}
 
 const BAR = 22;
 const GAP = 8;

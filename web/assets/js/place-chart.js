@@ -1,14 +1,7 @@
 // A small chart of where sessions were opened: longitude and latitude on a plain grid
 // (equirectangular), one dot per place, drawn here as SVG — no map tiles, no other host.
 
-const SVG = 'http://www.w3.org/2000/svg';
-
-function svg(tag, attributes = {}, text = null) {
-  const node = document.createElementNS(SVG, tag);
-  for (const [name, value] of Object.entries(attributes)) node.setAttribute(name, String(value));
-  if (text !== null) node.textContent = text;
-  return node;
-}
+import { svg } from './ui.js';
 
 /**
  * The chart of the sessions' places (`geo.lat`/`geo.lon`), or null when none has coordinates.

@@ -5,6 +5,16 @@
 import { ApiError } from './api.js';
 import { duration, dateTime } from './format.js';
 
+const SVG = 'http://www.w3.org/2000/svg';
+
+/** An SVG element (charts drawn by the page) with its attributes and optional text. */
+export function svg(tag, attributes = {}, text = null) {
+  const node = document.createElementNS(SVG, tag);
+  for (const [name, value] of Object.entries(attributes)) node.setAttribute(name, String(value));
+  if (text !== null) node.textContent = text;
+  return node;
+}
+
 /**
  * `h('a', { href: '#/', class: 'x', onclick: fn, 'aria-label': '…' }, 'text', child, …)`.
  * Attributes starting with `on` become listeners; `false`, `null` and `undefined` ones are left
