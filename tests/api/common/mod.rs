@@ -259,6 +259,25 @@ impl TestApp {
     }
 
     /// Serves the app on a loopback port, for clients that need a real connection (WebSocket).
+    /// A node of a deployment on PostgreSQL and Redis that beats every second, as the nodes of
+    /// `ServerProcess::node_of` do, so a node that dies is noticed within three seconds; `None`
+    /// (a loud skip, a failure under CI) without PostgreSQL or Redis.
+    pub async fn beating_node() -> Option<TestApp> {
+        let url = redis_url().await?;
+        let node = TestApp::new(Kind::Postgres, |c| {
+            c.redis_url = Some(url);
+            c.presence.node_beat_s = 1;
+        })
+        .await?;
+        assert!(
+            node.app
+                .ephemeral
+                .wait_connected(std::time::Duration::from_secs(2))
+                .await
+        );
+        Some(node)
+    }
+
     pub async fn listen(&self) -> SocketAddr {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a free port");
         let addr = listener.local_addr().unwrap();

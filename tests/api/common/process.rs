@@ -103,7 +103,6 @@ impl ServerProcess {
         }
     }
 
-    /// SIGTERM, then wait: a graceful stop, which writes out the buffered log lines.
     /// Another node of `t`'s deployment: a real server process on its database and Redis, beating
     /// every second (so its death shows within three seconds), with `extra` environment. It reaches
     /// Redis within a second of starting; until then it keeps its state alone, so this waits.
@@ -123,6 +122,7 @@ impl ServerProcess {
         node
     }
 
+    /// SIGTERM, then wait: a graceful stop, which writes out the buffered log lines.
     pub fn stop(&mut self) {
         self.terminate();
         let _ = self.child.wait();

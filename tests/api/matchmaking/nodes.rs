@@ -52,16 +52,7 @@ async fn a_pair_made_on_one_node_reaches_the_caller_on_the_other() {
 
 #[tokio::test]
 async fn the_participant_of_a_node_that_died_is_recorded_away() {
-    let Some(url) = redis_url().await else { return };
-    let Some(a) = TestApp::new(Kind::Postgres, |c| {
-        c.redis_url = Some(url);
-        c.presence.node_beat_s = 1;
-    })
-    .await
-    else {
-        return;
-    };
-    assert!(a.app.ephemeral.wait_connected(Duration::from_secs(2)).await);
+    let Some(a) = TestApp::beating_node().await else { return };
     let p = People::new(&a).await;
     let (alice_id, alice_token) = p.at("alice", 0).await;
     let (bob_id, bob_token) = p.at("bob", 0).await;

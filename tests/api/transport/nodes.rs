@@ -238,16 +238,7 @@ async fn without_redis_each_node_serves_its_own_connections() {
 
 #[tokio::test]
 async fn the_devices_of_a_node_that_died_leave_their_rooms() {
-    let Some(url) = redis_url().await else { return };
-    let Some(a) = TestApp::new(Kind::Postgres, |c| {
-        c.redis_url = Some(url);
-        c.presence.node_beat_s = 1;
-    })
-    .await
-    else {
-        return;
-    };
-    assert!(a.app.ephemeral.wait_connected(Duration::from_secs(2)).await);
+    let Some(a) = TestApp::beating_node().await else { return };
     let p = People::new(&a).await;
     let (chat_id, (alice_id, alice_token), (bob_id, bob_token)) = alice_and_bob(&p).await;
     let mut alice = Device::ready(&a, a.listen().await, alice_id, &alice_token).await;
