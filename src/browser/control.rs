@@ -681,3 +681,999 @@ fn check_may_displace(actor_facts: &UserFacts, host: i64, facts: &Facts) -> Resu
         Err(ControlError::Hierarchy)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const OWNER: i64 = 1;
+    const STAFF: i64 = 2;
+    const MOD: i64 = 3;
+    const ALICE: i64 = 7;
+    const BOB: i64 = 9;
+    const CAROL: i64 = 11;
+    const DAVE: i64 = 13;
+    const NOW: i64 = 1_000_000_000;
+    const GRACE: i64 = 10_000_000;
+
+    fn open() -> ChatSettings {
+        ChatSettings {
+            allow_control_requests: true,
+            locked_controls: false,
+            implicit_hosting: false,
+            inactive_cursors: false,
+        }
+    }
+
+    fn member(level: Level) -> UserFacts {
+        UserFacts {
+            level,
+            manager: false,
+            is_owner: false,
+            may_control: Ok(()),
+        }
+    }
+
+    fn staff(level: Level) -> UserFacts {
+        UserFacts {
+            manager: true,
+            ..member(level)
+        }
+    }
+
+    fn denied(facts: UserFacts, denial: ControlDenial) -> UserFacts {
+        UserFacts {
+            may_control: Err(denial),
+            ..facts
+        }
+    }
+
+    /// A public chat owned by a User (OWNER); STAFF is an Admin and MOD a Moderator who manage it
+    /// by outranking the owner; the others are plain users.
+    fn facts() -> Facts {
+        Facts::new(OWNER)
+            .with(
+                OWNER,
+                UserFacts {
+                    manager: true,
+                    is_owner: true,
+                    ..member(Level::User)
+                },
+            )
+            .with(STAFF, staff(Level::Admin))
+            .with(MOD, staff(Level::Moderator))
+            .with(ALICE, member(Level::User))
+            .with(BOB, member(Level::User))
+            .with(CAROL, member(Level::User))
+            .with(DAVE, member(Level::User))
+    }
+
+    fn facts_with(user_id: i64, user_facts: UserFacts) -> Facts {
+        facts().with(user_id, user_facts)
+    }
+
+    fn muted() -> ControlDenial {
+        ControlDenial::ChatMuted { ttl: 30 }
+    }
+
+    fn state(settings: ChatSettings, viewers: &[i64], host: Option<i64>, queue: &[i64]) -> ControlState {
+        ControlState {
+            settings,
+            viewers: viewers.to_vec(),
+            host,
+            host_away_until: None,
+            queue: queue.to_vec(),
+        }
+    }
+
+    fn everyone() -> Vec<i64> {
+        vec![OWNER, STAFF, MOD, ALICE, BOB, CAROL, DAVE]
+    }
+
+    fn allowed(result: Result<Outcome, ControlError>) -> Outcome {
+        result.expect("the event is allowed")
+    }
+
+    fn assert_control(outcome: &Outcome, reason: ChangeReason, host: Option<i64>, queue: &[i64]) {
+        assert_eq!(outcome.reason, reason);
+        assert_eq!(outcome.changed, reason != ChangeReason::Unchanged);
+        assert_eq!(outcome.host(), host);
+        assert_eq!(outcome.queue(), queue);
+    }
+
+    // ---- control:request ----
+
+    #[test]
+    fn request_makes_the_asker_host_when_control_is_free_and_nobody_waits() {
+        let before = state(open(), &everyone(), None, &[]);
+        let outcome = allowed(before.request(BOB, &facts(), true));
+        assert_control(&outcome, ChangeReason::Request, Some(BOB), &[]);
+        assert_eq!(outcome.by, Some(BOB));
+        assert_eq!(outcome.cursors_gone, vec![BOB]);
+        assert_eq!(outcome.override_audit, None);
+    }
+
+    #[test]
+    fn request_joins_the_end_of_the_queue_when_someone_is_host() {
+        let before = state(open(), &everyone(), Some(ALICE), &[CAROL]);
+        let outcome = allowed(before.request(BOB, &facts(), true));
+        assert_control(&outcome, ChangeReason::Request, Some(ALICE), &[CAROL, BOB]);
+        assert!(outcome.cursors_gone.is_empty());
+    }
+
+    #[test]
+    fn request_waits_while_controls_are_locked_even_when_control_is_free() {
+        let locked = ChatSettings {
+            locked_controls: true,
+            ..open()
+        };
+        let outcome = allowed(state(locked, &everyone(), None, &[]).request(BOB, &facts(), true));
+        assert_control(&outcome, ChangeReason::Request, None, &[BOB]);
+    }
+
+    #[test]
+    fn request_by_the_host_or_a_queued_user_changes_nothing() {
+        let before = state(open(), &everyone(), Some(ALICE), &[BOB]);
+        for asker in [ALICE, BOB] {
+            let outcome = allowed(before.request(asker, &facts(), true));
+            assert_control(&outcome, ChangeReason::Unchanged, Some(ALICE), &[BOB]);
+            assert_eq!(outcome.by, Some(asker));
+            assert_eq!(outcome.state, before);
+        }
+    }
+
+    #[test]
+    fn request_checks_run_in_the_table_order() {
+        let disabled = ChatSettings {
+            allow_control_requests: false,
+            ..open()
+        };
+        let before = state(disabled, &[OWNER, ALICE, BOB], None, &[]);
+        // Not a viewer comes first of all.
+        assert_eq!(before.request(CAROL, &facts(), false), Err(ControlError::NotViewing));
+        // The mute answers before the disabled requests and the stopped machine.
+        let bob_muted = facts_with(BOB, denied(member(Level::User), muted()));
+        assert_eq!(
+            before.request(BOB, &bob_muted, false),
+            Err(ControlError::ChatMuted { ttl: 30 })
+        );
+        let hard = ControlDenial::HardMuted { expires_at: Some(NOW) };
+        let bob_hard_muted = facts_with(BOB, denied(member(Level::User), hard));
+        assert_eq!(
+            before.request(BOB, &bob_hard_muted, false),
+            Err(ControlError::HardMuted { expires_at: Some(NOW) })
+        );
+        let bob_outsider = facts_with(BOB, denied(member(Level::User), ControlDenial::PrivateChatNonMember));
+        assert_eq!(
+            before.request(BOB, &bob_outsider, false),
+            Err(ControlError::Forbidden(MESSAGE_PRIVATE_CHAT_NON_MEMBER))
+        );
+        // Then the setting, then the machine.
+        assert_eq!(
+            before.request(BOB, &facts(), false),
+            Err(ControlError::ControlRequestsDisabled)
+        );
+        let enabled = state(open(), &[OWNER, ALICE, BOB], None, &[]);
+        assert_eq!(
+            enabled.request(BOB, &facts(), false),
+            Err(ControlError::BrowserNotRunning)
+        );
+    }
+
+    #[test]
+    fn managers_may_ask_while_requests_are_turned_off() {
+        let disabled = ChatSettings {
+            allow_control_requests: false,
+            ..open()
+        };
+        let before = state(disabled, &everyone(), Some(ALICE), &[]);
+        let outcome = allowed(before.request(OWNER, &facts(), true));
+        assert_control(&outcome, ChangeReason::Request, Some(ALICE), &[OWNER]);
+        assert_eq!(
+            before.request(OWNER, &facts(), false),
+            Err(ControlError::BrowserNotRunning)
+        );
+    }
+
+    #[test]
+    fn an_actor_without_facts_may_not_control() {
+        let before = state(open(), &[99], None, &[]);
+        assert_eq!(
+            before.request(99, &facts(), true),
+            Err(ControlError::Forbidden(MESSAGE_PRIVATE_CHAT_NON_MEMBER))
+        );
+    }
+
+    // ---- control:cancel ----
+
+    #[test]
+    fn cancel_leaves_the_queue_and_otherwise_changes_nothing() {
+        let before = state(open(), &everyone(), Some(ALICE), &[BOB, CAROL]);
+        let outcome = allowed(before.cancel(BOB, true));
+        assert_control(&outcome, ChangeReason::Cancel, Some(ALICE), &[CAROL]);
+        assert_eq!(outcome.by, Some(BOB));
+        let outcome = allowed(before.cancel(DAVE, true));
+        assert_control(&outcome, ChangeReason::Unchanged, Some(ALICE), &[BOB, CAROL]);
+        assert_eq!(before.cancel(BOB, false), Err(ControlError::BrowserNotRunning));
+    }
+
+    // ---- control:release and §8.3 ----
+
+    #[test]
+    fn release_checks_the_host_before_the_machine() {
+        let before = state(open(), &everyone(), Some(ALICE), &[]);
+        assert_eq!(before.release(BOB, &facts(), false), Err(ControlError::NotHost));
+        assert_eq!(
+            before.release(ALICE, &facts(), false),
+            Err(ControlError::BrowserNotRunning)
+        );
+    }
+
+    #[test]
+    fn release_hands_control_to_the_first_in_line_who_still_may_control() {
+        let before = state(open(), &everyone(), Some(ALICE), &[BOB, CAROL, DAVE]);
+        let bob_muted = facts_with(BOB, denied(member(Level::User), muted()));
+        let outcome = allowed(before.release(ALICE, &bob_muted, true));
+        // Bob no longer may control: he leaves the queue and Carol, next, becomes host.
+        assert_control(&outcome, ChangeReason::Release, Some(CAROL), &[DAVE]);
+        assert_eq!(outcome.cursors_gone, vec![ALICE, CAROL]);
+        assert_eq!(outcome.override_audit, None);
+    }
+
+    #[test]
+    fn release_skips_queued_users_who_no_longer_view() {
+        let before = state(open(), &[ALICE, CAROL], Some(ALICE), &[BOB, CAROL]);
+        let outcome = allowed(before.release(ALICE, &facts(), true));
+        assert_control(&outcome, ChangeReason::Release, Some(CAROL), &[]);
+    }
+
+    #[test]
+    fn with_locked_controls_control_stays_free_and_the_queue_waits() {
+        let locked = ChatSettings {
+            locked_controls: true,
+            implicit_hosting: true,
+            ..open()
+        };
+        let before = state(locked, &everyone(), Some(ALICE), &[BOB]);
+        let outcome = allowed(before.release(ALICE, &facts(), true));
+        assert_control(&outcome, ChangeReason::Release, None, &[BOB]);
+    }
+
+    #[test]
+    fn without_queue_or_implicit_hosting_control_stays_free() {
+        let before = state(open(), &everyone(), Some(ALICE), &[]);
+        let outcome = allowed(before.release(ALICE, &facts(), true));
+        assert_control(&outcome, ChangeReason::Release, None, &[]);
+        assert_eq!(outcome.cursors_gone, vec![ALICE]);
+    }
+
+    #[test]
+    fn implicit_hosting_passes_over_the_releaser_once() {
+        let implicit = ChatSettings {
+            implicit_hosting: true,
+            ..open()
+        };
+        // Alice started viewing first and releases: Bob, the next earliest who may control, gets it.
+        let before = state(implicit, &[ALICE, BOB, CAROL], Some(ALICE), &[]);
+        let carol_first = facts_with(BOB, denied(member(Level::User), muted()));
+        let outcome = allowed(before.release(ALICE, &facts(), true));
+        assert_control(&outcome, ChangeReason::Release, Some(BOB), &[]);
+        // Earliest who may control: a muted Bob is skipped too.
+        let outcome_skipping_bob = allowed(before.release(ALICE, &carol_first, true));
+        assert_eq!(outcome_skipping_bob.host(), Some(CAROL));
+        // Only once: when Bob releases in turn, Alice is the earliest again.
+        let outcome = allowed(outcome.state.release(BOB, &facts(), true));
+        assert_eq!(outcome.host(), Some(ALICE));
+        // Alone, the releaser is passed over and control stays free.
+        let alone = state(implicit, &[ALICE], Some(ALICE), &[]);
+        assert_eq!(allowed(alone.release(ALICE, &facts(), true)).host(), None);
+    }
+
+    #[test]
+    fn the_queue_comes_before_implicit_hosting() {
+        let implicit = ChatSettings {
+            implicit_hosting: true,
+            ..open()
+        };
+        let before = state(implicit, &[ALICE, BOB, CAROL], Some(ALICE), &[CAROL]);
+        let outcome = allowed(before.release(ALICE, &facts(), true));
+        assert_control(&outcome, ChangeReason::Release, Some(CAROL), &[]);
+    }
+
+    // ---- control:grant ----
+
+    #[test]
+    fn grant_checks_run_in_the_table_order() {
+        let locked = ChatSettings {
+            locked_controls: true,
+            ..open()
+        };
+        let viewers = [OWNER, STAFF, MOD, ALICE, BOB, CAROL];
+        // Neither host nor manager: NOT_HOST, before the lock and everything after it.
+        let before = state(locked, &viewers, Some(ALICE), &[]);
+        assert_eq!(before.grant(BOB, DAVE, &facts(), false), Err(ControlError::NotHost));
+        // A host who is no manager, while controls are locked.
+        assert_eq!(
+            before.grant(ALICE, DAVE, &facts(), false),
+            Err(ControlError::ControlsLocked)
+        );
+        // A manager passes the lock; the target must view (Dave does not) ...
+        assert_eq!(
+            before.grant(STAFF, DAVE, &facts(), false),
+            Err(ControlError::NotViewing)
+        );
+        // ... and may control, answered about the target.
+        let bob_muted = facts_with(BOB, denied(member(Level::User), muted()));
+        assert_eq!(
+            before.grant(STAFF, BOB, &bob_muted, false),
+            Err(ControlError::Forbidden(MESSAGE_TARGET_MAY_NOT_CONTROL))
+        );
+        // The owner as host before the hierarchy, and both before the machine.
+        let owner_hosts = state(locked, &viewers, Some(OWNER), &[]);
+        assert_eq!(
+            owner_hosts.grant(STAFF, BOB, &facts(), false),
+            Err(ControlError::ChatOwnerTarget)
+        );
+        let admin_hosts = state(locked, &viewers, Some(STAFF), &[]);
+        assert_eq!(
+            admin_hosts.grant(MOD, BOB, &facts(), false),
+            Err(ControlError::Hierarchy)
+        );
+        assert_eq!(
+            before.grant(STAFF, BOB, &facts(), false),
+            Err(ControlError::BrowserNotRunning)
+        );
+    }
+
+    #[test]
+    fn a_target_may_not_control_for_any_of_the_three_reasons() {
+        let before = state(open(), &everyone(), Some(ALICE), &[]);
+        let denials = [
+            ControlDenial::PrivateChatNonMember,
+            muted(),
+            ControlDenial::HardMuted { expires_at: None },
+        ];
+        for denial in denials {
+            let bob_denied = facts_with(BOB, denied(member(Level::User), denial));
+            assert_eq!(
+                before.grant(ALICE, BOB, &bob_denied, true),
+                Err(ControlError::Forbidden(MESSAGE_TARGET_MAY_NOT_CONTROL))
+            );
+        }
+    }
+
+    #[test]
+    fn the_host_grants_control_and_becomes_a_plain_viewer() {
+        let before = state(open(), &everyone(), Some(ALICE), &[CAROL, BOB]);
+        let outcome = allowed(before.grant(ALICE, BOB, &facts(), true));
+        assert_control(&outcome, ChangeReason::Grant, Some(BOB), &[CAROL]);
+        assert!(!outcome.state.is_queued(ALICE));
+        assert_eq!(outcome.cursors_gone, vec![ALICE, BOB]);
+        // A host handing control on is not audited (§13).
+        assert_eq!(outcome.override_audit, None);
+    }
+
+    #[test]
+    fn granting_to_the_host_changes_nothing() {
+        let before = state(open(), &everyone(), Some(ALICE), &[]);
+        let outcome = allowed(before.grant(ALICE, ALICE, &facts(), true));
+        assert_control(&outcome, ChangeReason::Unchanged, Some(ALICE), &[]);
+        let outcome = allowed(before.grant(STAFF, ALICE, &facts(), true));
+        assert_control(&outcome, ChangeReason::Unchanged, Some(ALICE), &[]);
+        assert_eq!(outcome.override_audit, None);
+    }
+
+    #[test]
+    fn a_manager_grants_while_controls_are_locked_and_is_audited() {
+        let locked = ChatSettings {
+            locked_controls: true,
+            ..open()
+        };
+        let before = state(locked, &everyone(), Some(ALICE), &[BOB]);
+        let outcome = allowed(before.grant(STAFF, BOB, &facts(), true));
+        assert_control(&outcome, ChangeReason::Grant, Some(BOB), &[]);
+        assert_eq!(
+            outcome.override_audit,
+            Some(OverrideAudit {
+                action: OverrideAction::Grant,
+                from_user_id: Some(ALICE),
+                to_user_id: Some(BOB),
+            })
+        );
+        // Free control granted by staff: from nobody.
+        let free = state(locked, &everyone(), None, &[BOB]);
+        let outcome = allowed(free.grant(STAFF, BOB, &facts(), true));
+        assert_eq!(
+            outcome.override_audit,
+            Some(OverrideAudit {
+                action: OverrideAction::Grant,
+                from_user_id: None,
+                to_user_id: Some(BOB),
+            })
+        );
+    }
+
+    #[test]
+    fn the_owner_and_a_managing_host_are_not_audited_when_granting() {
+        let before = state(open(), &everyone(), Some(ALICE), &[]);
+        assert_eq!(allowed(before.grant(OWNER, BOB, &facts(), true)).override_audit, None);
+        let staff_hosts = state(open(), &everyone(), Some(STAFF), &[]);
+        let outcome = allowed(staff_hosts.grant(STAFF, BOB, &facts(), true));
+        assert_eq!(outcome.host(), Some(BOB));
+        assert_eq!(outcome.override_audit, None);
+    }
+
+    #[test]
+    fn a_grant_over_an_away_host_ends_the_grace() {
+        let away = allowed(state(open(), &everyone(), Some(ALICE), &[]).request(BOB, &facts(), true)).state;
+        let away = away.viewer_left(ALICE, NOW, GRACE).state;
+        assert_eq!(away.host_away_until(), Some(NOW + GRACE));
+        let outcome = allowed(away.grant(STAFF, BOB, &facts(), true));
+        assert_control(&outcome, ChangeReason::Grant, Some(BOB), &[]);
+        assert_eq!(outcome.host_away_until(), None);
+    }
+
+    // ---- control:take ----
+
+    #[test]
+    fn take_checks_run_in_the_table_order() {
+        let before = state(open(), &everyone(), Some(OWNER), &[]);
+        assert_eq!(
+            before.take(ALICE, &facts(), false),
+            Err(ControlError::NotChatModerator(MESSAGE_TAKE_NEEDS_MANAGER))
+        );
+        let staff_muted = facts_with(STAFF, denied(staff(Level::Admin), muted()));
+        assert_eq!(
+            before.take(STAFF, &staff_muted, false),
+            Err(ControlError::ChatMuted { ttl: 30 })
+        );
+        let not_viewing = state(open(), &[OWNER], Some(OWNER), &[]);
+        assert_eq!(not_viewing.take(STAFF, &facts(), false), Err(ControlError::NotViewing));
+        assert_eq!(before.take(STAFF, &facts(), false), Err(ControlError::ChatOwnerTarget));
+        let admin_hosts = state(open(), &everyone(), Some(STAFF), &[]);
+        assert_eq!(admin_hosts.take(MOD, &facts(), false), Err(ControlError::Hierarchy));
+        let alice_hosts = state(open(), &everyone(), Some(ALICE), &[]);
+        assert_eq!(
+            alice_hosts.take(MOD, &facts(), false),
+            Err(ControlError::BrowserNotRunning)
+        );
+    }
+
+    #[test]
+    fn take_makes_the_manager_host_at_once_and_is_audited_for_staff() {
+        let before = state(open(), &everyone(), Some(ALICE), &[BOB, MOD]);
+        let outcome = allowed(before.take(MOD, &facts(), true));
+        assert_control(&outcome, ChangeReason::Take, Some(MOD), &[BOB]);
+        assert!(!outcome.state.is_queued(ALICE));
+        assert_eq!(outcome.cursors_gone, vec![ALICE, MOD]);
+        assert_eq!(
+            outcome.override_audit,
+            Some(OverrideAudit {
+                action: OverrideAction::Take,
+                from_user_id: Some(ALICE),
+                to_user_id: Some(MOD),
+            })
+        );
+        // Taking free control is audited too (§13 decision).
+        let free = state(open(), &everyone(), None, &[]);
+        let outcome = allowed(free.take(STAFF, &facts(), true));
+        assert_eq!(
+            outcome.override_audit,
+            Some(OverrideAudit {
+                action: OverrideAction::Take,
+                from_user_id: None,
+                to_user_id: Some(STAFF),
+            })
+        );
+    }
+
+    #[test]
+    fn take_by_the_host_changes_nothing_and_is_not_audited() {
+        let before = state(open(), &everyone(), Some(STAFF), &[]);
+        let outcome = allowed(before.take(STAFF, &facts(), true));
+        assert_control(&outcome, ChangeReason::Unchanged, Some(STAFF), &[]);
+        assert_eq!(outcome.override_audit, None);
+    }
+
+    #[test]
+    fn the_owner_takes_from_peers_and_lower_users_and_is_not_audited() {
+        let before = state(open(), &everyone(), Some(ALICE), &[]);
+        let outcome = allowed(before.take(OWNER, &facts(), true));
+        assert_eq!(outcome.host(), Some(OWNER));
+        assert_eq!(outcome.override_audit, None);
+        // A host above the owner's own level is out of reach.
+        let above = facts_with(ALICE, member(Level::Moderator));
+        assert_eq!(before.take(OWNER, &above, true), Err(ControlError::Hierarchy));
+    }
+
+    #[test]
+    fn other_managers_need_the_rank_ladder_against_the_host() {
+        let before = state(open(), &everyone(), Some(ALICE), &[]);
+        // A Moderator on a Moderator host: can_act_on fails, as the owner's rule would not.
+        let alice_moderator = facts_with(ALICE, member(Level::Moderator));
+        assert_eq!(before.take(MOD, &alice_moderator, true), Err(ControlError::Hierarchy));
+        assert!(before.take(STAFF, &alice_moderator, true).is_ok());
+        // Owners act on Owners.
+        let owners = facts_with(STAFF, staff(Level::Owner)).with(ALICE, member(Level::Owner));
+        assert!(before.take(STAFF, &owners, true).is_ok());
+        // A host whose facts were not read is not displaced.
+        let mut unknown_host = facts();
+        unknown_host.users.remove(&ALICE);
+        assert_eq!(before.take(STAFF, &unknown_host, true), Err(ControlError::Hierarchy));
+    }
+
+    #[test]
+    fn the_owner_as_host_cannot_be_displaced_by_anyone() {
+        let before = state(open(), &everyone(), Some(OWNER), &[]);
+        let top = facts_with(STAFF, staff(Level::Owner));
+        assert_eq!(before.take(STAFF, &top, true), Err(ControlError::ChatOwnerTarget));
+        assert_eq!(before.revoke(STAFF, &top, true), Err(ControlError::ChatOwnerTarget));
+        assert_eq!(before.grant(STAFF, BOB, &top, true), Err(ControlError::ChatOwnerTarget));
+        // The owner may hand control on themself.
+        assert_eq!(allowed(before.grant(OWNER, BOB, &top, true)).host(), Some(BOB));
+    }
+
+    // ---- control:revoke ----
+
+    #[test]
+    fn revoke_checks_run_in_the_table_order() {
+        let owner_hosts = state(open(), &everyone(), Some(OWNER), &[]);
+        assert_eq!(
+            owner_hosts.revoke(ALICE, &facts(), false),
+            Err(ControlError::NotChatModerator(MESSAGE_REVOKE_NEEDS_MANAGER))
+        );
+        assert_eq!(
+            owner_hosts.revoke(STAFF, &facts(), false),
+            Err(ControlError::ChatOwnerTarget)
+        );
+        let admin_hosts = state(open(), &everyone(), Some(STAFF), &[]);
+        assert_eq!(admin_hosts.revoke(MOD, &facts(), false), Err(ControlError::Hierarchy));
+        assert_eq!(
+            admin_hosts.revoke(STAFF, &facts(), false),
+            Err(ControlError::BrowserNotRunning)
+        );
+        // A muted manager may still revoke: revoking is not controlling.
+        let staff_muted = facts_with(STAFF, denied(staff(Level::Admin), muted()));
+        let alice_hosts = state(open(), &everyone(), Some(ALICE), &[]);
+        assert!(alice_hosts.revoke(STAFF, &staff_muted, true).is_ok());
+    }
+
+    #[test]
+    fn revoke_without_a_host_changes_nothing() {
+        let before = state(open(), &everyone(), None, &[]);
+        let outcome = allowed(before.revoke(STAFF, &facts(), true));
+        assert_control(&outcome, ChangeReason::Unchanged, None, &[]);
+        assert_eq!(outcome.override_audit, None);
+    }
+
+    #[test]
+    fn revoke_frees_control_passing_over_the_removed_host_and_is_audited() {
+        let implicit = ChatSettings {
+            implicit_hosting: true,
+            ..open()
+        };
+        let before = state(implicit, &[ALICE, STAFF, BOB], Some(ALICE), &[]);
+        let outcome = allowed(before.revoke(STAFF, &facts(), true));
+        // Alice viewed first but is passed over; Staff, next, gets control by implicit hosting.
+        assert_control(&outcome, ChangeReason::Revoke, Some(STAFF), &[]);
+        assert_eq!(
+            outcome.override_audit,
+            Some(OverrideAudit {
+                action: OverrideAction::Revoke,
+                from_user_id: Some(ALICE),
+                to_user_id: Some(STAFF),
+            })
+        );
+        // With a queue, the first in line gets it.
+        let queued = state(open(), &everyone(), Some(ALICE), &[BOB]);
+        let outcome = allowed(queued.revoke(MOD, &facts(), true));
+        assert_control(&outcome, ChangeReason::Revoke, Some(BOB), &[]);
+        assert_eq!(outcome.override_audit.map(|audit| audit.to_user_id), Some(Some(BOB)));
+    }
+
+    #[test]
+    fn revoking_oneself_is_a_release_and_is_not_audited() {
+        let before = state(open(), &everyone(), Some(STAFF), &[BOB]);
+        let outcome = allowed(before.revoke(STAFF, &facts(), true));
+        assert_control(&outcome, ChangeReason::Revoke, Some(BOB), &[]);
+        assert_eq!(outcome.override_audit, None);
+    }
+
+    #[test]
+    fn the_owner_revoking_is_not_audited() {
+        let before = state(open(), &everyone(), Some(ALICE), &[]);
+        let outcome = allowed(before.revoke(OWNER, &facts(), true));
+        assert_control(&outcome, ChangeReason::Revoke, None, &[]);
+        assert_eq!(outcome.override_audit, None);
+    }
+
+    // ---- arrivals, running, implicit hosting (§8.3) ----
+
+    #[test]
+    fn implicit_hosting_makes_an_arriving_viewer_host_while_control_is_free() {
+        let implicit = ChatSettings {
+            implicit_hosting: true,
+            ..open()
+        };
+        let before = state(implicit, &[], None, &[]);
+        let outcome = before.viewer_joined(ALICE, NOW, &facts(), true);
+        assert_control(&outcome, ChangeReason::Implicit, Some(ALICE), &[]);
+        assert_eq!(outcome.by, None);
+        assert_eq!(outcome.state.viewers(), &[ALICE]);
+        // The next arrival finds control taken.
+        let outcome = outcome.state.viewer_joined(BOB, NOW, &facts(), true);
+        assert_control(&outcome, ChangeReason::Unchanged, Some(ALICE), &[]);
+        assert_eq!(outcome.state.viewers(), &[ALICE, BOB]);
+    }
+
+    #[test]
+    fn an_arrival_takes_no_control_when_implicit_hosting_may_not_act() {
+        let implicit = ChatSettings {
+            implicit_hosting: true,
+            ..open()
+        };
+        let locked = ChatSettings {
+            locked_controls: true,
+            ..implicit
+        };
+        let alice_muted = facts_with(ALICE, denied(member(Level::User), muted()));
+        let cases = [
+            (state(open(), &[], None, &[]), facts(), true),
+            (state(locked, &[], None, &[]), facts(), true),
+            (state(implicit, &[], None, &[]), facts(), false),
+            (state(implicit, &[], None, &[]), alice_muted, true),
+        ];
+        for (before, facts, running) in cases {
+            let outcome = before.viewer_joined(ALICE, NOW, &facts, running);
+            assert_control(&outcome, ChangeReason::Unchanged, None, &[]);
+            assert!(outcome.state.is_viewer(ALICE));
+        }
+    }
+
+    #[test]
+    fn viewers_stay_in_the_order_their_viewing_started() {
+        let before = state(open(), &[BOB], None, &[]);
+        let state = before.viewer_joined(ALICE, NOW, &facts(), true).state;
+        let state = state.viewer_joined(BOB, NOW, &facts(), true).state;
+        assert_eq!(state.viewers(), &[BOB, ALICE]);
+        let state = state.viewer_left(BOB, NOW, GRACE).state;
+        let state = state.viewer_joined(BOB, NOW, &facts(), true).state;
+        assert_eq!(state.viewers(), &[ALICE, BOB]);
+    }
+
+    #[test]
+    fn a_machine_that_becomes_running_fills_free_control_implicitly() {
+        let implicit = ChatSettings {
+            implicit_hosting: true,
+            ..open()
+        };
+        let alice_muted = facts_with(ALICE, denied(member(Level::User), muted()));
+        let before = state(implicit, &[ALICE, BOB, CAROL], None, &[]);
+        let outcome = before.machine_became_running(&alice_muted);
+        assert_control(&outcome, ChangeReason::Implicit, Some(BOB), &[]);
+        assert_eq!(outcome.by, None);
+        let without = state(open(), &[ALICE, BOB], None, &[]);
+        assert_control(
+            &without.machine_became_running(&facts()),
+            ChangeReason::Unchanged,
+            None,
+            &[],
+        );
+    }
+
+    // ---- settings (§8.4) ----
+
+    #[test]
+    fn turning_requests_off_sends_queued_non_managers_away() {
+        let before = state(open(), &everyone(), Some(ALICE), &[BOB, MOD, CAROL]);
+        let off = ChatSettings {
+            allow_control_requests: false,
+            ..open()
+        };
+        let outcome = before.change_settings(off, Some(OWNER), &facts(), true);
+        assert_control(&outcome, ChangeReason::Settings, Some(ALICE), &[MOD]);
+        assert_eq!(outcome.by, Some(OWNER));
+        assert_eq!(outcome.state.settings(), off);
+    }
+
+    #[test]
+    fn locking_moves_nothing_and_unlocking_fills_free_control() {
+        let before = state(open(), &everyone(), None, &[]);
+        let locked = ChatSettings {
+            locked_controls: true,
+            ..open()
+        };
+        let outcome = before.change_settings(locked, Some(OWNER), &facts(), true);
+        assert_control(&outcome, ChangeReason::Unchanged, None, &[]);
+        assert_eq!(outcome.state.settings(), locked);
+        // While locked a request waits; unlocking hands control to the first in line.
+        let waiting = allowed(outcome.state.request(BOB, &facts(), true)).state;
+        let waiting = allowed(waiting.request(CAROL, &facts(), true)).state;
+        assert_eq!(waiting.queue(), &[BOB, CAROL]);
+        let outcome = waiting.change_settings(open(), Some(OWNER), &facts(), true);
+        assert_control(&outcome, ChangeReason::Settings, Some(BOB), &[CAROL]);
+        // Unlocking with a host changes nothing.
+        let hosted = state(locked, &everyone(), Some(ALICE), &[BOB]);
+        let outcome = hosted.change_settings(open(), Some(OWNER), &facts(), true);
+        assert_control(&outcome, ChangeReason::Unchanged, Some(ALICE), &[BOB]);
+    }
+
+    #[test]
+    fn unlocking_with_implicit_hosting_and_nobody_waiting_picks_the_earliest_viewer() {
+        let locked_implicit = ChatSettings {
+            locked_controls: true,
+            implicit_hosting: true,
+            ..open()
+        };
+        let before = state(locked_implicit, &[CAROL, ALICE], None, &[]);
+        let unlocked = ChatSettings {
+            locked_controls: false,
+            ..locked_implicit
+        };
+        let outcome = before.change_settings(unlocked, Some(OWNER), &facts(), true);
+        assert_control(&outcome, ChangeReason::Settings, Some(CAROL), &[]);
+    }
+
+    #[test]
+    fn switching_implicit_hosting_on_fills_free_control_only() {
+        let on = ChatSettings {
+            implicit_hosting: true,
+            ..open()
+        };
+        let free = state(open(), &[ALICE, BOB], None, &[]);
+        let outcome = free.change_settings(on, Some(STAFF), &facts(), true);
+        assert_control(&outcome, ChangeReason::Settings, Some(ALICE), &[]);
+        assert_eq!(outcome.by, Some(STAFF));
+        let hosted = state(open(), &[ALICE, BOB], Some(BOB), &[]);
+        let outcome = hosted.change_settings(on, Some(STAFF), &facts(), true);
+        assert_control(&outcome, ChangeReason::Unchanged, Some(BOB), &[]);
+        let stopped = free.change_settings(on, Some(STAFF), &facts(), false);
+        assert_control(&stopped, ChangeReason::Unchanged, None, &[]);
+    }
+
+    #[test]
+    fn switching_inactive_cursors_off_hides_the_viewers_cursors() {
+        let shown = ChatSettings {
+            inactive_cursors: true,
+            ..open()
+        };
+        let before = state(shown, &everyone(), Some(ALICE), &[]);
+        let outcome = before.change_settings(open(), Some(OWNER), &facts(), true);
+        assert!(outcome.viewer_cursors_hidden);
+        assert!(!outcome.changed);
+        let outcome = state(open(), &everyone(), Some(ALICE), &[]).change_settings(shown, None, &facts(), true);
+        assert!(!outcome.viewer_cursors_hidden);
+    }
+
+    // ---- leaving, grace, removal (§8.5) ----
+
+    #[test]
+    fn a_queued_viewer_who_leaves_leaves_the_queue() {
+        let before = state(open(), &everyone(), Some(ALICE), &[BOB, CAROL]);
+        let outcome = before.viewer_left(BOB, NOW, GRACE);
+        assert_control(&outcome, ChangeReason::Disconnected, Some(ALICE), &[CAROL]);
+        assert!(!outcome.state.is_viewer(BOB));
+        let outcome = before.viewer_left(DAVE, NOW, GRACE);
+        assert_control(&outcome, ChangeReason::Unchanged, Some(ALICE), &[BOB, CAROL]);
+    }
+
+    #[test]
+    fn a_host_who_leaves_keeps_control_for_the_grace_and_may_return() {
+        let before = state(open(), &everyone(), Some(ALICE), &[BOB]);
+        let away = before.viewer_left(ALICE, NOW, GRACE);
+        assert_control(&away, ChangeReason::Away, Some(ALICE), &[BOB]);
+        assert_eq!(away.host_away_until(), Some(NOW + GRACE));
+        assert!(away.cursors_gone.is_empty());
+        // The grace runs: nothing yet.
+        let early = away.state.expire_grace(NOW + GRACE - 1, &facts());
+        assert_control(&early, ChangeReason::Unchanged, Some(ALICE), &[BOB]);
+        // Back within it.
+        let back = away.state.viewer_joined(ALICE, NOW + GRACE - 1, &facts(), true);
+        assert_control(&back, ChangeReason::Returned, Some(ALICE), &[BOB]);
+        assert_eq!(back.host_away_until(), None);
+        assert_eq!(back.by, None);
+    }
+
+    #[test]
+    fn a_grace_that_runs_out_frees_control_and_passes_the_host_over() {
+        let implicit = ChatSettings {
+            implicit_hosting: true,
+            ..open()
+        };
+        let away = state(implicit, &[ALICE, BOB], Some(ALICE), &[])
+            .viewer_left(ALICE, NOW, GRACE)
+            .state;
+        let outcome = away.expire_grace(NOW + GRACE, &facts());
+        assert_control(&outcome, ChangeReason::Disconnected, Some(BOB), &[]);
+        assert_eq!(outcome.host_away_until(), None);
+        assert_eq!(outcome.cursors_gone, vec![ALICE, BOB]);
+        // Coming back too late counts as the end of the grace, and the late host is passed over.
+        let late = away.viewer_joined(ALICE, NOW + GRACE, &facts(), true);
+        assert_control(&late, ChangeReason::Disconnected, Some(BOB), &[]);
+        let alone = state(implicit, &[ALICE], Some(ALICE), &[])
+            .viewer_left(ALICE, NOW, GRACE)
+            .state;
+        let late = alone.viewer_joined(ALICE, NOW + GRACE + 1, &facts(), true);
+        assert_control(&late, ChangeReason::Disconnected, None, &[]);
+        assert!(late.state.is_viewer(ALICE));
+    }
+
+    #[test]
+    fn removal_takes_the_user_out_of_the_queue_or_the_host_seat() {
+        let before = state(open(), &everyone(), Some(ALICE), &[BOB, CAROL]);
+        let outcome = before.remove(BOB, &facts());
+        assert_control(&outcome, ChangeReason::Removed, Some(ALICE), &[CAROL]);
+        assert_eq!(outcome.by, None);
+        let outcome = before.remove(ALICE, &facts());
+        assert_control(&outcome, ChangeReason::Removed, Some(BOB), &[CAROL]);
+        // A viewer who is neither: nothing to announce.
+        assert_control(
+            &before.remove(DAVE, &facts()),
+            ChangeReason::Unchanged,
+            Some(ALICE),
+            &[BOB, CAROL],
+        );
+        // Removal is not audited, even when staff caused it.
+        assert_eq!(before.remove(ALICE, &facts()).override_audit, None);
+    }
+
+    #[test]
+    fn a_removed_host_is_not_handed_control_back_by_implicit_hosting() {
+        let implicit = ChatSettings {
+            implicit_hosting: true,
+            ..open()
+        };
+        let before = state(implicit, &[ALICE, BOB], Some(ALICE), &[]);
+        assert_eq!(before.remove(ALICE, &facts()).host(), Some(BOB));
+    }
+
+    #[test]
+    fn the_recheck_removes_hosts_and_queued_users_who_may_no_longer_control() {
+        let before = state(open(), &everyone(), Some(ALICE), &[BOB, CAROL, DAVE]);
+        let changed = facts()
+            .with(
+                ALICE,
+                denied(member(Level::User), ControlDenial::HardMuted { expires_at: None }),
+            )
+            .with(BOB, denied(member(Level::User), ControlDenial::PrivateChatNonMember));
+        let outcome = before.recheck(&changed);
+        assert_control(&outcome, ChangeReason::Removed, Some(CAROL), &[DAVE]);
+        assert_control(
+            &before.recheck(&facts()),
+            ChangeReason::Unchanged,
+            Some(ALICE),
+            &[BOB, CAROL, DAVE],
+        );
+        // An away host is checked on their facts, not on viewing.
+        let away = before.viewer_left(ALICE, NOW, GRACE).state;
+        assert_control(
+            &away.recheck(&facts()),
+            ChangeReason::Unchanged,
+            Some(ALICE),
+            &[BOB, CAROL, DAVE],
+        );
+    }
+
+    // ---- errors ----
+
+    #[test]
+    fn errors_carry_the_codes_messages_and_extra_fields_of_the_contract() {
+        let cases = [
+            (ControlError::NotHost, "ERR_NOT_HOST", "You do not control the browser"),
+            (
+                ControlError::ControlsLocked,
+                "ERR_CONTROLS_LOCKED",
+                "Only chat managers can hand over control",
+            ),
+            (
+                ControlError::ControlRequestsDisabled,
+                "ERR_CONTROL_REQUESTS_DISABLED",
+                "Control requests are turned off in this chat",
+            ),
+            (
+                ControlError::NotViewing,
+                "ERR_NOT_VIEWING",
+                "User is not watching this browser",
+            ),
+            (
+                ControlError::Forbidden(MESSAGE_PRIVATE_CHAT_NON_MEMBER),
+                "ERR_FORBIDDEN",
+                "Only members can control the browser in a private chat",
+            ),
+            (
+                ControlError::Forbidden(MESSAGE_TARGET_MAY_NOT_CONTROL),
+                "ERR_FORBIDDEN",
+                "This user may not control the browser",
+            ),
+            (
+                ControlError::ChatMuted { ttl: 0 },
+                "ERR_CHAT_MUTED",
+                "You are muted in this chat",
+            ),
+            (
+                ControlError::HardMuted { expires_at: None },
+                "ERR_HARD_MUTED",
+                "You are muted in every chat",
+            ),
+            (
+                ControlError::NotChatModerator(MESSAGE_TAKE_NEEDS_MANAGER),
+                "ERR_NOT_CHAT_MODERATOR",
+                "Only chat managers can take control",
+            ),
+            (
+                ControlError::NotChatModerator(MESSAGE_REVOKE_NEEDS_MANAGER),
+                "ERR_NOT_CHAT_MODERATOR",
+                "Only chat managers can revoke control",
+            ),
+            (ControlError::Hierarchy, "ERR_HIERARCHY", "You cannot act on this user"),
+            (
+                ControlError::ChatOwnerTarget,
+                "ERR_CHAT_OWNER_TARGET",
+                "The chat owner cannot be targeted in their own chat",
+            ),
+            (
+                ControlError::BrowserNotRunning,
+                "ERR_BROWSER_NOT_RUNNING",
+                "The browser is not running",
+            ),
+        ];
+        for (error, code, message) in cases {
+            assert_eq!((error.code(), error.message()), (code, message));
+        }
+        assert_eq!(
+            Value::Object(ControlError::ChatMuted { ttl: 42 }.extra_fields()),
+            json!({"ttl": 42})
+        );
+        let expires_at = Timestamp::parse("2026-04-04T12:00:00Z").expect("a timestamp").0;
+        assert_eq!(
+            Value::Object(
+                ControlError::HardMuted {
+                    expires_at: Some(expires_at)
+                }
+                .extra_fields()
+            ),
+            json!({"expires_at": "2026-04-04T12:00:00Z"})
+        );
+        assert_eq!(
+            Value::Object(ControlError::HardMuted { expires_at: None }.extra_fields()),
+            json!({"expires_at": null})
+        );
+        assert!(ControlError::Hierarchy.extra_fields().is_empty());
+    }
+
+    #[test]
+    fn reasons_and_override_actions_have_their_wire_names() {
+        let reasons = [
+            (ChangeReason::Request, "request"),
+            (ChangeReason::Cancel, "cancel"),
+            (ChangeReason::Release, "release"),
+            (ChangeReason::Grant, "grant"),
+            (ChangeReason::Take, "take"),
+            (ChangeReason::Revoke, "revoke"),
+            (ChangeReason::Implicit, "implicit"),
+            (ChangeReason::Away, "away"),
+            (ChangeReason::Returned, "returned"),
+            (ChangeReason::Disconnected, "disconnected"),
+            (ChangeReason::Removed, "removed"),
+            (ChangeReason::Settings, "settings"),
+            (ChangeReason::Unchanged, "unchanged"),
+        ];
+        for (reason, name) in reasons {
+            assert_eq!(reason.as_str(), name);
+        }
+        assert_eq!(OverrideAction::Take.as_str(), "take");
+        assert_eq!(OverrideAction::Revoke.as_str(), "revoke");
+        assert_eq!(OverrideAction::Grant.as_str(), "grant");
+    }
+
+    #[test]
+    fn operations_leave_the_state_they_were_asked_on_untouched() {
+        let before = state(open(), &everyone(), Some(ALICE), &[BOB]);
+        let copy = before.clone();
+        let outcome = allowed(before.take(STAFF, &facts(), true));
+        assert_eq!(before, copy);
+        assert_ne!(outcome.state, before);
+        assert_eq!(ControlState::new(open()), state(open(), &[], None, &[]));
+        assert!(outcome.state.is_host(STAFF));
+    }
+}
