@@ -592,3 +592,518 @@ impl ClientFrameRate {
         true
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::browser::control::{ChatSettings, ControlState, Facts, UserFacts};
+    use crate::level::Level;
+
+    const VIEWPORT: Viewport = Viewport {
+        width: 1280,
+        height: 720,
+    };
+
+    fn parse(frame: Value) -> ClientFrame {
+        parse_client_frame(&frame.to_string(), VIEWPORT)
+    }
+
+    fn event(frame: Value) -> ClientEvent {
+        match parse(frame) {
+            ClientFrame::Event(event) => event,
+            other => panic!("not an event: {other:?}"),
+        }
+    }
+
+    /// The field and message of a validation failure, and the event it names.
+    fn invalid(frame: Value) -> (&'static str, Option<String>, String) {
+        match parse(frame) {
+            ClientFrame::Invalid {
+                event,
+                error: ScreenError::Validation { field, message },
+            } => (event, field, message),
+            other => panic!("not a validation failure: {other:?}"),
+        }
+    }
+
+    fn message_of(frame: Value) -> String {
+        invalid(frame).2
+    }
+
+    #[test]
+    fn frames_that_are_not_events_are_ignored() {
+        for text in [
+            "not json",
+            "[1, 2]",
+            "\"ping\"",
+            "{}",
+            r#"{"event": 1}"#,
+            r#"{"event": null}"#,
+            r#"{"event": "room:join", "data": {}}"#,
+            r#"{"event": "input:touch", "data": {}}"#,
+        ] {
+            assert_eq!(parse_client_frame(text, VIEWPORT), ClientFrame::Ignored, "{text}");
+        }
+    }
+
+    #[test]
+    fn events_without_fields_ignore_their_data() {
+        let cases = [
+            ("ping", ClientEvent::Ping),
+            ("nav:back", ClientEvent::NavBack),
+            ("nav:forward", ClientEvent::NavForward),
+            ("nav:reload", ClientEvent::NavReload),
+            ("control:request", ClientEvent::ControlRequest),
+            ("control:cancel", ClientEvent::ControlCancel),
+            ("control:release", ClientEvent::ControlRelease),
+            ("control:take", ClientEvent::ControlTake),
+            ("control:revoke", ClientEvent::ControlRevoke),
+        ];
+        for (name, expected) in cases {
+            assert_eq!(event(json!({"event": name, "data": null})), expected);
+            assert_eq!(event(json!({"event": name})), expected);
+            assert_eq!(event(json!({"event": name, "data": 5})), expected);
+            assert_eq!(expected.name(), name);
+        }
+    }
+
+    #[test]
+    fn a_pointer_event_as_the_contract_shows_it() {
+        let parsed = event(json!({"event": "input:pointer", "data":
+            {"type": "down", "x": 412, "y": 233.5, "button": "left", "buttons": 1, "click_count": 1}}));
+        assert_eq!(
+            parsed,
+            ClientEvent::Pointer(PointerInput {
+                kind: PointerType::Down,
+                x: 412.0,
+                y: 233.5,
+                button: MouseButton::Left,
+                buttons: 1,
+                click_count: 1,
+                modifiers: 0,
+            })
+        );
+        assert_eq!(parsed.name(), "input:pointer");
+    }
+
+    #[test]
+    fn pointer_defaults_depend_on_the_type() {
+        let moved = event(json!({"event": "input:pointer", "data": {"type": "move", "x": 1, "y": 2}}));
+        let ClientEvent::Pointer(moved) = moved else {
+            panic!("a pointer event")
+        };
+        assert_eq!(
+            (moved.button, moved.click_count, moved.buttons),
+            (MouseButton::None, 0, 0)
+        );
+        let up = event(json!({"event": "input:pointer", "data": {"type": "up", "x": 1, "y": 2, "modifiers": 8}}));
+        let ClientEvent::Pointer(up) = up else {
+            panic!("a pointer event")
+        };
+        assert_eq!((up.button, up.click_count, up.modifiers), (MouseButton::Left, 1, 8));
+        let buttons = ["none", "left", "middle", "right", "back", "forward"];
+        for name in buttons {
+            let parsed =
+                event(json!({"event": "input:pointer", "data": {"type": "down", "x": 1, "y": 2, "button": name}}));
+            let ClientEvent::Pointer(parsed) = parsed else {
+                panic!("a pointer event")
+            };
+            assert_eq!(parsed.button.as_str(), name);
+        }
+    }
+
+    #[test]
+    fn coordinates_are_clamped_into_the_viewport() {
+        let parsed = event(json!({"event": "input:pointer", "data": {"type": "move", "x": -5.5, "y": 9999}}));
+        let ClientEvent::Pointer(parsed) = parsed else {
+            panic!("a pointer event")
+        };
+        assert_eq!((parsed.x, parsed.y), (0.0, 719.0));
+        let parsed = event(json!({"event": "input:wheel", "data": {"x": 1280, "y": -1, "dx": -20000, "dy": 12.5}}));
+        assert_eq!(
+            parsed,
+            ClientEvent::Wheel(WheelInput {
+                x: 1279.0,
+                y: 0.0,
+                dx: -10_000.0,
+                dy: 12.5,
+                modifiers: 0,
+            })
+        );
+        let parsed = event(json!({"event": "input:wheel", "data": {"x": 0, "y": 0, "dx": 0, "dy": 1e9}}));
+        let ClientEvent::Wheel(parsed) = parsed else {
+            panic!("a wheel event")
+        };
+        assert_eq!(parsed.dy, MAX_SCROLL);
+    }
+
+    #[test]
+    fn pointer_validation_names_the_first_failing_field() {
+        let pointer = |data: Value| json!({"event": "input:pointer", "data": data});
+        assert_eq!(
+            invalid(pointer(json!({"x": "a"}))),
+            ("input:pointer", Some("type".into()), "type is required".into())
+        );
+        assert_eq!(
+            message_of(pointer(json!({"type": "click", "x": 1, "y": 1}))),
+            "type must be one of: move, down, up"
+        );
+        assert_eq!(
+            invalid(pointer(json!({"type": "move", "x": "1", "y": 1}))),
+            ("input:pointer", Some("x".into()), "x must be a number".into())
+        );
+        assert_eq!(message_of(pointer(json!({"type": "move", "x": 1}))), "y is required");
+        assert_eq!(
+            message_of(pointer(json!({"type": "down", "x": 1, "y": 1, "button": "side"}))),
+            "button must be one of: none, left, middle, right, back, forward"
+        );
+        assert_eq!(
+            message_of(pointer(json!({"type": "down", "x": 1, "y": 1, "buttons": 32}))),
+            "buttons must be between 0 and 31"
+        );
+        assert_eq!(
+            message_of(pointer(json!({"type": "down", "x": 1, "y": 1, "click_count": 1.5}))),
+            "click_count must be an integer"
+        );
+        assert_eq!(
+            message_of(pointer(json!({"type": "down", "x": 1, "y": 1, "click_count": 4}))),
+            "click_count must be between 0 and 3"
+        );
+        assert_eq!(
+            message_of(pointer(json!({"type": "down", "x": 1, "y": 1, "modifiers": -1}))),
+            "modifiers must be between 0 and 15"
+        );
+        assert_eq!(
+            invalid(json!({"event": "input:pointer", "data": [1]})),
+            ("input:pointer", Some("data".into()), "data must be an object".into())
+        );
+        assert_eq!(message_of(json!({"event": "input:pointer"})), "type is required");
+    }
+
+    #[test]
+    fn wheel_validation() {
+        let wheel = |data: Value| json!({"event": "input:wheel", "data": data});
+        assert_eq!(message_of(wheel(json!({"x": 1, "y": 1, "dy": 1}))), "dx is required");
+        assert_eq!(
+            message_of(wheel(json!({"x": 1, "y": 1, "dx": 1, "dy": true}))),
+            "dy must be a number"
+        );
+        assert_eq!(
+            message_of(wheel(json!({"x": 1, "y": 1, "dx": 1, "dy": 1, "modifiers": 16}))),
+            "modifiers must be between 0 and 15"
+        );
+    }
+
+    #[test]
+    fn key_events_with_their_defaults_and_limits() {
+        let parsed = event(json!({"event": "input:key", "data": {"type": "down", "key": "Enter", "code": "Enter"}}));
+        assert_eq!(
+            parsed,
+            ClientEvent::Key(KeyInput {
+                kind: KeyType::Down,
+                key: "Enter".into(),
+                code: "Enter".into(),
+                text: String::new(),
+                modifiers: 0,
+                repeat: false,
+            })
+        );
+        let parsed = event(json!({"event": "input:key", "data":
+            {"type": "up", "key": "a", "text": "a", "modifiers": 2, "repeat": true}}));
+        let ClientEvent::Key(parsed) = parsed else {
+            panic!("a key event")
+        };
+        assert_eq!(
+            (parsed.kind, parsed.text.as_str(), parsed.modifiers, parsed.repeat),
+            (KeyType::Up, "a", 2, true)
+        );
+        let key = |data: Value| json!({"event": "input:key", "data": data});
+        assert_eq!(
+            message_of(key(json!({"type": "press", "key": "a"}))),
+            "type must be one of: down, up"
+        );
+        assert_eq!(message_of(key(json!({"type": "down"}))), "key is required");
+        assert_eq!(
+            message_of(key(json!({"type": "down", "key": ""}))),
+            "key must be at least 1 characters"
+        );
+        assert_eq!(
+            message_of(key(json!({"type": "down", "key": "k".repeat(33)}))),
+            "key must be at most 32 characters"
+        );
+        assert!(matches!(
+            parse(key(json!({"type": "down", "key": "é".repeat(32)}))),
+            ClientFrame::Event(_)
+        ));
+        assert_eq!(
+            message_of(key(json!({"type": "down", "key": "a", "code": "c".repeat(33)}))),
+            "code must be at most 32 characters"
+        );
+        assert_eq!(
+            message_of(key(json!({"type": "down", "key": "a", "text": "abcdefghi"}))),
+            "text must be at most 8 characters"
+        );
+        assert_eq!(
+            message_of(key(json!({"type": "down", "key": "a", "repeat": 1}))),
+            "repeat must be a boolean"
+        );
+    }
+
+    #[test]
+    fn inserted_text_is_one_to_four_thousand_characters() {
+        assert_eq!(
+            event(json!({"event": "input:text", "data": {"text": "co-browsing is fun"}})),
+            ClientEvent::Text("co-browsing is fun".into())
+        );
+        let text = |data: Value| json!({"event": "input:text", "data": data});
+        assert_eq!(message_of(text(json!({}))), "text is required");
+        assert_eq!(
+            message_of(text(json!({"text": ""}))),
+            "text must be at least 1 characters"
+        );
+        assert_eq!(
+            message_of(text(json!({"text": "x".repeat(4001)}))),
+            "text must be at most 4000 characters"
+        );
+        assert_eq!(message_of(text(json!({"text": 5}))), "text must be a string");
+    }
+
+    #[test]
+    fn navigation_takes_absolute_urls_of_any_scheme() {
+        let go = |url: Value| json!({"event": "nav:go", "data": {"url": url}});
+        let ClientEvent::NavGo(url) = event(go(json!("https://example.org/"))) else {
+            panic!("a nav:go")
+        };
+        assert_eq!(url.as_str(), "https://example.org/");
+        // Other schemes parse here and are refused later by the egress rules (§7.7).
+        let ClientEvent::NavGo(url) = event(go(json!("javascript:alert(1)"))) else {
+            panic!("a nav:go")
+        };
+        assert_eq!(url.scheme(), "javascript");
+        for bad in ["example.org", "/relative", "http://exa mple.org/", "http://[::1/"] {
+            assert_eq!(
+                invalid(go(json!(bad))),
+                ("nav:go", Some("url".into()), "url must be a valid URL".into()),
+                "{bad}"
+            );
+        }
+        assert_eq!(message_of(json!({"event": "nav:go", "data": {}})), "url is required");
+        assert_eq!(message_of(go(json!(5))), "url must be a string");
+        assert_eq!(message_of(go(json!(""))), "url must be at least 1 characters");
+        let long = format!("https://example.org/{}", "a".repeat(2029));
+        assert_eq!(message_of(go(json!(long))), "url must be at most 2048 characters");
+    }
+
+    #[test]
+    fn navigation_checks_the_host_then_kiosk_then_the_machine() {
+        assert_eq!(check_navigation(false, true, false), Err(ControlError::NotHost.into()));
+        assert_eq!(check_navigation(true, true, false), Err(ScreenError::BrowserKiosk));
+        assert_eq!(
+            check_navigation(true, false, false),
+            Err(ControlError::BrowserNotRunning.into())
+        );
+        assert_eq!(check_navigation(true, false, true), Ok(()));
+    }
+
+    #[test]
+    fn grant_needs_a_positive_integer_user_id() {
+        assert_eq!(
+            event(json!({"event": "control:grant", "data": {"user_id": 9}})),
+            ClientEvent::ControlGrant { user_id: 9 }
+        );
+        let grant = |data: Value| json!({"event": "control:grant", "data": data});
+        assert_eq!(
+            invalid(grant(json!({}))),
+            ("control:grant", Some("user_id".into()), "user_id is required".into())
+        );
+        assert_eq!(message_of(grant(json!({"user_id": 0}))), "user_id must be at least 1");
+        assert_eq!(message_of(grant(json!({"user_id": "9"}))), "user_id must be an integer");
+        assert_eq!(
+            message_of(json!({"event": "control:grant", "data": null})),
+            "user_id is required"
+        );
+    }
+
+    #[test]
+    fn screen_error_data_as_the_contract_shows_it() {
+        let error = ScreenError::from(ControlError::ControlRequestsDisabled);
+        assert_eq!(
+            error.data(42, "control:request"),
+            json!({"chat_id": 42, "event": "control:request", "code": "ERR_CONTROL_REQUESTS_DISABLED",
+                   "error": "Control requests are turned off in this chat"})
+        );
+        assert_eq!(
+            ScreenError::from(ControlError::ChatMuted { ttl: 30 }).data(42, "control:take"),
+            json!({"chat_id": 42, "event": "control:take", "code": "ERR_CHAT_MUTED",
+                   "error": "You are muted in this chat", "ttl": 30})
+        );
+        assert_eq!(
+            ScreenError::from(ControlError::HardMuted { expires_at: None }).data(42, "control:request"),
+            json!({"chat_id": 42, "event": "control:request", "code": "ERR_HARD_MUTED",
+                   "error": "You are muted in every chat", "expires_at": null})
+        );
+        assert_eq!(
+            ScreenError::validation("x", "x must be a number").data(42, "input:pointer"),
+            json!({"chat_id": 42, "event": "input:pointer", "code": "ERR_VALIDATION",
+                   "error": "x must be a number", "field": "x"})
+        );
+        assert_eq!(
+            ScreenError::BrowserKiosk.data(42, "nav:go"),
+            json!({"chat_id": 42, "event": "nav:go", "code": "ERR_BROWSER_KIOSK",
+                   "error": "Navigation is turned off on this browser"})
+        );
+        assert_eq!(
+            ScreenError::Internal.data(42, "control:take"),
+            json!({"chat_id": 42, "event": "control:take", "code": "ERR_INTERNAL",
+                   "error": "Internal server error"})
+        );
+    }
+
+    fn presence(user_id: i64) -> PresenceUser {
+        let username = match user_id {
+            7 => "alice",
+            9 => "bob",
+            _ => "someone",
+        };
+        PresenceUser {
+            id: user_id,
+            username: username.into(),
+            avatar_url: None,
+            permission_level: 0,
+        }
+    }
+
+    #[test]
+    fn control_changed_data_as_the_contract_shows_it() {
+        let settings = ChatSettings {
+            allow_control_requests: true,
+            locked_controls: false,
+            implicit_hosting: false,
+            inactive_cursors: false,
+        };
+        let member = UserFacts {
+            level: Level::User,
+            manager: false,
+            is_owner: false,
+            may_control: Ok(()),
+        };
+        let facts = Facts::new(7).with(7, member.clone()).with(9, member);
+        let state = ControlState::new(settings);
+        let state = state.viewer_joined(7, 0, &facts, true).state;
+        let state = state.viewer_joined(9, 0, &facts, true).state;
+        let state = state.request(7, &facts, true).expect("free control").state;
+        let outcome = state.request(9, &facts, true).expect("a request");
+        assert_eq!(
+            control_changed_data(42, &outcome, presence),
+            json!({"chat_id": 42, "reason": "request", "by": 9,
+                   "host": {"id": 7, "username": "alice", "avatar_url": null, "permission_level": 0},
+                   "host_away_until": null,
+                   "queue": [{"id": 9, "username": "bob", "avatar_url": null, "permission_level": 0}]})
+        );
+        let away_until = Timestamp::parse("2026-04-04T12:00:10Z").expect("a timestamp").0;
+        let away = outcome.state.viewer_left(7, away_until - 10_000_000, 10_000_000);
+        let data = control_changed_data(42, &away, presence);
+        assert_eq!(data["reason"], "away");
+        assert_eq!(data["by"], Value::Null);
+        assert_eq!(data["host_away_until"], "2026-04-04T12:00:10Z");
+    }
+
+    #[test]
+    fn cursor_and_pong_data() {
+        let position = CursorPosition {
+            x: 640.0,
+            y: 360.0,
+            host: false,
+        };
+        assert_eq!(
+            cursor_moved_data(42, 9, position),
+            json!({"chat_id": 42, "user_id": 9, "x": 640.0, "y": 360.0, "host": false})
+        );
+        assert_eq!(cursor_gone_data(42, 9), json!({"chat_id": 42, "user_id": 9}));
+        let at = Timestamp::parse("2026-04-04T12:00:00Z").expect("a timestamp").0;
+        assert_eq!(pong_data(at), json!({"at": "2026-04-04T12:00:00Z"}));
+    }
+
+    #[test]
+    fn the_frame_header_matches_the_contract_example() {
+        let received = Timestamp::parse("2026-04-04T12:00:00.123Z").expect("a timestamp").0 / 1000;
+        let mut jpeg = vec![0u8; 80_511];
+        jpeg[..4].copy_from_slice(&[0xff, 0xd8, 0xff, 0xe0]);
+        jpeg[80_509..].copy_from_slice(&[0xff, 0xd9]);
+        let frame = frame_bytes(42, 1280, 720, received as u64, &jpeg);
+        let expected_start = [
+            0x01, 0x01, 0x00, 0x18, 0x00, 0x00, 0x00, 0x2a, 0x05, 0x00, 0x02, 0xd0, 0x00, 0x00, 0x01, 0x9d, 0x58, 0x5d,
+            0x42, 0x7b, 0x00, 0x01, 0x3a, 0x7f, 0xff, 0xd8, 0xff, 0xe0,
+        ];
+        assert_eq!(&frame[..28], &expected_start);
+        assert_eq!(frame.len(), 24 + 80_511);
+        assert_eq!(&frame[24..], &jpeg[..]);
+        assert_eq!(usize::from(FRAME_HEADER_LENGTH), 24);
+    }
+
+    fn at(start: Instant, millis: u64) -> Instant {
+        start + Duration::from_millis(millis)
+    }
+
+    #[test]
+    fn cursor_moves_are_coalesced_to_the_newest_position() {
+        let start = Instant::now();
+        let mut throttle = CursorThrottle::new();
+        let position = |x: f64| CursorPosition { x, y: 0.0, host: true };
+        assert_eq!(throttle.offer(position(1.0), start), Some(position(1.0)));
+        assert_eq!(throttle.due_at(), None);
+        assert_eq!(throttle.offer(position(2.0), at(start, 10)), None);
+        assert_eq!(throttle.offer(position(3.0), at(start, 20)), None);
+        assert_eq!(throttle.due_at(), Some(at(start, 50)));
+        assert_eq!(throttle.take_due(at(start, 49)), None);
+        assert_eq!(throttle.take_due(at(start, 50)), Some(position(3.0)));
+        assert_eq!(throttle.take_due(at(start, 200)), None);
+        // The next one waits a full interval after the held one went.
+        assert_eq!(throttle.offer(position(4.0), at(start, 80)), None);
+        throttle.clear();
+        assert_eq!(throttle.due_at(), None);
+        assert_eq!(throttle.offer(position(5.0), at(start, 100)), Some(position(5.0)));
+    }
+
+    #[test]
+    fn at_most_twenty_cursor_moves_go_out_in_any_second() {
+        let start = Instant::now();
+        let mut throttle = CursorThrottle::new();
+        let mut sent = Vec::new();
+        for millis in 0..3000 {
+            let now = at(start, millis);
+            let position = CursorPosition {
+                x: millis as f64,
+                y: 0.0,
+                host: false,
+            };
+            if throttle.offer(position, now).is_some() || throttle.take_due(now).is_some() {
+                sent.push(millis);
+            }
+        }
+        for (index, &first) in sent.iter().enumerate() {
+            let within = sent[index..].iter().take_while(|&&later| later < first + 1000).count();
+            assert!(within <= 20, "{within} moves within a second from {first} ms");
+        }
+        assert_eq!(sent.iter().filter(|&&millis| millis < 1000).count(), 20);
+    }
+
+    #[test]
+    fn more_than_two_hundred_client_frames_within_a_second_is_a_violation() {
+        let start = Instant::now();
+        let mut rate = ClientFrameRate::new();
+        for millis in 0..200 {
+            assert!(rate.admit(at(start, millis * 4)), "frame {millis}");
+        }
+        // The 201st within one second of the first.
+        assert!(!rate.admit(at(start, 999)));
+        // A second after the first frame it has left the window.
+        assert!(rate.admit(at(start, 1000)));
+        let mut burst = ClientFrameRate::new();
+        for _ in 0..ClientFrameRate::MAX_FRAMES {
+            assert!(burst.admit(start));
+        }
+        assert!(!burst.admit(start));
+        assert!(burst.admit(at(start, 1000)));
+    }
+}
