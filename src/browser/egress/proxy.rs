@@ -176,6 +176,29 @@ impl Egress {
         }
     }
 
+    /// Judges a top-level navigation's URL before the browser loads it, with the same decision
+    /// (and the same one resolution) as a request through the proxy: `Some(reason)` when it would be
+    /// refused, counted in the refusal metric like the proxy's own. A name that does not resolve
+    /// or a URL without a host is not a refusal: the browser shows its own error.
+    pub async fn judge_url(&self, url: &str) -> Option<Reason> {
+        let (scheme, rest) = url.split_once(':')?;
+        let default_port = match scheme.to_ascii_lowercase().as_str() {
+            "http" => 80,
+            "https" => 443,
+            _ => {
+                self.metrics.egress_refused(Reason::Scheme.as_str());
+                return Some(Reason::Scheme);
+            }
+        };
+        let rest = rest.strip_prefix("//")?;
+        let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+        let authority = rest[..end].parse::<Authority>().ok()?;
+        let (host, port) = target(&authority, default_port)?;
+        let reason = self.judge(&host, port).await.err()?;
+        self.metrics.egress_refused(reason.as_str());
+        Some(reason)
+    }
+
     /// §3.3: the deny list by name first, then one resolution, then the rules over its answer.
     /// `Ok(None)` when the name does not resolve.
     async fn judge(&self, host: &Host, port: u16) -> Result<Option<Vec<SocketAddr>>, Reason> {
