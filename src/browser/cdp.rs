@@ -232,7 +232,11 @@ mod tests {
         assert_eq!(b.unwrap(), json!({"b": 2}));
         assert_eq!(
             cdp.call(None, "Fail", json!({})).await,
-            Err(CdpError::Protocol { method: "Fail".into(), code: -32000, message: "no".into() })
+            Err(CdpError::Protocol {
+                method: "Fail".into(),
+                code: -32000,
+                message: "no".into()
+            })
         );
         assert_eq!(
             cdp.call(None, "Ignore", json!({})).await,

@@ -29,7 +29,10 @@ pub fn find_chromium(configured: Option<&Path>) -> Result<Option<PathBuf>, Strin
         return if is_executable(path) {
             Ok(Some(path.to_owned()))
         } else {
-            Err(format!("browser.chromium_path {} is not an executable file", path.display()))
+            Err(format!(
+                "browser.chromium_path {} is not an executable file",
+                path.display()
+            ))
         };
     }
     let path = std::env::var_os("PATH").unwrap_or_default();
@@ -69,8 +72,12 @@ pub struct LaunchOptions {
 /// How the browser process ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ProcessEnd {
-    Exited { code: i32 },
-    Signalled { signal: i32 },
+    Exited {
+        code: i32,
+    },
+    Signalled {
+        signal: i32,
+    },
     /// Killed by the kernel for exceeding the machine's memory limit (the cgroup's OOM count).
     OutOfMemory,
 }
@@ -318,11 +325,23 @@ fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
 /// Between fork and exec: a process group of its own, SIGKILL when the server goes, the pipe ends
 /// on fds 3 and 4 (where `--remote-debugging-pipe` expects them), and the machine's cgroup.
 fn prepare_child(server: libc::pid_t, (reads, writes): (i32, i32), cgroup_procs: Option<i32>) -> io::Result<()> {
-    let check = |result: libc::c_int| if result < 0 { Err(io::Error::last_os_error()) } else { Ok(result) };
+    let check = |result: libc::c_int| {
+        if result < 0 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(result)
+        }
+    };
     // SAFETY: async-signal-safe system calls on descriptors this process holds.
     unsafe {
         check(libc::setpgid(0, 0))?;
-        check(libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0, 0, 0))?;
+        check(libc::prctl(
+            libc::PR_SET_PDEATHSIG,
+            libc::SIGKILL as libc::c_ulong,
+            0,
+            0,
+            0,
+        ))?;
         // The server may have gone before the signal was armed.
         if libc::getppid() != server {
             libc::_exit(1);
