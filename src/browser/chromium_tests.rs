@@ -15,7 +15,7 @@ use super::egress::proxy::{system_resolver, Egress, ProxyListener, Refusal};
 use super::egress::rules::{EgressRules, OwnSockets, Reason};
 use super::engine::process::{find_chromium, ChromiumProcess, LaunchOptions, Limits, ProcessEnd};
 use super::tab::{
-    jpeg_size, Judge, Key, KeyKind, MouseButton, PageState, Pointer, PointerKind, Tab, TabEvent, TabOptions,
+    jpeg_size, Judge, Key, KeyKind, MouseButton, PageState, Pointer, PointerKind, Tab, TabEnd, TabEvent, TabOptions,
 };
 use crate::metrics::Metrics;
 
@@ -247,6 +247,25 @@ impl Machine {
     }
 }
 
+/// The processes of a process group whose command line contains `needle`.
+fn processes_of_group(group: i32, needle: &str) -> Vec<i32> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        // SAFETY: getpgid(2) only reads.
+        if unsafe { libc::getpgid(pid) } != group {
+            continue;
+        }
+        let command = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+        if String::from_utf8_lossy(&command).contains(needle) {
+            found.push(pid);
+        }
+    }
+    found
+}
+
 fn png_size(png: &[u8]) -> (u32, u32) {
     assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"), "not a PNG");
     let field = |at: usize| u32::from_be_bytes(png[at..at + 4].try_into().unwrap());
@@ -428,12 +447,31 @@ async fn a_stopped_browser_ends_politely_and_leaves_no_profile() {
     let not_executable = tempfile::NamedTempFile::new().unwrap();
     assert!(find_chromium(Some(not_executable.path())).is_err());
     let (site, _) = page_server("127.0.0.1:9".parse().unwrap()).await;
-    let m = machine(chromium, site).await;
+    let mut m = machine(chromium, site).await;
     let profile = m.process.profile_dir().unwrap().to_owned();
     use std::os::unix::fs::PermissionsExt;
     assert_eq!(std::fs::metadata(&profile).unwrap().permissions().mode() & 0o777, 0o700);
     assert!(m.process.try_ended().is_none());
     let pid = m.process.pid();
+
+    // A crashed renderer ends the tab, not the browser.
+    m.tab.navigate(&format!("http://{site}/")).await.unwrap();
+    m.until_page("the first page", |s| s.title == "One").await;
+    let renderers = processes_of_group(pid, "--type=renderer");
+    assert!(!renderers.is_empty(), "no renderer in the browser's group");
+    for renderer in renderers {
+        // SAFETY: kill(2) on a renderer of the browser this test started.
+        unsafe { libc::kill(renderer, libc::SIGKILL) };
+    }
+    let end = m
+        .until("the crash", |e| match e {
+            TabEvent::Ended(end) => Some(*end),
+            _ => None,
+        })
+        .await;
+    assert_eq!(end, TabEnd::RendererCrashed);
+    assert!(m.process.try_ended().is_none());
+
     drop(m.tab);
     let end = m.process.stop(Duration::from_secs(10)).await;
     assert_eq!(end, ProcessEnd::Exited { code: 0 });
