@@ -304,6 +304,11 @@ impl ChromiumProcess {
 
 impl Drop for ChromiumProcess {
     fn drop(&mut self) {
+        // After `stop` the group is gone and its id may be reused: only a browser not yet cleaned
+        // up still has its profile.
+        if self.profile.is_none() {
+            return;
+        }
         self.signal_group(libc::SIGKILL);
         // The profile's TempDir deletes itself; the cgroup may still hold dying processes.
         if let Some(dir) = self.cgroup.take() {
