@@ -16,6 +16,7 @@ use super::egress::rules::{EgressRules, OwnSockets, Reason};
 use super::engine::process::{find_chromium, ChromiumProcess, LaunchOptions, Limits, ProcessEnd};
 use super::tab::{
     jpeg_size, Judge, Key, KeyKind, MouseButton, PageState, Pointer, PointerKind, Tab, TabEnd, TabEvent, TabOptions,
+    Wheel,
 };
 use crate::metrics::Metrics;
 
@@ -457,6 +458,15 @@ async fn a_stopped_browser_ends_politely_and_leaves_no_profile() {
     // A crashed renderer ends the tab, not the browser.
     m.tab.navigate(&format!("http://{site}/")).await.unwrap();
     m.until_page("the first page", |s| s.title == "One").await;
+    let wheel = Wheel {
+        x: 10.0,
+        y: 10.0,
+        dx: 0.0,
+        dy: 120.0,
+        modifiers: 0,
+    };
+    m.tab.wheel(wheel).await.unwrap();
+    assert_eq!(m.tab.page_state().await.unwrap().title, "One");
     let renderers = processes_of_group(pid, "--type=renderer");
     assert!(!renderers.is_empty(), "no renderer in the browser's group");
     for renderer in renderers {
@@ -472,7 +482,9 @@ async fn a_stopped_browser_ends_politely_and_leaves_no_profile() {
     assert_eq!(end, TabEnd::RendererCrashed);
     assert!(m.process.try_ended().is_none());
 
-    drop(m.tab);
+    tokio::time::timeout(Duration::from_secs(5), m.tab.close())
+        .await
+        .expect("the tab let go");
     let end = m.process.stop(Duration::from_secs(10)).await;
     assert_eq!(end, ProcessEnd::Exited { code: 0 });
     assert!(!profile.exists(), "the profile outlived the machine");
