@@ -176,6 +176,29 @@ impl Egress {
         }
     }
 
+    /// Judges a top-level navigation's URL before the browser loads it, with the same decision
+    /// (and the same one resolution) as a request through the proxy: `Some(reason)` when it would be
+    /// refused, counted in the refusal metric like the proxy's own. A name that does not resolve
+    /// or a URL without a host is not a refusal: the browser shows its own error.
+    pub async fn judge_url(&self, url: &str) -> Option<Reason> {
+        let (scheme, rest) = url.split_once(':')?;
+        let default_port = match scheme.to_ascii_lowercase().as_str() {
+            "http" => 80,
+            "https" => 443,
+            _ => {
+                self.metrics.egress_refused(Reason::Scheme.as_str());
+                return Some(Reason::Scheme);
+            }
+        };
+        let rest = rest.strip_prefix("//")?;
+        let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+        let authority = rest[..end].parse::<Authority>().ok()?;
+        let (host, port) = target(&authority, default_port)?;
+        let reason = self.judge(&host, port).await.err()?;
+        self.metrics.egress_refused(reason.as_str());
+        Some(reason)
+    }
+
     /// §3.3: the deny list by name first, then one resolution, then the rules over its answer.
     /// `Ok(None)` when the name does not resolve.
     async fn judge(&self, host: &Host, port: u16) -> Result<Option<Vec<SocketAddr>>, Reason> {
@@ -261,4 +284,35 @@ async fn forward(mut request: Request<Incoming>, upstream: TcpStream) -> Respons
         });
     }
     response.map(BodyExt::boxed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_url_is_judged_as_the_proxy_judges_its_request() {
+        let resolve: Resolve = Arc::new(|name: String| {
+            Box::pin(async move {
+                match name.as_str() {
+                    "public.test" => Ok(vec!["93.184.216.34".parse().unwrap()]),
+                    "inside.test" => Ok(vec!["10.0.0.5".parse().unwrap()]),
+                    _ => Err(io::Error::other("no such name")),
+                }
+            })
+        });
+        let rules = EgressRules::new(false, &["127.0.0.1:8080".into()], &["evil.test".into()]).unwrap();
+        let metrics = Arc::new(Metrics::default());
+        let egress = Egress::new(rules, OwnSockets::default(), resolve, metrics);
+        assert_eq!(egress.judge_url("https://public.test/a?b#c").await, None);
+        assert_eq!(egress.judge_url("HTTP://user:pw@127.0.0.1:8080/").await, None);
+        assert_eq!(egress.judge_url("http://inside.test/").await, Some(Reason::Address));
+        assert_eq!(egress.judge_url("http://127.0.0.1:8081").await, Some(Reason::Address));
+        assert_eq!(egress.judge_url("https://evil.test/").await, Some(Reason::Host));
+        assert_eq!(egress.judge_url("http://public.test:25/").await, Some(Reason::Port));
+        assert_eq!(egress.judge_url("file:///etc/passwd").await, Some(Reason::Scheme));
+        assert_eq!(egress.judge_url("javascript:alert(1)").await, Some(Reason::Scheme));
+        // Not a refusal: the browser shows its own error.
+        assert_eq!(egress.judge_url("https://unknown.test/").await, None);
+    }
 }
