@@ -45,6 +45,7 @@ pub struct Config {
     pub server: ServerConfig,
     pub limits: LimitsConfig,
     pub metrics: MetricsConfig,
+    pub browser: BrowserConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -241,6 +242,179 @@ pub struct MetricsConfig {
     pub allowed_ips: Vec<String>,
 }
 
+/// Browser machines of chats (92-browser-rooms §15).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct BrowserConfig {
+    /// `off`, `process`, `docker`, or unset / `auto` (§2.2).
+    pub engine: Option<String>,
+    pub chromium_path: Option<PathBuf>,
+    pub process: BrowserProcessConfig,
+    pub docker: BrowserDockerConfig,
+    pub max_machines: u32,
+    /// 0 = no limit.
+    pub max_per_user: u32,
+    pub start_timeout_s: u64,
+    pub stop_timeout_s: u64,
+    /// 0 = never.
+    pub idle_timeout_s: u64,
+    pub host_grace_s: u64,
+    /// `{width}x{height}` in CSS pixels.
+    pub viewport: String,
+    pub max_fps: u32,
+    pub jpeg_quality: u32,
+    pub max_viewers: u32,
+    pub max_screens_per_user: u32,
+    pub screenshots_per_minute: u32,
+    pub egress: BrowserEgressConfig,
+    /// This node's base URL for other nodes; also its identity (§10.1).
+    pub node_address: Option<String>,
+    /// Signs relays between nodes; at least 32 characters (§10.3).
+    pub node_secret: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct BrowserProcessConfig {
+    /// Chromium refuses its sandbox as root; turning it off is logged as a warning (§2.3).
+    pub no_sandbox: bool,
+    pub cpus: f64,
+    pub memory_mb: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct BrowserDockerConfig {
+    pub host: String,
+    pub image: String,
+    pub cpus: f64,
+    pub memory_mb: u64,
+    pub pids_limit: i64,
+    pub network: String,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct BrowserEgressConfig {
+    pub allow_private: bool,
+    #[serde(deserialize_with = "list")]
+    pub allow_hosts: Vec<String>,
+    #[serde(deserialize_with = "list")]
+    pub deny_hosts: Vec<String>,
+}
+
+impl Default for BrowserConfig {
+    fn default() -> Self {
+        BrowserConfig {
+            engine: None,
+            chromium_path: None,
+            process: BrowserProcessConfig::default(),
+            docker: BrowserDockerConfig::default(),
+            max_machines: 2,
+            max_per_user: 1,
+            start_timeout_s: 30,
+            stop_timeout_s: 10,
+            idle_timeout_s: 300,
+            host_grace_s: 10,
+            viewport: "1280x720".into(),
+            max_fps: 15,
+            jpeg_quality: 60,
+            max_viewers: 50,
+            max_screens_per_user: 3,
+            screenshots_per_minute: 6,
+            egress: BrowserEgressConfig::default(),
+            node_address: None,
+            node_secret: None,
+        }
+    }
+}
+
+impl Default for BrowserProcessConfig {
+    fn default() -> Self {
+        BrowserProcessConfig {
+            no_sandbox: false,
+            cpus: 1.0,
+            memory_mb: 1024,
+        }
+    }
+}
+
+impl Default for BrowserDockerConfig {
+    fn default() -> Self {
+        BrowserDockerConfig {
+            host: "unix:///var/run/docker.sock".into(),
+            image: "portal-browser:latest".into(),
+            cpus: 1.0,
+            memory_mb: 1024,
+            pids_limit: 256,
+            network: "portal-browser".into(),
+        }
+    }
+}
+
+impl BrowserConfig {
+    /// The viewport as width and height, within §15's bounds.
+    pub fn viewport_size(&self) -> Result<(u16, u16), String> {
+        let bad = || {
+            format!(
+                "browser.viewport must be WIDTHxHEIGHT, width 320-3840, height 240-2160 (got {:?})",
+                self.viewport
+            )
+        };
+        let (w, h) = self.viewport.split_once(['x', 'X']).ok_or_else(bad)?;
+        let (w, h): (u16, u16) = (
+            w.trim().parse().map_err(|_| bad())?,
+            h.trim().parse().map_err(|_| bad())?,
+        );
+        if !(320..=3840).contains(&w) || !(240..=2160).contains(&h) {
+            return Err(bad());
+        }
+        Ok((w, h))
+    }
+
+    /// The checks of §15 that the types cannot make.
+    fn check(&self) -> Result<(), String> {
+        self.viewport_size()?;
+        if let Some(engine) = self.engine.as_deref() {
+            if !["auto", "off", "process", "docker"].contains(&engine) {
+                return Err(format!(
+                    "browser.engine must be one of: auto, off, process, docker (got {engine:?})"
+                ));
+            }
+        }
+        if self.max_machines < 1 {
+            return Err("browser.max_machines must be at least 1".into());
+        }
+        if !(1..=30).contains(&self.max_fps) {
+            return Err("browser.max_fps must be between 1 and 30".into());
+        }
+        if !(1..=100).contains(&self.jpeg_quality) {
+            return Err("browser.jpeg_quality must be between 1 and 100".into());
+        }
+        if self.start_timeout_s == 0 || self.stop_timeout_s == 0 {
+            return Err("browser.start_timeout_s and browser.stop_timeout_s must be at least 1".into());
+        }
+        if self.node_secret.as_deref().is_some_and(|s| s.chars().count() < 32) {
+            return Err("browser.node_secret must be at least 32 characters".into());
+        }
+        let host = self.docker.host.as_str();
+        let loopback_tcp = host
+            .strip_prefix("tcp://")
+            .and_then(|rest| rest.parse::<std::net::SocketAddr>().ok())
+            .is_some_and(|a| a.ip().is_loopback());
+        if !host.starts_with("unix://") && !loopback_tcp {
+            return Err("browser.docker.host must be a unix:// socket or a loopback tcp:// address".into());
+        }
+        crate::browser::egress::rules::EgressRules::new(
+            self.egress.allow_private,
+            &self.egress.allow_hosts,
+            &self.egress.deny_hosts,
+        )
+        .map(|_| ())
+        .map_err(|e| format!("browser.egress: {e}"))
+    }
+}
+
 impl Default for Config {
     fn default() -> Self {
         Config {
@@ -271,6 +445,7 @@ impl Default for Config {
             server: ServerConfig::default(),
             limits: LimitsConfig::default(),
             metrics: MetricsConfig::default(),
+            browser: BrowserConfig::default(),
         }
     }
 }
@@ -504,6 +679,7 @@ impl Config {
             .iter()
             .map(|text| parse_cidr(text).ok_or_else(|| format!("metrics.allowed_ips: bad CIDR {text:?}")))
             .collect::<Result<Vec<_>, _>>()?;
+        self.browser.check()?;
         if self.limits.ipv6_prefix == 0 || self.limits.ipv6_prefix > 128 {
             return Err("limits.ipv6_prefix must be between 1 and 128".into());
         }

@@ -174,6 +174,38 @@ pub enum ApiError {
     ReportNotFound,
     #[error("Stranger block not found")]
     StrangerBlockNotFound,
+    #[error("Browser machines are turned off on this server")]
+    BrowserDisabled,
+    #[error("The browser could not be started")]
+    BrowserStartFailed,
+    #[error("No browser machine is free, try again later")]
+    BrowserCapacity,
+    #[error("You already run as many browsers as allowed")]
+    BrowserUserLimit { limit: i64 },
+    #[error("This chat's browser cannot run on this server")]
+    BrowserUnsupported,
+    #[error("The browser is already running")]
+    BrowserAlreadyRunning,
+    /// `The browser is not running`, or `The browser was stopped while starting`.
+    #[error("{0}")]
+    BrowserNotRunning(&'static str),
+    /// `The browser runs on another node`, or `The browser's node cannot be reached`.
+    #[error("{0}")]
+    BrowserNodeUnreachable(&'static str),
+    #[error("This browser has as many viewers as it can take")]
+    ScreenFull,
+    #[error("Too many screenshots")]
+    ScreenshotRateLimited { retry_after_s: u64 },
+    #[error("You do not control the browser")]
+    NotHost,
+    #[error("Only chat managers can hand over control")]
+    ControlsLocked,
+    #[error("Control requests are turned off in this chat")]
+    ControlRequestsDisabled,
+    #[error("User is not watching this browser")]
+    NotViewing,
+    #[error("Navigation is turned off on this browser")]
+    BrowserKiosk,
 }
 
 impl ApiError {
@@ -223,7 +255,11 @@ impl ApiError {
             | NotKeyDistributor
             | SignInRequired
             | StrangerBlocked { .. }
-            | DirectChatEnded => StatusCode::FORBIDDEN,
+            | DirectChatEnded
+            | NotHost
+            | ControlsLocked
+            | ControlRequestsDisabled
+            | BrowserKiosk => StatusCode::FORBIDDEN,
             InvalidBundle(_) => StatusCode::UNPROCESSABLE_ENTITY,
             NotFound
             | SessionNotFound
@@ -236,7 +272,8 @@ impl ApiError {
             | NotificationNotFound
             | NoActiveDirectChat
             | ReportNotFound
-            | StrangerBlockNotFound => StatusCode::NOT_FOUND,
+            | StrangerBlockNotFound
+            | NotViewing => StatusCode::NOT_FOUND,
             MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             UpgradeRequired => StatusCode::UPGRADE_REQUIRED,
             PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
@@ -249,9 +286,15 @@ impl ApiError {
             | BotQuotaExceeded { .. }
             | TooManyConnections
             | MessageRateLimited { .. }
-            | TooManyStrangerSessions { .. } => StatusCode::TOO_MANY_REQUESTS,
+            | TooManyStrangerSessions { .. }
+            | ScreenshotRateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Internal => StatusCode::INTERNAL_SERVER_ERROR,
-            Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Unavailable
+            | BrowserDisabled
+            | BrowserStartFailed
+            | BrowserCapacity
+            | BrowserNodeUnreachable(_)
+            | ScreenFull => StatusCode::SERVICE_UNAVAILABLE,
             AlreadyBanned
             | NotTimedOut
             | NotBanned
@@ -269,7 +312,11 @@ impl ApiError {
             | AlreadySignedIn
             | AlreadySearching
             | MatchSlotLimit { .. }
-            | AlreadyReported => StatusCode::CONFLICT,
+            | AlreadyReported
+            | BrowserUserLimit { .. }
+            | BrowserUnsupported
+            | BrowserAlreadyRunning
+            | BrowserNotRunning(_) => StatusCode::CONFLICT,
         }
     }
 
@@ -353,6 +400,21 @@ impl ApiError {
             AlreadyReported => "ERR_MATCH_ALREADY_REPORTED",
             ReportNotFound => "ERR_MATCH_REPORT_NOT_FOUND",
             StrangerBlockNotFound => "ERR_STRANGER_BLOCK_NOT_FOUND",
+            BrowserDisabled => "ERR_BROWSER_DISABLED",
+            BrowserStartFailed => "ERR_BROWSER_START_FAILED",
+            BrowserCapacity => "ERR_BROWSER_CAPACITY",
+            BrowserUserLimit { .. } => "ERR_BROWSER_USER_LIMIT",
+            BrowserUnsupported => "ERR_BROWSER_UNSUPPORTED",
+            BrowserAlreadyRunning => "ERR_BROWSER_ALREADY_RUNNING",
+            BrowserNotRunning(_) => "ERR_BROWSER_NOT_RUNNING",
+            BrowserNodeUnreachable(_) => "ERR_BROWSER_NODE_UNREACHABLE",
+            ScreenFull => "ERR_SCREEN_FULL",
+            ScreenshotRateLimited { .. } => "ERR_SCREENSHOT_RATE_LIMITED",
+            NotHost => "ERR_NOT_HOST",
+            ControlsLocked => "ERR_CONTROLS_LOCKED",
+            ControlRequestsDisabled => "ERR_CONTROL_REQUESTS_DISABLED",
+            NotViewing => "ERR_NOT_VIEWING",
+            BrowserKiosk => "ERR_BROWSER_KIOSK",
         }
     }
 
@@ -364,7 +426,8 @@ impl ApiError {
             | ApiError::TooManyPendingCodes { retry_after_s }
             | ApiError::BotQuotaExceeded { retry_after_s }
             | ApiError::MessageRateLimited { retry_after_s }
-            | ApiError::TooManyStrangerSessions { retry_after_s } => Some((*retry_after_s).max(1)),
+            | ApiError::TooManyStrangerSessions { retry_after_s }
+            | ApiError::ScreenshotRateLimited { retry_after_s } => Some((*retry_after_s).max(1)),
             _ => None,
         }
     }

@@ -30,6 +30,12 @@ struct Inner {
     rate_limited: BTreeMap<&'static str, u64>,
     connections_refused: BTreeMap<&'static str, u64>,
     egress_refused: BTreeMap<&'static str, u64>,
+    browser_starts: BTreeMap<&'static str, u64>,
+    browser_stops: BTreeMap<&'static str, u64>,
+    browser_frames: u64,
+    browser_frames_dropped: u64,
+    /// This node's machines: their state and viewers, rendered as totals (no machine label).
+    browser_machines: BTreeMap<i64, (&'static str, i64)>,
 }
 
 /// The method label: the API's methods by name, anything else `other` (also in the log line,
@@ -106,6 +112,36 @@ impl Metrics {
         self.with(|m| *m.egress_refused.entry(reason).or_default() += 1);
     }
 
+    /// `result`: `ok`, `failed`, `capacity`, `user_limit`, `disabled`, `unsupported` (92 §5.5).
+    pub fn browser_start(&self, result: &'static str) {
+        self.with(|m| *m.browser_starts.entry(result).or_default() += 1);
+    }
+
+    pub fn browser_stopped(&self, reason: &'static str) {
+        self.with(|m| *m.browser_stops.entry(reason).or_default() += 1);
+    }
+
+    pub fn browser_frame(&self) {
+        self.with(|m| m.browser_frames += 1);
+    }
+
+    /// Frames replaced while waiting for a slow viewer (92 §7.4).
+    pub fn browser_frames_dropped(&self, n: u64) {
+        self.with(|m| m.browser_frames_dropped += n);
+    }
+
+    /// A machine of this node in `state`, with `viewers`; `None` once it is stopped.
+    pub fn browser_machine(&self, machine_id: i64, state: Option<(&'static str, i64)>) {
+        self.with(|m| match state {
+            Some(state) => {
+                m.browser_machines.insert(machine_id, state);
+            }
+            None => {
+                m.browser_machines.remove(&machine_id);
+            }
+        });
+    }
+
     pub fn render(&self, pool: &PoolStats) -> String {
         let mut out = String::new();
         self.with(|m| {
@@ -145,6 +181,23 @@ impl Metrics {
             for (reason, n) in &m.egress_refused {
                 let _ = writeln!(out, "portal_browser_egress_refused_total{{reason=\"{reason}\"}} {n}");
             }
+            out.push_str("# HELP portal_browser_machines This node's browser machines by state.\n# TYPE portal_browser_machines gauge\n");
+            for state in ["starting", "running", "stopping"] {
+                let n = m.browser_machines.values().filter(|(s, _)| *s == state).count();
+                let _ = writeln!(out, "portal_browser_machines{{state=\"{state}\"}} {n}");
+            }
+            out.push_str("# HELP portal_browser_starts_total Machine starts by result.\n# TYPE portal_browser_starts_total counter\n");
+            for (result, n) in &m.browser_starts {
+                let _ = writeln!(out, "portal_browser_starts_total{{result=\"{result}\"}} {n}");
+            }
+            out.push_str("# HELP portal_browser_stops_total Machine stops by reason.\n# TYPE portal_browser_stops_total counter\n");
+            for (reason, n) in &m.browser_stops {
+                let _ = writeln!(out, "portal_browser_stops_total{{reason=\"{reason}\"}} {n}");
+            }
+            let viewers: i64 = m.browser_machines.values().map(|(_, v)| v).sum();
+            let _ = writeln!(out, "# HELP portal_browser_viewers Viewers of this node's machines.\n# TYPE portal_browser_viewers gauge\nportal_browser_viewers {viewers}");
+            let _ = writeln!(out, "# HELP portal_browser_frames_total Frames accepted from machines.\n# TYPE portal_browser_frames_total counter\nportal_browser_frames_total {}", m.browser_frames);
+            let _ = writeln!(out, "# HELP portal_browser_frames_dropped_total Frames replaced before a slow viewer took them.\n# TYPE portal_browser_frames_dropped_total counter\nportal_browser_frames_dropped_total {}", m.browser_frames_dropped);
         });
         out.push_str("# HELP portal_db_pool_connections Database pool connections by state.\n# TYPE portal_db_pool_connections gauge\n");
         let _ = writeln!(out, "portal_db_pool_connections{{state=\"idle\"}} {}", pool.checked_in);

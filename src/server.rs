@@ -60,7 +60,18 @@ pub async fn serve(config: Config) -> Result<(), String> {
         .await
         .map_err(|e| format!("cannot listen on {bind}: {e}"))?;
     tracing::info!(bind = %bind, backend = store.backend().name(), "portal listening");
+    if let Ok(addr) = listener.local_addr() {
+        app.browser.listening_on(addr.port());
+    }
+    let engine = &app.browser.engine;
+    tracing::info!(engine = engine.kind.as_str(), reason = %engine.reason, identity = %app.browser.identity(), "browser engine");
+    if app.config.browser.process.no_sandbox && engine.kind == crate::domain::browser::EngineKind::Process {
+        tracing::warn!("Chromium runs without its sandbox (browser.process.no_sandbox)");
+    }
+    let browser_node = tokio::spawn(crate::domain::browser::lifecycle::run_node(app.clone()));
     api.run(listener).await;
+    crate::domain::browser::lifecycle::shutdown(&app).await;
+    browser_node.abort();
     // Upgraded connections are not the HTTP layer's any more: they are closed here, with 1001.
     presence.shutdown(SHUTDOWN_GRACE).await;
     sweeper.abort();

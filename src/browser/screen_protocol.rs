@@ -9,6 +9,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 use serde_json::{json, Map, Value};
 
 use crate::browser::control::{ControlError, Outcome};
+use crate::browser::tab::{Key, KeyKind, MouseButton, Pointer, PointerKind, Wheel};
 use crate::domain::input::{check_range, check_text, required, Fields};
 use crate::domain::presence::PresenceUser;
 use crate::error::ApiError;
@@ -23,89 +24,13 @@ pub struct Viewport {
 
 // ---- client events (§7.2, §7.6, §7.7, §8.2) ----
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PointerType {
-    Move,
-    Down,
-    Up,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum MouseButton {
-    None,
-    Left,
-    Middle,
-    Right,
-    Back,
-    Forward,
-}
-
-impl MouseButton {
-    /// The name, as the client sends it and as CDP `Input.dispatchMouseEvent` takes it.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            MouseButton::None => "none",
-            MouseButton::Left => "left",
-            MouseButton::Middle => "middle",
-            MouseButton::Right => "right",
-            MouseButton::Back => "back",
-            MouseButton::Forward => "forward",
-        }
-    }
-}
-
-/// `input:pointer`, with its defaults filled in and its coordinates clamped into the viewport.
-#[derive(Debug, Clone, PartialEq)]
-pub struct PointerInput {
-    pub kind: PointerType,
-    pub x: f64,
-    pub y: f64,
-    pub button: MouseButton,
-    /// 0–31: 1 left, 2 right, 4 middle, 8 back, 16 forward.
-    pub buttons: u8,
-    /// 0–3.
-    pub click_count: u8,
-    /// 0–15: 1 Alt, 2 Ctrl, 4 Meta, 8 Shift.
-    pub modifiers: u8,
-}
-
-/// `input:wheel`: the position clamped into the viewport, the scroll into ±`MAX_SCROLL`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct WheelInput {
-    pub x: f64,
-    pub y: f64,
-    pub dx: f64,
-    pub dy: f64,
-    pub modifiers: u8,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum KeyType {
-    Down,
-    Up,
-}
-
-/// `input:key`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct KeyInput {
-    pub kind: KeyType,
-    /// `KeyboardEvent.key`, 1–32 characters.
-    pub key: String,
-    /// `KeyboardEvent.code`, `""` when not sent.
-    pub code: String,
-    /// The text the key types, `""` when none.
-    pub text: String,
-    pub modifiers: u8,
-    pub repeat: bool,
-}
-
 /// One client event, validated.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ClientEvent {
     Ping,
-    Pointer(PointerInput),
-    Wheel(WheelInput),
-    Key(KeyInput),
+    Pointer(Pointer),
+    Wheel(Wheel),
+    Key(Key),
     /// `input:text`: 1–4000 characters inserted at the focus.
     Text(String),
     /// `nav:go` with a URL that parses; its scheme is checked later, under §3 (`nav:refused`).
@@ -212,9 +137,9 @@ fn fields(data: &Value) -> Result<Fields, ScreenError> {
 
 fn pointer(fields: &Fields, viewport: Viewport) -> Result<ClientEvent, ScreenError> {
     let kind = match required_one_of(fields, "type", &["move", "down", "up"])? {
-        "move" => PointerType::Move,
-        "down" => PointerType::Down,
-        _ => PointerType::Up,
+        "move" => PointerKind::Move,
+        "down" => PointerKind::Down,
+        _ => PointerKind::Up,
     };
     let x = required_number(fields, "x")?;
     let y = required_number(fields, "y")?;
@@ -223,7 +148,7 @@ fn pointer(fields: &Fields, viewport: Viewport) -> Result<ClientEvent, ScreenErr
         "button",
         &["none", "left", "middle", "right", "back", "forward"],
     )? {
-        None if kind == PointerType::Move => MouseButton::None,
+        None if kind == PointerKind::Move => MouseButton::None,
         None | Some("left") => MouseButton::Left,
         Some("none") => MouseButton::None,
         Some("middle") => MouseButton::Middle,
@@ -232,10 +157,10 @@ fn pointer(fields: &Fields, viewport: Viewport) -> Result<ClientEvent, ScreenErr
         Some(_) => MouseButton::Forward,
     };
     let buttons = small_integer(fields, "buttons", 31)?.unwrap_or(0);
-    let default_clicks = if kind == PointerType::Move { 0 } else { 1 };
+    let default_clicks = if kind == PointerKind::Move { 0 } else { 1 };
     let click_count = small_integer(fields, "click_count", 3)?.unwrap_or(default_clicks);
     let modifiers = modifiers(fields)?;
-    Ok(ClientEvent::Pointer(PointerInput {
+    Ok(ClientEvent::Pointer(Pointer {
         kind,
         x: clamp_x(x, viewport),
         y: clamp_y(y, viewport),
@@ -252,7 +177,7 @@ fn wheel(fields: &Fields, viewport: Viewport) -> Result<ClientEvent, ScreenError
     let dx = required_number(fields, "dx")?;
     let dy = required_number(fields, "dy")?;
     let modifiers = modifiers(fields)?;
-    Ok(ClientEvent::Wheel(WheelInput {
+    Ok(ClientEvent::Wheel(Wheel {
         x: clamp_x(x, viewport),
         y: clamp_y(y, viewport),
         dx: dx.clamp(-MAX_SCROLL, MAX_SCROLL),
@@ -263,8 +188,8 @@ fn wheel(fields: &Fields, viewport: Viewport) -> Result<ClientEvent, ScreenError
 
 fn key(fields: &Fields) -> Result<ClientEvent, ScreenError> {
     let kind = match required_one_of(fields, "type", &["down", "up"])? {
-        "down" => KeyType::Down,
-        _ => KeyType::Up,
+        "down" => KeyKind::Down,
+        _ => KeyKind::Up,
     };
     let key = fields.req_str("key").map_err(ScreenError::from_validation)?;
     check_text("key", key, 1, MAX_KEY_CHARS, |_| true).map_err(ScreenError::from_validation)?;
@@ -275,7 +200,7 @@ fn key(fields: &Fields) -> Result<ClientEvent, ScreenError> {
         .opt_bool("repeat")
         .map_err(ScreenError::from_validation)?
         .unwrap_or(false);
-    Ok(ClientEvent::Key(KeyInput {
+    Ok(ClientEvent::Key(Key {
         kind,
         key: key.to_owned(),
         code,
@@ -673,8 +598,8 @@ mod tests {
             {"type": "down", "x": 412, "y": 233.5, "button": "left", "buttons": 1, "click_count": 1}}));
         assert_eq!(
             parsed,
-            ClientEvent::Pointer(PointerInput {
-                kind: PointerType::Down,
+            ClientEvent::Pointer(Pointer {
+                kind: PointerKind::Down,
                 x: 412.0,
                 y: 233.5,
                 button: MouseButton::Left,
@@ -722,7 +647,7 @@ mod tests {
         let parsed = event(json!({"event": "input:wheel", "data": {"x": 1280, "y": -1, "dx": -20000, "dy": 12.5}}));
         assert_eq!(
             parsed,
-            ClientEvent::Wheel(WheelInput {
+            ClientEvent::Wheel(Wheel {
                 x: 1279.0,
                 y: 0.0,
                 dx: -10_000.0,
@@ -799,8 +724,8 @@ mod tests {
         let parsed = event(json!({"event": "input:key", "data": {"type": "down", "key": "Enter", "code": "Enter"}}));
         assert_eq!(
             parsed,
-            ClientEvent::Key(KeyInput {
-                kind: KeyType::Down,
+            ClientEvent::Key(Key {
+                kind: KeyKind::Down,
                 key: "Enter".into(),
                 code: "Enter".into(),
                 text: String::new(),
@@ -815,7 +740,7 @@ mod tests {
         };
         assert_eq!(
             (parsed.kind, parsed.text.as_str(), parsed.modifiers, parsed.repeat),
-            (KeyType::Up, "a", 2, true)
+            (KeyKind::Up, "a", 2, true)
         );
         let key = |data: Value| json!({"event": "input:key", "data": data});
         assert_eq!(

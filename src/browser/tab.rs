@@ -131,7 +131,8 @@ pub enum MouseButton {
 }
 
 impl MouseButton {
-    fn as_cdp(self) -> &'static str {
+    /// The name, as the client sends it and as CDP `Input.dispatchMouseEvent` takes it.
+    pub fn as_str(self) -> &'static str {
         match self {
             MouseButton::None => "none",
             MouseButton::Left => "left",
@@ -596,7 +597,7 @@ impl Tab {
                     "type": kind,
                     "x": pointer.x,
                     "y": pointer.y,
-                    "button": pointer.button.as_cdp(),
+                    "button": pointer.button.as_str(),
                     "buttons": pointer.buttons,
                     "clickCount": pointer.click_count,
                     "modifiers": pointer.modifiers,

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use crate::config::{Config, Derived};
+use crate::domain::browser::BrowserRooms;
 use crate::domain::presence::Presence;
 use crate::domain::statistics::StatisticsCache;
 use crate::domain::transport::rooms::Rooms;
@@ -21,7 +22,7 @@ pub struct App {
     pub store: Store,
     pub clock: Arc<dyn Clock>,
     pub ephemeral: Arc<Ephemeral>,
-    pub metrics: Metrics,
+    pub metrics: Arc<Metrics>,
     pub geo: GeoReader,
     pub started_at: i64,
     /// The public counters, recomputed at most once per `statistics.cache_s`.
@@ -30,6 +31,8 @@ pub struct App {
     pub presence: Arc<Presence>,
     /// The chat rooms joined on this node (90-chat-transport).
     pub rooms: Rooms,
+    /// This node's browser machines (92-browser-rooms).
+    pub browser: Arc<BrowserRooms>,
 }
 
 impl App {
@@ -41,18 +44,26 @@ impl App {
         ephemeral.start();
         let presence = Presence::new(config.presence.clone(), ephemeral.clone());
         let (rooms, room_tasks) = Rooms::new(ephemeral.clone());
+        let metrics = Arc::new(Metrics::default());
+        let api_port = config
+            .bind
+            .rsplit_once(':')
+            .and_then(|(_, port)| port.parse().ok())
+            .unwrap_or(0);
+        let browser = Arc::new(BrowserRooms::new(&config.browser, api_port, metrics.clone())?);
         let app = Arc::new(App {
             config,
             derived,
             store,
             clock,
             ephemeral,
-            metrics: Metrics::default(),
+            metrics,
             geo,
             started_at,
             statistics: StatisticsCache::default(),
             presence,
             rooms,
+            browser,
         });
         tokio::spawn(crate::domain::transport::handover::follow_expiries(
             Arc::downgrade(&app),

@@ -42,12 +42,24 @@ pub struct CacheStatistics {
     latency_ms: Option<f64>,
 }
 
+/// This node's browser machines (92-browser-rooms §5.5); never changes `status`.
+#[derive(Serialize, ToSchema)]
+pub struct BrowserHealth {
+    /// `off`, `process` or `docker`.
+    engine: &'static str,
+    available: bool,
+    machines: i64,
+    max_machines: u32,
+    viewers: i64,
+}
+
 #[derive(Serialize, ToSchema)]
 pub struct FullHealthReport {
     #[serde(flatten)]
     basic: HealthReport,
     db_statistics: DbStatistics,
     cache_statistics: CacheStatistics,
+    browser: BrowserHealth,
     source_hash: &'static str,
 }
 
@@ -84,6 +96,17 @@ pub async fn check(app: &App) -> (HealthReport, Option<f64>) {
     )
 }
 
+async fn browser_health(app: &App) -> BrowserHealth {
+    let (machines, viewers) = crate::domain::browser::node_load(app).await;
+    BrowserHealth {
+        engine: app.browser.engine.kind.as_str(),
+        available: crate::domain::browser::engine_available(app),
+        machines,
+        max_machines: app.config.browser.max_machines,
+        viewers,
+    }
+}
+
 /// The full report for staff, and whether the server is healthy (the database answers).
 pub async fn full(app: &App) -> (FullHealthReport, bool) {
     let (basic, latency) = check(app).await;
@@ -110,6 +133,7 @@ pub async fn full(app: &App) -> (FullHealthReport, bool) {
             latency_ms: cache.as_ref().map(|c| c.latency_ms),
         },
         source_hash: env!("PORTAL_SOURCE_HASH"),
+        browser: browser_health(app).await,
         basic,
     };
     (report, healthy)

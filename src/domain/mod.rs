@@ -4,6 +4,7 @@ pub mod app;
 pub mod audit;
 pub mod auth;
 pub mod bots;
+pub mod browser;
 pub mod chats;
 pub mod credentials;
 pub mod health;

@@ -36,6 +36,10 @@ pub struct StatisticsChats {
     pub total_count: i64,
     pub public_count: i64,
     pub private_count: i64,
+    /// Browser machines `running` on every node (92-browser-rooms §5.4).
+    pub running_count: i64,
+    /// The sum of their viewers.
+    pub viewer_count: i64,
 }
 
 /// One cached answer and when it was computed (server clock, microseconds).
@@ -119,11 +123,15 @@ pub async fn chats(app: &App) -> Result<StatisticsChats, ApiError> {
     app.statistics
         .chats
         .get(app.now(), ttl(app), || async {
-            let c = store::statistics::chat_counts(&mut *app.store.acquire().await?).await?;
+            let mut conn = app.store.acquire().await?;
+            let c = store::statistics::chat_counts(&mut conn).await?;
+            let (running_count, viewer_count) = store::browser::running_totals(&mut conn).await?;
             Ok(StatisticsChats {
                 total_count: c.total,
                 public_count: c.total - c.private_count,
                 private_count: c.private_count,
+                running_count,
+                viewer_count,
             })
         })
         .await

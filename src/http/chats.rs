@@ -1,5 +1,5 @@
 //! `/v1/portal/chats…`, `/v1/portal/resolve/{code}` and `/v1/admin/chats…` (60-chats). The
-//! browser VM routes (start/stop) are out of scope and deliberately absent.
+//! browser machine's routes are `http::browser`.
 
 use axum::extract::{FromRequestParts, Path, State};
 use axum::http::request::Parts;

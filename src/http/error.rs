@@ -25,7 +25,8 @@ pub struct ErrorBody {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<String>)]
     expires_at: Option<Option<Timestamp>>,
-    /// Only with `ERR_CHAT_SLOT_LIMIT` and `ERR_MATCH_SLOT_LIMIT`: the caller's slot limit.
+    /// Only with `ERR_CHAT_SLOT_LIMIT`, `ERR_MATCH_SLOT_LIMIT` and `ERR_BROWSER_USER_LIMIT`: the
+    /// caller's limit.
     #[serde(skip_serializing_if = "Option::is_none")]
     limit: Option<i64>,
     /// Only with `ERR_CHAT_MUTED`: whole seconds of the mute left, `0` = indefinite.
@@ -57,7 +58,9 @@ impl ErrorBody {
             | ApiError::StrangerBlocked { expires_at } => {
                 body.expires_at = Some(expires_at.map(Timestamp));
             }
-            ApiError::ChatSlotLimit { limit } | ApiError::MatchSlotLimit { limit } => body.limit = Some(*limit),
+            ApiError::ChatSlotLimit { limit }
+            | ApiError::MatchSlotLimit { limit }
+            | ApiError::BrowserUserLimit { limit } => body.limit = Some(*limit),
             ApiError::ChatMuted { ttl } => body.ttl = Some(*ttl),
             ApiError::EpochMismatch { epoch } => body.epoch = Some(*epoch),
             _ => {}

@@ -21,6 +21,7 @@ use crate::error::ApiError;
 mod auth;
 pub mod body;
 mod bots;
+mod browser;
 pub mod caller;
 mod chats;
 pub mod correlation;
@@ -65,8 +66,10 @@ pub fn api(app: &AppState) -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(tier(app, Tier::Auth, realtime::routes()))
         .merge(tier(app, Tier::Auth, transport::routes()))
         .merge(tier(app, Tier::Auth, matchmaking::routes()))
+        .merge(tier(app, Tier::Auth, browser::portal_routes()))
         .merge(tier(app, Tier::Admin, health::admin_routes()))
         .merge(tier(app, Tier::Admin, chats::admin_routes()))
+        .merge(tier(app, Tier::Admin, browser::admin_routes()))
         .merge(tier(app, Tier::Admin, moderation::routes()))
         .merge(tier(app, Tier::Admin, match_staff::routes()))
         .merge(tier(app, Tier::Admin, subscriptions::routes()))

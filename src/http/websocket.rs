@@ -227,6 +227,11 @@ impl WebSocket {
         self.queue(OP_TEXT, text.as_bytes());
     }
 
+    /// Queues a binary frame (a screen frame, 92-browser-rooms §7.3).
+    pub fn queue_binary(&mut self, bytes: &[u8]) {
+        self.queue(OP_BINARY, bytes);
+    }
+
     pub fn queue_ping(&mut self) {
         self.queue(OP_PING, &[]);
     }

@@ -41,11 +41,19 @@ pub struct ChatRow {
     pub ended_at: Option<i64>,
     pub end_reason: Option<String>,
     pub deletes_at: Option<i64>,
+    /// The viewers of the chat's browser machine when it is running, as its node last published
+    /// them (92-browser-rooms §5.1); `None` when no machine runs.
+    pub machine_viewers: Option<i64>,
 }
 
 impl ChatRow {
     pub fn is_direct(&self) -> bool {
         self.chat_type == DIRECT
+    }
+
+    /// `running` and `viewer_count` of the chat views (92-browser-rooms §5.1).
+    pub fn browser_live(&self) -> (bool, i64) {
+        (self.machine_viewers.is_some(), self.machine_viewers.unwrap_or(0))
     }
 
     pub fn is_owned_by(&self, user_id: i64) -> bool {
@@ -66,8 +74,10 @@ const CHAT_SELECT: &str = "SELECT c.id, c.chat_type, c.name, c.owner_id, c.visib
     c.epoch, c.wipe_preset, c.next_wipe_at, c.history_visible, c.locked_controls, c.implicit_hosting, \
     c.inactive_cursors, c.matched_on, c.expires_at, c.ended_at, c.end_reason, c.deletes_at, \
     c.last_activity_at, c.created_at, c.updated_at, u.username AS owner_username, \
-    u.avatar_source AS owner_avatar_source, u.permission_level AS owner_level \
-    FROM chats c LEFT JOIN users u ON u.id = c.owner_id";
+    u.avatar_source AS owner_avatar_source, u.permission_level AS owner_level, \
+    bm.viewer_count AS machine_viewers \
+    FROM chats c LEFT JOIN users u ON u.id = c.owner_id \
+    LEFT JOIN browser_machines bm ON bm.chat_id = c.id AND bm.state = 'running'";
 
 pub async fn by_id(conn: &mut Conn, id: i64) -> Result<Option<ChatRow>, sqlx::Error> {
     sqlx::query_as(&format!("{CHAT_SELECT} WHERE c.id = $1"))

@@ -13,6 +13,7 @@ use crate::config::DatabaseConfig;
 
 pub mod audit;
 pub mod bots;
+pub mod browser;
 pub mod chats;
 pub mod codes;
 pub mod history;

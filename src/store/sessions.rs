@@ -94,6 +94,17 @@ pub async fn live_of(conn: &mut Conn, user_id: i64, now: i64) -> Result<Vec<Sess
     .await
 }
 
+/// Whether the session has neither ended nor expired.
+pub async fn is_live(conn: &mut Conn, session_id: i64, now: i64) -> Result<bool, sqlx::Error> {
+    let found: Option<(i64,)> =
+        sqlx::query_as("SELECT id FROM sessions WHERE id = $1 AND ended_at IS NULL AND expires_at > $2")
+            .bind(session_id)
+            .bind(now)
+            .fetch_optional(conn)
+            .await?;
+    Ok(found.is_some())
+}
+
 /// The stored geolocation (JSON) of a session.
 pub async fn geo_of(conn: &mut Conn, session_id: i64) -> Result<Option<String>, sqlx::Error> {
     let row: Option<(Option<String>,)> = sqlx::query_as("SELECT geo FROM sessions WHERE id = $1")

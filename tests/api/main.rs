@@ -18,6 +18,7 @@ mod matchmaking;
 mod notifications;
 mod realtime;
 mod reliability;
+mod rooms_browser;
 mod security;
 mod staff;
 mod statistics;

@@ -36,7 +36,8 @@ pub async fn list(
 pub async fn get(app: &App, chat_id: i64) -> Result<ChatAdminDetail, ApiError> {
     let mut conn = app.store.acquire().await?;
     let chat = any_existing_chat(app, &mut conn, chat_id).await?;
-    Ok(views::detail(&mut conn, &chat).await?)
+    let machine = crate::domain::browser::lifecycle::machine_view(app, chat.id).await?;
+    Ok(views::detail(&mut conn, &chat, machine).await?)
 }
 
 /// An official chat owned by the actor, within the actor's slots.
@@ -183,7 +184,7 @@ pub async fn update(app: &Arc<App>, actor: &UserRow, chat_id: i64, patch: ChatPa
     )
     .await?;
     let updated = existing_chat(&mut tx, chat.id).await?;
-    effects.config_changed();
+    effects.config_changed(actor.id);
     if updated.visibility == PRIVATE && chat.visibility != PRIVATE {
         effects.became_private(&mut tx, app, &updated).await?;
     }

@@ -89,6 +89,7 @@ pub fn browser_config_text(value: &Value) -> Result<String, ApiError> {
             "browser_config must be an object",
         ));
     }
+    BrowserSettings::check(value)?;
     let text = value.to_string();
     if text.len() > BROWSER_CONFIG_MAX_BYTES {
         return Err(ApiError::validation(
@@ -97,6 +98,99 @@ pub fn browser_config_text(value: &Value) -> Result<String, ApiError> {
         ));
     }
     Ok(text)
+}
+
+/// The browsers `browser_config.browser` may name (92-browser-rooms §2.5).
+pub const BROWSERS: [&str; 5] = ["chromium", "chrome", "firefox", "brave", "tor"];
+
+/// The three keys of `browser_config` that mean something (92-browser-rooms §2.5).
+#[derive(Debug, Clone, PartialEq)]
+pub struct BrowserSettings {
+    pub browser: String,
+    pub start_url: Option<String>,
+    pub kiosk: bool,
+}
+
+/// An absolute `http` or `https` URL with a host: what `start_url` and `nav:go` may load.
+/// No whitespace or control characters anywhere, and after the scheme an authority whose host is
+/// not empty and whose port, when given, is a number.
+pub fn is_web_url(text: &str) -> bool {
+    if text.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return false;
+    }
+    let lower = text.to_ascii_lowercase();
+    let Some(rest) = lower.strip_prefix("http://").or_else(|| lower.strip_prefix("https://")) else {
+        return false;
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, hp)| hp);
+    let (host, port) = match host_port.strip_prefix('[') {
+        Some(bracketed) => match bracketed.split_once(']') {
+            Some((host, after)) => (host, after.strip_prefix(':')),
+            None => return false,
+        },
+        None => match host_port.split_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (host_port, None),
+        },
+    };
+    !host.is_empty() && port.is_none_or(|p| p.parse::<u16>().is_ok())
+}
+
+impl BrowserSettings {
+    /// Refuses a written value that breaks the rules of §2.5, naming the key.
+    fn check(config: &Value) -> Result<(), ApiError> {
+        if let Some(browser) = config.get("browser") {
+            if !browser.as_str().is_some_and(|b| BROWSERS.contains(&b)) {
+                return Err(ApiError::validation(
+                    "browser_config.browser",
+                    format!("browser_config.browser must be one of: {}", BROWSERS.join(", ")),
+                ));
+            }
+        }
+        match config.get("start_url") {
+            None | Some(Value::Null) => {}
+            Some(Value::String(url)) if url.chars().count() > 2048 => {
+                return Err(ApiError::validation(
+                    "browser_config.start_url",
+                    "browser_config.start_url must be at most 2048 characters",
+                ))
+            }
+            Some(Value::String(url)) if is_web_url(url) => {}
+            Some(_) => {
+                return Err(ApiError::validation(
+                    "browser_config.start_url",
+                    "browser_config.start_url must be a valid URL",
+                ))
+            }
+        }
+        if config.get("kiosk").is_some_and(|k| !k.is_boolean()) {
+            return Err(ApiError::validation(
+                "browser_config.kiosk",
+                "browser_config.kiosk must be a boolean",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The settings a start reads; a stored value that breaks the rules counts as absent (§2.5).
+    pub fn read(stored: &str) -> BrowserSettings {
+        let config: Value = serde_json::from_str(stored).unwrap_or(Value::Null);
+        let browser = config
+            .get("browser")
+            .and_then(Value::as_str)
+            .filter(|b| BROWSERS.contains(b))
+            .unwrap_or("firefox");
+        let start_url = config
+            .get("start_url")
+            .and_then(Value::as_str)
+            .filter(|url| url.chars().count() <= 2048 && is_web_url(url));
+        BrowserSettings {
+            browser: browser.to_owned(),
+            start_url: start_url.map(str::to_owned),
+            kiosk: config.get("kiosk").and_then(Value::as_bool).unwrap_or(false),
+        }
+    }
 }
 
 pub fn default_browser_config() -> String {
@@ -171,5 +265,63 @@ mod tests {
         for bad in ["My-Chat", "a b", " ab", "a", "x_y", &"a".repeat(33)] {
             assert!(check_slug(bad).is_err(), "{bad}");
         }
+    }
+}
+
+#[cfg(test)]
+mod browser_settings_tests {
+    use super::*;
+
+    #[test]
+    fn web_urls_are_absolute_http_or_https_with_a_host() {
+        for ok in [
+            "https://example.org/",
+            "http://10.0.0.5:8080/x?y#z",
+            "https://[2001:db8::1]:443/",
+            "HTTP://A.B",
+        ] {
+            assert!(is_web_url(ok), "{ok}");
+        }
+        for bad in [
+            "ftp://example.org/",
+            "https://",
+            "https:///path",
+            "example.org",
+            "https://a b/",
+            "https://h:port/",
+            "javascript:alert(1)",
+        ] {
+            assert!(!is_web_url(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn written_keys_are_checked_and_stored_bad_values_read_as_absent() {
+        assert!(
+            BrowserSettings::check(&json!({"browser": "tor", "start_url": null, "kiosk": true, "other": 1})).is_ok()
+        );
+        for (bad, field) in [
+            (json!({"browser": "safari"}), "browser_config.browser"),
+            (json!({"start_url": "file:///etc/passwd"}), "browser_config.start_url"),
+            (
+                json!({"start_url": format!("https://e.org/{}", "a".repeat(2048))}),
+                "browser_config.start_url",
+            ),
+            (json!({"kiosk": "yes"}), "browser_config.kiosk"),
+        ] {
+            match BrowserSettings::check(&bad) {
+                Err(ApiError::Validation { field: Some(f), .. }) => assert_eq!(f, field),
+                other => panic!("{bad}: {other:?}"),
+            }
+        }
+        let read = BrowserSettings::read(r#"{"browser": "safari", "start_url": "file:///x", "kiosk": 1}"#);
+        assert_eq!(
+            read,
+            BrowserSettings {
+                browser: "firefox".into(),
+                start_url: None,
+                kiosk: false
+            }
+        );
     }
 }

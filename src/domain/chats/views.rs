@@ -5,6 +5,7 @@ use serde_json::Value;
 use utoipa::ToSchema;
 
 use super::is_public;
+use crate::domain::browser::lifecycle::BrowserMachine;
 use crate::domain::matchmaking::MatchPeer;
 use crate::domain::views::avatar_url;
 use crate::store::chats::{ChatRow, InviteRow, MemberRow};
@@ -55,7 +56,7 @@ pub struct ChatSummary {
     pub peer: Option<MatchPeer>,
     #[serde(flatten)]
     pub config: ChatConfig,
-    /// The chat's browser machine is running (browser machines are not built yet: false).
+    /// The chat's browser machine is running (92-browser-rooms §5.1).
     pub running: bool,
     pub viewer_count: i64,
 }
@@ -101,8 +102,8 @@ pub async fn summaries(conn: &mut Conn, chats: Vec<ChatRow>) -> Result<Vec<ChatS
             config: ChatConfig::from(&chat),
             expires_at: None,
             peer: None,
-            running: false,
-            viewer_count: 0,
+            running: chat.browser_live().0,
+            viewer_count: chat.browser_live().1,
             id: chat.id,
             owner: chat.owner_id.zip(chat.owner_username).map(|(id, username)| ChatOwner {
                 id,
@@ -148,6 +149,9 @@ pub struct ChatAdmin {
     pub updated_at: Timestamp,
     #[serde(flatten)]
     pub config: ChatConfig,
+    /// The chat's browser machine is running (92-browser-rooms §5.1).
+    pub running: bool,
+    pub viewer_count: i64,
 }
 
 impl From<&ChatRow> for ChatAdmin {
@@ -166,6 +170,8 @@ impl From<&ChatRow> for ChatAdmin {
             created_at: Timestamp(chat.created_at),
             updated_at: Timestamp(chat.updated_at),
             config: ChatConfig::from(chat),
+            running: chat.browser_live().0,
+            viewer_count: chat.browser_live().1,
         }
     }
 }
@@ -205,12 +211,18 @@ pub struct ChatAdminDetail {
     pub message_count: i64,
     pub member_count: i64,
     pub members: Vec<ChatMember>,
+    /// The chat's browser machine that is not stopped (92-browser-rooms §5.2).
+    pub machine: Option<BrowserMachine>,
 }
 
 /// At most this many members are listed; `member_count` is always the full count.
 pub const MEMBER_LIST_CAP: i64 = 1000;
 
-pub async fn detail(conn: &mut Conn, chat: &ChatRow) -> Result<ChatAdminDetail, sqlx::Error> {
+pub async fn detail(
+    conn: &mut Conn,
+    chat: &ChatRow,
+    machine: Option<BrowserMachine>,
+) -> Result<ChatAdminDetail, sqlx::Error> {
     let member_count = store::chats::member_count(conn, chat.id).await?;
     let rows: Vec<MemberRow> = store::chats::members(conn, chat.id, MEMBER_LIST_CAP).await?;
     let ids: Vec<i64> = rows.iter().map(|m| m.user_id).collect();
@@ -237,10 +249,11 @@ pub async fn detail(conn: &mut Conn, chat: &ChatRow) -> Result<ChatAdminDetail, 
         message_count: store::transport::message_count(conn, chat.id).await?,
         member_count,
         members,
+        machine,
     })
 }
 
-/// The answer of the admin creation (60-chats §5.4). The VM is out of scope, so it never runs.
+/// The answer of the admin creation (60-chats §5.4): a new chat has no machine running.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ChatStatus {
     pub chat_id: i64,
@@ -277,8 +290,8 @@ impl From<&ChatRow> for ChatStatus {
             slug: chat.slug.clone(),
             description: chat.description.clone(),
             avatar_source: chat.avatar_source.clone(),
-            running: false,
-            viewer_count: 0,
+            running: chat.browser_live().0,
+            viewer_count: chat.browser_live().1,
         }
     }
 }

@@ -12,6 +12,7 @@ use super::join::publish_members;
 use super::messages::{message_frame, post_system};
 use super::rooms::ChatLive;
 use crate::domain::app::App;
+use crate::domain::browser;
 use crate::domain::chats::{views, PRIVATE};
 use crate::domain::presence::frame;
 use crate::error::ApiError;
@@ -32,7 +33,8 @@ pub struct RoomEffects {
     message: Option<MessageRow>,
     /// A present user's membership changed, or the chat's settings did.
     members_changed: bool,
-    config_changed: bool,
+    /// The chat's settings changed, by this user.
+    config_changed: Option<i64>,
 }
 
 impl RoomEffects {
@@ -44,7 +46,7 @@ impl RoomEffects {
             rotated: None,
             message: None,
             members_changed: false,
-            config_changed: false,
+            config_changed: None,
         }
     }
 
@@ -53,9 +55,10 @@ impl RoomEffects {
         self.members_changed = true;
     }
 
-    /// The chat's settings changed: the room gets `room:config` first (§7.2, 60-chats §9.4).
-    pub fn config_changed(&mut self) {
-        self.config_changed = true;
+    /// The chat's settings changed: the room gets `room:config` first (§7.2, 60-chats §9.4), and
+    /// a running browser machine follows its control settings (92-browser-rooms §8.4).
+    pub fn config_changed(&mut self, by: i64) {
+        self.config_changed = Some(by);
     }
 
     /// The chat became private (§8.5): its epoch rotates and every present visitor below Admin is
@@ -112,11 +115,12 @@ impl RoomEffects {
         let mut conn = app.store.acquire().await?;
         let mut message = self.message;
         // The chat as committed, read once for `room:config` and `room:members`.
-        let chat = match self.config_changed || self.members_changed || !self.removals.is_empty() {
+        let chat = match self.config_changed.is_some() || self.members_changed || !self.removals.is_empty() {
             true => store::chats::by_id(&mut conn, chat_id).await?,
             false => None,
         };
-        if self.config_changed {
+        if let Some(by) = self.config_changed {
+            browser::screen::settings_changed(app, chat_id, Some(by)).await;
             if let Some(chat) = &chat {
                 let summary = views::summary(&mut conn, chat.clone()).await?;
                 rooms.publish(chat_id, &frame("room:config", summary));
@@ -130,6 +134,8 @@ impl RoomEffects {
         for (user_id, reason) in &self.removals {
             let kicked = frame("room:kicked", json!({"chat_id": chat_id, "reason": reason}));
             let left = rooms.remove_user(chat_id, *user_id, &kicked).await;
+            // Removed from the room, they lose its screen at once (92-browser-rooms §8.5).
+            browser::screen::close_user(app, Some(chat_id), *user_id, browser::screen::close::REMOVED).await;
             let sessions: Vec<i64> = left.iter().map(|l| l.session_id).collect();
             handover::requests_lost(live, |r| sessions.contains(&r.to_session));
             removed_devices.extend(left);
@@ -162,6 +168,8 @@ impl RoomEffects {
 pub async fn destroyed(app: &App, live: &mut ChatLive, chat_id: i64) {
     live.requests.clear();
     live.failed.clear();
+    // The machine's `room:stopped` comes before `room:destroyed` (92-browser-rooms §4.7).
+    crate::domain::browser::chat_deleted(app, chat_id);
     let event = frame("room:destroyed", json!({ "chat_id": chat_id }));
     app.rooms.close_room(chat_id, Some(&event)).await;
 }

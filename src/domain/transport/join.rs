@@ -189,8 +189,8 @@ async fn queue_snapshot(
         key: blob.map(|row| RoomKeyBlob::of(chat.id, transport.epoch, session, row)),
         history_visible: transport.history_visible != 0,
         members: room_members(app, conn, chat).await?,
-        running: false,
-        viewer_count: 0,
+        running: chat.browser_live().0,
+        viewer_count: chat.browser_live().1,
     };
     link.queue(&frame("room:joined", joined));
     Ok(())

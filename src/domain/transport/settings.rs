@@ -154,7 +154,7 @@ pub async fn update(
     }
     store::transport::set_settings(&mut tx, chat.id, &settings).await?;
     let mut effects = RoomEffects::new(chat.id);
-    effects.config_changed();
+    effects.config_changed(actor.id);
     if settings.wipe_preset != old_settings.wipe_preset {
         let text = match settings.wipe_preset.as_str() {
             "off" => format!("{} turned auto-wipe off", actor.username),

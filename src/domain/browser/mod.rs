@@ -1,0 +1,311 @@
+//! Browser rooms (92-browser-rooms): the machines a chat's members browse together. This node's
+//! engine and its machines (`BrowserRooms`), starting and stopping (`lifecycle`), one running
+//! machine (`machine`) and its screen connections (`screen`).
+
+pub mod driver;
+pub mod lifecycle;
+pub mod machine;
+pub mod run;
+pub mod screen;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use crate::browser::egress::proxy::{system_resolver, Egress};
+use crate::browser::egress::rules::{EgressRules, OwnSockets};
+use crate::config::BrowserConfig;
+use crate::metrics::Metrics;
+use machine::Machine;
+
+/// What runs machines on this node (§2.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EngineKind {
+    Off,
+    Process,
+    Docker,
+}
+
+impl EngineKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EngineKind::Off => "off",
+            EngineKind::Process => "process",
+            EngineKind::Docker => "docker",
+        }
+    }
+}
+
+/// The engine chosen at start-up, why, and the Chromium binary of the process engine.
+#[derive(Debug, Clone)]
+pub struct EngineChoice {
+    pub kind: EngineKind,
+    pub reason: String,
+    pub chromium: Option<PathBuf>,
+}
+
+fn is_executable(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
+/// The first of `chromium`, `chromium-browser`, `google-chrome` on `PATH` (§2.2).
+fn chromium_on_path() -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    ["chromium", "chromium-browser", "google-chrome"]
+        .iter()
+        .find_map(|name| {
+            std::env::split_paths(&path)
+                .map(|dir| dir.join(name))
+                .find(|candidate| is_executable(candidate))
+        })
+}
+
+/// §2.2: `process` set explicitly without a Chromium, a `chromium_path` that is not an executable
+/// file, and an unknown engine are configuration errors; unset or `auto` picks `process` when
+/// Chromium is found and may run, else `off`.
+pub fn choose_engine(config: &BrowserConfig) -> Result<EngineChoice, String> {
+    let chromium = match &config.chromium_path {
+        Some(path) if !is_executable(path) => {
+            return Err(format!(
+                "browser.chromium_path {} is not an executable file",
+                path.display()
+            ))
+        }
+        Some(path) => Some(path.clone()),
+        None => chromium_on_path(),
+    };
+    // SAFETY: geteuid has no preconditions.
+    let root = unsafe { libc::geteuid() } == 0;
+    let off = |reason: String| EngineChoice {
+        kind: EngineKind::Off,
+        reason,
+        chromium: None,
+    };
+    match config.engine.as_deref().unwrap_or("auto") {
+        "off" => Ok(off("browser.engine is off".into())),
+        "docker" => Ok(EngineChoice {
+            kind: EngineKind::Docker,
+            reason: "browser.engine is docker".into(),
+            chromium: None,
+        }),
+        "process" => match chromium {
+            None => Err("browser.engine is process, but no Chromium was found (set browser.chromium_path)".into()),
+            Some(path) => Ok(EngineChoice {
+                kind: EngineKind::Process,
+                reason: "browser.engine is process".into(),
+                chromium: Some(path),
+            }),
+        },
+        "auto" => match chromium {
+            None => Ok(off("no Chromium found on PATH".into())),
+            Some(_) if root && !config.process.no_sandbox => Ok(off(
+                "the server runs as root, where Chromium refuses its sandbox; set browser.process.no_sandbox to run it without"
+                    .into(),
+            )),
+            Some(path) => Ok(EngineChoice {
+                kind: EngineKind::Process,
+                reason: format!("Chromium found at {}", path.display()),
+                chromium: Some(path),
+            }),
+        },
+        other => Err(format!("browser.engine must be one of: auto, off, process, docker (got {other:?})")),
+    }
+}
+
+/// This node's browser machines: its engine, its identity among the nodes (§10.1), the egress
+/// filter every machine goes through, and the machines it owns, by chat.
+pub struct BrowserRooms {
+    pub engine: EngineChoice,
+    /// `browser.node_address`, else `{host name}:{API port}` once the listener's port is known.
+    identity: std::sync::RwLock<String>,
+    node_address_set: bool,
+    pub egress: Arc<Egress>,
+    machines: Mutex<HashMap<i64, Arc<Machine>>>,
+    /// Open screen connections per user on this node (§4.3).
+    screens: Mutex<HashMap<i64, u32>>,
+}
+
+impl BrowserRooms {
+    pub fn new(config: &BrowserConfig, api_port: u16, metrics: Arc<Metrics>) -> Result<BrowserRooms, String> {
+        let engine = choose_engine(config)?;
+        let identity = config.node_address.clone().unwrap_or_else(|| {
+            let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+                .map(|h| h.trim().to_owned())
+                .unwrap_or_else(|_| "localhost".into());
+            format!("{host}:{api_port}")
+        });
+        let rules = EgressRules::new(
+            config.egress.allow_private,
+            &config.egress.allow_hosts,
+            &config.egress.deny_hosts,
+        )?;
+        let own = OwnSockets {
+            ports: [api_port].into_iter().collect(),
+            host_addresses: crate::browser::egress::host_addresses()
+                .unwrap_or_default()
+                .into_iter()
+                .collect(),
+        };
+        Ok(BrowserRooms {
+            engine,
+            identity: std::sync::RwLock::new(identity),
+            node_address_set: config.node_address.is_some(),
+            egress: Egress::new(rules, own, system_resolver(), metrics),
+            machines: Mutex::new(HashMap::new()),
+            screens: Mutex::new(HashMap::new()),
+        })
+    }
+
+    pub fn identity(&self) -> String {
+        self.identity.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// The API listener's port, once bound: part of the identity (unless `browser.node_address`
+    /// names the node) and one of the sockets no machine may reach (§3.3).
+    pub fn listening_on(&self, port: u16) {
+        self.egress.add_own_port(port);
+        if !self.node_address_set {
+            let mut identity = self.identity.write().unwrap_or_else(|p| p.into_inner());
+            if let Some((host, _)) = identity.rsplit_once(':') {
+                *identity = format!("{host}:{port}");
+            }
+        }
+    }
+
+    /// This node's machine of the chat, if it owns one.
+    pub fn machine_of(&self, chat_id: i64) -> Option<Arc<Machine>> {
+        self.lock().get(&chat_id).cloned()
+    }
+
+    pub fn machines(&self) -> Vec<Arc<Machine>> {
+        self.lock().values().cloned().collect()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<i64, Arc<Machine>>> {
+        self.machines.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn insert(&self, machine: Arc<Machine>) {
+        self.lock().insert(machine.chat_id, machine);
+    }
+
+    fn remove(&self, machine: &Machine) {
+        let mut machines = self.lock();
+        if machines.get(&machine.chat_id).is_some_and(|m| m.id == machine.id) {
+            machines.remove(&machine.chat_id);
+        }
+    }
+
+    /// Takes one of the user's screen connections (§4.3); `None` when they have `max` open.
+    pub fn take_screen(self: &Arc<Self>, user_id: i64, max: u32) -> Option<ScreenSlot> {
+        let mut screens = self.screens.lock().unwrap_or_else(|p| p.into_inner());
+        let open = screens.entry(user_id).or_insert(0);
+        if *open >= max {
+            return None;
+        }
+        *open += 1;
+        Some(ScreenSlot {
+            rooms: self.clone(),
+            user_id,
+        })
+    }
+}
+
+/// One of a user's screen connections, given back when dropped.
+pub struct ScreenSlot {
+    rooms: Arc<BrowserRooms>,
+    user_id: i64,
+}
+
+impl Drop for ScreenSlot {
+    fn drop(&mut self) {
+        let mut screens = self.rooms.screens.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(open) = screens.get_mut(&self.user_id) {
+            *open -= 1;
+            if *open == 0 {
+                screens.remove(&self.user_id);
+            }
+        }
+    }
+}
+
+/// This node's machines that are not stopped, and their viewers (§5.5).
+pub async fn node_load(app: &crate::domain::app::App) -> (i64, i64) {
+    let machines = app.browser.machines();
+    let mut viewers = 0;
+    for machine in &machines {
+        viewers += machine.live.lock().await.control.viewers().len() as i64;
+    }
+    (machines.len() as i64, viewers)
+}
+
+/// `process`: the binary is executable; `docker`: not served by this build; `off`: false (§5.5).
+pub fn engine_available(app: &crate::domain::app::App) -> bool {
+    let choice = &app.browser.engine;
+    choice.kind == EngineKind::Process && choice.chromium.as_deref().is_some_and(is_executable)
+}
+
+/// The chat was deleted (§4.7): this node's machine of it stops with reason `chat_deleted`, and
+/// its room hears `room:stopped` now, before `room:destroyed`. (The record went with the chat, so
+/// the machine's own stop announces nothing.)
+pub fn chat_deleted(app: &crate::domain::app::App, chat_id: i64) {
+    let Some(machine) = app.browser.machine_of(chat_id) else {
+        return;
+    };
+    if machine.phase() == machine::Phase::Running {
+        let stopped = serde_json::json!({"chat_id": chat_id, "machine_id": machine.id,
+                                         "reason": StopReason::ChatDeleted.as_str(), "stopped_by": null});
+        app.rooms
+            .publish(chat_id, &crate::domain::presence::frame("room:stopped", stopped));
+    }
+    machine.order_stop(machine::StopOrder {
+        reason: StopReason::ChatDeleted,
+        by: None,
+        audit: None,
+    });
+}
+
+/// Why a machine stopped (§4.4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopReason {
+    Requested,
+    Idle,
+    Crashed,
+    Capacity,
+    StartFailed,
+    ChatDeleted,
+    Shutdown,
+    NodeLost,
+}
+
+impl StopReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StopReason::Requested => "requested",
+            StopReason::Idle => "idle",
+            StopReason::Crashed => "crashed",
+            StopReason::Capacity => "capacity",
+            StopReason::StartFailed => "start_failed",
+            StopReason::ChatDeleted => "chat_deleted",
+            StopReason::Shutdown => "shutdown",
+            StopReason::NodeLost => "node_lost",
+        }
+    }
+}
+
+/// Which routes started or stopped a machine (§4.1, §13).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    Portal,
+    Admin,
+}
+
+impl Route {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Route::Portal => "portal",
+            Route::Admin => "admin",
+        }
+    }
+}

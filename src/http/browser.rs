@@ -1,0 +1,295 @@
+//! Browser rooms (92-browser-rooms): the start and stop routes of the portal and the admin API,
+//! and the screen WebSocket. The rules are `domain::browser`.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::Response;
+use axum::Json;
+use serde::Serialize;
+use tokio::time::{Instant, MissedTickBehavior};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::domain::app::AppState;
+use crate::domain::browser::machine::Machine;
+use crate::domain::browser::screen::{self, Attached};
+use crate::domain::browser::{lifecycle, Route};
+use crate::domain::sessions::LiveSession;
+use crate::error::{ApiError, ApiResult};
+use crate::http::body::parse_path_id;
+use crate::http::caller::{check_origin, Authenticated, RequireAdmin, RequireLevel, Unrestricted};
+use crate::http::openapi::ErrorBody;
+use crate::http::users::PathParam;
+use crate::http::websocket::{Incoming, Limits, WebSocket, WebSocketUpgrade};
+
+/// The largest client frame (§7.2); a larger one closes the connection with 1009.
+const MAX_CLIENT_FRAME: usize = 16 * 1024;
+/// Messages above this are not even read into memory; the connection just ends.
+const MAX_READ: usize = 64 * 1024;
+/// More than this many client frames within `FRAME_WINDOW` close the connection with 1008.
+const MAX_FRAMES: usize = 200;
+const FRAME_WINDOW: Duration = Duration::from_secs(1);
+/// How long one write may take before the client counts as gone.
+const SEND_LIMIT: Duration = Duration::from_secs(10);
+/// How long a closing connection waits for the client's close frame.
+const CLOSE_WAIT: Duration = Duration::from_secs(1);
+
+const UNSUPPORTED_DATA: u16 = 1003;
+const POLICY_VIOLATION: u16 = 1008;
+const TOO_BIG: u16 = 1009;
+const HEARTBEAT_TIMEOUT: u16 = 4000;
+
+pub fn portal_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(portal_start))
+        .routes(routes!(portal_stop))
+        .routes(routes!(open_screen))
+}
+
+pub fn admin_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(admin_start))
+        .routes(routes!(admin_stop))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct OkBody {
+    ok: bool,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct BrowserOutcome {
+    message: String,
+}
+
+fn chat_id(raw: &str) -> ApiResult<i64> {
+    parse_path_id("chat_id", raw)
+}
+
+/// Start the chat's browser machine (its owner, or an Owner); answers once it runs.
+#[utoipa::path(post, path = "/v1/portal/chats/{chat_id}/start", tag = "browser", params(("chat_id" = i64, Path, minimum = 1, description = "≥ 1")),
+    security(("session" = [])),
+    responses((status = 200, body = OkBody), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+              (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
+              (status = 429, body = ErrorBody), (status = 503, body = ErrorBody)))]
+async fn portal_start(
+    State(app): State<AppState>,
+    auth: Authenticated,
+    _: Unrestricted<Authenticated>,
+    PathParam(raw): PathParam,
+) -> ApiResult<Json<OkBody>> {
+    lifecycle::start(&app, &auth.session.user, chat_id(&raw)?, Route::Portal).await?;
+    Ok(Json(OkBody { ok: true }))
+}
+
+/// Stop the chat's browser machine (its owner, or an Owner); answers once it is stopped.
+#[utoipa::path(post, path = "/v1/portal/chats/{chat_id}/stop", tag = "browser", params(("chat_id" = i64, Path, minimum = 1, description = "≥ 1")),
+    security(("session" = [])),
+    responses((status = 200, body = OkBody), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+              (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 429, body = ErrorBody)))]
+async fn portal_stop(
+    State(app): State<AppState>,
+    auth: Authenticated,
+    PathParam(raw): PathParam,
+) -> ApiResult<Json<OkBody>> {
+    lifecycle::stop(&app, &auth.session.user, chat_id(&raw)?, Route::Portal).await?;
+    Ok(Json(OkBody { ok: true }))
+}
+
+/// Start a chat's browser machine (Admin+ over its owner); a machine already running is a conflict.
+#[utoipa::path(post, path = "/v1/admin/chats/{chat_id}/start", tag = "admin-chats", params(("chat_id" = i64, Path, minimum = 1, description = "≥ 1")),
+    security(("session" = [])),
+    responses((status = 200, body = BrowserOutcome), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+              (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
+              (status = 429, body = ErrorBody), (status = 503, body = ErrorBody)))]
+async fn admin_start(
+    State(app): State<AppState>,
+    RequireLevel(auth): RequireAdmin,
+    _: Unrestricted<Authenticated>,
+    PathParam(raw): PathParam,
+) -> ApiResult<Json<BrowserOutcome>> {
+    let name = lifecycle::start(&app, &auth.session.user, chat_id(&raw)?, Route::Admin).await?;
+    Ok(Json(BrowserOutcome {
+        message: format!("Chat '{name}' started"),
+    }))
+}
+
+/// Stop a chat's browser machine (Admin+ over its owner); one that is not running is a conflict.
+#[utoipa::path(post, path = "/v1/admin/chats/{chat_id}/stop", tag = "admin-chats", params(("chat_id" = i64, Path, minimum = 1, description = "≥ 1")),
+    security(("session" = [])),
+    responses((status = 200, body = BrowserOutcome), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+              (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
+              (status = 429, body = ErrorBody)))]
+async fn admin_stop(
+    State(app): State<AppState>,
+    RequireLevel(auth): RequireAdmin,
+    _: Unrestricted<Authenticated>,
+    PathParam(raw): PathParam,
+) -> ApiResult<Json<BrowserOutcome>> {
+    let name = lifecycle::stop(&app, &auth.session.user, chat_id(&raw)?, Route::Admin).await?;
+    Ok(Json(BrowserOutcome {
+        message: format!("Chat '{name}' stopped"),
+    }))
+}
+
+/// The screen of the chat's machine (WebSocket): JPEG frames, the page, control and input. The
+/// caller's session must have joined the chat's room on the realtime connection.
+#[utoipa::path(get, path = "/v1/portal/chats/{chat_id}/screen", tag = "browser", params(("chat_id" = i64, Path, minimum = 1, description = "≥ 1")),
+    security(("session" = [])),
+    responses((status = 101, description = "Switching Protocols"), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+              (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
+              (status = 426, body = ErrorBody), (status = 429, body = ErrorBody), (status = 503, body = ErrorBody)))]
+async fn open_screen(
+    State(app): State<AppState>,
+    auth: Authenticated,
+    headers: HeaderMap,
+    PathParam(raw): PathParam,
+    upgrade: Result<WebSocketUpgrade, ApiError>,
+) -> ApiResult<Response> {
+    check_origin(&headers, &app.config.cors.allowed_origins)?;
+    crate::domain::users::refuse_timed_out(&app, auth.user_id()).await?;
+    let upgrade = upgrade?;
+    let ticket = screen::open(&app, &auth.session, chat_id(&raw)?).await?;
+    let limits = Limits { max_message: MAX_READ };
+    Ok(upgrade.on_upgrade(limits, move |socket| async move {
+        let machine = ticket.machine;
+        let _slot = ticket.slot;
+        let Ok(attached) = screen::attach(&app, &machine, &auth.session).await else {
+            return;
+        };
+        let id = attached.id;
+        let mut connection = ScreenConnection {
+            app: app.clone(),
+            machine: machine.clone(),
+            session: auth.session,
+            socket,
+            attached,
+            last_frame: 0,
+        };
+        let code = connection.run().await;
+        screen::detach(&app, &machine, id).await;
+        connection.finish(code).await;
+    }))
+}
+
+struct ScreenConnection {
+    app: AppState,
+    machine: Arc<Machine>,
+    session: LiveSession,
+    socket: WebSocket,
+    attached: Attached,
+    /// The number of the last frame sent: a gap is frames replaced while this viewer was slow.
+    last_frame: u32,
+}
+
+impl ScreenConnection {
+    async fn run(&mut self) -> Option<u16> {
+        let config = &self.app.config.presence;
+        let ping_every = Duration::from_secs(config.ping_interval_s.max(1));
+        let idle_limit = Duration::from_secs(config.idle_timeout_s.max(1));
+        let mut ping = tokio::time::interval_at(Instant::now() + ping_every, ping_every);
+        ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let mut last_seen = Instant::now();
+        let mut recent: VecDeque<Instant> = VecDeque::new();
+        loop {
+            let closing = *self.attached.close.borrow();
+            if let Some(code) = closing {
+                return self.drain_then(code).await;
+            }
+            tokio::select! {
+                biased;
+                _ = self.attached.close.changed() => {}
+                event = self.attached.events.recv() => {
+                    let event = event?;
+                    self.socket.queue_text(&event);
+                    while let Ok(more) = self.attached.events.try_recv() {
+                        self.socket.queue_text(&more);
+                    }
+                    self.flush().await?;
+                }
+                changed = self.attached.frames.changed() => {
+                    changed.ok()?;
+                    let frame = self.attached.frames.borrow_and_update().clone();
+                    if let Some(frame) = frame {
+                        if frame.number > self.last_frame {
+                            let skipped = frame.number - self.last_frame - 1;
+                            if self.last_frame > 0 && skipped > 0 {
+                                self.app.metrics.browser_frames_dropped(u64::from(skipped));
+                            }
+                            self.last_frame = frame.number;
+                            self.socket.queue_binary(&frame.bytes);
+                            self.flush().await?;
+                        }
+                    }
+                }
+                incoming = self.socket.recv() => {
+                    let message = incoming.ok()?;
+                    let at = Instant::now();
+                    last_seen = at;
+                    recent.push_back(at);
+                    while recent.front().is_some_and(|t| at.duration_since(*t) > FRAME_WINDOW) {
+                        recent.pop_front();
+                    }
+                    if recent.len() > MAX_FRAMES {
+                        return Some(POLICY_VIOLATION);
+                    }
+                    match message {
+                        Incoming::Text(text) if text.len() > MAX_CLIENT_FRAME => return Some(TOO_BIG),
+                        Incoming::Text(text) => {
+                            screen::handle(&self.app, &self.machine, self.attached.id, &self.session, &text).await;
+                        }
+                        Incoming::Binary => return Some(UNSUPPORTED_DATA),
+                        Incoming::Ping(payload) => {
+                            self.socket.queue_pong(&payload);
+                            self.flush().await?;
+                        }
+                        Incoming::Pong => {}
+                        Incoming::Close(code) => {
+                            self.socket.queue_close(code);
+                            let _ = self.flush().await;
+                            return None;
+                        }
+                    }
+                }
+                _ = ping.tick() => {
+                    self.socket.queue_ping();
+                    self.flush().await?;
+                }
+                _ = tokio::time::sleep_until(last_seen + idle_limit) => return Some(HEARTBEAT_TIMEOUT),
+            }
+        }
+    }
+
+    /// Sends the events queued before the close (`screen:stopped` comes last, §7.5), then closes.
+    async fn drain_then(&mut self, code: u16) -> Option<u16> {
+        while let Ok(event) = self.attached.events.try_recv() {
+            self.socket.queue_text(&event);
+        }
+        self.flush().await?;
+        Some(code)
+    }
+
+    async fn flush(&mut self) -> Option<()> {
+        tokio::time::timeout(SEND_LIMIT, self.socket.flush()).await.ok()?.ok()
+    }
+
+    async fn finish(mut self, code: Option<u16>) {
+        let Some(code) = code else { return };
+        self.socket.queue_close(Some(code));
+        if self.flush().await.is_some() {
+            let _ = tokio::time::timeout(CLOSE_WAIT, async {
+                while let Ok(message) = self.socket.recv().await {
+                    if matches!(message, Incoming::Close(_)) {
+                        break;
+                    }
+                }
+            })
+            .await;
+        }
+    }
+}
