@@ -14,6 +14,12 @@ pub const MICROS_PER_SECOND: i64 = 1_000_000;
 pub struct Timestamp(pub i64);
 
 impl Timestamp {
+    /// `YYYYMMDDTHHMMSSZ`: the basic form of ISO 8601, for file names.
+    pub fn compact_utc(self) -> String {
+        let dt = DateTime::<Utc>::from_timestamp_micros(self.0).unwrap_or_default();
+        dt.format("%Y%m%dT%H%M%SZ").to_string()
+    }
+
     /// `YYYY-MM-DDTHH:MM:SSZ`, or with exactly six fraction digits when there is a fraction.
     pub fn to_rfc3339(self) -> String {
         let dt = DateTime::<Utc>::from_timestamp_micros(self.0).unwrap_or_default();

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::State;
-use axum::http::HeaderMap;
-use axum::response::Response;
+use axum::http::{header, HeaderMap};
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Serialize;
 use tokio::time::{Instant, MissedTickBehavior};
@@ -26,6 +26,7 @@ use crate::http::caller::{check_origin, Authenticated, RequireAdmin, RequireLeve
 use crate::http::openapi::ErrorBody;
 use crate::http::users::PathParam;
 use crate::http::websocket::{Incoming, Limits, WebSocket, WebSocketUpgrade};
+use crate::time::Timestamp;
 
 /// The largest client frame (§7.2); a larger one closes the connection with 1009.
 const MAX_CLIENT_FRAME: usize = 16 * 1024;
@@ -49,6 +50,7 @@ pub fn portal_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(portal_start))
         .routes(routes!(portal_stop))
         .routes(routes!(open_screen))
+        .routes(routes!(take_screenshot))
 }
 
 pub fn admin_routes() -> OpenApiRouter<AppState> {
@@ -175,6 +177,34 @@ async fn open_screen(
         screen::detach(&app, &machine, id).await;
         connection.finish(code).await;
     }))
+}
+
+/// The current page of the chat's machine as a PNG image, to save as a file. The caller's session
+/// must have joined the chat's room; a few per minute per user.
+#[utoipa::path(get, path = "/v1/portal/chats/{chat_id}/screenshot", tag = "browser", params(("chat_id" = i64, Path, minimum = 1, description = "≥ 1")),
+    security(("session" = [])),
+    responses((status = 200, description = "The page as a PNG image", content_type = "image/png"),
+              (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+              (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 429, body = ErrorBody),
+              (status = 503, body = ErrorBody)))]
+async fn take_screenshot(
+    State(app): State<AppState>,
+    auth: Authenticated,
+    PathParam(raw): PathParam,
+) -> ApiResult<Response> {
+    let chat_id = chat_id(&raw)?;
+    let shot = screen::screenshot(&app, &auth.session, chat_id).await?;
+    let taken = Timestamp(shot.taken_at).compact_utc();
+    let headers = [
+        (header::CONTENT_TYPE, "image/png".to_owned()),
+        (
+            header::CONTENT_DISPOSITION,
+            format!("attachment; filename=\"chat-{chat_id}-{taken}.png\""),
+        ),
+        (header::CACHE_CONTROL, "no-store".to_owned()),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_owned()),
+    ];
+    Ok((headers, shot.png).into_response())
 }
 
 struct ScreenConnection {

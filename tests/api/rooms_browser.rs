@@ -392,11 +392,34 @@ browser_room_test!(
             .clone();
         let rows = audit["items"].as_array().cloned().unwrap_or_default();
         assert_eq!(rows.len(), 1, "{audit}");
+
+        // A deleted chat's machine stops with it: `room:stopped` comes before `room:destroyed`.
+        alice_device.drain().await;
+        bob_device.drain().await;
+        start(&t, &alice, chat_id).await;
+        alice_device.next_within("room:started", SLOW).await;
+        bob_device.next_within("room:started", SLOW).await;
+        let r = t.post(&chat_path(chat_id, "delete")).cookie(&alice).send().await;
+        r.assert_ok();
+        let events = bob_device.expect_sequence(&["room:stopped", "room:destroyed"]).await;
+        assert_eq!(events[0]["reason"], "chat_deleted", "{events:?}");
+        assert_eq!(events[0]["stopped_by"], Value::Null);
+        for _ in 0..50 {
+            if t.app.browser.machine_of(chat_id).is_none() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        assert!(
+            t.app.browser.machine_of(chat_id).is_none(),
+            "the machine is gone with its chat"
+        );
     }
 );
 
 browser_room_test!(
     viewers_watch_the_host_drive_and_control_move_on,
+    |c: &mut Config| c.browser.screenshots_per_minute = 1,
     |t: TestApp, pages: SocketAddr| async move {
         let p = People::new(&t).await;
         let addr = t.listen().await;
@@ -492,7 +515,55 @@ browser_room_test!(
         let refused = bob_screen.next("nav:refused").await;
         assert_eq!(refused["reason"], "scheme");
 
-        // Bob is kicked: his screen closes with 4011 and he leaves the viewers.
+        // A screenshot of the page, for a member of the room, a few a minute.
+        let (status, headers, png) = t.get(&chat_path(chat_id, "screenshot")).cookie(&bob).send_bytes().await;
+        assert_eq!(status.as_u16(), 200);
+        let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+        assert_eq!(header("content-type"), "image/png");
+        assert_eq!(header("cache-control"), "no-store");
+        let disposition = header("content-disposition");
+        assert!(
+            disposition.starts_with(&format!("attachment; filename=\"chat-{chat_id}-"))
+                && disposition.ends_with("Z.png\""),
+            "{disposition}"
+        );
+        assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"), "a PNG");
+        let r = t.get(&chat_path(chat_id, "screenshot")).cookie(&bob).send().await;
+        assert_error_fields(&r, 429, "ERR_SCREENSHOT_RATE_LIMITED", &[]);
+        assert!(r.header("retry-after").is_some());
+
+        // Staff take control from a member: a manager's override, audited; Bob then gets it
+        // back by a grant, and loses it when he is kicked.
+        let (root_id, root) = p.at("staff", 3).await;
+        let mut root_device = Device::new(&t, addr, root_id, &root).await;
+        root_device.join(chat_id).await;
+        let mut root_screen = screen(addr, &root, chat_id).await;
+        root_screen.next("screen:state").await;
+        alice_screen.send("control:grant", json!({"user_id": bob_id})).await;
+        let changed = bob_screen
+            .next_where("control:changed", |d| d["reason"] == "grant")
+            .await;
+        assert_eq!(changed["host"]["id"], bob_id);
+        root_screen.send("control:take", Value::Null).await;
+        let changed = bob_screen
+            .next_where("control:changed", |d| d["reason"] == "take")
+            .await;
+        assert_eq!(changed["host"]["id"], root_id);
+        let overrides = crate::common::audits(&t, "BROWSER_CONTROL_OVERRIDE").await;
+        assert_eq!(overrides.len(), 1, "{overrides:?}");
+        assert_eq!(overrides[0].0, Some(root_id));
+        assert_eq!(overrides[0].3["action"], "take");
+        assert_eq!(overrides[0].3["from_user_id"], bob_id);
+        assert_eq!(overrides[0].3["to_user_id"], root_id);
+        root_screen.send("control:grant", json!({"user_id": bob_id})).await;
+        let changed = alice_screen
+            .next_where("control:changed", |d| d["reason"] == "grant" && d["by"] == root_id)
+            .await;
+        assert_eq!(changed["host"]["id"], bob_id);
+        drop(root_screen);
+
+        // Bob is kicked: his screen closes with 4011, he loses control at once and leaves the
+        // viewers.
         let r = t
             .post(&chat_path(chat_id, "kick"))
             .cookie(&alice)
@@ -501,6 +572,10 @@ browser_room_test!(
             .await;
         r.assert_ok();
         assert_eq!(bob_screen.closed_with().await, 4011);
+        let changed = alice_screen
+            .next_where("control:changed", |d| d["reason"] == "removed")
+            .await;
+        assert_eq!(changed["host"], Value::Null);
         let seen = alice_screen
             .next_where("screen:viewers", |d| d["viewers"].as_array().unwrap().len() == 1)
             .await;

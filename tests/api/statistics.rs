@@ -74,7 +74,10 @@ both_backends!(
         add_chat(&t, owner.id, "private").await;
         add_chat(&t, owner.id, "private").await;
         let chats = statistics(&t, "chats").await;
-        assert_eq!(chats, json!({"total_count": 4, "public_count": 2, "private_count": 2}));
+        assert_eq!(
+            chats,
+            json!({"total_count": 4, "public_count": 2, "private_count": 2, "running_count": 0, "viewer_count": 0})
+        );
 
         t.clock.advance_secs(42);
         let app = statistics(&t, "app").await;

@@ -28,6 +28,7 @@ use crate::domain::presence::{frame, profiles, PresenceUser};
 use crate::domain::sessions::LiveSession;
 use crate::error::ApiError;
 use crate::level::Level;
+use crate::store::browser::MachineRow;
 use crate::store::chats::ChatRow;
 use crate::store::{self, Conn};
 use crate::time::{seconds_until, Timestamp};
@@ -52,37 +53,80 @@ pub struct ScreenTicket {
 /// node the machine lives on.
 pub async fn open(app: &Arc<App>, session: &LiveSession, chat_id: i64) -> Result<ScreenTicket, ApiError> {
     let user = &session.user;
-    let now = app.now();
-    let row = {
-        let mut conn = app.store.acquire().await?;
-        let chat = visible_chat(&mut conn, chat_id, user).await?;
-        if store::chats::is_banned(&mut conn, chat.id, user.id, now).await? {
-            return Err(ApiError::ChatBanned);
-        }
-        if !app.rooms.is_joined(chat.id, session.session_id).await {
-            return Err(ApiError::RoomNotJoined);
-        }
-        store::browser::live_of_chat(&mut conn, chat.id)
-            .await?
-            .filter(|row| row.state != "stopping")
-            .ok_or(ApiError::BrowserNotRunning("The browser is not running"))?
-    };
+    let row = watchable_machine(app, session, chat_id).await?;
+    if row.state == "stopping" {
+        return Err(ApiError::BrowserNotRunning(NOT_RUNNING));
+    }
     let config = &app.config.browser;
     let slot = app
         .browser
         .take_screen(user.id, config.max_screens_per_user)
         .ok_or(ApiError::TooManyConnections)?;
-    let machine = app
-        .browser
-        .machine_of(chat_id)
-        .filter(|m| m.id == row.id)
-        .ok_or(ApiError::BrowserNodeUnreachable("The browser runs on another node"))?;
+    let machine = local_machine(app, &row)?;
     let live = machine.live.lock().await;
     if !live.control.is_viewer(user.id) && live.control.viewers().len() as u32 >= config.max_viewers {
         return Err(ApiError::ScreenFull);
     }
     drop(live);
     Ok(ScreenTicket { machine, slot })
+}
+
+const NOT_RUNNING: &str = "The browser is not running";
+
+/// The checks a screen and a screenshot share (§7.1, §9): the chat visible to the caller, no chat
+/// ban, the session joined to the room, and a machine that is not stopped.
+async fn watchable_machine(app: &App, session: &LiveSession, chat_id: i64) -> Result<MachineRow, ApiError> {
+    let user = &session.user;
+    let mut conn = app.store.acquire().await?;
+    let chat = visible_chat(&mut conn, chat_id, user).await?;
+    if store::chats::is_banned(&mut conn, chat.id, user.id, app.now()).await? {
+        return Err(ApiError::ChatBanned);
+    }
+    if !app.rooms.is_joined(chat.id, session.session_id).await {
+        return Err(ApiError::RoomNotJoined);
+    }
+    store::browser::live_of_chat(&mut conn, chat.id)
+        .await?
+        .ok_or(ApiError::BrowserNotRunning(NOT_RUNNING))
+}
+
+/// This node's machine of the record; one on another node is reached through a relay (§10.2).
+fn local_machine(app: &App, row: &MachineRow) -> Result<Arc<Machine>, ApiError> {
+    app.browser
+        .machine_of(row.chat_id)
+        .filter(|m| m.id == row.id)
+        .ok_or(ApiError::BrowserNodeUnreachable("The browser runs on another node"))
+}
+
+/// The current page as a PNG, and when it was taken (§9).
+pub struct Screenshot {
+    pub png: bytes::Bytes,
+    pub taken_at: i64,
+}
+
+/// `GET …/screenshot`: the checks of §9 in order, the caller's screenshot allowance charged only
+/// once every other check passed, then a capture of the viewport.
+pub async fn screenshot(app: &App, session: &LiveSession, chat_id: i64) -> Result<Screenshot, ApiError> {
+    let row = watchable_machine(app, session, chat_id).await?;
+    if row.state != "running" {
+        return Err(ApiError::BrowserNotRunning(NOT_RUNNING));
+    }
+    let machine = local_machine(app, &row)?;
+    let tab = machine.tab().cloned().ok_or(ApiError::BrowserNotRunning(NOT_RUNNING))?;
+    let now = app.now();
+    let per_minute = app.config.browser.screenshots_per_minute;
+    let key = format!("screenshot:{}", session.user.id);
+    let allowance = app.ephemeral.take(&key, per_minute, 60, now).await;
+    if !allowance.allowed {
+        return Err(ApiError::ScreenshotRateLimited {
+            retry_after_s: allowance.retry_after_s,
+        });
+    }
+    let png = tab.screenshot_png().await.map_err(|e| {
+        tracing::warn!(chat_id, cause = %e, "screenshot failed");
+        ApiError::BrowserNotRunning(NOT_RUNNING)
+    })?;
+    Ok(Screenshot { png, taken_at: now })
 }
 
 /// An open screen connection's ends: its events, its close code, the machine's newest frame.
@@ -613,6 +657,17 @@ pub async fn tick(app: &Arc<App>, machine: &Arc<Machine>) {
         if let Some(peer) = live.screens.get(&id) {
             peer.close_with(code.unwrap_or(close::LEFT_ROOM));
         }
+        // Moderation, a timeout or an ended session take control away at once, not after the
+        // grace of a host who merely left (§8.5).
+        if code.is_some() {
+            if let Ok(chat) = fresh_chat(app, machine).await {
+                let viewers = live.control.viewers().to_vec();
+                if let Ok(facts) = facts_of(app, &chat, &viewers).await {
+                    let outcome = live.control.remove(user_id, &facts);
+                    apply(app, machine, &mut live, outcome).await;
+                }
+            }
+        }
     }
     let now = Instant::now();
     let host = live.control.host();
@@ -717,14 +772,23 @@ async fn refusal_of(
 }
 
 /// Closes every screen of a user (kick, ban, lost access: 4011; timeout: 4003) on this node's
-/// machine of the chat, at once (§8.5).
-pub async fn close_user(app: &App, chat_id: Option<i64>, user_id: i64, code: u16) {
+/// machine of the chat (every machine for a timeout), and takes control and the queue place from
+/// them at once (§8.5).
+pub async fn close_user(app: &Arc<App>, chat_id: Option<i64>, user_id: i64, code: u16) {
     let machines = match chat_id {
         Some(chat_id) => app.browser.machine_of(chat_id).into_iter().collect(),
         None => app.browser.machines(),
     };
     for machine in machines {
-        let live = machine.live.lock().await;
+        let chat = fresh_chat(app, &machine).await;
+        let mut live = machine.live.lock().await;
+        if let Ok(chat) = chat {
+            let viewers = live.control.viewers().to_vec();
+            if let Ok(facts) = facts_of(app, &chat, &viewers).await {
+                let outcome = live.control.remove(user_id, &facts);
+                apply(app, &machine, &mut live, outcome).await;
+            }
+        }
         for peer in live.screens.values().filter(|p| p.user_id == user_id) {
             peer.close_with(code);
         }

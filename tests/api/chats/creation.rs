@@ -301,20 +301,6 @@ both_backends!(bad_chat_input_is_refused_and_changes_nothing, |t: TestApp| async
     let r = t.get("/v1/admin/chats/abc").cookie(&admin).send().await;
     assert_eq!(r.body["field"], "chat_id");
     assert_eq!(t.count("SELECT COUNT(*) FROM chats").await, 1);
-
-    // The browser VM is out of scope: its routes do not exist.
-    for path in [
-        "/v1/admin/chats/1/start",
-        "/v1/admin/chats/1/stop",
-        "/v1/portal/chats/1/start",
-        "/v1/portal/chats/1/stop",
-    ] {
-        t.post(path)
-            .cookie(&admin)
-            .send()
-            .await
-            .assert_error(404, "ERR_NOT_FOUND");
-    }
 });
 
 both_backends!(timed_out_callers_cannot_add_content, |t: TestApp| async move {

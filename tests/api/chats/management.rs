@@ -141,8 +141,10 @@ both_backends!(admin_creates_and_updates_official_chats, |t: TestApp| async move
             "name",
             "next_wipe_at",
             "owner_id",
+            "running",
             "slug",
             "updated_at",
+            "viewer_count",
             "visibility",
             "wipe_preset"
         ]

@@ -573,6 +573,15 @@ impl RequestBuilder<'_> {
         self
     }
 
+    /// Status, headers and the body's bytes, for answers that are not text (an image).
+    pub async fn send_bytes(self) -> (StatusCode, HeaderMap, bytes::Bytes) {
+        let request = self.builder.body(self.body).unwrap();
+        let response = self.app.router.clone().oneshot(request).await.unwrap();
+        let (status, headers) = (response.status(), response.headers().clone());
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        (status, headers, bytes)
+    }
+
     /// Status and body text, for answers that are not JSON (the docs page).
     pub async fn send_raw(self) -> (StatusCode, String) {
         let request = self.builder.body(self.body).unwrap();
