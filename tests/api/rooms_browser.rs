@@ -728,3 +728,57 @@ both_backends!(
         assert_eq!(health["browser"]["available"], false);
     }
 );
+
+both_backends!(
+    the_machines_of_a_lost_node_are_stopped_as_node_lost,
+    |t: TestApp| async move {
+        let p = People::new(&t).await;
+        let addr = t.listen().await;
+        let (admin_id, admin) = p.at("admin", 2).await;
+        let lobby = create_official(&t, &admin, "Lobby", "lobby").await;
+        let mut device = Device::new(&t, addr, admin_id, &admin).await;
+        device.join(lobby).await;
+        // A machine that another node started and never stopped: that node's last heartbeat is old.
+        let now = t.app.now();
+        let old = now - 31 * 1_000_000;
+        t.exec(&format!(
+        "INSERT INTO browser_nodes (identity, engine, max_machines, beat_at) VALUES ('gone:8080', 'process', 2, {old})"
+    ))
+        .await;
+        t.exec(&format!(
+        "INSERT INTO browser_machines (chat_id, state, engine, node, started_by, route, browser, kiosk, started_at, \
+         running_since) VALUES ({lobby}, 'running', 'process', 'gone:8080', {admin_id}, 'portal', 'firefox', 0, {old}, {old})"
+    ))
+    .await;
+        let listed = t
+            .get("/v1/portal/chats")
+            .cookie(&admin)
+            .send()
+            .await
+            .assert_ok()
+            .clone();
+        assert_eq!(listed[0]["running"], true, "{listed}");
+        portal::domain::browser::lifecycle::stop_lost_machines(&t.app, 30)
+            .await
+            .unwrap();
+        let stopped = device.next("room:stopped").await;
+        assert_eq!(stopped["reason"], "node_lost");
+        assert_eq!(stopped["stopped_by"], Value::Null);
+        let listed = t
+            .get("/v1/portal/chats")
+            .cookie(&admin)
+            .send()
+            .await
+            .assert_ok()
+            .clone();
+        assert_eq!(listed[0]["running"], false);
+        // Marking is a conditional update: a second sweep (another node's) announces nothing.
+        portal::domain::browser::lifecycle::stop_lost_machines(&t.app, 30)
+            .await
+            .unwrap();
+        device.no_pending(&["room:stopped"]).await;
+        // The screen of a chat without a machine is refused as not running.
+        let r = try_screen(addr, &admin, lobby).await.err().expect("refused");
+        assert_eq!((r.0, r.1["code"].clone()), (409, json!("ERR_BROWSER_NOT_RUNNING")));
+    }
+);
