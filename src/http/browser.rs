@@ -308,18 +308,9 @@ impl ScreenConnection {
         tokio::time::timeout(SEND_LIMIT, self.socket.flush()).await.ok()?.ok()
     }
 
-    async fn finish(mut self, code: Option<u16>) {
-        let Some(code) = code else { return };
-        self.socket.queue_close(Some(code));
-        if self.flush().await.is_some() {
-            let _ = tokio::time::timeout(CLOSE_WAIT, async {
-                while let Ok(message) = self.socket.recv().await {
-                    if matches!(message, Incoming::Close(_)) {
-                        break;
-                    }
-                }
-            })
-            .await;
+    async fn finish(self, code: Option<u16>) {
+        if let Some(code) = code {
+            self.socket.close_politely(code, SEND_LIMIT, CLOSE_WAIT).await;
         }
     }
 }

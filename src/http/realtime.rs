@@ -238,18 +238,9 @@ impl Connection {
     }
 
     /// Sends our close frame and gives the client a moment to answer it.
-    async fn finish(mut self, code: Ending) {
-        let Some(code) = code else { return };
-        self.socket.queue_close(Some(code));
-        if self.flush().await.is_some() {
-            let _ = tokio::time::timeout(CLOSE_WAIT, async {
-                while let Ok(message) = self.socket.recv().await {
-                    if matches!(message, Incoming::Close(_)) {
-                        break;
-                    }
-                }
-            })
-            .await;
+    async fn finish(self, code: Ending) {
+        if let Some(code) = code {
+            self.socket.close_politely(code, SEND_LIMIT, CLOSE_WAIT).await;
         }
     }
 }

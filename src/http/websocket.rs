@@ -264,6 +264,23 @@ impl WebSocket {
         self.write.extend_from_slice(payload);
     }
 
+    /// Sends our close frame with `code`, then gives the client `wait` to answer it; a write that
+    /// takes longer than `send_limit` ends it at once.
+    pub async fn close_politely(mut self, code: u16, send_limit: std::time::Duration, wait: std::time::Duration) {
+        self.queue_close(Some(code));
+        if !matches!(tokio::time::timeout(send_limit, self.flush()).await, Ok(Ok(()))) {
+            return;
+        }
+        let _ = tokio::time::timeout(wait, async {
+            while let Ok(message) = self.recv().await {
+                if matches!(message, Incoming::Close(_)) {
+                    break;
+                }
+            }
+        })
+        .await;
+    }
+
     /// Writes every queued frame. Not cancel-safe: a frame cut off midway leaves the connection
     /// unusable, so the caller drops it on a timeout.
     pub async fn flush(&mut self) -> std::io::Result<()> {

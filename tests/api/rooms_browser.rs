@@ -9,8 +9,7 @@ use std::time::Duration;
 use futures_util::{SinkExt, StreamExt};
 use portal::config::Config;
 use serde_json::{json, Value};
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::{Error as WsError, Message};
+use tokio_tungstenite::tungstenite::Message;
 
 use crate::common::chats::{create_official, create_private, new_invite};
 use crate::common::e2e::{chat_path, Device};
@@ -101,28 +100,12 @@ struct Screen {
 }
 
 async fn try_screen(addr: SocketAddr, token: &str, chat_id: i64) -> Result<Screen, (u16, Value)> {
-    let mut request = format!("ws://{addr}{}", chat_path(chat_id, "screen"))
-        .into_client_request()
-        .unwrap();
-    request
-        .headers_mut()
-        .insert("cookie", format!("psession={token}").parse().unwrap());
-    match tokio_tungstenite::connect_async(request).await {
-        Ok((ws, _)) => Ok(Screen {
-            ws,
-            last_frame: None,
-            pending: Vec::new(),
-        }),
-        Err(WsError::Http(response)) => {
-            let body = response
-                .body()
-                .as_ref()
-                .map(|b| serde_json::from_slice(b).expect("a JSON refusal"))
-                .unwrap_or(Value::Null);
-            Err((response.status().as_u16(), body))
-        }
-        Err(other) => panic!("screen connection failed: {other}"),
-    }
+    let ws = crate::common::ws::try_open_at(addr, &chat_path(chat_id, "screen"), Some(token), &[]).await?;
+    Ok(Screen {
+        ws,
+        last_frame: None,
+        pending: Vec::new(),
+    })
 }
 
 async fn screen(addr: SocketAddr, token: &str, chat_id: i64) -> Screen {

@@ -290,7 +290,12 @@ pub async fn stop_lost_machines(app: &App, lost_after_s: i64) -> Result<(), ApiE
         let mut conn = app.store.acquire().await?;
         store::browser::on_lost_nodes(&mut conn, now - lost_after_s * crate::time::MICROS_PER_SECOND).await?
     };
-    for row in lost {
+    mark_lost(app, lost).await
+}
+
+/// Records each machine `stopped` with reason `node_lost`; its room hears it once.
+async fn mark_lost(app: &App, machines: Vec<MachineRow>) -> Result<(), ApiError> {
+    for row in machines {
         let order = StopOrder {
             reason: StopReason::NodeLost,
             by: None,
@@ -404,15 +409,7 @@ async fn stop_own_leftovers(app: &App, identity: &str) -> Result<(), ApiError> {
         let mut conn = app.store.acquire().await?;
         store::browser::live_on_node(&mut conn, identity).await?
     };
-    for row in rows {
-        let order = StopOrder {
-            reason: StopReason::NodeLost,
-            by: None,
-            audit: None,
-        };
-        record_stop(app, row.id, row.chat_id, None, row.state == "running", order).await?;
-    }
-    Ok(())
+    mark_lost(app, rows).await
 }
 
 /// On shutdown: every machine of this node stops with reason `shutdown`, within

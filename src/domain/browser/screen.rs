@@ -156,11 +156,8 @@ pub async fn attach(app: &Arc<App>, machine: &Arc<Machine>, session: &LiveSessio
     );
     live.unwatched_since = None;
     if !live.control.is_viewer(user_id) {
-        let chat = fresh_chat(app, machine).await?;
         let running = machine.phase() == Phase::Running;
-        let mut users = live.control.viewers().to_vec();
-        users.push(user_id);
-        let facts = facts_of(app, &chat, &users).await?;
+        let (_, facts) = current_facts(app, machine, &live, &[user_id]).await?;
         let outcome = live.control.viewer_joined(user_id, app.now(), &facts, running);
         apply(app, machine, &mut live, outcome).await;
         let viewers = viewers_event(app, machine, &live).await?;
@@ -309,13 +306,13 @@ async fn control_event(
     event: ClientEvent,
     running: bool,
 ) -> Result<(), ScreenError> {
-    let chat = fresh_chat(app, machine).await.map_err(|_| ScreenError::Internal)?;
-    let mut users: Vec<i64> = live.control.viewers().to_vec();
-    users.push(user_id);
+    let mut involved = vec![user_id];
     if let ClientEvent::ControlGrant { user_id: target } = event {
-        users.push(target);
+        involved.push(target);
     }
-    let facts = facts_of(app, &chat, &users).await.map_err(|_| ScreenError::Internal)?;
+    let (_, facts) = current_facts(app, machine, live, &involved)
+        .await
+        .map_err(|_| ScreenError::Internal)?;
     // Before acting on a control event, those who may no longer hold or wait for control leave
     // (§8.5).
     let rechecked = live.control.recheck(&facts);
@@ -440,6 +437,24 @@ pub fn settings_of(chat: &ChatRow) -> ChatSettings {
         locked_controls: chat.locked_controls != 0,
         implicit_hosting: chat.implicit_hosting != 0,
         inactive_cursors: chat.inactive_cursors != 0,
+    }
+}
+
+/// The chat as it is now, and the facts of §8.1 for every viewer and for `also`.
+async fn current_facts(app: &App, machine: &Machine, live: &Live, also: &[i64]) -> Result<(ChatRow, Facts), ApiError> {
+    let chat = fresh_chat(app, machine).await?;
+    let mut users = live.control.viewers().to_vec();
+    users.extend_from_slice(also);
+    let facts = facts_of(app, &chat, &users).await?;
+    Ok((chat, facts))
+}
+
+/// Moderation, a timeout or an ended session take control and the queue place away at once
+/// (§8.5).
+async fn take_control_from(app: &App, machine: &Machine, live: &mut Live, user_id: i64) {
+    if let Ok((_, facts)) = current_facts(app, machine, live, &[]).await {
+        let outcome = live.control.remove(user_id, &facts);
+        apply(app, machine, live, outcome).await;
     }
 }
 
@@ -590,11 +605,7 @@ pub async fn machine_running(app: &Arc<App>, machine: &Arc<Machine>) {
         live.unwatched_since = Some(Instant::now());
     }
     state_to_all(app, machine, &live).await;
-    let Ok(chat) = fresh_chat(app, machine).await else {
-        return;
-    };
-    let viewers = live.control.viewers().to_vec();
-    if let Ok(facts) = facts_of(app, &chat, &viewers).await {
+    if let Ok((_, facts)) = current_facts(app, machine, &live, &[]).await {
         let outcome = live.control.machine_became_running(&facts);
         apply(app, machine, &mut live, outcome).await;
     }
@@ -660,13 +671,7 @@ pub async fn tick(app: &Arc<App>, machine: &Arc<Machine>) {
         // Moderation, a timeout or an ended session take control away at once, not after the
         // grace of a host who merely left (§8.5).
         if code.is_some() {
-            if let Ok(chat) = fresh_chat(app, machine).await {
-                let viewers = live.control.viewers().to_vec();
-                if let Ok(facts) = facts_of(app, &chat, &viewers).await {
-                    let outcome = live.control.remove(user_id, &facts);
-                    apply(app, machine, &mut live, outcome).await;
-                }
-            }
+            take_control_from(app, machine, &mut live, user_id).await;
         }
     }
     let now = Instant::now();
@@ -685,12 +690,9 @@ pub async fn tick(app: &Arc<App>, machine: &Arc<Machine>) {
         show_cursor(machine, &mut live, user_id, position);
     }
     if live.control.host_away_until().is_some_and(|until| until <= app.now()) {
-        if let Ok(chat) = fresh_chat(app, machine).await {
-            let viewers = live.control.viewers().to_vec();
-            if let Ok(facts) = facts_of(app, &chat, &viewers).await {
-                let outcome = live.control.expire_grace(app.now(), &facts);
-                apply(app, machine, &mut live, outcome).await;
-            }
+        if let Ok((_, facts)) = current_facts(app, machine, &live, &[]).await {
+            let outcome = live.control.expire_grace(app.now(), &facts);
+            apply(app, machine, &mut live, outcome).await;
         }
     }
     let viewers = live.control.viewers().len() as i64;
@@ -734,11 +736,11 @@ pub async fn recheck(app: &Arc<App>, machine: &Arc<Machine>) {
         };
         if let (Some(code), Some(peer)) = (code, live.screens.get(&id)) {
             peer.close_with(code);
+            take_control_from(app, machine, &mut live, user_id).await;
         }
     }
     drop(conn);
-    let viewers = live.control.viewers().to_vec();
-    if let Ok(facts) = facts_of(app, &chat, &viewers).await {
+    if let Ok((_, facts)) = current_facts(app, machine, &live, &[]).await {
         let outcome = live.control.recheck(&facts);
         apply(app, machine, &mut live, outcome).await;
     }
@@ -780,15 +782,8 @@ pub async fn close_user(app: &Arc<App>, chat_id: Option<i64>, user_id: i64, code
         None => app.browser.machines(),
     };
     for machine in machines {
-        let chat = fresh_chat(app, &machine).await;
         let mut live = machine.live.lock().await;
-        if let Ok(chat) = chat {
-            let viewers = live.control.viewers().to_vec();
-            if let Ok(facts) = facts_of(app, &chat, &viewers).await {
-                let outcome = live.control.remove(user_id, &facts);
-                apply(app, &machine, &mut live, outcome).await;
-            }
-        }
+        take_control_from(app, &machine, &mut live, user_id).await;
         for peer in live.screens.values().filter(|p| p.user_id == user_id) {
             peer.close_with(code);
         }
@@ -801,18 +796,19 @@ pub async fn settings_changed(app: &Arc<App>, chat_id: i64, by: Option<i64>) {
     let Some(machine) = app.browser.machine_of(chat_id) else {
         return;
     };
-    let Ok(chat) = fresh_chat(app, &machine).await else {
-        return;
-    };
     let mut live = machine.live.lock().await;
-    let viewers = live.control.viewers().to_vec();
-    let Ok(facts) = facts_of(app, &chat, &viewers).await else {
+    let Ok((chat, facts)) = current_facts(app, &machine, &live, &[]).await else {
         return;
     };
     let running = machine.phase() == Phase::Running;
     let outcome = live.control.change_settings(settings_of(&chat), by, &facts, running);
+    // `screen:state` shows the new settings and control; `control:changed` follows it.
+    let announced = outcome.changed;
+    live.control = outcome.state.clone();
     state_to_all(app, &machine, &live).await;
-    apply(app, &machine, &mut live, outcome).await;
+    if announced {
+        apply(app, &machine, &mut live, outcome).await;
+    }
 }
 
 /// The last event of every connection, then the close with 4010 (§4.4).

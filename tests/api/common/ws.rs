@@ -17,7 +17,18 @@ pub const WAIT: Duration = Duration::from_secs(5);
 /// Opens a connection with the session `token` and `headers`, or returns the refusal's status
 /// and JSON body.
 pub async fn try_open(addr: SocketAddr, token: Option<&str>, headers: &[(&str, &str)]) -> Result<Ws, (u16, Value)> {
-    let mut request = format!("ws://{addr}/v1/portal/ws").into_client_request().unwrap();
+    try_open_at(addr, "/v1/portal/ws", token, headers).await
+}
+
+/// Opens the WebSocket at `path` (the realtime connection, a chat's screen), or returns the
+/// refusal's status and JSON body.
+pub async fn try_open_at(
+    addr: SocketAddr,
+    path: &str,
+    token: Option<&str>,
+    headers: &[(&str, &str)],
+) -> Result<Ws, (u16, Value)> {
+    let mut request = format!("ws://{addr}{path}").into_client_request().unwrap();
     if let Some(token) = token {
         request
             .headers_mut()
