@@ -66,7 +66,7 @@ async fn send(browser: &Browser, text: &str) {
 }
 
 /// The page is no wider than the window.
-async fn assert_fits(browser: &Browser) {
+pub(super) async fn assert_fits(browser: &Browser) {
     let widths = browser
         .run(
             "return [document.documentElement.scrollWidth, window.innerWidth];",

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use super::chats::{create_chat, invite_link, join_by_link, key_ready};
+use super::chats::{assert_fits, create_chat, invite_link, join_by_link, key_ready};
 use super::Site;
 use crate::common::browser::{self, Browser};
 use crate::common::TestApp;
@@ -160,6 +160,12 @@ both_backends!(
         wait_long(&bob, "#browser-title", "Two").await;
         assert!(bob.value_of("#browser-address").await.ends_with("/two"));
         assert!(screen_drawn(&bob).await > first);
+
+        // On a phone the panel sits above the chat and fits the width.
+        bob.resize(390, 844).await;
+        assert_fits(&bob).await;
+        bob.screenshot_for_docs("chat-browser-phone").await;
+        alice.screenshot_for_docs("chat-browser").await;
 
         alice.press("Stop the browser").await;
         for person in [&alice, &bob] {

@@ -662,7 +662,8 @@ export function mount(container, { me, chat, keep, onRunning = () => {} }) {
 
   canvas.addEventListener('pointermove', (event) => {
     // A viewer's moves are shown to others as their cursor only while the chat allows it (§7.8).
-    if (!drives() && !(state?.settings?.inactive_cursors && socket)) return;
+    const showsCursor = Boolean(state?.settings?.inactive_cursors) && !iHost() && socket?.readyState === WebSocket.OPEN;
+    if (!drives() && !showsCursor) return;
     queueMove({ type: 'move', ...toViewport(event), buttons: event.buttons, modifiers: modifiersOf(event) });
   });
   canvas.addEventListener('pointerdown', (event) => {
