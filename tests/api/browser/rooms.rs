@@ -165,6 +165,12 @@ both_backends!(
         bob.resize(390, 844).await;
         assert_fits(&bob).await;
         bob.screenshot_for_docs("chat-browser-phone").await;
+        alice
+            .run(
+                "document.querySelector('#browser-viewers').scrollIntoView({block: 'end'});",
+                json!([]),
+            )
+            .await;
         alice.screenshot_for_docs("chat-browser").await;
 
         alice.press("Stop the browser").await;

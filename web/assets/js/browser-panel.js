@@ -520,7 +520,9 @@ export function mount(container, { me, chat, keep, onRunning = () => {} }) {
 
   function drawCursors() {
     cursorContext.clearRect(0, 0, cursorLayer.width, cursorLayer.height);
-    const scale = Math.max(1, cursorLayer.width / 640);
+    // Cursors keep one size on the display however far the screen is scaled down.
+    const shown = cursorLayer.getBoundingClientRect().width;
+    const scale = shown > 0 ? Math.max(1, cursorLayer.width / shown) : 1;
     for (const [userId, cursor] of cursors) {
       const name = viewers.find((v) => v.id === userId)?.username ?? (control.host?.id === userId ? control.host.username : 'someone');
       const colour = cursor.host ? '#c2410c' : '#2f3fb0';
