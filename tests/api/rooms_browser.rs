@@ -76,7 +76,7 @@ const PAGE_TWO: &str = r#"<!doctype html><html><head><title>Two</title></head><b
 <a href="/one" style="display:block;width:100%;height:460px;font-size:40px">back to one</a></body></html>"#;
 
 /// Two pages that link to each other, served on a loopback port of the test's own.
-async fn serve_pages() -> SocketAddr {
+pub(crate) async fn serve_pages() -> SocketAddr {
     use axum::response::Html;
     let router = axum::Router::new()
         .route("/one", axum::routing::get(|| async { Html(PAGE_ONE) }))

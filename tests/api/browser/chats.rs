@@ -13,7 +13,7 @@ use crate::common::browser::Browser;
 use crate::common::TestApp;
 
 /// Creates a private chat named `name` through the chat list; its id, with its room open.
-async fn create_chat(browser: &Browser, name: &str) -> i64 {
+pub(super) async fn create_chat(browser: &Browser, name: &str) -> i64 {
     browser.goto("/#/chats").await;
     // Typing starts once the page has drawn its list: the front then moves the focus to the
     // heading, which would take keystrokes away from a field typed into earlier.
@@ -29,7 +29,7 @@ async fn create_chat(browser: &Browser, name: &str) -> i64 {
 
 /// The owner makes an invite of chat `chat_id` in the chat list and copies its link; the link's
 /// path after the origin (`/#/invite/…`).
-async fn invite_link(owner: &Browser, chat_id: i64) -> String {
+pub(super) async fn invite_link(owner: &Browser, chat_id: i64) -> String {
     owner.goto("/#/chats").await;
     let row = format!("li[data-chat-id=\"{chat_id}\"]");
     owner.press_within(&row, "Invites").await;
@@ -42,7 +42,7 @@ async fn invite_link(owner: &Browser, chat_id: i64) -> String {
 }
 
 /// Opens the invite link and joins; ends in the chat's room.
-async fn join_by_link(browser: &Browser, link: &str, chat_name: &str) {
+pub(super) async fn join_by_link(browser: &Browser, link: &str, chat_name: &str) {
     assert!(link.starts_with("/#/invite/"), "{link}");
     browser.goto(link).await;
     browser.wait_for_text("h1", "You are invited to a chat").await;
@@ -55,7 +55,7 @@ async fn join_by_link(browser: &Browser, link: &str, chat_name: &str) {
 }
 
 /// Waits until the room says this device holds the chat key.
-async fn key_ready(browser: &Browser) {
+pub(super) async fn key_ready(browser: &Browser) {
     browser.wait_for_text("#room-status", "end-to-end encrypted").await;
 }
 
@@ -66,7 +66,7 @@ async fn send(browser: &Browser, text: &str) {
 }
 
 /// The page is no wider than the window.
-async fn assert_fits(browser: &Browser) {
+pub(super) async fn assert_fits(browser: &Browser) {
     let widths = browser
         .run(
             "return [document.documentElement.scrollWidth, window.innerWidth];",

@@ -7,6 +7,7 @@ mod console;
 mod live;
 mod login;
 mod pages;
+mod rooms;
 mod serving;
 
 use serde_json::{json, Value};

@@ -1,12 +1,16 @@
-// One chat (spec 60 §9.2): its record and members, and update, kick, transfer (Owner only) and
-// delete. The page reads the chat again after each act.
+// One chat (spec 60 §9.2): its record, its browser machine (spec 92 §5.2) and members, and update,
+// kick, transfer (Owner only), start and stop of the browser (spec 92 §6.3–6.4, for an Admin+ who
+// owns the chat or outranks its owner) and delete. The page reads the chat again after each act.
 
 import * as api from '../../api.js';
 import { navigate } from '../../router.js';
-import { facts, failure, field, fill, h, loading, section } from '../../ui.js';
+import { actionButton, facts, failure, field, fill, h, loading, section, showResult } from '../../ui.js';
+import { startStopWords } from '../../browser-words.js';
 import { actCard, confirmField, confirmName, frame, outcomeLine, person, reasonField, table, when } from './common.js';
 import { VISIBILITIES } from './chats.js';
-import { allows } from './rules.js';
+import { allows, runsChatBrowser } from './rules.js';
+
+const MACHINE_STATES = { starting: 'starting up', running: 'running', stopping: 'stopping' };
 
 export default {
   title: 'Chat',
@@ -20,8 +24,53 @@ export default {
 
     const act = (title, fields, label, post, after = refresh) => actCard(outcome, title, fields, { label, post, after });
 
+    /** The owner's profile as the API shows it to this viewer, or null when it cannot be read. */
+    const ownerProfile = (ownerId) => (ownerId ? api.get(`/v1/users/${api.segment(ownerId)}`).catch(() => null) : Promise.resolve(null));
+
+    /** Start or stop of the chat's browser: the API's message, or its refusal in words. */
+    function browserButton(label, busyLabel, act) {
+      return actionButton(
+        label,
+        async () => {
+          outcome.textContent = '';
+          try {
+            const answer = await api.post(`${path}/${act}`);
+            await refresh();
+            showResult(outcome, answer?.message ?? 'Done.', 'ok');
+          } catch (error) {
+            showResult(outcome, startStopWords(error), 'error');
+          }
+          outcome.focus();
+        },
+        { busyLabel },
+      );
+    }
+
+    function machineFacts(machine) {
+      if (!machine) return h('p', { id: 'chat-machine' }, 'The browser is not running.');
+      return h(
+        'div',
+        { id: 'chat-machine' },
+        facts([
+          ['State', MACHINE_STATES[machine.state] ?? machine.state],
+          ['Engine', machine.engine],
+          ['Browser', machine.browser],
+          ['Start page', machine.start_url ?? 'blank page'],
+          ['Kiosk mode', machine.kiosk ? 'yes' : 'no'],
+          ['Started by', person(machine.started_by)],
+          ['Started from', machine.route === 'admin' ? 'the console (admin route)' : 'the chat page (portal route)'],
+          ['Requested', when(machine.started_at)],
+          ['Running since', machine.running_since ? when(machine.running_since) : 'not yet'],
+          ['Viewers', String(machine.viewer_count)],
+          ['In control', machine.host_id ? person(machine.host_id) : 'nobody'],
+        ]),
+      );
+    }
+
     async function refresh() {
       const chat = await api.get(path);
+      const owner = await ownerProfile(chat.owner_id);
+      const runsBrowser = runsChatBrowser(user, chat.owner_id, owner);
       main.querySelector('h1').textContent = `Chat ${chat.name}`;
       const update = act(
         'Update',
@@ -53,6 +102,17 @@ export default {
             ['Key epoch', String(chat.epoch)],
             ['Created', when(chat.created_at)],
           ]),
+        ),
+        section(
+          'Browser machine',
+          machineFacts(chat.machine),
+          runsBrowser
+            ? h(
+                'div',
+                { class: 'actions' },
+                chat.machine ? browserButton('Stop the browser', 'Stopping the browser…', 'stop') : browserButton('Start the browser', 'Starting the browser…', 'start'),
+              )
+            : null,
         ),
         section('Members', table('Members', ['Member', 'Online', 'Joined'], chat.members.map((m) => [person(m.user.id), m.is_online ? 'yes' : 'no', when(m.joined_at)]))),
         section(

@@ -23,6 +23,7 @@ const MINIMUM = {
   hardMute: ADMIN,
   bots: ADMIN,
   chats: ADMIN,
+  browser: ADMIN,
   transfer: OWNER,
   officialBots: OWNER,
   notifications: ADMIN,
@@ -74,4 +75,17 @@ export function managesBot(viewer, bot, ownerLevel) {
   if (!allows(viewer, 'bots')) return false;
   if (bot.bot_type === OFFICIAL && !allows(viewer, 'officialBots')) return false;
   return bot.owner_id === viewer.id || ownerLevel === null || ownerLevel === undefined || canActOn(viewer.permission_level, ownerLevel);
+}
+
+/**
+ * Whether `viewer` may start and stop the browser of a chat owned by `ownerId` (spec 92 §6.3: Admin+
+ * owning the chat or outranking its owner). `ownerProfile` is the `GET /v1/users/{id}` answer, or
+ * null when it could not be read (the control is then shown and the API decides).
+ */
+export function runsChatBrowser(viewer, ownerId, ownerProfile) {
+  if (!allows(viewer, 'browser') || !ownerId) return false;
+  if (ownerId === viewer.id) return true;
+  if (!ownerProfile) return true;
+  const target = targetOf(viewer, ownerProfile);
+  return target !== null && allows(viewer, 'browser', target);
 }
