@@ -12,7 +12,8 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
 use super::driver::{FrameImage, PageState};
-use super::machine::{Live, Machine, Phase, ScreenFrame, ScreenPeer, SCREEN_QUEUE};
+use super::machine::{Live, Machine, Phase, ScreenFrame, ScreenPeer, ScreenRoute, SCREEN_QUEUE};
+use super::relay::{self, RemoteScreen};
 use super::ScreenSlot;
 use crate::action_type::ActionType;
 use crate::browser::control::{ChatSettings, ControlDenial, ControlState, Facts, Outcome, UserFacts};
@@ -47,10 +48,16 @@ pub struct ScreenTicket {
     pub slot: ScreenSlot,
 }
 
+/// Where an opened screen is served: here, or by the machine's node through a relay (§10.2).
+pub enum Opened {
+    Here(ScreenTicket),
+    Elsewhere(RemoteScreen),
+}
+
 /// §7.1 after the upgrade and the caller's own checks: the chat, its ban, the joined room, a
 /// machine that is not stopped or stopping, the caller's screens, the machine's viewers, and the
 /// node the machine lives on.
-pub async fn open(app: &Arc<App>, session: &LiveSession, chat_id: i64) -> Result<ScreenTicket, ApiError> {
+pub async fn open(app: &Arc<App>, session: &LiveSession, chat_id: i64) -> Result<Opened, ApiError> {
     let user = &session.user;
     let now = app.now();
     let row = {
@@ -72,17 +79,20 @@ pub async fn open(app: &Arc<App>, session: &LiveSession, chat_id: i64) -> Result
         .browser
         .take_screen(user.id, config.max_screens_per_user)
         .ok_or(ApiError::TooManyConnections)?;
-    let machine = app
-        .browser
-        .machine_of(chat_id)
-        .filter(|m| m.id == row.id)
-        .ok_or(ApiError::BrowserNodeUnreachable("The browser runs on another node"))?;
+    let Some(machine) = app.browser.machine_of(chat_id).filter(|m| m.id == row.id) else {
+        return relay::remote_screen(app, &row, slot).map(Opened::Elsewhere);
+    };
+    refuse_when_full(app, &machine, user.id).await?;
+    Ok(Opened::Here(ScreenTicket { machine, slot }))
+}
+
+/// `browser.max_viewers` holds for users who are not viewers yet (§4.3).
+pub async fn refuse_when_full(app: &App, machine: &Machine, user_id: i64) -> Result<(), ApiError> {
     let live = machine.live.lock().await;
-    if !live.control.is_viewer(user.id) && live.control.viewers().len() as u32 >= config.max_viewers {
+    if !live.control.is_viewer(user_id) && live.control.viewers().len() as u32 >= app.config.browser.max_viewers {
         return Err(ApiError::ScreenFull);
     }
-    drop(live);
-    Ok(ScreenTicket { machine, slot })
+    Ok(())
 }
 
 /// An open screen connection's ends: its events, its close code, the machine's newest frame.
@@ -95,7 +105,12 @@ pub struct Attached {
 
 /// Adds the connection: `screen:state` first, then, for a new viewer, `screen:viewers` to the
 /// others and implicit hosting (§7.1, §8.3); the newest frame follows at once.
-pub async fn attach(app: &Arc<App>, machine: &Arc<Machine>, session: &LiveSession) -> Result<Attached, ApiError> {
+pub async fn attach(
+    app: &Arc<App>,
+    machine: &Arc<Machine>,
+    session: &LiveSession,
+    route: ScreenRoute,
+) -> Result<Attached, ApiError> {
     let (events_tx, events) = mpsc::channel(SCREEN_QUEUE);
     let (close_tx, close) = watch::channel(None);
     let id = machine.next_screen_id();
@@ -106,6 +121,7 @@ pub async fn attach(app: &Arc<App>, machine: &Arc<Machine>, session: &LiveSessio
         ScreenPeer {
             user_id,
             session_id: session.session_id,
+            route,
             events: events_tx,
             close: close_tx,
         },
@@ -592,6 +608,7 @@ pub async fn tick(app: &Arc<App>, machine: &Arc<Machine>) {
     let peers: Vec<(u64, i64, i64)> = live
         .screens
         .iter()
+        .filter(|(_, p)| p.route == ScreenRoute::Direct)
         .map(|(id, p)| (*id, p.user_id, p.session_id))
         .collect();
     for (id, user_id, session_id) in peers {
@@ -714,6 +731,20 @@ async fn refusal_of(
         return Ok(Some(close::REMOVED));
     }
     Ok(None)
+}
+
+/// The close code of a screen whose session is no longer joined to the chat's room, as the
+/// relaying node of a screen sees it (§10.2): an ended session, a timeout or a lost right say so
+/// with their own code; otherwise the session left the room (4012).
+pub async fn out_of_room_code(app: &App, chat_id: i64, user_id: i64, session_id: i64) -> u16 {
+    let refusal = async {
+        let mut conn = app.store.acquire().await?;
+        let chat = store::chats::by_id(&mut conn, chat_id)
+            .await?
+            .ok_or(ApiError::ChatNotFound)?;
+        refusal_of(&mut conn, &chat, user_id, session_id, app.now()).await
+    };
+    refusal.await.ok().flatten().unwrap_or(close::LEFT_ROOM)
 }
 
 /// Closes every screen of a user (kick, ban, lost access: 4011; timeout: 4003) on this node's
