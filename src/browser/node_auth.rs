@@ -69,11 +69,7 @@ pub fn new_nonce() -> String {
 pub fn signature(secret: &str, method: &str, path: &str, t: i64, nonce: &str, viewer: &str) -> String {
     let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes a key of any length");
     mac.update(format!("v1\n{method}\n{path}\n{t}\n{nonce}\n{viewer}").as_bytes());
-    mac.finalize()
-        .into_bytes()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// `v1 t={t} n={nonce} s={signature}` for a request made now.
