@@ -653,3 +653,6 @@ both_backends!(
         assert_eq!(health["browser"]["available"], false);
     }
 );
+
+/// The same rooms on two nodes: a screen relayed to the node of its machine.
+mod nodes;
