@@ -16,12 +16,13 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::domain::app::AppState;
-use crate::domain::browser::machine::Machine;
-use crate::domain::browser::screen::{self, Attached};
+use crate::domain::browser::machine::{Machine, ScreenRoute};
+use crate::domain::browser::screen::{self, Attached, Opened};
 use crate::domain::browser::{lifecycle, Route};
 use crate::domain::sessions::LiveSession;
 use crate::error::{ApiError, ApiResult};
 use crate::http::body::parse_path_id;
+use crate::http::browser_relay;
 use crate::http::caller::{check_origin, Authenticated, RequireAdmin, RequireLevel, Unrestricted};
 use crate::http::openapi::ErrorBody;
 use crate::http::users::PathParam;
@@ -36,14 +37,14 @@ const MAX_READ: usize = 64 * 1024;
 const MAX_FRAMES: usize = 200;
 const FRAME_WINDOW: Duration = Duration::from_secs(1);
 /// How long one write may take before the client counts as gone.
-const SEND_LIMIT: Duration = Duration::from_secs(10);
+pub(super) const SEND_LIMIT: Duration = Duration::from_secs(10);
 /// How long a closing connection waits for the client's close frame.
 const CLOSE_WAIT: Duration = Duration::from_secs(1);
 
 const UNSUPPORTED_DATA: u16 = 1003;
 const POLICY_VIOLATION: u16 = 1008;
 const TOO_BIG: u16 = 1009;
-const HEARTBEAT_TIMEOUT: u16 = 4000;
+pub(super) const HEARTBEAT_TIMEOUT: u16 = 4000;
 
 pub fn portal_routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -156,26 +157,13 @@ async fn open_screen(
     check_origin(&headers, &app.config.cors.allowed_origins)?;
     crate::domain::users::refuse_timed_out(&app, auth.user_id()).await?;
     let upgrade = upgrade?;
-    let ticket = screen::open(&app, &auth.session, chat_id(&raw)?).await?;
-    let limits = Limits { max_message: MAX_READ };
-    Ok(upgrade.on_upgrade(limits, move |socket| async move {
-        let machine = ticket.machine;
+    let ticket = match screen::open(&app, &auth.session, chat_id(&raw)?).await? {
+        Opened::Here(ticket) => ticket,
+        Opened::Elsewhere(remote) => return Ok(browser_relay::relay_screen(app, auth.session, remote, upgrade).await),
+    };
+    Ok(upgrade.on_upgrade(SCREEN_LIMITS, move |socket| async move {
         let _slot = ticket.slot;
-        let Ok(attached) = screen::attach(&app, &machine, &auth.session).await else {
-            return;
-        };
-        let id = attached.id;
-        let mut connection = ScreenConnection {
-            app: app.clone(),
-            machine: machine.clone(),
-            session: auth.session,
-            socket,
-            attached,
-            last_frame: 0,
-        };
-        let code = connection.run().await;
-        screen::detach(&app, &machine, id).await;
-        connection.finish(code).await;
+        serve_screen(app, ticket.machine, auth.session, socket, ScreenRoute::Direct).await;
     }))
 }
 
@@ -207,6 +195,61 @@ async fn take_screenshot(
     Ok((headers, shot.png).into_response())
 }
 
+/// What a screen connection reads at most.
+pub(super) const SCREEN_LIMITS: Limits = Limits { max_message: MAX_READ };
+
+/// One screen connection to this node's machine, direct or relayed, from attach to close.
+pub(super) async fn serve_screen(
+    app: AppState,
+    machine: Arc<Machine>,
+    session: LiveSession,
+    socket: WebSocket,
+    route: ScreenRoute,
+) {
+    let Ok(attached) = screen::attach(&app, &machine, &session, route).await else {
+        return;
+    };
+    let id = attached.id;
+    let mut connection = ScreenConnection {
+        app: app.clone(),
+        machine: machine.clone(),
+        session,
+        socket,
+        attached,
+        last_frame: 0,
+    };
+    let code = connection.run().await;
+    screen::detach(&app, &machine, id).await;
+    connection.finish(code).await;
+}
+
+/// The client-side limits of §7.2 on what a screen client sends: binary frames (1003), frames
+/// over 16 KiB (1009), more than 200 frames within a second (1008).
+#[derive(Default)]
+pub(super) struct ClientFrameLimits {
+    recent: VecDeque<Instant>,
+}
+
+impl ClientFrameLimits {
+    /// The close code a message from the client earns, if any.
+    pub(super) fn check(&mut self, message: &Incoming, at: Instant) -> Option<u16> {
+        self.recent.push_back(at);
+        while self
+            .recent
+            .front()
+            .is_some_and(|t| at.duration_since(*t) > FRAME_WINDOW)
+        {
+            self.recent.pop_front();
+        }
+        match message {
+            _ if self.recent.len() > MAX_FRAMES => Some(POLICY_VIOLATION),
+            Incoming::Text(text) if text.len() > MAX_CLIENT_FRAME => Some(TOO_BIG),
+            Incoming::Binary => Some(UNSUPPORTED_DATA),
+            _ => None,
+        }
+    }
+}
+
 struct ScreenConnection {
     app: AppState,
     machine: Arc<Machine>,
@@ -225,7 +268,7 @@ impl ScreenConnection {
         let mut ping = tokio::time::interval_at(Instant::now() + ping_every, ping_every);
         ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
         let mut last_seen = Instant::now();
-        let mut recent: VecDeque<Instant> = VecDeque::new();
+        let mut limits = ClientFrameLimits::default();
         loop {
             let closing = *self.attached.close.borrow();
             if let Some(code) = closing {
@@ -261,15 +304,10 @@ impl ScreenConnection {
                     let message = incoming.ok()?;
                     let at = Instant::now();
                     last_seen = at;
-                    recent.push_back(at);
-                    while recent.front().is_some_and(|t| at.duration_since(*t) > FRAME_WINDOW) {
-                        recent.pop_front();
-                    }
-                    if recent.len() > MAX_FRAMES {
-                        return Some(POLICY_VIOLATION);
+                    if let Some(code) = limits.check(&message, at) {
+                        return Some(code);
                     }
                     match message {
-                        Incoming::Text(text) if text.len() > MAX_CLIENT_FRAME => return Some(TOO_BIG),
                         Incoming::Text(text) => {
                             screen::handle(&self.app, &self.machine, self.attached.id, &self.session, &text).await;
                         }
@@ -308,9 +346,14 @@ impl ScreenConnection {
         tokio::time::timeout(SEND_LIMIT, self.socket.flush()).await.ok()?.ok()
     }
 
-    async fn finish(self, code: Option<u16>) {
+    async fn finish(mut self, code: Option<u16>) {
         if let Some(code) = code {
-            self.socket.close_politely(code, SEND_LIMIT, CLOSE_WAIT).await;
+            close_with(&mut self.socket, code).await;
         }
     }
+}
+
+/// Sends a close frame with `code` and waits a moment for the client's.
+pub(super) async fn close_with(socket: &mut WebSocket, code: u16) {
+    socket.close_politely(code, SEND_LIMIT, CLOSE_WAIT).await;
 }

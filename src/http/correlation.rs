@@ -31,7 +31,7 @@ pub fn carried<F: std::future::Future>(future: F) -> impl std::future::Future<Ou
 #[derive(Clone, Copy)]
 pub struct RenderedError;
 
-const CORRELATION_ID_HEADER: HeaderName = HeaderName::from_static("x-correlation-id");
+pub const CORRELATION_ID_HEADER: HeaderName = HeaderName::from_static("x-correlation-id");
 const REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-request-id");
 
 fn from_headers(headers: &HeaderMap) -> Option<String> {

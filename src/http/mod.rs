@@ -22,6 +22,7 @@ mod auth;
 pub mod body;
 mod bots;
 mod browser;
+mod browser_relay;
 pub mod caller;
 mod chats;
 pub mod correlation;
@@ -90,6 +91,7 @@ pub fn router(app: AppState) -> Router {
     let routes = routes
         .merge(SwaggerUi::new("/docs").url("/openapi.json", document))
         .merge(web::routes())
+        .merge(browser_relay::internal_routes(&app))
         .fallback(|| async { ApiError::NotFound })
         .with_state(app.clone());
     behind_edge(app, routes)

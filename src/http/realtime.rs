@@ -238,7 +238,7 @@ impl Connection {
     }
 
     /// Sends our close frame and gives the client a moment to answer it.
-    async fn finish(self, code: Ending) {
+    async fn finish(mut self, code: Ending) {
         if let Some(code) = code {
             self.socket.close_politely(code, SEND_LIMIT, CLOSE_WAIT).await;
         }

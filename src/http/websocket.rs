@@ -266,7 +266,7 @@ impl WebSocket {
 
     /// Sends our close frame with `code`, then gives the client `wait` to answer it; a write that
     /// takes longer than `send_limit` ends it at once.
-    pub async fn close_politely(mut self, code: u16, send_limit: std::time::Duration, wait: std::time::Duration) {
+    pub async fn close_politely(&mut self, code: u16, send_limit: std::time::Duration, wait: std::time::Duration) {
         self.queue_close(Some(code));
         if !matches!(tokio::time::timeout(send_limit, self.flush()).await, Ok(Ok(()))) {
             return;

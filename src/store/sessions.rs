@@ -50,6 +50,29 @@ pub async fn live_by_hash(conn: &mut Conn, token_hash: &str, now: i64) -> Result
     .await
 }
 
+/// The live session of a user named by its suffix, and its user: the viewer of a relayed screen
+/// (92-browser-rooms §10.3).
+pub async fn live_by_suffix(
+    conn: &mut Conn,
+    user_id: i64,
+    token_suffix: &str,
+    now: i64,
+) -> Result<Option<LiveSession>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT s.id AS session_id, s.token_suffix, s.created_at AS session_created_at, s.expires_at AS session_expires_at, \
+         u.id, u.username, u.avatar_source, u.permission_level, u.permission_since, u.subscription_tier, \
+         u.subscription_expires_at, u.subscription_granted_by, u.is_trial_used, u.bot_login_count, \
+         u.last_activity_at, u.created_at, u.updated_at, u.kind \
+         FROM sessions s JOIN users u ON u.id = s.user_id \
+         WHERE s.user_id = $1 AND s.token_suffix = $2 AND s.ended_at IS NULL AND s.expires_at > $3",
+    )
+    .bind(user_id)
+    .bind(token_suffix)
+    .bind(now)
+    .fetch_optional(conn)
+    .await
+}
+
 pub struct NewSession<'a> {
     pub user_id: i64,
     pub token_hash: &'a str,

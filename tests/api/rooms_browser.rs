@@ -765,3 +765,6 @@ both_backends!(
         assert_eq!((r.0, r.1["code"].clone()), (409, json!("ERR_BROWSER_NOT_RUNNING")));
     }
 );
+
+/// The same rooms on two nodes: a screen relayed to the node of its machine.
+mod nodes;

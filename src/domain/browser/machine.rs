@@ -48,10 +48,22 @@ pub struct StopOrder {
 /// JSON events wait in a queue of this many per screen connection (§7.2).
 pub const SCREEN_QUEUE: usize = 256;
 
-/// A screen connection as the machine sees it: its user, its session and its two channels.
+/// How a screen connection reaches the machine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScreenRoute {
+    /// The client is connected to this node.
+    Direct,
+    /// Through another node's relay, which enforces the room rule itself (§10.2): this node
+    /// cannot see whether a session joined a room there when Redis is away (§10.4).
+    Relayed,
+}
+
+/// A screen connection as the machine sees it: its user, its session, how it arrives and its
+/// two channels.
 pub struct ScreenPeer {
     pub user_id: i64,
     pub session_id: i64,
+    pub route: ScreenRoute,
     pub events: mpsc::Sender<Arc<str>>,
     /// The close code the machine chose for the connection (§7.10).
     pub close: watch::Sender<Option<u16>>,

@@ -1,10 +1,12 @@
 //! Browser rooms (92-browser-rooms): the machines a chat's members browse together. This node's
 //! engine and its machines (`BrowserRooms`), starting and stopping (`lifecycle`), one running
-//! machine (`machine`) and its screen connections (`screen`).
+//! machine (`machine`), its screen connections (`screen`) and those relayed between nodes
+//! (`relay`).
 
 pub mod driver;
 pub mod lifecycle;
 pub mod machine;
+pub mod relay;
 pub mod run;
 pub mod screen;
 
@@ -124,6 +126,8 @@ pub struct BrowserRooms {
     machines: Mutex<HashMap<i64, Arc<Machine>>>,
     /// Open screen connections per user on this node (§4.3).
     screens: Mutex<HashMap<i64, u32>>,
+    /// The nonces of requests other nodes signed lately (§10.3).
+    pub nonces: crate::browser::node_auth::NonceMemory,
 }
 
 impl BrowserRooms {
@@ -154,6 +158,7 @@ impl BrowserRooms {
             egress: Egress::new(rules, own, system_resolver(), metrics),
             machines: Mutex::new(HashMap::new()),
             screens: Mutex::new(HashMap::new()),
+            nonces: Default::default(),
         })
     }
 

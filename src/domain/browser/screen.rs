@@ -12,7 +12,8 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
 use super::driver::{FrameImage, PageState};
-use super::machine::{Live, Machine, Phase, ScreenFrame, ScreenPeer, SCREEN_QUEUE};
+use super::machine::{Live, Machine, Phase, ScreenFrame, ScreenPeer, ScreenRoute, SCREEN_QUEUE};
+use super::relay::{self, RemoteScreen};
 use super::ScreenSlot;
 use crate::action_type::ActionType;
 use crate::browser::control::{ChatSettings, ControlDenial, ControlState, Facts, Outcome, UserFacts};
@@ -48,10 +49,16 @@ pub struct ScreenTicket {
     pub slot: ScreenSlot,
 }
 
+/// Where an opened screen is served: here, or by the machine's node through a relay (§10.2).
+pub enum Opened {
+    Here(ScreenTicket),
+    Elsewhere(RemoteScreen),
+}
+
 /// §7.1 after the upgrade and the caller's own checks: the chat, its ban, the joined room, a
 /// machine that is not stopped or stopping, the caller's screens, the machine's viewers, and the
 /// node the machine lives on.
-pub async fn open(app: &Arc<App>, session: &LiveSession, chat_id: i64) -> Result<ScreenTicket, ApiError> {
+pub async fn open(app: &Arc<App>, session: &LiveSession, chat_id: i64) -> Result<Opened, ApiError> {
     let user = &session.user;
     let row = watchable_machine(app, session, chat_id).await?;
     if row.state == "stopping" {
@@ -62,13 +69,20 @@ pub async fn open(app: &Arc<App>, session: &LiveSession, chat_id: i64) -> Result
         .browser
         .take_screen(user.id, config.max_screens_per_user)
         .ok_or(ApiError::TooManyConnections)?;
-    let machine = local_machine(app, &row)?;
+    let Some(machine) = app.browser.machine_of(chat_id).filter(|m| m.id == row.id) else {
+        return relay::remote_screen(app, &row, slot).map(Opened::Elsewhere);
+    };
+    refuse_when_full(app, &machine, user.id).await?;
+    Ok(Opened::Here(ScreenTicket { machine, slot }))
+}
+
+/// `browser.max_viewers` holds for users who are not viewers yet (§4.3).
+pub async fn refuse_when_full(app: &App, machine: &Machine, user_id: i64) -> Result<(), ApiError> {
     let live = machine.live.lock().await;
-    if !live.control.is_viewer(user.id) && live.control.viewers().len() as u32 >= config.max_viewers {
+    if !live.control.is_viewer(user_id) && live.control.viewers().len() as u32 >= app.config.browser.max_viewers {
         return Err(ApiError::ScreenFull);
     }
-    drop(live);
-    Ok(ScreenTicket { machine, slot })
+    Ok(())
 }
 
 const NOT_RUNNING: &str = "The browser is not running";
@@ -112,7 +126,9 @@ pub async fn screenshot(app: &App, session: &LiveSession, chat_id: i64) -> Resul
         return Err(ApiError::BrowserNotRunning(NOT_RUNNING));
     }
     let machine = local_machine(app, &row)?;
-    let tab = machine.tab().cloned().ok_or(ApiError::BrowserNotRunning(NOT_RUNNING))?;
+    if machine.tab().is_none() {
+        return Err(ApiError::BrowserNotRunning(NOT_RUNNING));
+    }
     let now = app.now();
     let per_minute = app.config.browser.screenshots_per_minute;
     let key = format!("screenshot:{}", session.user.id);
@@ -122,10 +138,7 @@ pub async fn screenshot(app: &App, session: &LiveSession, chat_id: i64) -> Resul
             retry_after_s: allowance.retry_after_s,
         });
     }
-    let png = tab.screenshot_png().await.map_err(|e| {
-        tracing::warn!(chat_id, cause = %e, "screenshot failed");
-        ApiError::BrowserNotRunning(NOT_RUNNING)
-    })?;
+    let png = relay::capture(&machine).await?;
     Ok(Screenshot { png, taken_at: now })
 }
 
@@ -139,7 +152,12 @@ pub struct Attached {
 
 /// Adds the connection: `screen:state` first, then, for a new viewer, `screen:viewers` to the
 /// others and implicit hosting (§7.1, §8.3); the newest frame follows at once.
-pub async fn attach(app: &Arc<App>, machine: &Arc<Machine>, session: &LiveSession) -> Result<Attached, ApiError> {
+pub async fn attach(
+    app: &Arc<App>,
+    machine: &Arc<Machine>,
+    session: &LiveSession,
+    route: ScreenRoute,
+) -> Result<Attached, ApiError> {
     let (events_tx, events) = mpsc::channel(SCREEN_QUEUE);
     let (close_tx, close) = watch::channel(None);
     let id = machine.next_screen_id();
@@ -150,6 +168,7 @@ pub async fn attach(app: &Arc<App>, machine: &Arc<Machine>, session: &LiveSessio
         ScreenPeer {
             user_id,
             session_id: session.session_id,
+            route,
             events: events_tx,
             close: close_tx,
         },
@@ -647,6 +666,7 @@ pub async fn tick(app: &Arc<App>, machine: &Arc<Machine>) {
     let peers: Vec<(u64, i64, i64)> = live
         .screens
         .iter()
+        .filter(|(_, p)| p.route == ScreenRoute::Direct)
         .map(|(id, p)| (*id, p.user_id, p.session_id))
         .collect();
     for (id, user_id, session_id) in peers {
@@ -771,6 +791,20 @@ async fn refusal_of(
         return Ok(Some(close::REMOVED));
     }
     Ok(None)
+}
+
+/// The close code of a screen whose session is no longer joined to the chat's room, as the
+/// relaying node of a screen sees it (§10.2): an ended session, a timeout or a lost right say so
+/// with their own code; otherwise the session left the room (4012).
+pub async fn out_of_room_code(app: &App, chat_id: i64, user_id: i64, session_id: i64) -> u16 {
+    let refusal = async {
+        let mut conn = app.store.acquire().await?;
+        let chat = store::chats::by_id(&mut conn, chat_id)
+            .await?
+            .ok_or(ApiError::ChatNotFound)?;
+        refusal_of(&mut conn, &chat, user_id, session_id, app.now()).await
+    };
+    refusal.await.ok().flatten().unwrap_or(close::LEFT_ROOM)
 }
 
 /// Closes every screen of a user (kick, ban, lost access: 4011; timeout: 4003) on this node's

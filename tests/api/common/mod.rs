@@ -241,7 +241,14 @@ impl TestApp {
 
     /// A second server on the same database and configuration: another node of one deployment.
     pub async fn second_node(&self) -> TestApp {
-        let config = self.app.config.clone();
+        self.second_node_with(|_| {}).await
+    }
+
+    /// Another node of the deployment whose configuration differs by `configure` (its own
+    /// `browser.node_address`, say).
+    pub async fn second_node_with(&self, configure: impl FnOnce(&mut Config)) -> TestApp {
+        let mut config = self.app.config.clone();
+        configure(&mut config);
         let url = config.effective_database_url();
         let store = Store::connect(&url, &config.database).await.expect("connect");
         let clock = ManualClock::new();
@@ -280,6 +287,12 @@ impl TestApp {
 
     pub async fn listen(&self) -> SocketAddr {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a free port");
+        self.listen_on(listener)
+    }
+
+    /// Serves the app on a listener bound before the app was made: for a node whose
+    /// configuration names its own address.
+    pub fn listen_on(&self, listener: tokio::net::TcpListener) -> SocketAddr {
         let addr = listener.local_addr().unwrap();
         let router = self.router.clone();
         tokio::spawn(async move { axum::serve(listener, router).await });
