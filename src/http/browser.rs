@@ -10,7 +10,7 @@ use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Serialize;
-use tokio::time::{Instant, MissedTickBehavior};
+use tokio::time::Instant;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -26,7 +26,7 @@ use crate::http::browser_relay;
 use crate::http::caller::{check_origin, Authenticated, RequireAdmin, RequireLevel, Unrestricted};
 use crate::http::openapi::ErrorBody;
 use crate::http::users::PathParam;
-use crate::http::websocket::{Incoming, Limits, WebSocket, WebSocketUpgrade};
+use crate::http::websocket::{Heartbeat, Incoming, Limits, WebSocket, WebSocketUpgrade};
 use crate::time::Timestamp;
 
 /// The largest client frame (§7.2); a larger one closes the connection with 1009.
@@ -262,18 +262,14 @@ struct ScreenConnection {
 
 impl ScreenConnection {
     async fn run(&mut self) -> Option<u16> {
-        let config = &self.app.config.presence;
-        let ping_every = Duration::from_secs(config.ping_interval_s.max(1));
-        let idle_limit = Duration::from_secs(config.idle_timeout_s.max(1));
-        let mut ping = tokio::time::interval_at(Instant::now() + ping_every, ping_every);
-        ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
-        let mut last_seen = Instant::now();
+        let mut heartbeat = Heartbeat::new(&self.app.config.presence);
         let mut limits = ClientFrameLimits::default();
         loop {
             let closing = *self.attached.close.borrow();
             if let Some(code) = closing {
                 return self.drain_then(code).await;
             }
+            let idle_deadline = heartbeat.idle_deadline();
             tokio::select! {
                 biased;
                 _ = self.attached.close.changed() => {}
@@ -303,7 +299,7 @@ impl ScreenConnection {
                 incoming = self.socket.recv() => {
                     let message = incoming.ok()?;
                     let at = Instant::now();
-                    last_seen = at;
+                    heartbeat.seen(at);
                     if let Some(code) = limits.check(&message, at) {
                         return Some(code);
                     }
@@ -311,12 +307,12 @@ impl ScreenConnection {
                         Incoming::Text(text) => {
                             screen::handle(&self.app, &self.machine, self.attached.id, &self.session, &text).await;
                         }
-                        Incoming::Binary => return Some(UNSUPPORTED_DATA),
                         Incoming::Ping(payload) => {
                             self.socket.queue_pong(&payload);
                             self.flush().await?;
                         }
-                        Incoming::Pong => {}
+                        // A binary frame was refused by the limits above.
+                        Incoming::Binary | Incoming::Pong => {}
                         Incoming::Close(code) => {
                             self.socket.queue_close(code);
                             let _ = self.flush().await;
@@ -324,11 +320,11 @@ impl ScreenConnection {
                         }
                     }
                 }
-                _ = ping.tick() => {
+                _ = heartbeat.ping.tick() => {
                     self.socket.queue_ping();
                     self.flush().await?;
                 }
-                _ = tokio::time::sleep_until(last_seen + idle_limit) => return Some(HEARTBEAT_TIMEOUT),
+                _ = tokio::time::sleep_until(idle_deadline) => return Some(HEARTBEAT_TIMEOUT),
             }
         }
     }

@@ -30,7 +30,7 @@ use crate::domain::sessions::LiveSession;
 use crate::error::ApiError;
 use crate::http::correlation::{self, CORRELATION_ID_HEADER};
 use crate::http::users::PathParam;
-use crate::http::websocket::{Incoming, WebSocket, WebSocketUpgrade};
+use crate::http::websocket::{Heartbeat, Incoming, WebSocket, WebSocketUpgrade};
 
 /// How long the machine's node has to answer the relay's upgrade (§10.2).
 const OWNER_ANSWER: Duration = Duration::from_secs(5);
@@ -227,16 +227,12 @@ impl Relay {
     /// Passes frames both ways until one side ends; the code to close the client with, or `None`
     /// when the client went.
     async fn run(&mut self) -> Option<u16> {
-        let config = &self.app.config.presence;
-        let ping_every = Duration::from_secs(config.ping_interval_s.max(1));
-        let idle_limit = Duration::from_secs(config.idle_timeout_s.max(1));
-        let mut ping = tokio::time::interval_at(Instant::now() + ping_every, ping_every);
-        ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let mut heartbeat = Heartbeat::new(&self.app.config.presence);
         let mut room_check = tokio::time::interval_at(Instant::now() + ROOM_CHECK, ROOM_CHECK);
         room_check.set_missed_tick_behavior(MissedTickBehavior::Delay);
-        let mut last_seen = Instant::now();
         let mut limits = ClientFrameLimits::default();
         loop {
+            let idle_deadline = heartbeat.idle_deadline();
             tokio::select! {
                 biased;
                 from_owner = self.owner.next() => match from_owner {
@@ -256,7 +252,7 @@ impl Relay {
                 incoming = self.client.recv() => {
                     let message = incoming.ok()?;
                     let at = Instant::now();
-                    last_seen = at;
+                    heartbeat.seen(at);
                     if let Some(code) = limits.check(&message, at) {
                         return Some(code);
                     }
@@ -279,11 +275,11 @@ impl Relay {
                         Incoming::Binary | Incoming::Pong => {}
                     }
                 }
-                _ = ping.tick() => {
+                _ = heartbeat.ping.tick() => {
                     self.client.queue_ping();
                     self.flush_client().await?;
                 }
-                _ = tokio::time::sleep_until(last_seen + idle_limit) => return Some(HEARTBEAT_TIMEOUT),
+                _ = tokio::time::sleep_until(idle_deadline) => return Some(HEARTBEAT_TIMEOUT),
                 _ = room_check.tick() => {
                     let session_id = self.session.session_id;
                     if !self.app.rooms.is_joined(self.chat_id, session_id).await {

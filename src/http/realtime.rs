@@ -11,7 +11,7 @@ use axum::http::HeaderMap;
 use axum::response::Response;
 use axum::Extension;
 use serde_json::{json, Value};
-use tokio::time::{Instant, MissedTickBehavior};
+use tokio::time::Instant;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -26,7 +26,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::http::caller::{check_origin, AnySession};
 use crate::http::error::body_fields;
 use crate::http::openapi::ErrorBody;
-use crate::http::websocket::{Incoming, Limits, WebSocket, WebSocketUpgrade};
+use crate::http::websocket::{Heartbeat, Incoming, Limits, WebSocket, WebSocketUpgrade};
 use crate::time::Timestamp;
 
 /// The largest client frame served (§3.2); a larger one closes the connection with 1009.
@@ -111,12 +111,7 @@ impl Connection {
                 Err(_) => return Some(INTERNAL_ERROR),
             }
         }
-        let config = &self.app.config.presence;
-        let ping_every = Duration::from_secs(config.ping_interval_s.max(1));
-        let idle_limit = Duration::from_secs(config.idle_timeout_s.max(1));
-        let mut ping = tokio::time::interval_at(Instant::now() + ping_every, ping_every);
-        ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
-        let mut last_seen = Instant::now();
+        let mut heartbeat = Heartbeat::new(&self.app.config.presence);
         let mut recent: VecDeque<Instant> = VecDeque::new();
         let link = self.registration.link.clone();
         loop {
@@ -124,6 +119,7 @@ impl Connection {
                 return Some(code);
             }
             let expiry = Duration::from_micros((link.expires_at() - self.app.now()).max(0) as u64);
+            let idle_deadline = heartbeat.idle_deadline();
             tokio::select! {
                 biased;
                 _ = link.woken() => {}
@@ -135,7 +131,7 @@ impl Connection {
                     // The peer is gone, or broke the protocol (a message over `MAX_READ`).
                     let message = incoming.ok()?;
                     let at = Instant::now();
-                    last_seen = at;
+                    heartbeat.seen(at);
                     recent.push_back(at);
                     while recent.front().is_some_and(|t| at.duration_since(*t) > FRAME_WINDOW) {
                         recent.pop_front();
@@ -163,11 +159,11 @@ impl Connection {
                         }
                     }
                 }
-                _ = ping.tick() => {
+                _ = heartbeat.ping.tick() => {
                     self.socket.queue_ping();
                     self.flush().await?;
                 }
-                _ = tokio::time::sleep_until(last_seen + idle_limit) => return Some(HEARTBEAT_TIMEOUT),
+                _ = tokio::time::sleep_until(idle_deadline) => return Some(HEARTBEAT_TIMEOUT),
                 _ = tokio::time::sleep(expiry) => {
                     // Nothing else notices a session's expiry at its moment (91-matchmaking §2.4).
                     strangers::session_ended(&self.app, &self.session.user).await;

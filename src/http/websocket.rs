@@ -8,6 +8,8 @@
 //! `presence:snapshot` listing everyone online. Here both buffers shrink back once used, so an idle
 //! connection holds a few hundred bytes of them.
 
+use std::time::Duration;
+
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
@@ -18,7 +20,9 @@ use hyper::upgrade::{OnUpgrade, Upgraded};
 use hyper_util::rt::TokioIo;
 use sha1::{Digest, Sha1};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::time::{Instant, Interval, MissedTickBehavior};
 
+use crate::config::PresenceConfig;
 use crate::error::ApiError;
 
 /// RFC 6455 §1.3: appended to the client's key before hashing.
@@ -101,6 +105,38 @@ impl WebSocketUpgrade {
         headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
         headers.insert(header::SEC_WEBSOCKET_ACCEPT, self.accept);
         response
+    }
+}
+
+/// The heartbeat of a connection (80-notifications-portal §3.3, 92-browser-rooms §7.2): a ping
+/// every `presence.ping_interval_s`, and the deadline for a client that sends nothing for
+/// `presence.idle_timeout_s`.
+pub struct Heartbeat {
+    pub ping: Interval,
+    idle_limit: Duration,
+    last_seen: Instant,
+}
+
+impl Heartbeat {
+    pub fn new(config: &PresenceConfig) -> Heartbeat {
+        let ping_every = Duration::from_secs(config.ping_interval_s.max(1));
+        let mut ping = tokio::time::interval_at(Instant::now() + ping_every, ping_every);
+        ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        Heartbeat {
+            ping,
+            idle_limit: Duration::from_secs(config.idle_timeout_s.max(1)),
+            last_seen: Instant::now(),
+        }
+    }
+
+    /// The client sent something at `at`.
+    pub fn seen(&mut self, at: Instant) {
+        self.last_seen = at;
+    }
+
+    /// When the connection counts as dead unless the client sends something first.
+    pub fn idle_deadline(&self) -> Instant {
+        self.last_seen + self.idle_limit
     }
 }
 
@@ -266,7 +302,7 @@ impl WebSocket {
 
     /// Sends our close frame with `code`, then gives the client `wait` to answer it; a write that
     /// takes longer than `send_limit` ends it at once.
-    pub async fn close_politely(&mut self, code: u16, send_limit: std::time::Duration, wait: std::time::Duration) {
+    pub async fn close_politely(&mut self, code: u16, send_limit: Duration, wait: Duration) {
         self.queue_close(Some(code));
         if !matches!(tokio::time::timeout(send_limit, self.flush()).await, Ok(Ok(()))) {
             return;

@@ -675,16 +675,7 @@ pub async fn tick(app: &Arc<App>, machine: &Arc<Machine>) {
         }
         // Out of the room: an ended session, a timeout or a lost right say so with their own
         // code; otherwise the session left the room (§8.5).
-        let code = match fresh_chat(app, machine).await {
-            Ok(chat) => match app.store.acquire().await {
-                Ok(mut conn) => refusal_of(&mut conn, &chat, user_id, session_id, app.now())
-                    .await
-                    .ok()
-                    .flatten(),
-                Err(_) => None,
-            },
-            Err(_) => None,
-        };
+        let code = refusal_now(app, machine.chat_id, user_id, session_id).await;
         if let Some(peer) = live.screens.get(&id) {
             peer.close_with(code.unwrap_or(close::LEFT_ROOM));
         }
@@ -793,10 +784,17 @@ async fn refusal_of(
     Ok(None)
 }
 
-/// The close code of a screen whose session is no longer joined to the chat's room, as the
-/// relaying node of a screen sees it (§10.2): an ended session, a timeout or a lost right say so
-/// with their own code; otherwise the session left the room (4012).
+/// The close code of a viewer whose session is out of the chat's room: that of the refusal, when
+/// they may no longer watch, else 4012 (§8.5).
 pub async fn out_of_room_code(app: &App, chat_id: i64, user_id: i64, session_id: i64) -> u16 {
+    refusal_now(app, chat_id, user_id, session_id)
+        .await
+        .unwrap_or(close::LEFT_ROOM)
+}
+
+/// The close code of a viewer who may no longer watch, read now; `None` when they still may, or
+/// when the database cannot say.
+async fn refusal_now(app: &App, chat_id: i64, user_id: i64, session_id: i64) -> Option<u16> {
     let refusal = async {
         let mut conn = app.store.acquire().await?;
         let chat = store::chats::by_id(&mut conn, chat_id)
@@ -804,7 +802,7 @@ pub async fn out_of_room_code(app: &App, chat_id: i64, user_id: i64, session_id:
             .ok_or(ApiError::ChatNotFound)?;
         refusal_of(&mut conn, &chat, user_id, session_id, app.now()).await
     };
-    refusal.await.ok().flatten().unwrap_or(close::LEFT_ROOM)
+    refusal.await.ok().flatten()
 }
 
 /// Closes every screen of a user (kick, ban, lost access: 4011; timeout: 4003) on this node's
