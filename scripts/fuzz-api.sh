@@ -64,6 +64,9 @@ trap cleanup EXIT
 export PORTAL_BIND="127.0.0.1:${PORT}"
 export PORTAL_DATA_DIR="$WORK/data"
 export PORTAL_LOG="warn"
+# No browser engine: starting a chat's machine answers its documented 503 (see fuzz_checks.py)
+# rather than launching a Chromium per generated request.
+export PORTAL_BROWSER__ENGINE=off
 unset DATABASE_URL REDIS_URL
 case "$BACKEND" in
     sqlite) ;;
@@ -120,8 +123,10 @@ USER_SESSION="$(login 9000002)"
 OWNER_SESSION="$(login 9000001)"
 [ -n "$USER_SESSION" ] && [ -n "$OWNER_SESSION" ] || { echo "fuzz-api: login failed" >&2; exit 1; }
 
-CHECKS="${FUZZ_CHECKS:-not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance,ignored_auth,schema_valid_input_is_accepted}"
-# The project's own check (scripts/fuzz_checks.py): what the document calls valid is not refused as invalid.
+CHECKS="${FUZZ_CHECKS:-not_a_server_error_but_the_documented_one,status_code_conformance,content_type_conformance,response_schema_conformance,ignored_auth,schema_valid_input_is_accepted}"
+# The project's own checks (scripts/fuzz_checks.py): what the document calls valid is not refused as
+# invalid; no server error but the one the contract gives for this server's set-up (a browser start
+# without an engine).
 export SCHEMATHESIS_HOOKS=fuzz_checks
 export PYTHONPATH="$PWD/scripts${PYTHONPATH:+:$PYTHONPATH}"
 status=0
