@@ -282,15 +282,20 @@ async fn a_real_chromium_is_driven_through_its_one_tab_under_the_egress_rules() 
 
     // The first page, and its picture.
     m.tab.navigate(&format!("http://{site}/")).await.unwrap();
-    let one = m.until_page("the first page", |s| s.title == "One" && !s.loading).await;
+    // A page that is still sends no more frames, so the first may come before the page is done.
+    let (mut one, mut frame) = (None, None);
+    m.until("the first page and a frame", |e| {
+        match e {
+            TabEvent::Page(state) if state.title == "One" && !state.loading => one = Some(state.clone()),
+            TabEvent::Frame(f) => frame = Some(f.clone()),
+            _ => {}
+        }
+        (one.is_some() && frame.is_some()).then_some(())
+    })
+    .await;
+    let (one, frame) = (one.unwrap(), frame.unwrap());
     assert_eq!(one.url, format!("http://{site}/"));
     assert!(!one.can_go_back || one.url.ends_with('/'));
-    let frame = m
-        .until("a frame", |e| match e {
-            TabEvent::Frame(frame) => Some(frame.clone()),
-            _ => None,
-        })
-        .await;
     assert!(frame.jpeg.starts_with(&[0xFF, 0xD8]) && frame.jpeg.ends_with(&[0xFF, 0xD9]));
     assert_eq!((frame.width, frame.height), (WIDTH, HEIGHT));
     assert!(frame.received_unix_ms > 1_600_000_000_000);
@@ -335,18 +340,21 @@ async fn a_real_chromium_is_driven_through_its_one_tab_under_the_egress_rules() 
     // A destination the egress rules refuse shows the refusal page.
     let refused = format!("http://{forbidden}/secret?<b>");
     m.tab.navigate(&refused).await.unwrap();
-    let (url, reason) = m
-        .until("the refusal", |e| match e {
-            TabEvent::TopLevelRefused { url, reason } => Some((url.clone(), *reason)),
-            _ => None,
-        })
-        .await;
+    // The report and the page that shows it may come in either order.
+    let (mut refusal, mut shown) = (None, None);
+    m.until("the refusal and its page", |e| {
+        match e {
+            TabEvent::TopLevelRefused { url, reason } => refusal = Some((url.clone(), *reason)),
+            TabEvent::Page(state) if state.title == "Navigation refused" => shown = Some(state.clone()),
+            _ => {}
+        }
+        (refusal.is_some() && shown.is_some()).then_some(())
+    })
+    .await;
+    let (url, reason) = refusal.unwrap();
     assert!(url.starts_with(&format!("http://{forbidden}/secret")), "{url}");
     assert_eq!(reason, Reason::Address);
-    let page = m
-        .until_page("the refusal page", |s| s.title == "Navigation refused")
-        .await;
-    assert_eq!(page.url, "about:blank");
+    assert_eq!(shown.unwrap().url, "about:blank");
 
     // So does a redirect to one.
     m.tab.navigate(&format!("http://{site}/redirect")).await.unwrap();
