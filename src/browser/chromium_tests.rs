@@ -13,7 +13,8 @@ use tokio::sync::mpsc;
 
 use super::egress::proxy::{system_resolver, Egress, ProxyListener, Refusal};
 use super::egress::rules::{EgressRules, OwnSockets, Reason};
-use super::engine::process::{find_chromium, ChromiumProcess, LaunchOptions, Limits, ProcessEnd};
+use super::engine::process::{find_chromium, ChromiumProcess};
+use super::engine::{LaunchOptions, Limits, ProcessEnd};
 use super::tab::{
     jpeg_size, Judge, Key, KeyKind, MouseButton, PageState, Pointer, PointerKind, Tab, TabEnd, TabEvent, TabOptions,
     Wheel,

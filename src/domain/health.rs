@@ -100,7 +100,7 @@ async fn browser_health(app: &App) -> BrowserHealth {
     let (machines, viewers) = crate::domain::browser::node_load(app).await;
     BrowserHealth {
         engine: app.browser.engine.kind.as_str(),
-        available: crate::domain::browser::engine_available(app),
+        available: crate::domain::browser::engine_available(app).await,
         machines,
         max_machines: app.config.browser.max_machines,
         viewers,

@@ -26,16 +26,76 @@ pub fn chromium_present() -> bool {
     found
 }
 
-/// The process engine, as root needs it; the test's page server is the one inner site allowed.
-fn browser_config(c: &mut Config, pages: SocketAddr) {
-    c.browser.engine = Some("process".into());
-    c.browser.chromium_path = Some("/usr/bin/chromium".into());
-    c.browser.process.no_sandbox = true;
+/// A Docker daemon answers on its default socket; without one the docker engine's runs skip
+/// loudly, and fail under `CI=true` (where `.ci/run` starts the daemon and builds the image).
+pub fn docker_present() -> bool {
+    let found = std::os::unix::net::UnixStream::connect("/var/run/docker.sock").is_ok();
+    if !found {
+        assert!(
+            !in_ci(),
+            "a Docker daemon is required under CI=true (scripts/browser-image.sh)"
+        );
+        eprintln!("SKIPPED: browser room test on the docker engine, no Docker daemon answers");
+    }
+    found
+}
+
+/// The docker engine's runs take turns: every test app numbers its machines from 1, and a
+/// container is named by its machine (`portal-browser-{machine_id}`, §2.3), so two at once would
+/// clash on the daemon. A turn starts by removing what an earlier run that failed left behind.
+async fn docker_turn() -> tokio::sync::MutexGuard<'static, ()> {
+    static TURN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    let turn = TURN.lock().await;
+    let listed = std::process::Command::new("docker")
+        .args(["ps", "--all", "--quiet", "--filter", "label=portal.machine"])
+        .output()
+        .expect("the docker command");
+    let ids: Vec<String> = String::from_utf8_lossy(&listed.stdout)
+        .split_whitespace()
+        .map(str::to_owned)
+        .collect();
+    if !ids.is_empty() {
+        std::process::Command::new("docker")
+            .args(["rm", "--force", "--volumes"])
+            .args(&ids)
+            .output()
+            .expect("the docker command");
+    }
+    turn
+}
+
+/// Which engine a run uses.
+#[derive(Clone, Copy, PartialEq)]
+pub enum Engine {
+    Process,
+    Docker,
+}
+
+/// The engine, as root needs it; the test's page server is the one inner site allowed.
+fn browser_config(c: &mut Config, pages: SocketAddr, engine: Engine) {
+    match engine {
+        Engine::Process => {
+            c.browser.engine = Some("process".into());
+            c.browser.chromium_path = Some("/usr/bin/chromium".into());
+            c.browser.process.no_sandbox = true;
+        }
+        Engine::Docker => {
+            c.browser.engine = Some("docker".into());
+            // A container's file system is a copy of the image on the `vfs` storage driver.
+            c.browser.start_timeout_s = 90;
+        }
+    }
     c.browser.viewport = "640x480".into();
     c.browser.egress.allow_hosts = vec![pages.to_string()];
 }
 
-/// Both backends, with a page server of the test's own and the browser configured to reach it.
+/// The engine the test's app was given.
+fn engine_of(t: &TestApp) -> String {
+    t.app.config.browser.engine.clone().unwrap()
+}
+
+/// Both backends on the process engine, and SQLite on the docker engine, with a page server of
+/// the test's own and the browser configured to reach it.
 macro_rules! browser_room_test {
     ($name:ident, $body:expr) => {
         browser_room_test!($name, |_: &mut Config| {}, $body);
@@ -43,13 +103,21 @@ macro_rules! browser_room_test {
     ($name:ident, $configure:expr, $body:expr) => {
         mod $name {
             use super::*;
-            async fn run(kind: $crate::common::Kind) {
-                if !chromium_present() {
+            async fn run(kind: $crate::common::Kind, engine: Engine) {
+                let present = match engine {
+                    Engine::Process => chromium_present(),
+                    Engine::Docker => docker_present(),
+                };
+                if !present {
                     return;
                 }
+                let _one_at_a_time = match engine {
+                    Engine::Process => None,
+                    Engine::Docker => Some(docker_turn().await),
+                };
                 let pages = serve_pages().await;
                 let Some(t) = TestApp::new(kind, |c| {
-                    browser_config(c, pages);
+                    browser_config(c, pages, engine);
                     ($configure)(c);
                 })
                 .await
@@ -60,11 +128,15 @@ macro_rules! browser_room_test {
             }
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn sqlite() {
-                run($crate::common::Kind::Sqlite).await;
+                run($crate::common::Kind::Sqlite, Engine::Process).await;
             }
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn postgres() {
-                run($crate::common::Kind::Postgres).await;
+                run($crate::common::Kind::Postgres, Engine::Process).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn docker() {
+                run($crate::common::Kind::Sqlite, Engine::Docker).await;
             }
         }
     };
@@ -310,7 +382,7 @@ browser_room_test!(
             .assert_ok()
             .clone();
         assert_eq!(detail["machine"]["state"], "running");
-        assert_eq!(detail["machine"]["engine"], "process");
+        assert_eq!(detail["machine"]["engine"], engine_of(&t));
         assert_eq!(detail["machine"]["route"], "portal");
         assert_eq!(detail["machine"]["started_by"], alice_id);
         assert_eq!(detail["running"], true);
@@ -646,7 +718,7 @@ browser_room_test!(
             .await
             .assert_ok()
             .clone();
-        assert_eq!(health["browser"]["engine"], "process");
+        assert_eq!(health["browser"]["engine"], engine_of(&t));
         assert_eq!(health["browser"]["available"], true);
         assert_eq!(health["browser"]["machines"], 2);
         assert_eq!(health["browser"]["max_machines"], 2);
@@ -765,6 +837,126 @@ both_backends!(
         assert_eq!((r.0, r.1["code"].clone()), (409, json!("ERR_BROWSER_NOT_RUNNING")));
     }
 );
+
+/// `docker inspect` of one object, as JSON.
+fn docker_inspect(kind: &str, name: &str) -> Option<Value> {
+    let out = std::process::Command::new("docker")
+        .args([kind, "inspect", name])
+        .output()
+        .expect("the docker command");
+    out.status
+        .success()
+        .then(|| serde_json::from_slice::<Value>(&out.stdout).unwrap()[0].clone())
+}
+
+/// The docker engine (§2.3): the container is bounded, read-only, unprivileged, unlogged and on
+/// the internal network alone; it is removed with its machine; and a node that starts removes the
+/// containers an earlier run of it left.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_docker_machine_is_a_bounded_unprivileged_container_that_goes_with_it() {
+    if !docker_present() {
+        return;
+    }
+    let _turn = docker_turn().await;
+    let node = format!("leftovers-{}:1", std::process::id());
+    // What an earlier run of this node left: a container with its label.
+    let made = std::process::Command::new("docker")
+        .args([
+            "create",
+            "--label",
+            &format!("portal.node={node}"),
+            "--label",
+            "portal.machine=0",
+        ])
+        .args(["--network", "none", "portal-browser:latest", "true"])
+        .output()
+        .expect("the docker command");
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    let leftover = String::from_utf8_lossy(&made.stdout).trim().to_owned();
+
+    let pages = serve_pages().await;
+    let Some(t) = TestApp::new(crate::common::Kind::Sqlite, |c| {
+        browser_config(c, pages, Engine::Docker);
+        c.browser.node_address = Some(node.clone());
+        c.browser.docker.cpus = 0.5;
+        c.browser.docker.memory_mb = 768;
+        c.browser.docker.pids_limit = 200;
+    })
+    .await
+    else {
+        return;
+    };
+    tokio::spawn(portal::domain::browser::lifecycle::run_node(t.app.clone()));
+    let mut gone = false;
+    for _ in 0..100 {
+        if docker_inspect("container", &leftover).is_none() {
+            gone = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(gone, "the node's leftover container is still there");
+
+    let p = People::new(&t).await;
+    let addr = t.listen().await;
+    let (chat_id, (_, alice, mut alice_device), _) = room_with_two(&t, &p, addr, None).await;
+    start(&t, &alice, chat_id).await;
+    alice_device.next_within("room:started", SLOW).await;
+    let machine_id = t.app.browser.machine_of(chat_id).expect("the machine runs here").id;
+    let name = format!("portal-browser-{machine_id}");
+    let container = docker_inspect("container", &name).expect("the machine's container");
+    let host = &container["HostConfig"];
+    assert_eq!(host["NanoCpus"], 500_000_000);
+    assert_eq!(host["Memory"], 768 * 1024 * 1024);
+    assert_eq!(host["MemorySwap"], host["Memory"]);
+    assert_eq!(host["PidsLimit"], 200);
+    assert_eq!(host["ReadonlyRootfs"], true);
+    assert_eq!(host["CapDrop"], json!(["ALL"]));
+    assert_eq!(host["SecurityOpt"], json!(["no-new-privileges"]));
+    assert_eq!(host["LogConfig"]["Type"], "none");
+    assert_eq!(host["NetworkMode"], "portal-browser");
+    assert!(host["Binds"].is_null() && host["Mounts"].is_null(), "{host}");
+    assert_eq!(host["ShmSize"], 256 * 1024 * 1024);
+    assert!(host["Tmpfs"]["/tmp"].is_string());
+    assert_eq!(container["Config"]["User"], "10001:10001");
+    assert_eq!(container["Config"]["Labels"]["portal.node"], node.as_str());
+    assert_eq!(container["Config"]["Labels"]["portal.machine"], machine_id.to_string());
+    assert_eq!(
+        container["NetworkSettings"]["Networks"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .collect::<Vec<_>>(),
+        ["portal-browser"]
+    );
+    let network = docker_inspect("network", "portal-browser").expect("the machines' network");
+    assert_eq!(network["Internal"], true);
+    assert_eq!(network["Options"]["com.docker.network.bridge.enable_icc"], "false");
+    // The browser itself is the container's first process, and it is not root.
+    let status = std::fs::read_to_string(format!(
+        "/proc/{}/status",
+        t.app.browser.machine_of(chat_id).unwrap().browser_pid().unwrap()
+    ))
+    .unwrap();
+    let uid = status.lines().find(|l| l.starts_with("Uid:")).unwrap();
+    assert!(uid.split_whitespace().skip(1).all(|id| id == "10001"), "{uid}");
+
+    t.post(&chat_path(chat_id, "stop"))
+        .cookie(&alice)
+        .send()
+        .await
+        .assert_ok();
+    alice_device.next_within("room:stopped", SLOW).await;
+    let mut removed = false;
+    for _ in 0..100 {
+        if docker_inspect("container", &name).is_none() {
+            removed = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(removed, "the stopped machine's container is still there");
+}
 
 /// The same rooms on two nodes: a screen relayed to the node of its machine.
 mod nodes;

@@ -3,10 +3,8 @@
 //! that is deleted when the machine stops, every path out but the machine's egress proxy closed
 //! (§3.5), its own process group, a parent-death signal, and cgroup v2 limits where the host allows.
 
-use std::ffi::OsString;
 use std::fs::{self, File};
 use std::io::{self, Write};
-use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
@@ -17,6 +15,7 @@ use std::time::Duration;
 use serde_json::json;
 use tokio::sync::{mpsc, watch};
 
+use super::{chromium_args, LaunchError, LaunchOptions, Limits, ProcessEnd};
 use crate::browser::cdp::{Cdp, CdpEvent};
 
 /// The binaries looked for on `PATH` when `browser.chromium_path` is unset, in this order (§2.2).
@@ -47,49 +46,6 @@ fn is_executable(path: &Path) -> bool {
     fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }
 
-/// Per-machine limits (`browser.process.cpus`, `browser.process.memory_mb`).
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Limits {
-    pub cpus: f64,
-    pub memory_mb: u64,
-}
-
-/// How to start one machine's browser.
-#[derive(Debug, Clone)]
-pub struct LaunchOptions {
-    pub chromium: PathBuf,
-    /// The machine's egress proxy listener: the browser's only way out.
-    pub proxy: SocketAddr,
-    pub width: u32,
-    pub height: u32,
-    /// `--no-sandbox`: only when the operator asked (`browser.process.no_sandbox`).
-    pub no_sandbox: bool,
-    pub limits: Limits,
-    /// The longest wait for the answer to one DevTools call.
-    pub call_timeout: Duration,
-}
-
-/// How the browser process ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ProcessEnd {
-    Exited {
-        code: i32,
-    },
-    Signalled {
-        signal: i32,
-    },
-    /// Killed by the kernel for exceeding the machine's memory limit (the cgroup's OOM count).
-    OutOfMemory,
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum LaunchError {
-    #[error("cannot prepare the browser: {0}")]
-    Io(#[from] io::Error),
-    #[error("the browser did not answer over DevTools: {0}")]
-    NoAnswer(#[from] crate::browser::cdp::CdpError),
-}
-
 /// One running browser. Dropping it kills the process group and deletes the profile; [`stop`]
 /// ends it politely first.
 ///
@@ -100,52 +56,6 @@ pub struct ChromiumProcess {
     profile: Option<tempfile::TempDir>,
     cgroup: Option<PathBuf>,
     ended: watch::Receiver<Option<ProcessEnd>>,
-}
-
-/// The flags that close every path but the proxy (§3.5) and keep the browser quiet and bare.
-pub fn chromium_args(options: &LaunchOptions, profile: &Path) -> Vec<OsString> {
-    let proxy_host = options.proxy.ip().to_string();
-    let mut args: Vec<OsString> = [
-        "--headless".to_owned(),
-        "--remote-debugging-pipe".to_owned(),
-        format!("--proxy-server=http://{}", options.proxy),
-        // Without it Chromium sends loopback and link-local destinations past the proxy.
-        "--proxy-bypass-list=<-loopback>".to_owned(),
-        // The browser resolves no name itself; the proxy resolves and judges.
-        format!("--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE {proxy_host}"),
-        // UDP cannot cross an HTTP proxy, so WebRTC peer connections do not connect.
-        "--force-webrtc-ip-handling-policy=disable_non_proxied_udp".to_owned(),
-        "--disable-quic".to_owned(),
-        "--disable-background-networking".to_owned(),
-        "--disable-sync".to_owned(),
-        "--disable-component-update".to_owned(),
-        "--no-pings".to_owned(),
-        "--disable-domain-reliability".to_owned(),
-        "--safebrowsing-disable-auto-update".to_owned(),
-        "--disable-client-side-phishing-detection".to_owned(),
-        "--disable-features=SafeBrowsing,Translate,MediaRouter,OptimizationHints,AutofillServerCommunication"
-            .to_owned(),
-        "--disable-breakpad".to_owned(),
-        "--disable-extensions".to_owned(),
-        "--disable-default-apps".to_owned(),
-        "--no-first-run".to_owned(),
-        "--no-default-browser-check".to_owned(),
-        "--metrics-recording-only".to_owned(),
-        "--password-store=basic".to_owned(),
-        "--mute-audio".to_owned(),
-        format!("--window-size={},{}", options.width, options.height),
-    ]
-    .into_iter()
-    .map(OsString::from)
-    .collect();
-    let mut profile_arg = OsString::from("--user-data-dir=");
-    profile_arg.push(profile);
-    args.push(profile_arg);
-    if options.no_sandbox {
-        args.push("--no-sandbox".into());
-    }
-    args.push("about:blank".into());
-    args
 }
 
 impl ChromiumProcess {

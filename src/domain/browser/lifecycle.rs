@@ -364,13 +364,20 @@ const RECORD_RETENTION_S: i64 = 30 * 24 * 3600;
 const HOST_ADDRESSES_EVERY: Duration = Duration::from_secs(60);
 
 /// The node's part in the cluster of machines (§4.6, §10.1), for as long as it serves: its own
-/// records of an earlier run are marked lost at once; then every 5 seconds its heartbeat, the
+/// records of an earlier run are marked lost and its containers removed at once; then every 5 seconds its heartbeat, the
 /// machines of lost nodes stopped, old stopped records deleted; every minute this host's
 /// addresses read again for the egress filter.
 pub async fn run_node(app: Arc<App>) {
     let identity = app.browser.identity();
     if let Err(err) = stop_own_leftovers(&app, &identity).await {
         tracing::warn!(cause = ?err, "the machines of this node's earlier run could not be marked lost");
+    }
+    if let Some(docker) = &app.browser.docker {
+        match docker.remove_node_containers(&identity).await {
+            Ok(0) => {}
+            Ok(removed) => tracing::info!(removed, "removed the containers of this node's earlier run"),
+            Err(err) => tracing::warn!(cause = %err, "the containers of this node's earlier run could not be removed"),
+        }
     }
     let mut beat = tokio::time::interval(BEAT_EVERY);
     let mut addresses = tokio::time::interval(HOST_ADDRESSES_EVERY);

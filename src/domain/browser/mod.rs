@@ -11,11 +11,13 @@ pub mod run;
 pub mod screen;
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use crate::browser::egress::proxy::{system_resolver, Egress};
 use crate::browser::egress::rules::{EgressRules, OwnSockets};
+use crate::browser::engine::docker::DockerClient;
+use crate::browser::engine::process::find_chromium;
 use crate::config::BrowserConfig;
 use crate::metrics::Metrics;
 use machine::Machine;
@@ -46,37 +48,11 @@ pub struct EngineChoice {
     pub chromium: Option<PathBuf>,
 }
 
-fn is_executable(path: &Path) -> bool {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-}
-
-/// The first of `chromium`, `chromium-browser`, `google-chrome` on `PATH` (§2.2).
-fn chromium_on_path() -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    ["chromium", "chromium-browser", "google-chrome"]
-        .iter()
-        .find_map(|name| {
-            std::env::split_paths(&path)
-                .map(|dir| dir.join(name))
-                .find(|candidate| is_executable(candidate))
-        })
-}
-
 /// §2.2: `process` set explicitly without a Chromium, a `chromium_path` that is not an executable
 /// file, and an unknown engine are configuration errors; unset or `auto` picks `process` when
 /// Chromium is found and may run, else `off`.
 pub fn choose_engine(config: &BrowserConfig) -> Result<EngineChoice, String> {
-    let chromium = match &config.chromium_path {
-        Some(path) if !is_executable(path) => {
-            return Err(format!(
-                "browser.chromium_path {} is not an executable file",
-                path.display()
-            ))
-        }
-        Some(path) => Some(path.clone()),
-        None => chromium_on_path(),
-    };
+    let chromium = find_chromium(config.chromium_path.as_deref())?;
     // SAFETY: geteuid has no preconditions.
     let root = unsafe { libc::geteuid() } == 0;
     let off = |reason: String| EngineChoice {
@@ -119,6 +95,8 @@ pub fn choose_engine(config: &BrowserConfig) -> Result<EngineChoice, String> {
 /// filter every machine goes through, and the machines it owns, by chat.
 pub struct BrowserRooms {
     pub engine: EngineChoice,
+    /// The Docker Engine API, for the docker engine.
+    pub docker: Option<Arc<DockerClient>>,
     /// `browser.node_address`, else `{host name}:{API port}` once the listener's port is known.
     identity: std::sync::RwLock<String>,
     node_address_set: bool,
@@ -133,6 +111,10 @@ pub struct BrowserRooms {
 impl BrowserRooms {
     pub fn new(config: &BrowserConfig, api_port: u16, metrics: Arc<Metrics>) -> Result<BrowserRooms, String> {
         let engine = choose_engine(config)?;
+        let docker = match engine.kind {
+            EngineKind::Docker => Some(Arc::new(DockerClient::new(&config.docker.host)?)),
+            _ => None,
+        };
         let identity = config.node_address.clone().unwrap_or_else(|| {
             let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
                 .map(|h| h.trim().to_owned())
@@ -153,6 +135,7 @@ impl BrowserRooms {
         };
         Ok(BrowserRooms {
             engine,
+            docker,
             identity: std::sync::RwLock::new(identity),
             node_address_set: config.node_address.is_some(),
             egress: Egress::new(rules, own, system_resolver(), metrics),
@@ -245,10 +228,15 @@ pub async fn node_load(app: &crate::domain::app::App) -> (i64, i64) {
     (machines.len() as i64, viewers)
 }
 
-/// `process`: the binary is executable; `docker`: not served by this build; `off`: false (§5.5).
-pub fn engine_available(app: &crate::domain::app::App) -> bool {
+/// `process`: the binary is executable; `docker`: the daemon answered a ping within 2 seconds;
+/// `off`: false (§5.5).
+pub async fn engine_available(app: &crate::domain::app::App) -> bool {
     let choice = &app.browser.engine;
-    choice.kind == EngineKind::Process && choice.chromium.as_deref().is_some_and(is_executable)
+    match (choice.kind, &app.browser.docker) {
+        (EngineKind::Process, _) => find_chromium(choice.chromium.as_deref()).is_ok_and(|found| found.is_some()),
+        (EngineKind::Docker, Some(docker)) => docker.ping().await,
+        _ => false,
+    }
 }
 
 /// The chat was deleted (§4.7): this node's machine of it stops with reason `chat_deleted`, and

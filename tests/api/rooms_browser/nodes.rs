@@ -25,7 +25,7 @@ async fn two_nodes(pages: SocketAddr) -> Option<((TestApp, SocketAddr), (TestApp
     let listener_b = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let (addr_a, addr_b) = (listener_a.local_addr().unwrap(), listener_b.local_addr().unwrap());
     let a = TestApp::new(Kind::Postgres, |c| {
-        browser_config(c, pages);
+        browser_config(c, pages, Engine::Process);
         c.browser.max_viewers = 2;
         c.redis_url = Some(redis);
         c.browser.node_secret = Some(NODE_SECRET.into());
