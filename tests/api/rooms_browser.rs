@@ -941,6 +941,33 @@ async fn a_docker_machine_is_a_bounded_unprivileged_container_that_goes_with_it(
     let uid = status.lines().find(|l| l.starts_with("Uid:")).unwrap();
     assert!(uid.split_whitespace().skip(1).all(|id| id == "10001"), "{uid}");
 
+    // A browser that ignored its flags would still reach nothing past its network (§3.5), while
+    // the egress listener on the host's address there answers. (Where the daemon runs without
+    // its iptables rules, as on this test machine, that rests on the host not routing the
+    // network's traffic out: docs/OPERATIONS.md.)
+    let connect = |target: &str| {
+        let script = format!("exec 3<>/dev/tcp/{target}");
+        std::process::Command::new("docker")
+            .args(["exec", &name, "timeout", "3", "bash", "-c", &script])
+            .output()
+            .expect("the docker command")
+    };
+    assert!(
+        !connect("1.1.1.1/80").status.success(),
+        "a machine reached past its network"
+    );
+    let gateway = network["IPAM"]["Config"][0]["Gateway"].as_str().unwrap().to_owned();
+    let args = container["Args"].as_array().unwrap();
+    let proxy = args
+        .iter()
+        .find_map(|a| a.as_str().unwrap().strip_prefix("--proxy-server=http://"))
+        .expect("the proxy flag");
+    assert!(proxy.starts_with(&format!("{gateway}:")), "{proxy}");
+    assert!(
+        connect(&proxy.replace(':', "/")).status.success(),
+        "the egress listener does not answer"
+    );
+
     t.post(&chat_path(chat_id, "stop"))
         .cookie(&alice)
         .send()
@@ -956,6 +983,52 @@ async fn a_docker_machine_is_a_bounded_unprivileged_container_that_goes_with_it(
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     assert!(removed, "the stopped machine's container is still there");
+}
+
+/// The docker engine's failures (§2.2, §4.2): a missing image fails the start with 503
+/// `ERR_BROWSER_START_FAILED` and leaves no container; a daemon that does not answer fails it the
+/// same way, and health says the engine is not available.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_docker_start_without_its_image_or_its_daemon_fails_cleanly() {
+    if !docker_present() {
+        return;
+    }
+    let _turn = docker_turn().await;
+    for (image, host, available) in [
+        ("portal-browser-missing:none", "unix:///var/run/docker.sock", true),
+        ("portal-browser:latest", "unix:///nonexistent/docker.sock", false),
+    ] {
+        let pages = serve_pages().await;
+        let Some(t) = TestApp::new(crate::common::Kind::Sqlite, |c| {
+            browser_config(c, pages, Engine::Docker);
+            c.browser.docker.image = image.into();
+            c.browser.docker.host = host.into();
+        })
+        .await
+        else {
+            return;
+        };
+        let p = People::new(&t).await;
+        let (_, admin) = p.at("admin", 2).await;
+        let lobby = create_official(&t, &admin, "Lobby", "lobby").await;
+        let r = t.post(&chat_path(lobby, "start")).cookie(&admin).send().await;
+        assert_error_fields(&r, 503, "ERR_BROWSER_START_FAILED", &[]);
+        let health = t
+            .get("/v1/admin/health")
+            .cookie(&admin)
+            .send()
+            .await
+            .assert_ok()
+            .clone();
+        assert_eq!(health["browser"]["engine"], "docker");
+        assert_eq!(health["browser"]["available"], available, "{image} at {host}");
+        assert_eq!(health["browser"]["machines"], 0);
+        let listed = std::process::Command::new("docker")
+            .args(["ps", "--all", "--quiet", "--filter", "label=portal.machine"])
+            .output()
+            .expect("the docker command");
+        assert!(listed.stdout.is_empty(), "a failed start left a container");
+    }
 }
 
 /// The same rooms on two nodes: a screen relayed to the node of its machine.

@@ -170,7 +170,11 @@ async fn capture(machine: &Machine) -> Option<FrameImage> {
 /// record, the screens and the room told (§4.4).
 async fn finish(app: &Arc<App>, machine: &Arc<Machine>, order: StopOrder, launched: Option<Launched>) {
     let was_running = machine.phase() == Phase::Running;
-    machine.set_phase(Phase::Stopping);
+    // A start that never ran stays `starting` to those waiting on it until it is stopped, so
+    // that they answer with how it ended rather than as if it had run (§4.2 step 6).
+    if was_running {
+        machine.set_phase(Phase::Stopping);
+    }
     app.metrics.browser_machine(machine.id, Some(("stopping", 0)));
     if let Ok(mut conn) = app.store.acquire().await {
         let _ = store::browser::set_stopping(&mut conn, machine.id).await;
