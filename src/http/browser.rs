@@ -17,7 +17,7 @@ use utoipa_axum::routes;
 
 use crate::domain::app::AppState;
 use crate::domain::browser::machine::{Machine, ScreenRoute};
-use crate::domain::browser::screen::{self, Attached, Opened};
+use crate::domain::browser::screen::{self, Attached, Opened, ScreenshotImage};
 use crate::domain::browser::{lifecycle, Route};
 use crate::domain::sessions::LiveSession;
 use crate::error::{ApiError, ApiResult};
@@ -182,6 +182,15 @@ async fn take_screenshot(
 ) -> ApiResult<Response> {
     let chat_id = chat_id(&raw)?;
     let shot = screen::screenshot(&app, &auth.session, chat_id).await?;
+    let png = match shot.image {
+        ScreenshotImage::Png(png) => png,
+        ScreenshotImage::OnNode(remote) => {
+            match super::browser_relay::fetch_screenshot(&app, &auth.session, &remote).await {
+                Ok(png) => png,
+                Err(answer) => return Ok(answer),
+            }
+        }
+    };
     let taken = Timestamp(shot.taken_at).compact_utc();
     let headers = [
         (header::CONTENT_TYPE, "image/png".to_owned()),
@@ -192,7 +201,7 @@ async fn take_screenshot(
         (header::CACHE_CONTROL, "no-store".to_owned()),
         (header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_owned()),
     ];
-    Ok((headers, shot.png).into_response())
+    Ok((headers, png).into_response())
 }
 
 /// What a screen connection reads at most.

@@ -24,7 +24,7 @@ use super::browser::{close_with, serve_screen, ClientFrameLimits, HEARTBEAT_TIME
 use crate::browser::node_auth::{NodeViewer, AUTH_HEADER, VIEWER_HEADER};
 use crate::domain::app::AppState;
 use crate::domain::browser::machine::ScreenRoute;
-use crate::domain::browser::relay::{self, RemoteScreen, UNREACHABLE};
+use crate::domain::browser::relay::{self, RemoteMachine, RemoteScreen, UNREACHABLE};
 use crate::domain::browser::screen;
 use crate::domain::sessions::LiveSession;
 use crate::error::ApiError;
@@ -121,11 +121,12 @@ pub(super) async fn relay_screen(
     remote: RemoteScreen,
     upgrade: WebSocketUpgrade,
 ) -> Response {
-    let owner = match connect_to_owner(&app, &session, &remote).await {
+    let owner = match connect_to_owner(&app, &session, &remote.machine).await {
         Ok(owner) => owner,
         Err(answer) => return answer,
     };
-    let RemoteScreen { chat_id, slot, .. } = remote;
+    let RemoteScreen { machine, slot } = remote;
+    let chat_id = machine.chat_id;
     upgrade.on_upgrade(SCREEN_LIMITS, move |client| async move {
         let _slot = slot;
         let mut relay = Relay {
@@ -140,26 +141,35 @@ pub(super) async fn relay_screen(
     })
 }
 
+/// The two signed headers of a request to the machine's node, and the correlation id.
+fn signed_request_headers(app: &AppState, path: &str, session: &LiveSession) -> Option<[(HeaderName, String); 3]> {
+    let (viewer, auth) = relay::signed_headers(app, "GET", path, session)?;
+    Some([
+        (HeaderName::from_static(VIEWER_HEADER), viewer),
+        (HeaderName::from_static(AUTH_HEADER), auth),
+        (CORRELATION_ID_HEADER, correlation::current()),
+    ])
+}
+
+fn unreachable_answer() -> Response {
+    ApiError::BrowserNodeUnreachable(UNREACHABLE).into_response()
+}
+
 /// Opens the signed WebSocket to the machine's node; on failure, the answer the client gets.
 async fn connect_to_owner(
     app: &AppState,
     session: &LiveSession,
-    remote: &RemoteScreen,
+    remote: &RemoteMachine,
 ) -> Result<OwnerSocket, Response> {
-    let unreachable = || ApiError::BrowserNodeUnreachable(UNREACHABLE).into_response();
     let path = remote.screen_path();
-    let (viewer, auth) = relay::signed_headers(app, "GET", &path, session).ok_or_else(unreachable)?;
+    let signed = signed_request_headers(app, &path, session).ok_or_else(unreachable_answer)?;
     let url = websocket_url(&remote.node_address, &path).ok_or_else(|| {
         tracing::warn!(node_address = %remote.node_address, "browser.node_address of a machine is not an http(s) URL");
-        unreachable()
+        unreachable_answer()
     })?;
-    let mut request = url.into_client_request().map_err(|_| unreachable())?;
+    let mut request = url.into_client_request().map_err(|_| unreachable_answer())?;
     let headers = request.headers_mut();
-    for (name, value) in [
-        (HeaderName::from_static(VIEWER_HEADER), viewer),
-        (HeaderName::from_static(AUTH_HEADER), auth),
-        (CORRELATION_ID_HEADER, correlation::current()),
-    ] {
+    for (name, value) in signed {
         if let Ok(value) = HeaderValue::from_str(&value) {
             headers.insert(name, value);
         }
@@ -168,19 +178,83 @@ async fn connect_to_owner(
     match tokio::time::timeout(OWNER_ANSWER, connecting).await {
         Ok(Ok((owner, _))) => Ok(owner),
         Ok(Err(WsError::Http(answer))) => {
-            Err(owner_refusal(answer.status().as_u16(), answer.body().as_deref()).unwrap_or_else(unreachable))
+            Err(owner_refusal(answer.status().as_u16(), answer.body().as_deref()).unwrap_or_else(unreachable_answer))
         }
         Ok(Err(cause)) => {
             tracing::warn!(machine_id = remote.machine_id, node_address = %remote.node_address, %cause,
                            "the machine's node cannot be reached");
-            Err(unreachable())
+            Err(unreachable_answer())
         }
         Err(_) => {
             tracing::warn!(machine_id = remote.machine_id, node_address = %remote.node_address,
                            "the machine's node did not answer in time");
-            Err(unreachable())
+            Err(unreachable_answer())
         }
     }
+}
+
+/// The largest screenshot taken from another node: a PNG of the largest viewport (§15) with
+/// room to spare.
+const MAX_RELAYED_SCREENSHOT: usize = 64 * 1024 * 1024;
+
+/// A screenshot of a machine on another node (§10.2): a signed GET of its internal route, within
+/// the 5 seconds the node has to answer; its refusal passes through as the client's answer.
+pub(super) async fn fetch_screenshot(
+    app: &AppState,
+    session: &LiveSession,
+    remote: &RemoteMachine,
+) -> Result<bytes::Bytes, Response> {
+    let path = remote.screenshot_path();
+    let signed = signed_request_headers(app, &path, session).ok_or_else(unreachable_answer)?;
+    let fetched = tokio::time::timeout(OWNER_ANSWER, get_from_node(&remote.node_address, &path, signed)).await;
+    match fetched {
+        Ok(Ok((StatusCode::OK, png))) => Ok(png),
+        Ok(Ok((status, body))) => Err(owner_refusal(status.as_u16(), Some(&body)).unwrap_or_else(unreachable_answer)),
+        Ok(Err(cause)) => {
+            tracing::warn!(machine_id = remote.machine_id, node_address = %remote.node_address, %cause,
+                           "the machine's node cannot be reached");
+            Err(unreachable_answer())
+        }
+        Err(_) => {
+            tracing::warn!(machine_id = remote.machine_id, node_address = %remote.node_address,
+                           "the machine's node did not answer in time");
+            Err(unreachable_answer())
+        }
+    }
+}
+
+/// One GET to another node over plain HTTP/1.1 (a node's address is `http://`; between nodes on
+/// `https` a TLS-terminating proxy in front of each is the way, and this side does not speak TLS).
+async fn get_from_node(
+    node_address: &str,
+    path: &str,
+    headers: [(HeaderName, String); 3],
+) -> Result<(StatusCode, bytes::Bytes), String> {
+    use http_body_util::BodyExt;
+    let authority = node_address
+        .strip_prefix("http://")
+        .filter(|rest| !rest.contains('/'))
+        .ok_or_else(|| format!("browser.node_address {node_address:?} is not an http:// base URL"))?;
+    let stream = TcpStream::connect(authority).await.map_err(|e| e.to_string())?;
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+        .await
+        .map_err(|e| e.to_string())?;
+    tokio::spawn(connection);
+    let mut request = axum::http::Request::get(path).header(header::HOST, authority);
+    for (name, value) in headers {
+        request = request.header(name, value);
+    }
+    let request = request
+        .body(http_body_util::Empty::<bytes::Bytes>::new())
+        .map_err(|e| e.to_string())?;
+    let answer = sender.send_request(request).await.map_err(|e| e.to_string())?;
+    let status = answer.status();
+    let body = http_body_util::Limited::new(answer.into_body(), MAX_RELAYED_SCREENSHOT)
+        .collect()
+        .await
+        .map_err(|e| e.to_string())?
+        .to_bytes();
+    Ok((status, body))
 }
 
 /// `{node_address}{path}` with the scheme of a WebSocket.

@@ -24,20 +24,30 @@ pub const NOT_RELAYED: &str = "The browser runs on another node";
 pub const UNREACHABLE: &str = "The browser's node cannot be reached";
 const NOT_RUNNING: &str = "The browser is not running";
 
-/// A screen the caller may open on another node: every check of §7.1 made here passed.
-pub struct RemoteScreen {
+/// A machine on another node that this node may relay to (§10.2).
+pub struct RemoteMachine {
     pub chat_id: i64,
     pub machine_id: i64,
     /// The machine node's base URL, without a trailing `/`.
     pub node_address: String,
-    pub slot: ScreenSlot,
 }
 
-impl RemoteScreen {
+impl RemoteMachine {
     /// The path of the machine's screen on its node.
     pub fn screen_path(&self) -> String {
         screen_path(self.machine_id)
     }
+
+    /// The path of the machine's screenshot on its node.
+    pub fn screenshot_path(&self) -> String {
+        format!("/v1/internal/browser/machines/{}/screenshot", self.machine_id)
+    }
+}
+
+/// A screen the caller may open on another node: every check of §7.1 made here passed.
+pub struct RemoteScreen {
+    pub machine: RemoteMachine,
+    pub slot: ScreenSlot,
 }
 
 pub fn screen_path(machine_id: i64) -> String {
@@ -46,7 +56,7 @@ pub fn screen_path(machine_id: i64) -> String {
 
 /// The machine of `row` lives on another node: relayed when this node has `browser.node_secret`
 /// and the record a `node_address` (§10.2).
-pub fn remote_screen(app: &App, row: &MachineRow, slot: ScreenSlot) -> Result<RemoteScreen, ApiError> {
+pub fn remote_machine(app: &App, row: &MachineRow) -> Result<RemoteMachine, ApiError> {
     let address = row
         .node_address
         .as_deref()
@@ -54,11 +64,10 @@ pub fn remote_screen(app: &App, row: &MachineRow, slot: ScreenSlot) -> Result<Re
         .filter(|a| !a.is_empty());
     match address {
         Some(address) if app.config.browser.node_secret.is_some() && row.node != app.browser.identity() => {
-            Ok(RemoteScreen {
+            Ok(RemoteMachine {
                 chat_id: row.chat_id,
                 machine_id: row.id,
                 node_address: address.to_owned(),
-                slot,
             })
         }
         _ => Err(ApiError::BrowserNodeUnreachable(NOT_RELAYED)),

@@ -13,7 +13,7 @@ use tokio::time::Instant;
 
 use super::driver::{FrameImage, PageState};
 use super::machine::{Live, Machine, Phase, ScreenFrame, ScreenPeer, ScreenRoute, SCREEN_QUEUE};
-use super::relay::{self, RemoteScreen};
+use super::relay::{self, RemoteMachine, RemoteScreen};
 use super::ScreenSlot;
 use crate::action_type::ActionType;
 use crate::browser::control::{ChatSettings, ControlDenial, ControlState, Facts, Outcome, UserFacts};
@@ -70,7 +70,7 @@ pub async fn open(app: &Arc<App>, session: &LiveSession, chat_id: i64) -> Result
         .take_screen(user.id, config.max_screens_per_user)
         .ok_or(ApiError::TooManyConnections)?;
     let Some(machine) = app.browser.machine_of(chat_id).filter(|m| m.id == row.id) else {
-        return relay::remote_screen(app, &row, slot).map(Opened::Elsewhere);
+        return relay::remote_machine(app, &row).map(|machine| Opened::Elsewhere(RemoteScreen { machine, slot }));
     };
     refuse_when_full(app, &machine, user.id).await?;
     Ok(Opened::Here(ScreenTicket { machine, slot }))
@@ -104,31 +104,35 @@ async fn watchable_machine(app: &App, session: &LiveSession, chat_id: i64) -> Re
         .ok_or(ApiError::BrowserNotRunning(NOT_RUNNING))
 }
 
-/// This node's machine of the record; one on another node is reached through a relay (§10.2).
-fn local_machine(app: &App, row: &MachineRow) -> Result<Arc<Machine>, ApiError> {
-    app.browser
-        .machine_of(row.chat_id)
-        .filter(|m| m.id == row.id)
-        .ok_or(ApiError::BrowserNodeUnreachable("The browser runs on another node"))
-}
-
-/// The current page as a PNG, and when it was taken (§9).
+/// The current page, and when it was asked for (§9).
 pub struct Screenshot {
-    pub png: bytes::Bytes,
+    pub image: ScreenshotImage,
     pub taken_at: i64,
 }
 
-/// `GET …/screenshot`: the checks of §9 in order, the caller's screenshot allowance charged only
-/// once every other check passed, then a capture of the viewport.
+/// The page as a PNG, or the machine's other node that takes it (§10.2).
+pub enum ScreenshotImage {
+    Png(bytes::Bytes),
+    OnNode(RemoteMachine),
+}
+
+/// `GET …/screenshot`: the checks of §9 in order, the machine found here or on a node that this
+/// node relays to, the caller's screenshot allowance charged only once every other check passed,
+/// then a capture of the viewport (or the node to take it).
 pub async fn screenshot(app: &App, session: &LiveSession, chat_id: i64) -> Result<Screenshot, ApiError> {
     let row = watchable_machine(app, session, chat_id).await?;
     if row.state != "running" {
         return Err(ApiError::BrowserNotRunning(NOT_RUNNING));
     }
-    let machine = local_machine(app, &row)?;
-    if machine.tab().is_none() {
-        return Err(ApiError::BrowserNotRunning(NOT_RUNNING));
+    enum Taker {
+        Here(Arc<Machine>),
+        OnNode(RemoteMachine),
     }
+    let taker = match app.browser.machine_of(row.chat_id).filter(|m| m.id == row.id) {
+        Some(machine) if machine.tab().is_none() => return Err(ApiError::BrowserNotRunning(NOT_RUNNING)),
+        Some(machine) => Taker::Here(machine),
+        None => Taker::OnNode(relay::remote_machine(app, &row)?),
+    };
     let now = app.now();
     let per_minute = app.config.browser.screenshots_per_minute;
     let key = format!("screenshot:{}", session.user.id);
@@ -138,8 +142,11 @@ pub async fn screenshot(app: &App, session: &LiveSession, chat_id: i64) -> Resul
             retry_after_s: allowance.retry_after_s,
         });
     }
-    let png = relay::capture(&machine).await?;
-    Ok(Screenshot { png, taken_at: now })
+    let image = match taker {
+        Taker::Here(machine) => ScreenshotImage::Png(relay::capture(&machine).await?),
+        Taker::OnNode(remote) => ScreenshotImage::OnNode(remote),
+    };
+    Ok(Screenshot { image, taken_at: now })
 }
 
 /// An open screen connection's ends: its events, its close code, the machine's newest frame.

@@ -138,6 +138,18 @@ async fn a_screen_opened_through_another_node_is_relayed_to_the_machine() {
     alice_screen.send("ping", Value::Null).await;
     assert!(alice_screen.next("pong").await["at"].is_string());
 
+    // A screenshot through node B is taken on node A and passed on whole.
+    let (status, headers, png) = b
+        .get(&chat_path(chat_id, "screenshot"))
+        .cookie(&alice)
+        .send_bytes()
+        .await;
+    assert_eq!(status.as_u16(), 200, "{}", String::from_utf8_lossy(&png));
+    assert_eq!(headers["content-type"], "image/png");
+    assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"));
+    let size = |at: usize| u32::from_be_bytes(png[at..at + 4].try_into().unwrap());
+    assert_eq!((size(16), size(20)), (640, 480));
+
     // The internal route exists only for requests signed with the secret, whatever the method.
     let path = format!("/v1/internal/browser/machines/{}/screen", machine.id);
     let viewer = NodeViewer {
@@ -197,6 +209,11 @@ async fn a_screen_opened_through_another_node_is_relayed_to_the_machine() {
     assert_eq!(status, 503, "{body}");
     assert_eq!(body["code"], "ERR_BROWSER_NODE_UNREACHABLE");
     assert_eq!(body["error"], "The browser runs on another node");
+    c.get(&chat_path(chat_id, "screenshot"))
+        .cookie(&alice)
+        .send()
+        .await
+        .assert_error(503, "ERR_BROWSER_NODE_UNREACHABLE");
     // Nor does it serve the internal route.
     let signed = auth_header(NODE_SECRET, "GET", &path, now_s, &viewer);
     internal_request(&c, Method::GET, machine.id, Some((&viewer, &signed)))
