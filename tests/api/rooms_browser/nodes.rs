@@ -235,6 +235,31 @@ async fn a_screen_opened_through_another_node_is_relayed_to_the_machine() {
     assert_eq!(bob_relayed.closed_with().await, 4012);
     assert_eq!(bob_screen.closed_with().await, 4012);
 
+    // Carol, kicked through node B while her screen is relayed there and she holds control,
+    // loses both at once: the machine's node hears of it from node B (§8.5), and its 4011
+    // reaches her through the relay.
+    alice_screen
+        .next_where("screen:viewers", |d| d["viewers"].as_array().unwrap().len() == 1)
+        .await;
+    let mut carol_screen = screen(addr_b, &carol, chat_id).await;
+    carol_screen.next("screen:state").await;
+    // Control is free since Bob left with it: her request takes it.
+    carol_screen.send("control:request", Value::Null).await;
+    alice_screen
+        .next_where("control:changed", |d| d["host"]["id"] == carol_id)
+        .await;
+    b.post(&chat_path(chat_id, "kick"))
+        .cookie(&alice)
+        .json(json!({"user_id": carol_id}))
+        .send()
+        .await
+        .assert_ok();
+    assert_eq!(carol_screen.closed_with().await, 4011);
+    let changed = alice_screen
+        .next_where("control:changed", |d| d["reason"] == "removed")
+        .await;
+    assert_eq!(changed["host"], Value::Null);
+
     // The machine stops on node A: the relayed screen hears why, last, and closes with 4010.
     a.post(&chat_path(chat_id, "stop"))
         .cookie(&alice)
