@@ -345,7 +345,7 @@ pub async fn verify(
         })?;
     let outcome = verify_code(app, code, client_ip, user_agent, current, now).await;
     if !matches!(outcome, Err(ApiError::InvalidCode)) {
-        app.ephemeral.release_attempt(attempt).await;
+        app.ephemeral.release_attempt(&attempt).await;
     }
     outcome
 }

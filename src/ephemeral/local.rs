@@ -139,6 +139,17 @@ impl LocalState {
         Ok(id)
     }
 
+    /// Counts attempt `id` again as made `now` (it moves to the back: the newest).
+    pub fn renew_attempt(&self, key: &str, id: u64, now: i64) {
+        let mut all = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(list) = all.get_mut(key) {
+            if let Some(at) = list.iter().position(|(_, other)| *other == id) {
+                list.remove(at);
+                list.push_back((now, id));
+            }
+        }
+    }
+
     /// Takes back a counted attempt that turned out not to be a failure.
     pub fn release_attempt(&self, key: &str, id: u64) {
         let mut all = self.failures.lock().unwrap_or_else(|p| p.into_inner());
@@ -206,5 +217,15 @@ mod tests {
         state.release_attempt("ip", first);
         assert_eq!(state.failures("ip", 600, 10 * MICROS_PER_SECOND).0, 1);
         assert_eq!(state.failures("ip", 600, 605 * MICROS_PER_SECOND).0, 0);
+    }
+
+    #[test]
+    fn a_renewed_attempt_stays_counted_as_a_lease() {
+        let state = LocalState::default();
+        let lease = state.admit_attempt("screens", 1, 60, 0).unwrap();
+        state.renew_attempt("screens", lease, 50 * MICROS_PER_SECOND);
+        assert!(state.admit_attempt("screens", 1, 60, 100 * MICROS_PER_SECOND).is_err());
+        // Not renewed, it runs out.
+        assert!(state.admit_attempt("screens", 1, 60, 111 * MICROS_PER_SECOND).is_ok());
     }
 }

@@ -182,12 +182,25 @@ impl Ephemeral {
         })
     }
 
-    /// Takes back an attempt that was not a failure after all.
-    pub async fn release_attempt(&self, attempt: Attempt) {
-        match attempt.id {
-            AttemptId::Local(id) => self.local.release_attempt(&attempt.key, id),
+    /// Counts `attempt` again as made `now`, so that it stays in the window: how a counted entry
+    /// that lasts (an open screen connection) is kept as a lease. Without Redis, or when it does
+    /// not answer, an entry counted there simply runs out.
+    pub async fn renew_attempt(&self, attempt: &Attempt, window_s: i64, now: i64) {
+        match &attempt.id {
+            AttemptId::Local(id) => self.local.renew_attempt(&attempt.key, *id, now),
             AttemptId::Shared(member) => {
-                self.in_redis(|r| r.release_attempt(&attempt.key, &member)).await;
+                self.in_redis(|r| r.renew_attempt(&attempt.key, member, window_s, now))
+                    .await;
+            }
+        }
+    }
+
+    /// Takes back an attempt that was not a failure after all.
+    pub async fn release_attempt(&self, attempt: &Attempt) {
+        match &attempt.id {
+            AttemptId::Local(id) => self.local.release_attempt(&attempt.key, *id),
+            AttemptId::Shared(member) => {
+                self.in_redis(|r| r.release_attempt(&attempt.key, member)).await;
             }
         }
     }

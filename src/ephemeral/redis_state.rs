@@ -267,6 +267,26 @@ impl RedisState {
         })
     }
 
+    /// `ZADD XX`: only a member still counted is renewed; one that ran out stays out. The key
+    /// lives as long as its newest member's window.
+    pub async fn renew_attempt(&self, key: &str, member: &str, window_s: i64, now: i64) -> Result<()> {
+        let mut conn = self.connection()?;
+        let key = self.key(&format!("fail:{key}"));
+        redis::pipe()
+            .cmd("ZADD")
+            .arg(&key)
+            .arg("XX")
+            .arg(now)
+            .arg(member)
+            .ignore()
+            .cmd("PEXPIRE")
+            .arg(&key)
+            .arg(window_s * 1000 + 1000)
+            .ignore()
+            .query_async::<()>(&mut conn)
+            .await
+    }
+
     pub async fn release_attempt(&self, key: &str, member: &str) -> Result<()> {
         let mut conn = self.connection()?;
         conn.zrem::<_, _, ()>(self.key(&format!("fail:{key}")), member).await

@@ -19,6 +19,7 @@ use crate::browser::egress::rules::{EgressRules, OwnSockets};
 use crate::browser::engine::docker::DockerClient;
 use crate::browser::engine::process::find_chromium;
 use crate::config::BrowserConfig;
+use crate::ephemeral::{Attempt, Ephemeral};
 use crate::metrics::Metrics;
 use machine::Machine;
 
@@ -102,8 +103,6 @@ pub struct BrowserRooms {
     node_address_set: bool,
     pub egress: Arc<Egress>,
     machines: Mutex<HashMap<i64, Arc<Machine>>>,
-    /// Open screen connections per user on this node (§4.3).
-    screens: Mutex<HashMap<i64, u32>>,
     /// The nonces of requests other nodes signed lately (§10.3).
     pub nonces: crate::browser::node_auth::NonceMemory,
 }
@@ -140,7 +139,6 @@ impl BrowserRooms {
             node_address_set: config.node_address.is_some(),
             egress: Egress::new(rules, own, system_resolver(), metrics),
             machines: Mutex::new(HashMap::new()),
-            screens: Mutex::new(HashMap::new()),
             nonces: Default::default(),
         })
     }
@@ -184,37 +182,46 @@ impl BrowserRooms {
             machines.remove(&machine.chat_id);
         }
     }
+}
 
-    /// Takes one of the user's screen connections (§4.3); `None` when they have `max` open.
-    pub fn take_screen(self: &Arc<Self>, user_id: i64, max: u32) -> Option<ScreenSlot> {
-        let mut screens = self.screens.lock().unwrap_or_else(|p| p.into_inner());
-        let open = screens.entry(user_id).or_insert(0);
-        if *open >= max {
-            return None;
+/// Takes one of the user's screen connections (§4.3), counted over every node through the shared
+/// store (on this node alone without Redis); `None` when they have `max` open.
+pub async fn take_screen(app: &crate::domain::app::App, user_id: i64, max: u32) -> Option<ScreenSlot> {
+    let key = format!("screens:{user_id}");
+    let lease = app
+        .ephemeral
+        .admit_attempt(&key, max as usize, SCREEN_LEASE_S, app.now())
+        .await
+        .ok()?;
+    let lease = Arc::new(lease);
+    let (renewing, renewed, clock) = (app.ephemeral.clone(), lease.clone(), app.clock.clone());
+    let renewer = tokio::spawn(async move {
+        let mut every = tokio::time::interval(SCREEN_LEASE_RENEWED_EVERY);
+        every.tick().await;
+        loop {
+            every.tick().await;
+            renewing.renew_attempt(&renewed, SCREEN_LEASE_S, clock.now()).await;
         }
-        *open += 1;
-        Some(ScreenSlot {
-            rooms: self.clone(),
-            user_id,
-        })
-    }
+    });
+    Some(ScreenSlot {
+        ephemeral: app.ephemeral.clone(),
+        lease,
+        renewer,
+    })
 }
 
 /// One of a user's screen connections, given back when dropped.
 pub struct ScreenSlot {
-    rooms: Arc<BrowserRooms>,
-    user_id: i64,
+    ephemeral: Arc<Ephemeral>,
+    lease: Arc<Attempt>,
+    renewer: tokio::task::JoinHandle<()>,
 }
 
 impl Drop for ScreenSlot {
     fn drop(&mut self) {
-        let mut screens = self.rooms.screens.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(open) = screens.get_mut(&self.user_id) {
-            *open -= 1;
-            if *open == 0 {
-                screens.remove(&self.user_id);
-            }
-        }
+        self.renewer.abort();
+        let (ephemeral, lease) = (self.ephemeral.clone(), self.lease.clone());
+        tokio::spawn(async move { ephemeral.release_attempt(&lease).await });
     }
 }
 
@@ -258,6 +265,11 @@ pub fn chat_deleted(app: &crate::domain::app::App, chat_id: i64) {
         audit: None,
     });
 }
+
+/// A screen connection's place in its user's allowance lasts this long unless renewed: a node
+/// that dies without giving its places back frees them within it.
+const SCREEN_LEASE_S: i64 = 60;
+const SCREEN_LEASE_RENEWED_EVERY: std::time::Duration = std::time::Duration::from_secs(20);
 
 /// Why a machine stopped (§4.4).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

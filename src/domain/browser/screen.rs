@@ -65,9 +65,8 @@ pub async fn open(app: &Arc<App>, session: &LiveSession, chat_id: i64) -> Result
         return Err(ApiError::BrowserNotRunning(NOT_RUNNING));
     }
     let config = &app.config.browser;
-    let slot = app
-        .browser
-        .take_screen(user.id, config.max_screens_per_user)
+    let slot = super::take_screen(app, user.id, config.max_screens_per_user)
+        .await
         .ok_or(ApiError::TooManyConnections)?;
     let Some(machine) = app.browser.machine_of(chat_id).filter(|m| m.id == row.id) else {
         return relay::remote_machine(app, &row).map(|machine| Opened::Elsewhere(RemoteScreen { machine, slot }));

@@ -138,6 +138,31 @@ async fn a_screen_opened_through_another_node_is_relayed_to_the_machine() {
     alice_screen.send("ping", Value::Null).await;
     assert!(alice_screen.next("pong").await["at"].is_string());
 
+    // A user's screen connections count over both nodes (§4.3): one relayed through node B and
+    // two on node A are the three allowed, so a fourth is refused on either; one closed frees
+    // its place for the other node.
+    let mut more = Vec::new();
+    for _ in 0..2 {
+        let mut extra = screen(addr_a, &alice, chat_id).await;
+        extra.next("screen:state").await;
+        more.push(extra);
+    }
+    for addr in [addr_a, addr_b] {
+        let (status, body) = try_screen(addr, &alice, chat_id).await.err().expect("refused");
+        assert_eq!((status, body["code"].clone()), (429, json!("ERR_TOO_MANY_CONNECTIONS")));
+    }
+    drop(more.pop());
+    let mut freed = None;
+    for _ in 0..50 {
+        if let Ok(screen) = try_screen(addr_b, &alice, chat_id).await {
+            freed = Some(screen);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(freed.is_some(), "a closed screen's place was not given back");
+    drop((freed, more));
+
     // A screenshot through node B is taken on node A and passed on whole.
     let (status, headers, png) = b
         .get(&chat_path(chat_id, "screenshot"))
