@@ -176,23 +176,13 @@ async fn remote_phase_after_start(app: &App, machine_id: i64) -> Result<Phase, A
         };
         match row.state.as_str() {
             "running" | "stopping" => return Ok(Phase::Running),
-            "stopped" => return Ok(Phase::Stopped(stop_reason(row.stop_reason.as_deref()))),
+            "stopped" => {
+                let reason = row.stop_reason.as_deref().and_then(StopReason::parse);
+                return Ok(Phase::Stopped(reason.unwrap_or(StopReason::Crashed)));
+            }
             _ if tokio::time::Instant::now() >= deadline => return Ok(Phase::Starting),
             _ => tokio::time::sleep(POLL).await,
         }
-    }
-}
-
-fn stop_reason(stored: Option<&str>) -> StopReason {
-    match stored {
-        Some("requested") => StopReason::Requested,
-        Some("idle") => StopReason::Idle,
-        Some("capacity") => StopReason::Capacity,
-        Some("start_failed") => StopReason::StartFailed,
-        Some("chat_deleted") => StopReason::ChatDeleted,
-        Some("shutdown") => StopReason::Shutdown,
-        Some("node_lost") => StopReason::NodeLost,
-        _ => StopReason::Crashed,
     }
 }
 

@@ -285,6 +285,22 @@ pub enum StopReason {
 }
 
 impl StopReason {
+    const ALL: [StopReason; 8] = [
+        StopReason::Requested,
+        StopReason::Idle,
+        StopReason::Crashed,
+        StopReason::Capacity,
+        StopReason::StartFailed,
+        StopReason::ChatDeleted,
+        StopReason::Shutdown,
+        StopReason::NodeLost,
+    ];
+
+    /// The reason a record stores, read back.
+    pub fn parse(stored: &str) -> Option<StopReason> {
+        Self::ALL.into_iter().find(|reason| reason.as_str() == stored)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             StopReason::Requested => "requested",
@@ -312,5 +328,21 @@ impl Route {
             Route::Portal => "portal",
             Route::Admin => "admin",
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::StopReason;
+
+    #[test]
+    fn every_stop_reason_reads_back_as_itself_and_nothing_else_reads() {
+        for reason in StopReason::ALL {
+            assert_eq!(StopReason::parse(reason.as_str()), Some(reason));
+        }
+        let mut names: Vec<&str> = StopReason::ALL.iter().map(|r| r.as_str()).collect();
+        names.dedup();
+        assert_eq!(names.len(), StopReason::ALL.len());
+        assert_eq!(StopReason::parse("exploded"), None);
     }
 }
