@@ -341,6 +341,7 @@ mod tests {
             assert_eq!(StopReason::parse(reason.as_str()), Some(reason));
         }
         let mut names: Vec<&str> = StopReason::ALL.iter().map(|r| r.as_str()).collect();
+        names.sort_unstable();
         names.dedup();
         assert_eq!(names.len(), StopReason::ALL.len());
         assert_eq!(StopReason::parse("exploded"), None);
