@@ -967,6 +967,28 @@ async fn a_docker_machine_is_a_bounded_unprivileged_container_that_goes_with_it(
         connect(&proxy.replace(':', "/")).status.success(),
         "the egress listener does not answer"
     );
+    // The listener serves its own machine only: another container on the network gets nothing
+    // from it, not even a refusal, while the machine's own request is answered.
+    let fetch = format!(
+        "exec 3<>/dev/tcp/{}; printf 'GET http://{pages}/one HTTP/1.1\r\nHost: {pages}\r\nConnection: close\r\n\r\n' >&3; timeout 5 cat <&3",
+        proxy.replace(':', "/")
+    );
+    let own = std::process::Command::new("docker")
+        .args(["exec", &name, "bash", "-c", &fetch])
+        .output()
+        .expect("the docker command");
+    let own = String::from_utf8_lossy(&own.stdout);
+    assert!(
+        own.starts_with("HTTP/1.1 200") && own.contains("<title>One</title>"),
+        "{own}"
+    );
+    let stranger = std::process::Command::new("docker")
+        .args(["run", "--rm", "--network", "portal-browser", "--user", "10001"])
+        .args(["portal-browser:latest", "bash", "-c", &fetch])
+        .output()
+        .expect("the docker command");
+    let stranger = String::from_utf8_lossy(&stranger.stdout);
+    assert!(!stranger.contains("HTTP/"), "another container was served: {stranger}");
 
     t.post(&chat_path(chat_id, "stop"))
         .cookie(&alice)

@@ -58,7 +58,17 @@ pub struct Egress {
 /// One machine's listener; dropping it stops accepting (open tunnels run out on their own).
 pub struct ProxyListener {
     pub addr: SocketAddr,
+    /// Once set, the one address the listener serves: its machine's. A listener on a network
+    /// that several machines share must not lend one machine's identity to another.
+    peer: Arc<std::sync::OnceLock<IpAddr>>,
     task: JoinHandle<()>,
+}
+
+impl ProxyListener {
+    /// Serves only connections from `ip` from now on.
+    pub fn admit_only(&self, ip: IpAddr) {
+        let _ = self.peer.set(ip);
+    }
 }
 
 impl Drop for ProxyListener {
@@ -111,11 +121,16 @@ impl Egress {
         let addr = listener.local_addr()?;
         self.add_own_port(addr.port());
         let egress = self.clone();
+        let peer = Arc::new(std::sync::OnceLock::new());
+        let admitted = peer.clone();
         let task = tokio::spawn(async move {
             loop {
-                let Ok((stream, _)) = listener.accept().await else {
+                let Ok((stream, from)) = listener.accept().await else {
                     continue;
                 };
+                if admitted.get().is_some_and(|ip| *ip != from.ip()) {
+                    continue;
+                }
                 let (egress, refusals) = (egress.clone(), refusals.clone());
                 tokio::spawn(async move {
                     let service = hyper::service::service_fn(move |request| {
@@ -130,7 +145,7 @@ impl Egress {
                 });
             }
         });
-        Ok(ProxyListener { addr, task })
+        Ok(ProxyListener { addr, peer, task })
     }
 
     async fn serve(

@@ -478,6 +478,7 @@ impl Drop for Removal {
 struct Started {
     removal: Removal,
     pid: i32,
+    address: Option<IpAddr>,
     stdout: Demultiplexed<Conn>,
     stdin: Conn,
 }
@@ -541,9 +542,13 @@ fn start_container(
     let (status, body) = client.exchange("GET", &path("json"), None, Some(QUICK))?;
     let inspected = answer("inspect the container", status, &body)?;
     let pid = inspected["State"]["Pid"].as_i64().unwrap_or(0) as i32;
+    let address = inspected["NetworkSettings"]["Networks"][&spec.network]["IPAddress"]
+        .as_str()
+        .and_then(|a| a.parse().ok());
     Ok(Started {
         removal,
         pid,
+        address,
         stdout: Demultiplexed {
             inner: attached.try_clone()?,
             left: 0,
@@ -580,6 +585,7 @@ fn wait_for_end(client: &DockerClient, id: &str) -> ProcessEnd {
 pub struct ChromiumContainer {
     removal: Removal,
     pid: i32,
+    address: Option<IpAddr>,
     cdp: Cdp,
     ended: watch::Receiver<Option<ProcessEnd>>,
 }
@@ -607,6 +613,7 @@ impl ChromiumContainer {
         let container = ChromiumContainer {
             removal: started.removal,
             pid: started.pid,
+            address: started.address,
             cdp,
             ended,
         };
@@ -616,6 +623,11 @@ impl ChromiumContainer {
 
     pub fn cdp(&self) -> &Cdp {
         &self.cdp
+    }
+
+    /// The container's address on the machines' network.
+    pub fn address(&self) -> Option<IpAddr> {
+        self.address
     }
 
     /// The browser's process id on this host (the container's first process is Chromium itself).

@@ -108,6 +108,11 @@ pub async fn launch(app: &App, machine: &Arc<Machine>) -> Result<Launched, Strin
             let (container, events) = ChromiumContainer::launch(docker.clone(), spec, options.clone())
                 .await
                 .map_err(|e| e.to_string())?;
+            // Other machines share the network: the listener serves this container alone.
+            let address = container
+                .address()
+                .ok_or("the container has no address on the machines' network")?;
+            proxy.admit_only(address);
             (Browser::Docker(container), events, proxy)
         }
         _ => return Err("no engine".into()),
