@@ -155,6 +155,18 @@ fn unreachable_answer() -> Response {
     ApiError::BrowserNodeUnreachable(UNREACHABLE).into_response()
 }
 
+/// The machine's node gave no answer (`cause`), or none in time: logged once, and the client's
+/// answer.
+fn owner_unreachable(remote: &RemoteMachine, cause: Option<String>) -> Response {
+    match cause {
+        Some(cause) => tracing::warn!(machine_id = remote.machine_id, node_address = %remote.node_address, %cause,
+                                      "the machine's node cannot be reached"),
+        None => tracing::warn!(machine_id = remote.machine_id, node_address = %remote.node_address,
+                               "the machine's node did not answer in time"),
+    }
+    unreachable_answer()
+}
+
 /// Opens the signed WebSocket to the machine's node; on failure, the answer the client gets.
 async fn connect_to_owner(
     app: &AppState,
@@ -180,16 +192,8 @@ async fn connect_to_owner(
         Ok(Err(WsError::Http(answer))) => {
             Err(owner_refusal(answer.status().as_u16(), answer.body().as_deref()).unwrap_or_else(unreachable_answer))
         }
-        Ok(Err(cause)) => {
-            tracing::warn!(machine_id = remote.machine_id, node_address = %remote.node_address, %cause,
-                           "the machine's node cannot be reached");
-            Err(unreachable_answer())
-        }
-        Err(_) => {
-            tracing::warn!(machine_id = remote.machine_id, node_address = %remote.node_address,
-                           "the machine's node did not answer in time");
-            Err(unreachable_answer())
-        }
+        Ok(Err(cause)) => Err(owner_unreachable(remote, Some(cause.to_string()))),
+        Err(_) => Err(owner_unreachable(remote, None)),
     }
 }
 
@@ -210,16 +214,8 @@ pub(super) async fn fetch_screenshot(
     match fetched {
         Ok(Ok((StatusCode::OK, png))) => Ok(png),
         Ok(Ok((status, body))) => Err(owner_refusal(status.as_u16(), Some(&body)).unwrap_or_else(unreachable_answer)),
-        Ok(Err(cause)) => {
-            tracing::warn!(machine_id = remote.machine_id, node_address = %remote.node_address, %cause,
-                           "the machine's node cannot be reached");
-            Err(unreachable_answer())
-        }
-        Err(_) => {
-            tracing::warn!(machine_id = remote.machine_id, node_address = %remote.node_address,
-                           "the machine's node did not answer in time");
-            Err(unreachable_answer())
-        }
+        Ok(Err(cause)) => Err(owner_unreachable(remote, Some(cause.to_string()))),
+        Err(_) => Err(owner_unreachable(remote, None)),
     }
 }
 

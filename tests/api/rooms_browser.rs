@@ -763,22 +763,27 @@ browser_room_test!(
     }
 );
 
+/// An Admin's start of a fresh official chat, refused with 503 `code`; then the admin health
+/// report.
+async fn start_refused(t: &TestApp, code: &str) -> Value {
+    let p = People::new(t).await;
+    let (_, admin) = p.at("admin", 2).await;
+    let lobby = create_official(t, &admin, "Lobby", "lobby").await;
+    let r = t.post(&chat_path(lobby, "start")).cookie(&admin).send().await;
+    assert_error_fields(&r, 503, code, &[]);
+    t.get("/v1/admin/health")
+        .cookie(&admin)
+        .send()
+        .await
+        .assert_ok()
+        .clone()
+}
+
 both_backends!(
     a_node_without_an_engine_refuses_starts,
     |c: &mut Config| c.browser.engine = Some("off".into()),
     |t: TestApp| async move {
-        let p = People::new(&t).await;
-        let (_, admin) = p.at("admin", 2).await;
-        let lobby = create_official(&t, &admin, "Lobby", "lobby").await;
-        let r = t.post(&chat_path(lobby, "start")).cookie(&admin).send().await;
-        assert_error_fields(&r, 503, "ERR_BROWSER_DISABLED", &[]);
-        let health = t
-            .get("/v1/admin/health")
-            .cookie(&admin)
-            .send()
-            .await
-            .assert_ok()
-            .clone();
+        let health = start_refused(&t, "ERR_BROWSER_DISABLED").await;
         assert_eq!(health["browser"]["engine"], "off");
         assert_eq!(health["browser"]["available"], false);
     }
@@ -1030,18 +1035,7 @@ async fn a_docker_start_without_its_image_or_its_daemon_fails_cleanly() {
         else {
             return;
         };
-        let p = People::new(&t).await;
-        let (_, admin) = p.at("admin", 2).await;
-        let lobby = create_official(&t, &admin, "Lobby", "lobby").await;
-        let r = t.post(&chat_path(lobby, "start")).cookie(&admin).send().await;
-        assert_error_fields(&r, 503, "ERR_BROWSER_START_FAILED", &[]);
-        let health = t
-            .get("/v1/admin/health")
-            .cookie(&admin)
-            .send()
-            .await
-            .assert_ok()
-            .clone();
+        let health = start_refused(&t, "ERR_BROWSER_START_FAILED").await;
         assert_eq!(health["browser"]["engine"], "docker");
         assert_eq!(health["browser"]["available"], available, "{image} at {host}");
         assert_eq!(health["browser"]["machines"], 0);

@@ -636,9 +636,7 @@ impl ChromiumContainer {
     }
 
     pub async fn ended(&self) -> ProcessEnd {
-        let mut ended = self.ended.clone();
-        let end = ended.wait_for(Option::is_some).await.ok().and_then(|end| *end);
-        end.or(*self.ended.borrow()).unwrap_or(ProcessEnd::Exited { code: -1 })
+        super::wait_for_end(&self.ended).await
     }
 
     /// Asks the browser to close, waits half of `timeout`, then removes the container by force

@@ -110,6 +110,15 @@ pub fn chromium_args(options: &LaunchOptions, profile: &Path) -> Vec<OsString> {
     args
 }
 
+/// Waits until the thread that watches a browser says how it ended (it always says so before it
+/// goes).
+pub(crate) async fn wait_for_end(ended: &tokio::sync::watch::Receiver<Option<ProcessEnd>>) -> ProcessEnd {
+    let mut waiting = ended.clone();
+    let end = waiting.wait_for(Option::is_some).await.ok().and_then(|end| *end);
+    let told = *ended.borrow();
+    end.or(told).unwrap_or(ProcessEnd::Exited { code: -1 })
+}
+
 /// One running browser of either engine.
 pub enum Browser {
     Process(ChromiumProcess),

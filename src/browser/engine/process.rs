@@ -156,10 +156,7 @@ impl ChromiumProcess {
 
     /// Waits until the process ends, however that happens (a crash, a kill, an OOM).
     pub async fn ended(&self) -> ProcessEnd {
-        let mut ended = self.ended.clone();
-        let end = ended.wait_for(Option::is_some).await.ok().and_then(|end| *end);
-        // The waiting thread always says how the process ended before it goes.
-        end.or(*self.ended.borrow()).unwrap_or(ProcessEnd::Exited { code: -1 })
+        super::wait_for_end(&self.ended).await
     }
 
     /// Ends the browser: asks it to close, then sends the group SIGTERM, then SIGKILL, each step
