@@ -118,7 +118,10 @@ pub async fn delete_entry_by_id(conn: &mut Conn, id: i64) -> Result<bool, sqlx::
 }
 
 /// Live entries of other users that share a tag with `tags` and whose pair with `user_id` is not
-/// blocked, earliest written first (§3.5); at most `limit`.
+/// blocked, earliest written first (§3.5); at most `limit`. The read starts from the queues of the
+/// caller's tags (`match_entry_tags`, one per tag), so callers waiting on other tags cost nothing:
+/// walking the whole queue in order and testing each entry's tags made every enqueue read every
+/// waiting entry.
 pub async fn candidates(
     conn: &mut Conn,
     user_id: i64,
@@ -130,8 +133,8 @@ pub async fn candidates(
     let tag = |i: usize| tags.get(i).or(tags.first()).cloned().unwrap_or_default();
     sqlx::query_as(&format!(
         "SELECT {ENTRY_COLUMNS} FROM match_entries e \
-         WHERE e.user_id <> $1 AND {} \
-         AND EXISTS (SELECT 1 FROM match_entry_tags t WHERE t.entry_id = e.id AND t.tag IN ($4, $5, $6)) \
+         WHERE e.id IN (SELECT t.entry_id FROM match_entry_tags t WHERE t.tag IN ($4, $5, $6)) \
+         AND e.user_id <> $1 AND {} \
          AND NOT EXISTS (SELECT 1 FROM pair_blocks b WHERE (b.expires_at IS NULL OR b.expires_at > $2) \
              AND ((b.low_user_id = e.user_id AND b.high_user_id = $1) OR (b.low_user_id = $1 AND b.high_user_id = e.user_id))) \
          ORDER BY e.enqueued_at, e.id LIMIT $7",
