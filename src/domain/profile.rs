@@ -99,7 +99,11 @@ where
 
 /// `GET /v1/users/{id}` as JSON: the public card, or the staff record for a viewer who outranks.
 pub async fn view_by_id(app: &App, viewer_level: Option<Level>, id: i64) -> Result<Bytes, ApiError> {
-    cached(app, (id, audience_of(viewer_level)), |now| async move {
+    let audience = audience_of(viewer_level);
+    if audience == Audience::Public {
+        return public_card(app, viewer_level, id).await;
+    }
+    cached(app, (id, audience), |now| async move {
         let mut conn = app.store.acquire().await?;
         let target = store::users::with_links(&mut conn, UserKey::Id(id))
             .await?
@@ -108,6 +112,41 @@ pub async fn view_by_id(app: &App, viewer_level: Option<Level>, id: i64) -> Resu
         Ok((render(&timed.view)?, timed.changes_at))
     })
     .await
+}
+
+/// The public card of user `id` as JSON. A card needs one row per link and no further statement,
+/// so the cards that miss the cache together are read by one statement: where profiles are read
+/// across the whole community, a miss is frequent, and its statement was most of its cost.
+async fn public_card(app: &App, viewer_level: Option<Level>, id: i64) -> Result<Bytes, ApiError> {
+    let loaded = app
+        .ephemeral
+        .views(Audience::Public)
+        .get_or_load_batched(
+            (id, Audience::Public),
+            store::users::WITH_LINKS_BATCH,
+            || app.now(),
+            |keys, now| async move {
+                let ids: Vec<i64> = keys.iter().map(|(id, _)| *id).collect();
+                let mut conn = app.store.acquire().await?;
+                let mut cards = Vec::with_capacity(ids.len());
+                for target in store::users::with_links_of(&mut conn, &ids).await? {
+                    // Every viewer of the audience sees the same card, so one viewer's level
+                    // renders it for all; a user this audience may not see is left out.
+                    match view(&mut conn, viewer_level, &target, now).await {
+                        Ok(timed) => cards.push((
+                            (target.user.id, Audience::Public),
+                            render(&timed.view)?,
+                            timed.changes_at,
+                        )),
+                        Err(ApiError::UserNotFound) => {}
+                        Err(err) => return Err(err),
+                    }
+                }
+                Ok::<_, ApiError>(cards)
+            },
+        )
+        .await?;
+    loaded.ok_or(ApiError::UserNotFound)
 }
 
 /// `GET /v1/users/me` as JSON: the caller's own private record.

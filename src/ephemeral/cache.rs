@@ -9,13 +9,17 @@
 //! find it stored. In the last tenth of an entry's second one reader of a busy key reads it again
 //! while the others are still served the entry, so readers of a key in constant use never all wait
 //! for its load.
+//!
+//! Keys that one statement can read together (the public cards of many users) may instead be
+//! loaded in batches: the misses that arrive while a batch is read wait for it and are read
+//! together in the next, so under load one statement serves many misses.
 
 use std::collections::hash_map::RandomState;
 use std::collections::HashMap;
 use std::future::Future;
 use std::hash::{BuildHasher, Hash};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::RwLock;
+use std::sync::{Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -60,6 +64,9 @@ struct Inner<K, V> {
 pub struct TtlCache<K, V> {
     inner: RwLock<Inner<K, V>>,
     loads: Box<[tokio::sync::Mutex<()>]>,
+    /// Missed keys waiting for the next batch, and the one batch being read.
+    pending: Mutex<Vec<K>>,
+    batch: tokio::sync::Mutex<()>,
     hasher: RandomState,
     max_entries: usize,
     hits: AtomicU64,
@@ -74,6 +81,8 @@ impl<K: Eq + Hash, V: Clone> TtlCache<K, V> {
                 generation: 0,
             }),
             loads: (0..LOAD_STRIPES).map(|_| tokio::sync::Mutex::new(())).collect(),
+            pending: Mutex::new(Vec::new()),
+            batch: tokio::sync::Mutex::new(()),
             hasher: RandomState::new(),
             max_entries,
             hits: AtomicU64::new(0),
@@ -131,6 +140,73 @@ impl<K: Eq + Hash, V: Clone> TtlCache<K, V> {
         Ok(Some(value))
     }
 
+    /// As `get_or_load`, for keys that `load` reads together: a miss waits for the batch being
+    /// read, if any, and is then read with every other key that missed meanwhile (at most
+    /// `max_keys`, its own first). `load` answers for the keys it found; the rest are not
+    /// stored. A reader of an entry due for a refresh reads it again, with the waiting keys, only
+    /// when no batch is being read.
+    pub async fn get_or_load_batched<E, F, Fut>(
+        &self,
+        key: K,
+        max_keys: usize,
+        clock: impl Fn() -> i64,
+        load: F,
+    ) -> Result<Option<V>, E>
+    where
+        K: Clone,
+        F: FnOnce(Vec<K>, i64) -> Fut,
+        Fut: Future<Output = Result<Vec<(K, V, Option<i64>)>, E>>,
+    {
+        let _reading = match self.lookup(&key, clock()) {
+            Some((value, false)) => return Ok(Some(value)),
+            Some((value, true)) => match self.batch.try_lock() {
+                Ok(reading) => reading,
+                Err(_) => return Ok(Some(value)),
+            },
+            None => {
+                self.pending.lock().unwrap_or_else(|p| p.into_inner()).push(key.clone());
+                let reading = self.batch.lock().await;
+                if let Some(value) = self.get(&key, clock()) {
+                    return Ok(Some(value));
+                }
+                reading
+            }
+        };
+        let mut keys = vec![key.clone()];
+        {
+            let now = clock();
+            let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+            let inner = self.inner.read().unwrap_or_else(|p| p.into_inner());
+            let mut taken = 0;
+            for waiting in pending.iter() {
+                if keys.len() >= max_keys {
+                    break;
+                }
+                taken += 1;
+                // A key stored since its reader queued (by the batch before) is not read again.
+                let stored = inner.entries.get(waiting).is_some_and(|e| e.holds_at(now));
+                if !stored && !keys.contains(waiting) {
+                    keys.push(waiting.clone());
+                }
+            }
+            // Keys beyond this batch stay for the next; their readers wait for it.
+            pending.drain(..taken);
+        }
+        let ticket = self.ticket();
+        let now = clock();
+        let loaded = load(keys, now).await?;
+        let mine = loaded
+            .iter()
+            .find(|(k, ..)| *k == key)
+            .map(|(_, value, _)| value.clone());
+        if mine.is_none() {
+            // Gone since an entry still standing was read: it goes too.
+            self.remove(&key);
+        }
+        self.put_all(ticket, loaded, now);
+        Ok(mine)
+    }
+
     /// Take one before reading what will be stored.
     pub fn ticket(&self) -> Ticket {
         Ticket(self.inner.read().unwrap_or_else(|p| p.into_inner()).generation)
@@ -139,26 +215,36 @@ impl<K: Eq + Hash, V: Clone> TtlCache<K, V> {
     /// Stores `value`, read at `now` under `ticket`, until at most `changes_at` (server clock); a
     /// clear since the ticket was taken discards it.
     pub fn put(&self, ticket: Ticket, key: K, value: V, now: i64, changes_at: Option<i64>) {
-        let until = changes_at.map_or(now + TTL_MICROS, |at| at.min(now + TTL_MICROS));
+        self.put_all(ticket, [(key, value, changes_at)], now);
+    }
+
+    /// `put` of several values read together, under one lock.
+    fn put_all(&self, ticket: Ticket, values: impl IntoIterator<Item = (K, V, Option<i64>)>, now: i64) {
         let mut inner = self.inner.write().unwrap_or_else(|p| p.into_inner());
-        if inner.generation != ticket.0 || until <= now {
+        if inner.generation != ticket.0 {
             return;
         }
-        if inner.entries.len() >= self.max_entries {
-            inner.entries.retain(|_, e| e.stored.elapsed() < TTL);
-            if inner.entries.len() >= self.max_entries {
-                inner.entries.clear();
+        for (key, value, changes_at) in values {
+            let until = changes_at.map_or(now + TTL_MICROS, |at| at.min(now + TTL_MICROS));
+            if until <= now {
+                continue;
             }
+            if inner.entries.len() >= self.max_entries {
+                inner.entries.retain(|_, e| e.stored.elapsed() < TTL);
+                if inner.entries.len() >= self.max_entries {
+                    inner.entries.clear();
+                }
+            }
+            inner.entries.insert(
+                key,
+                Entry {
+                    stored: Instant::now(),
+                    from: now,
+                    until,
+                    value,
+                },
+            );
         }
-        inner.entries.insert(
-            key,
-            Entry {
-                stored: Instant::now(),
-                from: now,
-                until,
-                value,
-            },
-        );
     }
 
     pub fn remove(&self, key: &K) {
@@ -295,6 +381,48 @@ mod tests {
             None,
             "what the refresh no longer finds is not served again"
         );
+    }
+
+    #[tokio::test]
+    async fn misses_during_a_batch_are_read_together_in_the_next() {
+        let cache: TtlCache<i64, i64> = TtlCache::new(100);
+        let batches = std::sync::Mutex::new(Vec::new());
+        let load = |keys: Vec<i64>, _now| async {
+            batches.lock().unwrap().push(keys.clone());
+            tokio::task::yield_now().await;
+            // Key 0 does not exist.
+            Ok::<_, ()>(
+                keys.into_iter()
+                    .filter(|k| *k != 0)
+                    .map(|k| (k, k * 10, None))
+                    .collect(),
+            )
+        };
+        let (a, b, c, d, none) = tokio::join!(
+            cache.get_or_load_batched(1, 2, || 0, load),
+            cache.get_or_load_batched(2, 2, || 0, load),
+            cache.get_or_load_batched(3, 2, || 0, load),
+            cache.get_or_load_batched(2, 2, || 0, load),
+            cache.get_or_load_batched(0, 2, || 0, load),
+        );
+        assert_eq!(
+            (a, b, c, d, none),
+            (Ok(Some(10)), Ok(Some(20)), Ok(Some(30)), Ok(Some(20)), Ok(None))
+        );
+        let batches = batches.into_inner().unwrap();
+        assert_eq!(batches[0], vec![1], "the first miss does not wait");
+        assert_eq!(
+            batches[1],
+            vec![2, 3],
+            "the next batch takes the waiting keys, once each, up to its size"
+        );
+        assert_eq!(
+            batches.iter().flatten().filter(|k| **k == 2).count(),
+            1,
+            "a key is read once"
+        );
+        assert_eq!(cache.get(&3, 0), Some(30));
+        assert_eq!(cache.get(&0, 0), None, "nothing found is not stored");
     }
 
     #[test]

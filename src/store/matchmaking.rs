@@ -6,7 +6,7 @@
 
 use sqlx::FromRow;
 
-use super::Conn;
+use super::{Backend, Conn};
 
 #[derive(Debug, Clone, FromRow)]
 pub struct EntryRow {
@@ -62,9 +62,29 @@ pub struct NewEntry<'a> {
     pub away_since: Option<i64>,
 }
 
+impl NewEntry<'_> {
+    fn interests(&self) -> String {
+        serde_json::to_string(self.tags).unwrap_or_else(|_| "[]".into())
+    }
+
+    /// The row `insert_entry` wrote for this entry as number `id`.
+    pub fn written_as(&self, id: i64) -> EntryRow {
+        EntryRow {
+            id,
+            user_id: self.user_id,
+            session_id: self.session_id,
+            interests: self.interests(),
+            country_code: self.country_code.map(str::to_owned),
+            enqueued_at: self.enqueued_at,
+            expires_at: self.expires_at,
+            away_since: self.away_since,
+        }
+    }
+}
+
 /// Writes the user's entry and its place in each tag's queue; `None` when the user has one.
 pub async fn insert_entry(conn: &mut Conn, entry: &NewEntry<'_>) -> Result<Option<i64>, sqlx::Error> {
-    let interests = serde_json::to_string(entry.tags).unwrap_or_else(|_| "[]".into());
+    let interests = entry.interests();
     let id: Option<(i64,)> = sqlx::query_as(
         "INSERT INTO match_entries (user_id, session_id, interests, country_code, enqueued_at, expires_at, away_since) \
          VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (user_id) DO NOTHING RETURNING id",
@@ -118,7 +138,10 @@ pub async fn delete_entry_by_id(conn: &mut Conn, id: i64) -> Result<bool, sqlx::
 }
 
 /// Live entries of other users that share a tag with `tags` and whose pair with `user_id` is not
-/// blocked, earliest written first (§3.5); at most `limit`.
+/// blocked, earliest written first (§3.5); at most `limit`. The read starts from the queues of the
+/// caller's tags (`match_entry_tags`, one per tag), so callers waiting on other tags cost nothing:
+/// walking the whole queue in order and testing each entry's tags made every enqueue read every
+/// waiting entry.
 pub async fn candidates(
     conn: &mut Conn,
     user_id: i64,
@@ -130,8 +153,8 @@ pub async fn candidates(
     let tag = |i: usize| tags.get(i).or(tags.first()).cloned().unwrap_or_default();
     sqlx::query_as(&format!(
         "SELECT {ENTRY_COLUMNS} FROM match_entries e \
-         WHERE e.user_id <> $1 AND {} \
-         AND EXISTS (SELECT 1 FROM match_entry_tags t WHERE t.entry_id = e.id AND t.tag IN ($4, $5, $6)) \
+         WHERE e.id IN (SELECT t.entry_id FROM match_entry_tags t WHERE t.tag IN ($4, $5, $6)) \
+         AND e.user_id <> $1 AND {} \
          AND NOT EXISTS (SELECT 1 FROM pair_blocks b WHERE (b.expires_at IS NULL OR b.expires_at > $2) \
              AND ((b.low_user_id = e.user_id AND b.high_user_id = $1) OR (b.low_user_id = $1 AND b.high_user_id = e.user_id))) \
          ORDER BY e.enqueued_at, e.id LIMIT $7",
@@ -146,6 +169,40 @@ pub async fn candidates(
     .bind(limit)
     .fetch_all(conn)
     .await
+}
+
+/// Whether another claim holds one of a claim's two entries, found without waiting for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Hold {
+    /// Neither is held by another claim: this transaction holds both, or one is gone (the delete
+    /// tells).
+    Free,
+    /// The caller's own entry is held by another claim, or gone.
+    CallerHeld,
+    /// The candidate's entry is held by another claim, or gone.
+    CandidateHeld,
+}
+
+/// Locks the caller's and the candidate's entries for this transaction, skipping either one that
+/// another claim holds (PostgreSQL: `FOR UPDATE SKIP LOCKED`, §3.5), so that callers racing for
+/// the head of a queue take different candidates instead of queueing behind each other's claims.
+/// SQLite runs one write transaction at a time, so no other claim can hold either.
+pub async fn hold(conn: &mut Conn, backend: Backend, caller: i64, candidate: i64) -> Result<Hold, sqlx::Error> {
+    if backend != Backend::Postgres {
+        return Ok(Hold::Free);
+    }
+    let held: Vec<(i64,)> =
+        sqlx::query_as("SELECT id FROM match_entries WHERE id IN ($1, $2) ORDER BY id FOR UPDATE SKIP LOCKED")
+            .bind(caller)
+            .bind(candidate)
+            .fetch_all(conn)
+            .await?;
+    let holds = |id: i64| held.iter().any(|(h,)| *h == id);
+    Ok(match (holds(caller), holds(candidate)) {
+        (false, _) => Hold::CallerHeld,
+        (true, false) => Hold::CandidateHeld,
+        (true, true) => Hold::Free,
+    })
 }
 
 /// Deletes both entries of a claim; `true` only when both still existed (§3.5).

@@ -96,6 +96,18 @@ fn with_links_sql(filter: &str) -> String {
 static WITH_LINKS_BY_ID: LazyLock<String> = LazyLock::new(|| with_links_sql("u.id = $1"));
 static WITH_LINKS_BY_USERNAME: LazyLock<String> = LazyLock::new(|| with_links_sql("u.username_lower = $1"));
 
+/// Users read by one statement of `with_links_of`.
+pub const WITH_LINKS_BATCH: usize = 32;
+
+/// One text for every batch, so each connection prepares it once: a shorter list is padded.
+static WITH_LINKS_BY_IDS: LazyLock<String> = LazyLock::new(|| {
+    let list = (1..=WITH_LINKS_BATCH)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    with_links_sql(&format!("u.id IN ({list})"))
+});
+
 /// A user and their links in one query (the profile reads' cache misses make it hot).
 pub async fn with_links(conn: &mut Conn, key: UserKey<'_>) -> Result<Option<UserWithLinks>, sqlx::Error> {
     let sql: &str = match key {
@@ -107,19 +119,44 @@ pub async fn with_links(conn: &mut Conn, key: UserKey<'_>) -> Result<Option<User
         UserKey::Id(id) => query.bind(id),
         UserKey::Username(name) => query.bind(name.to_lowercase()),
     };
-    let rows = query.fetch_all(conn).await?;
-    let Some(first) = rows.first() else {
-        return Ok(None);
-    };
-    let user = UserRow::from_row(first)?;
-    let mut links = Vec::with_capacity(rows.len());
+    Ok(grouped(query.fetch_all(conn).await?)?.pop())
+}
+
+/// The rows of a `with_links_sql` query as users with their links, in the rows' order.
+fn grouped(rows: Vec<sqlx::any::AnyRow>) -> Result<Vec<UserWithLinks>, sqlx::Error> {
+    let mut users: Vec<UserWithLinks> = Vec::new();
     for row in &rows {
+        let id: i64 = row.try_get("id")?;
+        let index = match users.iter().position(|u| u.user.id == id) {
+            Some(index) => index,
+            None => {
+                users.push(UserWithLinks {
+                    user: UserRow::from_row(row)?,
+                    links: Vec::new(),
+                });
+                users.len() - 1
+            }
+        };
         // The LEFT JOIN gives one row of NULL link columns to a user without links.
         if row.try_get::<Option<String>, _>("platform")?.is_some() {
-            links.push(LinkedPlatformRow::from_row(row)?);
+            users[index].links.push(LinkedPlatformRow::from_row(row)?);
         }
     }
-    Ok(Some(UserWithLinks { user, links }))
+    Ok(users)
+}
+
+/// The users among `ids` (at most `WITH_LINKS_BATCH`) that exist, each with their links as
+/// `with_links` reads them, in no particular order: one statement.
+pub async fn with_links_of(conn: &mut Conn, ids: &[i64]) -> Result<Vec<UserWithLinks>, sqlx::Error> {
+    let Some(&first) = ids.first() else {
+        return Ok(Vec::new());
+    };
+    debug_assert!(ids.len() <= WITH_LINKS_BATCH);
+    let mut query = sqlx::query(&WITH_LINKS_BY_IDS);
+    for i in 0..WITH_LINKS_BATCH {
+        query = query.bind(ids.get(i).copied().unwrap_or(first));
+    }
+    grouped(query.fetch_all(conn).await?)
 }
 
 pub async fn by_username(conn: &mut Conn, username: &str) -> Result<Option<UserRow>, sqlx::Error> {

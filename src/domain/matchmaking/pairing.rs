@@ -21,8 +21,8 @@ use crate::domain::transport::messages::post_system;
 use crate::domain::views::avatar_url;
 use crate::error::ApiError;
 use crate::names::adjective_noun;
-use crate::store::matchmaking::{EntryRow, Moments, NewDirectChat, ParticipantRow};
-use crate::store::users::UserRow;
+use crate::store::matchmaking::{EntryRow, Hold, Moments, NewDirectChat, ParticipantRow};
+use crate::store::users::{LinkedPlatformRow, UserRow};
 use crate::store::{self, Conn};
 use crate::time::{Timestamp, MICROS_PER_SECOND};
 use crate::user_kind::UserKind;
@@ -36,6 +36,8 @@ enum Claim {
     CallerTaken,
     /// The candidate is gone or no longer compatible.
     Skipped,
+    /// Another claim holds the candidate's entry; that claim may still fail.
+    Held,
 }
 
 /// A pairing's chat and each participant's view of it, for `match:found`.
@@ -46,20 +48,15 @@ struct Paired {
     participants: [ParticipantRow; 2],
 }
 
-/// Tries to pair the caller's entry `entry_id` (§3.5). The caller stays waiting when no
-/// compatible entry can be claimed.
-pub async fn pair(app: &Arc<App>, user_id: i64, entry_id: i64) -> Result<(), ApiError> {
+/// Tries to pair the caller's entry, just written (§3.5). The caller stays waiting when no
+/// compatible entry can be claimed. A concurrent pairing may have taken the entry already: then
+/// the first claim finds it gone and says so.
+pub async fn pair(app: &Arc<App>, entry: &EntryRow) -> Result<(), ApiError> {
     let at = moments(app, app.now());
-    let mut conn = app.store.acquire().await?;
-    let Some(entry) = store::matchmaking::entry_of(&mut conn, user_id)
-        .await?
-        .filter(|entry| entry.id == entry_id)
-    else {
-        return Ok(());
-    };
-    drop(conn);
+    let user_id = entry.user_id;
     let tags = stored_tags(&entry.interests);
     let mut tried: HashSet<i64> = HashSet::new();
+    let mut held = Vec::new();
     loop {
         let read = CANDIDATES_PER_READ + tried.len() as i64;
         // No connection is held through the claims, which take one of their own.
@@ -71,19 +68,40 @@ pub async fn pair(app: &Arc<App>, user_id: i64, entry_id: i64) -> Result<(), Api
             .collect();
         drop(conn);
         if fresh.is_empty() {
-            return Ok(());
+            break;
         }
         for candidate in fresh {
             tried.insert(candidate.id);
-            match claim(app, &entry, &candidate, at).await? {
-                Claim::Made(paired) => {
-                    announce_found(app, &paired).await;
-                    return Ok(());
+            match claim(app, entry, &candidate, at, false).await? {
+                Claim::Held => held.push(candidate),
+                outcome => {
+                    if settled(app, outcome).await {
+                        return Ok(());
+                    }
                 }
-                Claim::CallerTaken => return Ok(()),
-                Claim::Skipped => {}
             }
         }
+    }
+    // The claims that held these may fail and leave them waiting: each is claimed again, waiting
+    // for the other claim's end this time, so no compatible pair is left behind (guarantee 4).
+    for candidate in held {
+        if settled(app, claim(app, entry, &candidate, at, true).await?).await {
+            return Ok(());
+        }
+    }
+    Ok(())
+}
+
+/// Whether a claim ended the caller's pairing: it made the pair (announced here), or another
+/// pairing took the caller.
+async fn settled(app: &App, claim: Claim) -> bool {
+    match claim {
+        Claim::Made(paired) => {
+            announce_found(app, &paired).await;
+            true
+        }
+        Claim::CallerTaken => true,
+        Claim::Skipped | Claim::Held => false,
     }
 }
 
@@ -93,13 +111,31 @@ fn lost_a_race(err: &sqlx::Error) -> bool {
     matches!(err, sqlx::Error::Database(db) if matches!(db.code().as_deref(), Some("40P01" | "40001")))
 }
 
-async fn claim(app: &Arc<App>, caller: &EntryRow, other: &EntryRow, at: Moments) -> Result<Claim, ApiError> {
+/// Claims the caller's and the other entry (§3.5). Unless `wait` is set, an entry of the other
+/// that another claim holds is left to it (`Claim::Held`) instead of waited for.
+async fn claim(
+    app: &Arc<App>,
+    caller: &EntryRow,
+    other: &EntryRow,
+    at: Moments,
+    wait: bool,
+) -> Result<Claim, ApiError> {
     let now = at.now;
     let reachable = [
         is_connected(app, caller.user_id).await,
         is_connected(app, other.user_id).await,
     ];
     let mut tx = app.store.begin().await?;
+    if !wait {
+        match store::matchmaking::hold(&mut tx, app.store.backend(), caller.id, other.id).await? {
+            // Another claim holding the caller's own entry may take it: the delete waits for it.
+            Hold::Free | Hold::CallerHeld => {}
+            Hold::CandidateHeld => {
+                tx.rollback().await?;
+                return Ok(Claim::Held);
+            }
+        }
+    }
     match store::matchmaking::claim_entries(&mut tx, caller.id, other.id).await {
         Ok(true) => {}
         Ok(false) => {
@@ -146,6 +182,7 @@ async fn claim(app: &Arc<App>, caller: &EntryRow, other: &EntryRow, at: Moments)
         expires_at,
     };
     let chat_id = store::matchmaking::insert_chat(&mut tx, &chat).await?;
+    let links = store::users::links_of(&mut tx, &[me.id, them.id]).await?;
     let mut participants = Vec::with_capacity(2);
     for (position, (entry, user, reachable)) in [first, second].into_iter().enumerate() {
         store::chats::add_member(&mut tx, chat_id, user.id, now).await?;
@@ -155,7 +192,7 @@ async fn claim(app: &Arc<App>, caller: &EntryRow, other: &EntryRow, at: Moments)
             position: position as i64,
             token: free_token(&mut tx).await?,
             username: user.username.clone(),
-            avatar_url: avatar_of(&mut tx, user).await?,
+            avatar_url: avatar_of(user, &links),
             is_stranger: store::flag(user.kind == UserKind::Stranger),
             country_code: entry.country_code.clone(),
             away_since: (!reachable).then_some(now),
@@ -208,14 +245,14 @@ async fn free_token(conn: &mut Conn) -> Result<String, sqlx::Error> {
     }
 }
 
-/// The user's avatar as their public profile shows it (20-users §1.4); strangers have none.
-async fn avatar_of(conn: &mut Conn, user: &UserRow) -> Result<Option<String>, sqlx::Error> {
+/// The user's avatar as their public profile shows it (20-users §1.4), from the links of the
+/// pair; strangers have none.
+fn avatar_of(user: &UserRow, links: &[LinkedPlatformRow]) -> Option<String> {
     if user.kind == UserKind::Stranger {
-        return Ok(None);
+        return None;
     }
-    let links = store::users::links_of(conn, &[user.id]).await?;
-    let own: Vec<_> = links.iter().collect();
-    Ok(avatar_url(user.avatar_source.as_deref(), &own))
+    let own: Vec<_> = links.iter().filter(|link| link.user_id == user.id).collect();
+    avatar_url(user.avatar_source.as_deref(), &own)
 }
 
 /// `match:found` to every connection of each participant, with their own token and the other as

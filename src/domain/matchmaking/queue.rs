@@ -128,7 +128,7 @@ pub async fn enqueue(app: &Arc<App>, session: &LiveSession, interests: Interests
         .await?
         .ok_or(ApiError::AlreadySearching)?;
     tx.commit().await?;
-    pairing::pair(app, user.id, entry_id).await?;
+    pairing::pair(app, &entry.written_as(entry_id)).await?;
     status(app, user).await
 }
 
