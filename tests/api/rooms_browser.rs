@@ -854,6 +854,17 @@ fn docker_inspect(kind: &str, name: &str) -> Option<Value> {
         .then(|| serde_json::from_slice::<Value>(&out.stdout).unwrap()[0].clone())
 }
 
+/// Whether the container is gone within 20 seconds.
+async fn container_goes(name: &str) -> bool {
+    for _ in 0..100 {
+        if docker_inspect("container", name).is_none() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    false
+}
+
 /// The docker engine (§2.3): the container is bounded, read-only, unprivileged, unlogged and on
 /// the internal network alone; it is removed with its machine; and a node that starts removes the
 /// containers an earlier run of it left.
@@ -892,15 +903,10 @@ async fn a_docker_machine_is_a_bounded_unprivileged_container_that_goes_with_it(
         return;
     };
     tokio::spawn(portal::domain::browser::lifecycle::run_node(t.app.clone()));
-    let mut gone = false;
-    for _ in 0..100 {
-        if docker_inspect("container", &leftover).is_none() {
-            gone = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    assert!(gone, "the node's leftover container is still there");
+    assert!(
+        container_goes(&leftover).await,
+        "the node's leftover container is still there"
+    );
 
     let p = People::new(&t).await;
     let addr = t.listen().await;
@@ -1001,15 +1007,10 @@ async fn a_docker_machine_is_a_bounded_unprivileged_container_that_goes_with_it(
         .await
         .assert_ok();
     alice_device.next_within("room:stopped", SLOW).await;
-    let mut removed = false;
-    for _ in 0..100 {
-        if docker_inspect("container", &name).is_none() {
-            removed = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    assert!(removed, "the stopped machine's container is still there");
+    assert!(
+        container_goes(&name).await,
+        "the stopped machine's container is still there"
+    );
 }
 
 /// The docker engine's failures (§2.2, §4.2): a missing image fails the start with 503
