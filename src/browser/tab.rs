@@ -859,6 +859,11 @@ impl Inner {
                 let received = now_unix_ms();
                 self.spawn_call("Page.screencastFrameAck", json!({"sessionId": params["sessionId"]}));
                 let frame = self.frame(decode(str_field(params, "data")), received);
+                // A paint from before the viewport's override took hold comes in the window's
+                // size; viewers are promised the viewport (§7.3), which the next paint brings.
+                if (frame.width, frame.height) != (self.width, self.height) {
+                    return None;
+                }
                 if let Some(frame) = gate.offer(frame, Instant::now()) {
                     self.emit(TabEvent::Frame(frame));
                 }
