@@ -320,6 +320,18 @@ async fn room_with_two<'a>(
     (chat_id, (alice_id, alice, alice_device), (bob_id, bob, bob_device))
 }
 
+/// `token` stops the chat's machine; `screen` hears why (`requested`), last, and closes with 4010.
+async fn stop_heard_by(t: &TestApp, token: &str, chat_id: i64, screen: &mut Screen) {
+    t.post(&chat_path(chat_id, "stop"))
+        .cookie(token)
+        .send()
+        .await
+        .assert_ok();
+    let stopped = screen.next("screen:stopped").await;
+    assert_eq!(stopped["reason"], "requested");
+    assert_eq!(screen.closed_with().await, 4010);
+}
+
 async fn start(t: &TestApp, token: &str, chat_id: i64) {
     let r = t.post(&chat_path(chat_id, "start")).cookie(token).send().await;
     assert_eq!(r.assert_ok(), &json!({"ok": true}));
@@ -637,14 +649,7 @@ browser_room_test!(
         assert_eq!(seen["viewers"][0]["id"], alice_id);
 
         // The machine stops: the screen hears why, last, and closes with 4010.
-        t.post(&chat_path(chat_id, "stop"))
-            .cookie(&alice)
-            .send()
-            .await
-            .assert_ok();
-        let stopped = alice_screen.next("screen:stopped").await;
-        assert_eq!(stopped["reason"], "requested");
-        assert_eq!(alice_screen.closed_with().await, 4010);
+        stop_heard_by(&t, &alice, chat_id, &mut alice_screen).await;
     }
 );
 

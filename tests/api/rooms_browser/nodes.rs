@@ -286,12 +286,5 @@ async fn a_screen_opened_through_another_node_is_relayed_to_the_machine() {
     assert_eq!(changed["host"], Value::Null);
 
     // The machine stops on node A: the relayed screen hears why, last, and closes with 4010.
-    a.post(&chat_path(chat_id, "stop"))
-        .cookie(&alice)
-        .send()
-        .await
-        .assert_ok();
-    let stopped = alice_screen.next("screen:stopped").await;
-    assert_eq!(stopped["reason"], "requested");
-    assert_eq!(alice_screen.closed_with().await, 4010);
+    stop_heard_by(&a, &alice, chat_id, &mut alice_screen).await;
 }
