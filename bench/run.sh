@@ -9,6 +9,7 @@
 # BENCH_CONNECTIONS (64), BENCH_THREADS wrk threads (2), BENCH_BACKENDS ("sqlite postgres"),
 # BENCH_PG_URL (postgres://postgres@127.0.0.1:5432), CARGO_TARGET_DIR (the build folder),
 # BENCH_OUT (bench/last-run.md), BENCH_PORTAL (another server binary to measure, e.g. an older build),
+# BENCH_IDLE_WAIT_S (10: how long a started server stays quiet before its idle RSS is read),
 # BENCH_SERVER_CPUS and BENCH_LOAD_CPUS (taskset CPU lists: the servers, portal and the ceiling alike,
 # run on the first, wrk and the login client on the second; unset = no pinning).
 set -euo pipefail
@@ -148,7 +149,9 @@ bench_backend() {
     pid=$!
     PIDS+=("$pid")
     wait_ready "$base/health"
-    sleep 1
+    # Idle means quiet for a while: the allocator's background purge (every 5 s) has given back
+    # what the start-up freed.
+    sleep "${BENCH_IDLE_WAIT_S:-10}"
     local idle_kb
     idle_kb=$(rss_kb "$pid" VmRSS)
     printf '%s\tidle\t%s\n' "$backend" "$((idle_kb / 1024)).$(((idle_kb % 1024) * 10 / 1024))" >>"$WORK/idle.tsv"
