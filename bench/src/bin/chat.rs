@@ -13,6 +13,8 @@
 //!   on the first node. Server RSS and CPU are read from `/proc/<pid>` of every node.
 //!
 //! Environment: `CLK_TCK`, the clock ticks of `/proc/<pid>/stat` per second (100 when unset);
+//! `CHAT_SEND_INTERVAL_MS`, the least time between two sends of one sender (0 when unset: each
+//! send follows the previous answer; the soak sets a steady rate with it);
 //! `CHAT_PG_DATABASE`, a PostgreSQL database whose backends' CPU is measured too (found by their
 //! process titles, as `bench/lib.sh` does).
 //!
@@ -381,7 +383,14 @@ fn data_of(text: &str) -> Value {
         .unwrap_or(Value::Null)
 }
 
-/// One sender: `messages` bundles, each sent once the previous one was answered. Returns the
+/// `CHAT_SEND_INTERVAL_MS`, when set and not 0.
+fn send_interval() -> Option<Duration> {
+    let ms: u64 = std::env::var("CHAT_SEND_INTERVAL_MS").ok()?.parse().ok()?;
+    (ms > 0).then(|| Duration::from_millis(ms))
+}
+
+/// One sender: `messages` bundles, each sent once the previous one was answered (and, with
+/// `CHAT_SEND_INTERVAL_MS`, no sooner than that after the previous send). Returns the
 /// time of its first send and the answer times in microseconds.
 async fn sender(device: usize, node: Node, token: String, messages: usize, shared: Arc<Shared>) -> (u64, Vec<u64>) {
     let mut http = Http::new(&node.host, &token);
@@ -389,7 +398,11 @@ async fn sender(device: usize, node: Node, token: String, messages: usize, share
     let mut answers = Vec::with_capacity(messages);
     let mut first = u64::MAX;
     let mut ct = [0u8; CT_BYTES];
+    let mut pace = send_interval().map(tokio::time::interval);
     for _ in 0..messages {
+        if let Some(pace) = pace.as_mut() {
+            pace.tick().await;
+        }
         let epoch = shared.devices[device].epoch.load(Ordering::Acquire);
         rand::thread_rng().fill_bytes(&mut ct[8..]);
         let sent = shared.since_start_us();
