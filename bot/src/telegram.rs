@@ -46,7 +46,7 @@ pub async fn run(config: &TelegramConfig, core: Arc<Core>) -> Result<(), String>
                 for update in updates {
                     // Acknowledged by the next poll whatever happens to it: a message that makes
                     // the handler fail must not come back forever.
-                    offset = update.id.as_offset() + 1;
+                    offset = update.id.as_offset();
                     if let UpdateKind::Message(message) = update.kind {
                         tokio::spawn(handle(bot.clone(), core.clone(), username.clone(), message));
                     }
@@ -62,15 +62,23 @@ async fn wait_after(error: RequestError, backoff: &mut Backoff) -> Result<(), St
     let delay = match error {
         RequestError::Api(ApiError::InvalidToken) => return Err("Telegram refuses the bot token".into()),
         RequestError::RetryAfter(wait) => wait.duration(),
-        // teloxide leaves the URL, and so the token, out of its network errors.
         error => {
             let delay = backoff.next_delay();
-            tracing::warn!(%error, ?delay, "cannot reach Telegram; trying again");
+            tracing::warn!(error = %described(&error), ?delay, "cannot reach Telegram; trying again");
             delay
         }
     };
     tokio::time::sleep(delay).await;
     Ok(())
+}
+
+/// An error as the log may show it: teloxide leaves the URL, and so the token, out of network
+/// errors, but an unreadable answer's text is left out here, since it may echo a code the bot sent.
+fn described(error: &RequestError) -> String {
+    match error {
+        RequestError::InvalidJson { source, .. } => format!("unreadable answer from Telegram: {source}"),
+        error => error.to_string(),
+    }
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -130,7 +138,7 @@ async fn handle(bot: Bot, core: Arc<Core>, bot_username: Arc<str>, message: Mess
     // A code may not be forwarded or saved out of the chat.
     match bot.send_message(message.chat.id, reply).protect_content(secret).await {
         Ok(_) => core.usage.latency(started.elapsed()),
-        Err(error) => tracing::warn!(%error, chat = chat_kind(message.chat.id), "a reply was not delivered"),
+        Err(error) => tracing::warn!(error = %described(&error), chat = chat_kind(message.chat.id), "a reply was not delivered"),
     }
 }
 
