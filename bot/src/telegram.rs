@@ -138,7 +138,9 @@ async fn handle(bot: Bot, core: Arc<Core>, bot_username: Arc<str>, message: Mess
     // A code may not be forwarded or saved out of the chat.
     match bot.send_message(message.chat.id, reply).protect_content(secret).await {
         Ok(_) => core.usage.latency(started.elapsed()),
-        Err(error) => tracing::warn!(error = %described(&error), chat = chat_kind(message.chat.id), "a reply was not delivered"),
+        Err(error) => {
+            tracing::warn!(error = %described(&error), chat = chat_kind(message.chat.id), "a reply was not delivered")
+        }
     }
 }
 

@@ -71,7 +71,11 @@ impl Front for DiscordFront {
         let before = self.discord.direct_messages(user).len();
         let answer = self.run_login(user).await;
         if answer != texts::code_sent_privately() {
-            assert_eq!(self.discord.direct_messages(user).len(), before, "only codes go by direct message");
+            assert_eq!(
+                self.discord.direct_messages(user).len(),
+                before,
+                "only codes go by direct message"
+            );
             return answer;
         }
         let messages = self.discord.direct_messages(user);
@@ -90,54 +94,69 @@ impl Front for DiscordFront {
 
 both_backends!(flow_a_web_login, scenarios::flow_a::<DiscordFront>);
 both_backends!(flow_b_sign_up, scenarios::flow_b::<DiscordFront>);
-both_backends!(flow_c_quick_logins_until_the_website_is_required, scenarios::flow_c::<DiscordFront>);
+both_backends!(
+    flow_c_quick_logins_until_the_website_is_required,
+    scenarios::flow_c::<DiscordFront>
+);
 both_backends!(banned_user_is_told_until_when, scenarios::banned::<DiscordFront>);
 both_backends!(cooldown_between_two_commands, scenarios::cooldown::<DiscordFront>);
 both_backends!(portal_down_then_back, scenarios::portal_down_then_back::<DiscordFront>);
 both_backends!(regenerated_key, scenarios::regenerated_key::<DiscordFront>);
 both_backends!(heartbeat_and_command_reports, scenarios::reports::<DiscordFront>);
 
-both_backends!(login_command_is_registered_at_start, |portal: PortalServer| async move {
-    let bot = DiscordFront::start(&portal, |_| {}).await;
-    let commands = eventually("the commands registered", || async {
-        bot.discord.calls().into_iter().find_map(|call| match call {
-            Call::Commands(commands) => Some(commands),
-            _ => None,
+both_backends!(
+    login_command_is_registered_at_start,
+    |portal: PortalServer| async move {
+        let bot = DiscordFront::start(&portal, |_| {}).await;
+        let commands = eventually("the commands registered", || async {
+            bot.discord.calls().into_iter().find_map(|call| match call {
+                Call::Commands(commands) => Some(commands),
+                _ => None,
+            })
         })
-    })
-    .await;
-    assert_eq!(commands.as_array().map(Vec::len), Some(1), "{commands}");
-    assert_eq!((&commands[0]["name"], &commands[0]["type"]), (&"login".into(), &1.into()));
-    // The server the bot is in (from READY) counts among its groups.
-    eventually("the server in the heartbeat", || async {
-        let (_, me) = portal.get("/v1/bot/me", bot.api_key()).await;
-        (me["groups"] == 1).then_some(())
-    })
-    .await;
-});
+        .await;
+        assert_eq!(commands.as_array().map(Vec::len), Some(1), "{commands}");
+        assert_eq!(
+            (&commands[0]["name"], &commands[0]["type"]),
+            (&"login".into(), &1.into())
+        );
+        // The server the bot is in (from READY) counts among its groups.
+        eventually("the server in the heartbeat", || async {
+            let (_, me) = portal.get("/v1/bot/me", bot.api_key()).await;
+            (me["groups"] == 1).then_some(())
+        })
+        .await;
+    }
+);
 
-both_backends!(closed_direct_messages_get_the_code_privately, |portal: PortalServer| async move {
-    let bot = DiscordFront::start(&portal, |_| {}).await;
-    let user = ann(9101);
-    portal.user("discord", "9101").await;
-    bot.discord.close_direct_messages(user);
-    let answer = bot.run_login(user).await;
-    assert!(answer.starts_with("Your direct messages are closed"), "{answer}");
-    let (status, body) = portal.verify(&code_in(&answer)).await;
-    assert_eq!(status, 200, "{body}");
-    assert!(bot.discord.direct_messages(user).is_empty());
-});
+both_backends!(
+    closed_direct_messages_get_the_code_privately,
+    |portal: PortalServer| async move {
+        let bot = DiscordFront::start(&portal, |_| {}).await;
+        let user = ann(9101);
+        portal.user("discord", "9101").await;
+        bot.discord.close_direct_messages(user);
+        let answer = bot.run_login(user).await;
+        assert!(answer.starts_with("Your direct messages are closed"), "{answer}");
+        let (status, body) = portal.verify(&code_in(&answer)).await;
+        assert_eq!(status, 200, "{body}");
+        assert!(bot.discord.direct_messages(user).is_empty());
+    }
+);
 
-both_backends!(login_in_a_direct_message_with_the_bot, |portal: PortalServer| async move {
-    let bot = DiscordFront::start(&portal, |_| {}).await;
-    let user = ann(9102);
-    portal.user("discord", "9102").await;
-    let (token, _) = bot.discord.login(user, false);
-    assert_eq!(bot.discord.answer(&token).await, texts::code_sent_privately());
-    let messages = bot.discord.direct_messages(user);
-    let (status, body) = portal.verify(&code_in(&messages[0])).await;
-    assert_eq!(status, 200, "{body}");
-});
+both_backends!(
+    login_in_a_direct_message_with_the_bot,
+    |portal: PortalServer| async move {
+        let bot = DiscordFront::start(&portal, |_| {}).await;
+        let user = ann(9102);
+        portal.user("discord", "9102").await;
+        let (token, _) = bot.discord.login(user, false);
+        assert_eq!(bot.discord.answer(&token).await, texts::code_sent_privately());
+        let messages = bot.discord.direct_messages(user);
+        let (status, body) = portal.verify(&code_in(&messages[0])).await;
+        assert_eq!(status, 200, "{body}");
+    }
+);
 
 both_backends!(gateway_dropped_then_back, |portal: PortalServer| async move {
     let bot = DiscordFront::start(&portal, |_| {}).await;

@@ -60,7 +60,10 @@ pub async fn flow_b<F: Front>(portal: PortalServer) {
     let session = verified(&portal, &bot.login(2002).await).await;
     assert_eq!(session["user_created"], true);
     let link = &session["linked_platforms"][0];
-    assert_eq!((&link["platform"], &link["platform_user_id"]), (&Value::from(platform), &Value::from("2002")));
+    assert_eq!(
+        (&link["platform"], &link["platform_user_id"]),
+        (&Value::from(platform), &Value::from("2002"))
+    );
     assert_eq!(link["platform_username"], "ann");
     match F::PLATFORM {
         Platform::Discord => assert_eq!(
@@ -101,7 +104,10 @@ pub async fn banned<F: Front>(portal: PortalServer) {
     assert_eq!(bot.login(4004).await, said(Outcome::Banned { until }, F::PLATFORM));
     let for_good = portal.user(platform, "4005").await;
     portal.ban(for_good.id, None).await;
-    assert_eq!(bot.login(4005).await, said(Outcome::Banned { until: None }, F::PLATFORM));
+    assert_eq!(
+        bot.login(4005).await,
+        said(Outcome::Banned { until: None }, F::PLATFORM)
+    );
 }
 
 /// A second command within the cooldown is answered without asking the portal.
@@ -110,7 +116,10 @@ pub async fn cooldown<F: Front>(portal: PortalServer) {
     portal.user(F::PLATFORM.name(), "5005").await;
     code_in(&bot.login(5005).await);
     let wait = bot.login(5005).await;
-    assert!(wait.starts_with("Please wait ") && wait.ends_with(" more seconds before asking for another code."), "{wait}");
+    assert!(
+        wait.starts_with("Please wait ") && wait.ends_with(" more seconds before asking for another code."),
+        "{wait}"
+    );
     // Another user is not held up by the first one's cooldown.
     portal.user(F::PLATFORM.name(), "5006").await;
     code_in(&bot.login(5006).await);
@@ -131,7 +140,10 @@ pub async fn portal_down_then_back<F: Front>(mut portal: PortalServer) {
         (last_heartbeat(&portal, &bot).await > back).then_some(())
     })
     .await;
-    eventually("both commands reported", || async { (login_count(&portal, &bot).await == 2).then_some(()) }).await;
+    eventually("both commands reported", || async {
+        (login_count(&portal, &bot).await == 2).then_some(())
+    })
+    .await;
 }
 
 /// Once the bot's key is regenerated, users are told logins are unavailable (the bot logs it).
@@ -152,7 +164,10 @@ pub async fn reports<F: Front>(portal: PortalServer) {
     code_in(&bot.login(8008).await);
     code_in(&bot.login(8009).await);
     code_in(&bot.login(8008).await);
-    eventually("three logins reported", || async { (login_count(&portal, &bot).await == 3).then_some(()) }).await;
+    eventually("three logins reported", || async {
+        (login_count(&portal, &bot).await == 3).then_some(())
+    })
+    .await;
     let me = eventually("a heartbeat with two users and a latency", || async {
         let (status, me) = portal.get("/v1/bot/me", bot.api_key()).await;
         assert_eq!(status, 200, "{me}");

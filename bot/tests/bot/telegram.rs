@@ -62,7 +62,10 @@ impl Front for TelegramFront {
 
 both_backends!(flow_a_web_login, scenarios::flow_a::<TelegramFront>);
 both_backends!(flow_b_sign_up, scenarios::flow_b::<TelegramFront>);
-both_backends!(flow_c_quick_logins_until_the_website_is_required, scenarios::flow_c::<TelegramFront>);
+both_backends!(
+    flow_c_quick_logins_until_the_website_is_required,
+    scenarios::flow_c::<TelegramFront>
+);
 both_backends!(banned_user_is_told_until_when, scenarios::banned::<TelegramFront>);
 both_backends!(cooldown_between_two_commands, scenarios::cooldown::<TelegramFront>);
 both_backends!(portal_down_then_back, scenarios::portal_down_then_back::<TelegramFront>);
@@ -85,10 +88,14 @@ both_backends!(a_group_is_told_to_write_privately, |portal: PortalServer| async 
     portal.user("telegram", "9002").await;
     portal.request_web_login("telegram", "9002").await;
     let group = -100_123_456;
-    bot.telegram.in_group(ann(9002), group, &format!("/login@{BOT_USERNAME}"));
+    bot.telegram
+        .in_group(ann(9002), group, &format!("/login@{BOT_USERNAME}"));
     let reply = bot.telegram.reply(group).await;
     assert_eq!(reply["text"], texts::write_privately(BOT_USERNAME));
-    assert!(reply["text"].as_str().unwrap().contains("https://t.me/PortalLoginBot?start=login"));
+    assert!(reply["text"]
+        .as_str()
+        .unwrap()
+        .contains("https://t.me/PortalLoginBot?start=login"));
     // The pending web code stayed with the portal: the private chat gets it.
     code_in(&bot.login(9002).await);
     // A command addressed to another bot of the group is not this bot's business.

@@ -72,7 +72,10 @@ impl FakeDiscord {
         let router = Router::new()
             .route("/api/v10/applications/{application}/commands", put(set_commands))
             .route("/api/v10/interactions/{id}/{token}/callback", post(callback))
-            .route("/api/v10/webhooks/{application}/{token}/messages/@original", patch(edit_original))
+            .route(
+                "/api/v10/webhooks/{application}/{token}/messages/@original",
+                patch(edit_original),
+            )
             .route("/api/v10/users/@me/channels", post(open_direct_messages))
             .route("/api/v10/channels/{channel}/messages", post(create_message))
             .with_state(state.clone());
@@ -80,7 +83,13 @@ impl FakeDiscord {
         let gateway_url = format!("ws://{}", listener.local_addr().unwrap());
         let (dispatch, _) = broadcast::channel(64);
         let cut = Arc::new(Notify::new());
-        tokio::spawn(gateway(listener, gateway_url.clone(), state.clone(), dispatch.clone(), cut.clone()));
+        tokio::spawn(gateway(
+            listener,
+            gateway_url.clone(),
+            state.clone(),
+            dispatch.clone(),
+            cut.clone(),
+        ));
         FakeDiscord {
             rest: Switchable::start(router).await,
             gateway_url,
@@ -214,7 +223,11 @@ fn message(channel_id: &str, content: &str) -> Value {
     })
 }
 
-async fn set_commands(State(state): State<Arc<DiscordState>>, headers: HeaderMap, Json(commands): Json<Value>) -> Response {
+async fn set_commands(
+    State(state): State<Arc<DiscordState>>,
+    headers: HeaderMap,
+    Json(commands): Json<Value>,
+) -> Response {
     if !authorized(&headers) {
         return unauthorized();
     }
@@ -241,7 +254,11 @@ async fn callback(
     Path((_id, token)): Path<(String, String)>,
     Json(body): Json<Value>,
 ) -> Response {
-    state.calls.lock().unwrap().push(Call::Callback(token, body, Instant::now()));
+    state
+        .calls
+        .lock()
+        .unwrap()
+        .push(Call::Callback(token, body, Instant::now()));
     StatusCode::NO_CONTENT.into_response()
 }
 
@@ -289,7 +306,11 @@ async fn create_message(
         return discord_error(StatusCode::FORBIDDEN, 50007, "Cannot send messages to this user");
     }
     let content = body["content"].as_str().unwrap_or("").to_owned();
-    state.calls.lock().unwrap().push(Call::DirectMessage(user, content.clone()));
+    state
+        .calls
+        .lock()
+        .unwrap()
+        .push(Call::DirectMessage(user, content.clone()));
     Json(message(&channel, &content)).into_response()
 }
 
@@ -357,7 +378,8 @@ async fn session(
                         state.heartbeats.fetch_add(1, Ordering::SeqCst);
                         json!({"op": 11, "d": null, "s": null, "t": null})
                     }
-                    Some(2) if payload["d"]["token"] == TOKEN => {
+                    // Discord takes the token with or without the "Bot " of the REST API.
+                    Some(2) if payload["d"]["token"].as_str().map(|t| t.strip_prefix("Bot ").unwrap_or(t)) == Some(TOKEN) => {
                         identified = true;
                         sequence += 1;
                         state.identified.fetch_add(1, Ordering::SeqCst);

@@ -190,7 +190,8 @@ impl PortalServer {
 
     /// The website's `POST /v1/authentication/verify`.
     pub async fn verify(&self, code: &str) -> (u16, Value) {
-        self.post("/v1/authentication/verify", None, json!({ "code": code })).await
+        self.post("/v1/authentication/verify", None, json!({ "code": code }))
+            .await
     }
 }
 
@@ -250,7 +251,10 @@ impl Drop for PortalServer {
         // The test's runtime may be blocked here, so a private runtime on a thread drops the
         // database; FORCE ends the pool's connections without waiting for them.
         let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
             rt.block_on(async move {
                 if let Ok(mut conn) = sqlx::PgConnection::connect(&pg_admin_url()).await {
                     let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))

@@ -60,18 +60,30 @@ impl FakeTelegram {
 
     /// The user sends `text` in a private chat with the bot.
     pub fn private(&self, from: TgUser, text: &str) {
-        self.feed(from, json!({"id": from.id, "first_name": "Test", "username": from.username, "type": "private"}), text);
+        self.feed(
+            from,
+            json!({"id": from.id, "first_name": "Test", "username": from.username, "type": "private"}),
+            text,
+        );
     }
 
     /// The user sends `text` in the group `chat_id` (negative, as Telegram's are).
     pub fn in_group(&self, from: TgUser, chat_id: i64, text: &str) {
-        self.feed(from, json!({"id": chat_id, "title": "Community", "type": "supergroup"}), text);
+        self.feed(
+            from,
+            json!({"id": chat_id, "title": "Community", "type": "supergroup"}),
+            text,
+        );
     }
 
     fn feed(&self, from: TgUser, chat: Value, text: &str) {
         let mut updates = self.state.updates.lock().unwrap();
         let update_id = 500_000 + updates.len() as i64;
-        let command_length = text.split_whitespace().next().filter(|w| w.starts_with('/')).map(str::len);
+        let command_length = text
+            .split_whitespace()
+            .next()
+            .filter(|w| w.starts_with('/'))
+            .map(str::len);
         let entities: Vec<Value> = command_length
             .map(|length| json!({"offset": 0, "length": length, "type": "bot_command"}))
             .into_iter()
@@ -98,7 +110,10 @@ impl FakeTelegram {
         let already = *self.read.lock().unwrap().get(&chat_id).unwrap_or(&0);
         let message = eventually(&format!("a message to chat {chat_id}"), || async {
             let sent = self.state.sent.lock().unwrap();
-            sent.iter().filter(|m| m["chat_id"].as_i64() == Some(chat_id)).nth(already).cloned()
+            sent.iter()
+                .filter(|m| m["chat_id"].as_i64() == Some(chat_id))
+                .nth(already)
+                .cloned()
         })
         .await;
         self.read.lock().unwrap().insert(chat_id, already + 1);
@@ -114,7 +129,6 @@ impl FakeTelegram {
     pub async fn reply_text(&self, chat_id: i64) -> String {
         self.reply(chat_id).await["text"].as_str().expect("a text").to_owned()
     }
-
 }
 
 fn unix_now() -> i64 {
