@@ -74,8 +74,11 @@ impl Usage {
 
     fn heartbeat(&self) -> Heartbeat {
         let state = self.lock();
-        let latency_ms = (state.latency_samples > 0)
-            .then(|| (state.latency_total_ms / f64::from(state.latency_samples)).min(10_000.0));
+        // To a tenth of a millisecond: the console shows the number as it is.
+        let latency_ms = (state.latency_samples > 0).then(|| {
+            let average = state.latency_total_ms / f64::from(state.latency_samples);
+            (average.min(10_000.0) * 10.0).round() / 10.0
+        });
         Heartbeat {
             users: state.users.len() as u64,
             group_ids: state.groups.iter().cloned().collect(),
@@ -173,8 +176,8 @@ mod tests {
     fn latency_is_the_average_since_the_last_heartbeat() {
         let usage = Usage::default();
         usage.latency(Duration::from_millis(10));
-        usage.latency(Duration::from_millis(30));
-        assert_eq!(usage.heartbeat().latency_ms, Some(20.0));
+        usage.latency(Duration::from_micros(30_123));
+        assert_eq!(usage.heartbeat().latency_ms, Some(20.1));
         usage.latency_reported();
         assert_eq!(usage.heartbeat().latency_ms, None);
     }
