@@ -96,6 +96,8 @@ impl Portal {
     pub fn new(base: &str, api_key: &str, platform: Platform, timeout: Duration) -> Result<Portal, String> {
         let http = reqwest::Client::builder()
             .timeout(timeout)
+            // The API never redirects, and a redirect elsewhere would carry the key with it.
+            .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("portal-bot/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
