@@ -127,3 +127,57 @@ pub fn required_token<'a>(token: &'a Option<String>, key: &str) -> Result<&'a st
         _ => Err(format!("{key} is not set")),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    #[allow(clippy::result_large_err)] // figment's Jail decides the closure's error type
+    fn settings_come_from_defaults_then_the_file_then_the_environment() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "bot.toml",
+                r#"
+                    portal_url = "https://portal.example.org"
+                    cooldown_s = 5
+                    [telegram]
+                    token = "1:from-the-file"
+                "#,
+            )?;
+            jail.set_env("PORTAL_BOT_TELEGRAM__TOKEN", "2:from-the-environment");
+            jail.set_env("PORTAL_BOT_API_KEY", format!("hbot_{}", "a1".repeat(20)));
+            let config = BotConfig::load(Some(Path::new("bot.toml"))).expect("a valid configuration");
+            assert_eq!(config.portal_url, "https://portal.example.org");
+            assert_eq!(config.cooldown(), Duration::from_secs(5));
+            assert_eq!(config.report_interval(), Duration::from_secs(60));
+            assert_eq!(config.telegram.token.as_deref(), Some("2:from-the-environment"));
+            assert_eq!(config.discord.token, None);
+            assert!(config.api_key().is_ok());
+            assert!(BotConfig::load(Some(Path::new("missing.toml"))).is_err());
+            jail.set_env("PORTAL_BOT_COOLDOWN_S", "soon");
+            let refused = BotConfig::load(None).err().unwrap_or_default();
+            assert!(refused.to_lowercase().contains("cooldown_s"), "{refused}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn a_missing_or_malformed_secret_is_named_at_start() {
+        let mut config = BotConfig::default();
+        assert!(config.api_key().unwrap_err().contains("PORTAL_BOT_API_KEY"));
+        for wrong in [
+            "pk_a_public_key".to_owned(),
+            format!("hbot_{}", "a".repeat(39)),
+            format!("hbot_{}é", "a".repeat(38)),
+        ] {
+            config.api_key = Some(wrong);
+            assert!(config.api_key().is_err());
+        }
+        assert!(required_token(&None, "telegram.token")
+            .unwrap_err()
+            .contains("telegram.token"));
+        assert!(required_token(&Some("  ".into()), "discord.token").is_err());
+        assert_eq!(required_token(&Some(" 1:abc ".into()), "telegram.token"), Ok("1:abc"));
+    }
+}
