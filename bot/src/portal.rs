@@ -218,7 +218,81 @@ fn refusal(status: u16, text: &str) -> CallError {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::{Arc, Mutex};
+
     use super::*;
+
+    /// A log kept in memory, for the tests that read what the bot logged.
+    #[derive(Clone, Default)]
+    struct Log(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Log {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl Log {
+        fn text(&self) -> String {
+            String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+        }
+    }
+
+    /// A refused key is logged once when it starts being refused and once when it is accepted
+    /// again, never at every call, and the key itself never.
+    #[tokio::test]
+    async fn a_refused_key_is_logged_once_without_the_key() {
+        use axum::routing::post;
+        let refusals = Arc::new(Mutex::new(2));
+        let router = axum::Router::new().route(
+            "/v1/bot/me/update",
+            post(move || {
+                let refusals = refusals.clone();
+                async move {
+                    let mut left = refusals.lock().unwrap();
+                    if *left > 0 {
+                        *left -= 1;
+                        let body = r#"{"error":"Invalid API key","code":"ERR_INVALID_API_KEY","correlation_id":"c"}"#;
+                        (axum::http::StatusCode::UNAUTHORIZED, body.to_owned())
+                    } else {
+                        (axum::http::StatusCode::OK, "{}".to_owned())
+                    }
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, router).await });
+        let log = Log::default();
+        let writer = log.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .finish();
+        let _guard = tracing::subscriber::set_default(subscriber);
+        let key = format!("hbot_{}", "k3y".repeat(13) + "x");
+        let portal = Portal::new(&url, &key, Platform::Discord, Duration::from_secs(5)).unwrap();
+        let beat = Heartbeat::default();
+        assert!(matches!(
+            portal.heartbeat(&beat).await,
+            Err(CallError::NotAuthorized(_))
+        ));
+        assert!(matches!(
+            portal.heartbeat(&beat).await,
+            Err(CallError::NotAuthorized(_))
+        ));
+        portal.heartbeat(&beat).await.unwrap();
+        portal.heartbeat(&beat).await.unwrap();
+        let text = log.text();
+        assert_eq!(text.matches("does not accept this bot's API key").count(), 1, "{text}");
+        assert_eq!(text.matches("accepts this bot's API key again").count(), 1, "{text}");
+        assert!(text.contains("ERR_INVALID_API_KEY"), "{text}");
+        assert!(!text.contains(&key[5..]), "{text}");
+    }
 
     #[test]
     fn refusals_are_sorted_by_who_can_fix_them() {
