@@ -22,7 +22,11 @@ const NAME_LIMIT: usize = 100;
 pub async fn run(config: &TelegramConfig, core: Arc<Core>) -> Result<(), String> {
     let token = required_token(&config.token, "telegram.token (PORTAL_BOT_TELEGRAM__TOKEN)")?;
     let api_url = reqwest::Url::parse(&config.api_url).map_err(|e| format!("telegram.api_url: {e}"))?;
-    let bot = Bot::new(token).set_api_url(api_url);
+    // `Bot::new` panics when the HTTP client cannot be built; this says why instead.
+    let client = teloxide_core::net::default_reqwest_settings()
+        .build()
+        .map_err(|e| format!("cannot build the HTTP client for Telegram: {e}"))?;
+    let bot = Bot::with_client(token, client).set_api_url(api_url);
     let mut backoff = Backoff::new(Duration::from_secs(1), Duration::from_secs(60));
     let username = loop {
         match bot.get_me().await {
