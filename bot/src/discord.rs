@@ -18,7 +18,7 @@ use twilight_model::id::Id;
 use twilight_model::user::User;
 
 use crate::backoff::Backoff;
-use crate::config::{required_token, DiscordConfig};
+use crate::config::DiscordConfig;
 use crate::login::Outcome;
 use crate::portal::Identity;
 use crate::{texts, Core, Platform};
@@ -28,8 +28,7 @@ const LOGIN: &str = "login";
 /// Discord's error code for a direct message to a user who does not accept them.
 const CANNOT_MESSAGE_USER: u64 = 50007;
 
-pub async fn run(config: &DiscordConfig, core: Arc<Core>) -> Result<(), String> {
-    let token = required_token(&config.token, "discord.token (PORTAL_BOT_DISCORD__TOKEN)")?;
+pub async fn run(config: &DiscordConfig, token: &str, core: Arc<Core>) -> Result<(), String> {
     let mut http = Client::builder().token(token.to_owned());
     if let Some(proxy) = &config.rest_proxy {
         http = http.proxy(proxy.clone(), true);

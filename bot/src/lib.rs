@@ -51,6 +51,15 @@ pub struct Core {
 /// unreachable portal or platform is waited for, never a reason to stop.
 pub async fn run(platform: Platform, config: BotConfig) -> Result<(), String> {
     let api_key = config.api_key()?;
+    // Every secret is checked before anything reaches the portal or the platform.
+    let token = match platform {
+        Platform::Telegram => {
+            config::required_token(&config.telegram.token, "telegram.token (PORTAL_BOT_TELEGRAM__TOKEN)")?
+        }
+        Platform::Discord => {
+            config::required_token(&config.discord.token, "discord.token (PORTAL_BOT_DISCORD__TOKEN)")?
+        }
+    };
     let portal = Arc::new(Portal::new(
         &config.portal_url,
         api_key,
@@ -64,8 +73,8 @@ pub async fn run(platform: Platform, config: BotConfig) -> Result<(), String> {
     });
     let reporter = tokio::spawn(usage::report_forever(portal, usage, config.report_interval()));
     let result = match platform {
-        Platform::Telegram => telegram::run(&config.telegram, core).await,
-        Platform::Discord => discord::run(&config.discord, core).await,
+        Platform::Telegram => telegram::run(&config.telegram, token, core).await,
+        Platform::Discord => discord::run(&config.discord, token, core).await,
     };
     reporter.abort();
     result

@@ -11,7 +11,7 @@ use teloxide_core::types::{AllowedUpdate, ChatId, Message, UpdateKind, User};
 use teloxide_core::Bot;
 
 use crate::backoff::Backoff;
-use crate::config::{required_token, TelegramConfig};
+use crate::config::TelegramConfig;
 use crate::login::Outcome;
 use crate::portal::Identity;
 use crate::{texts, Core, Platform};
@@ -19,8 +19,7 @@ use crate::{texts, Core, Platform};
 /// The most characters of a name the portal takes (10-auth §6.3).
 const NAME_LIMIT: usize = 100;
 
-pub async fn run(config: &TelegramConfig, core: Arc<Core>) -> Result<(), String> {
-    let token = required_token(&config.token, "telegram.token (PORTAL_BOT_TELEGRAM__TOKEN)")?;
+pub async fn run(config: &TelegramConfig, token: &str, core: Arc<Core>) -> Result<(), String> {
     let api_url = reqwest::Url::parse(&config.api_url).map_err(|e| format!("telegram.api_url: {e}"))?;
     // `Bot::new` panics when the HTTP client cannot be built; this says why instead.
     let client = teloxide_core::net::default_reqwest_settings()
