@@ -1,4 +1,4 @@
-# Helpers shared by bench/run.sh and bench/ab.sh (sourced, not run).
+# Helpers shared by the benchmark scripts (sourced, not run).
 
 TICKS=$(getconf CLK_TCK)
 
@@ -120,4 +120,33 @@ start_node() {
     NODE_PORT=$port
     PIDS+=("$NODE_PID")
     wait_ready "http://127.0.0.1:$port/health"
+}
+
+# build_release: the server and the bench tools in release mode, the tools into $TARGET.
+build_release() {
+    echo "== building (release)" >&2
+    cargo build --release --quiet --manifest-path "$ROOT/Cargo.toml"
+    CARGO_TARGET_DIR=$TARGET cargo build --release --quiet --manifest-path "$ROOT/bench/Cargo.toml"
+}
+
+# start_work name: a scratch folder ($WORK) and the lists of what the run starts (PIDS, PG_DBS),
+# all gone on exit: the servers stopped, the PostgreSQL databases at $PG_URL dropped, the folder
+# deleted.
+start_work() {
+    WORK=$(mktemp -d "/tmp/portal-$1.XXXXXX")
+    PIDS=()
+    PG_DBS=()
+    trap stop_work EXIT
+}
+
+stop_work() {
+    local pid db
+    for pid in "${PIDS[@]}"; do
+        kill "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+    done
+    for db in "${PG_DBS[@]}"; do
+        psql "$PG_URL/postgres" -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true
+    done
+    rm -rf "$WORK"
 }

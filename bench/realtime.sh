@@ -27,9 +27,7 @@ OUT=${BENCH_REALTIME_OUT:-$ROOT/bench/last-realtime.md}
 
 require_tools curl:curl python3:python3 psql:postgresql-client
 
-echo "== building (release)" >&2
-cargo build --release --quiet --manifest-path "$ROOT/Cargo.toml"
-CARGO_TARGET_DIR=$TARGET cargo build --release --quiet --manifest-path "$ROOT/bench/Cargo.toml"
+build_release
 PORTAL=${BENCH_PORTAL:-$TARGET/release/portal}
 SEED=$TARGET/release/seed
 REALTIME=$TARGET/release/realtime
@@ -38,20 +36,7 @@ REALTIME=$TARGET/release/realtime
 # allows, for the servers and the client this script starts, and nowhere in the server.
 ulimit -n "$(ulimit -Hn)"
 
-WORK=$(mktemp -d /tmp/portal-realtime.XXXXXX)
-PIDS=()
-PG_DBS=()
-cleanup() {
-    for pid in "${PIDS[@]}"; do
-        kill "$pid" 2>/dev/null || true
-        wait "$pid" 2>/dev/null || true
-    done
-    for db in "${PG_DBS[@]}"; do
-        psql "$PG_URL/postgres" -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true
-    done
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
+start_work realtime
 
 # Every connection comes from 127.0.0.1, so the per-address cap is lifted; the node-wide cap is
 # raised above the largest run.

@@ -20,24 +20,12 @@ LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 
 require_tools curl:curl python3:python3 chromium:chromium
 
-echo "== building (release)" >&2
-cargo build --release --quiet --manifest-path "$ROOT/Cargo.toml"
-CARGO_TARGET_DIR=$TARGET cargo build --release --quiet --manifest-path "$ROOT/bench/Cargo.toml"
+build_release
 PORTAL=${BENCH_PORTAL:-$TARGET/release/portal}
 SEED=$TARGET/release/seed
 SCREEN=$TARGET/release/screen
 
-WORK=$(mktemp -d /tmp/portal-screen.XXXXXX)
-PIDS=()
-PG_DBS=()
-cleanup() {
-    for pid in "${PIDS[@]}"; do
-        kill "$pid" 2>/dev/null || true
-        wait "$pid" 2>/dev/null || true
-    done
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
+start_work screen
 
 PAGE_PORT=$(free_port)
 # The page server is the one inner site the machine may reach; as root Chromium needs its sandbox

@@ -31,9 +31,7 @@ LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 
 require_tools curl:curl python3:python3 psql:postgresql-client
 
-echo "== building (release)" >&2
-cargo build --release --quiet --manifest-path "$ROOT/Cargo.toml"
-CARGO_TARGET_DIR=$TARGET cargo build --release --quiet --manifest-path "$ROOT/bench/Cargo.toml"
+build_release
 PORTAL=${BENCH_PORTAL:-$TARGET/release/portal}
 SEED=$TARGET/release/seed
 CHAT=$TARGET/release/chat
@@ -41,20 +39,7 @@ CHURN_CLIENT=$TARGET/release/churn
 
 ulimit -n "$(ulimit -Hn)"
 
-WORK=$(mktemp -d /tmp/portal-soak.XXXXXX)
-PIDS=()
-PG_DBS=()
-cleanup() {
-    for pid in "${PIDS[@]}"; do
-        kill "$pid" 2>/dev/null || true
-        wait "$pid" 2>/dev/null || true
-    done
-    for db in "${PG_DBS[@]}"; do
-        psql "$PG_URL/postgres" -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true
-    done
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
+start_work soak
 
 # The chat's rates are lifted so that the steady traffic is never refused; every connection comes
 # from 127.0.0.1, so the per-address cap is lifted too.
