@@ -10,9 +10,9 @@
 //!   `/proc/<pid>/status` of every node.
 //!
 //! It opens every connection, counts as connected the moment each one's `presence:snapshot` has
-//! arrived, waits for the join announcements to drain, reads the server RSS, then sends the
-//! broadcasts one a second and measures, per delivery, the time from sending the request to the
-//! `notification:new` frame arriving. Prints one JSON object.
+//! arrived, waits for the join announcements to drain and then `SETTLE` more, reads the server
+//! RSS, then sends the broadcasts one a second and measures, per delivery, the time from sending
+//! the request to the `notification:new` frame arriving. Prints one JSON object.
 
 use portal_bench::{percentile, rss_kb, wait_for};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -27,6 +27,9 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message;
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
+
+/// How long the connections stay idle after the storm before the server's RSS is read.
+const SETTLE: Duration = Duration::from_secs(8);
 
 /// What all connections share: counters, and where each broadcast's deliveries are recorded.
 struct Shared {
@@ -187,7 +190,10 @@ async fn main() -> Result<(), Error> {
     .await;
     let join_drained_s = shared.last_frame_us.load(Ordering::Relaxed) as f64 / 1e6;
     let join_frames = shared.frames.load(Ordering::Relaxed);
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // Idle connections: the storm's queues are empty, and the server's allocator has had its
+    // background purge (every 5 s, for pages freed more than a second ago) to give back what they
+    // held, so the reading is what an idle connection keeps rather than what the storm left behind.
+    tokio::time::sleep(SETTLE).await;
     let rss_connected_kb = total_rss_kb(&pids);
     let connected = shared.connected.load(Ordering::Relaxed);
 
