@@ -47,9 +47,14 @@ pub struct Core {
     pub usage: Arc<Usage>,
 }
 
-/// Runs the bot of `platform` until its platform refuses it for good (a wrong token): an
-/// unreachable portal or platform is waited for, never a reason to stop.
-pub async fn run(platform: Platform, config: BotConfig) -> Result<(), String> {
+/// Runs the bot of `platform` until `stop` completes or its platform refuses it for good (a wrong
+/// token): an unreachable portal or platform is waited for, never a reason to stop. A bot that is
+/// stopped sends its last report first, so the commands counted since the one before are kept.
+pub async fn run(
+    platform: Platform,
+    config: BotConfig,
+    stop: impl std::future::Future<Output = ()>,
+) -> Result<(), String> {
     let api_key = config.api_key()?;
     // Every secret is checked before anything reaches the portal or the platform.
     let token = match platform {
@@ -71,11 +76,28 @@ pub async fn run(platform: Platform, config: BotConfig) -> Result<(), String> {
         logins: Logins::new(portal.clone(), config.cooldown()),
         usage: usage.clone(),
     });
-    let reporter = tokio::spawn(usage::report_forever(portal, usage, config.report_interval()));
-    let result = match platform {
-        Platform::Telegram => telegram::run(&config.telegram, token, core).await,
-        Platform::Discord => discord::run(&config.discord, token, core).await,
+    let reporter = tokio::spawn(usage::report_forever(
+        portal.clone(),
+        usage.clone(),
+        config.report_interval(),
+    ));
+    let serving = async {
+        match platform {
+            Platform::Telegram => telegram::run(&config.telegram, token, core).await,
+            Platform::Discord => discord::run(&config.discord, token, core).await,
+        }
+    };
+    let mut stopped = false;
+    let result = tokio::select! {
+        result = serving => result,
+        () = stop => {
+            stopped = true;
+            Ok(())
+        }
     };
     reporter.abort();
+    if stopped {
+        usage::report_last(&portal, &usage).await;
+    }
     result
 }

@@ -16,6 +16,26 @@ struct Cli {
     config: Option<PathBuf>,
 }
 
+/// Completes on SIGINT (Ctrl-C) or SIGTERM (what systemd and Docker send to stop a service).
+async fn stop_asked() {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut terminate) => {
+                terminate.recv().await;
+            }
+            Err(error) => {
+                tracing::warn!(%error, "SIGTERM cannot be caught; only Ctrl-C stops the bot cleanly");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = terminate => {}
+    }
+    tracing::info!("stopping");
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let config = match BotConfig::load(cli.config.as_deref()) {
@@ -35,12 +55,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let result = runtime.block_on(async {
-        tokio::select! {
-            result = portal_bot::run(cli.platform, config) => result,
-            _ = tokio::signal::ctrl_c() => Ok(()),
-        }
-    });
+    let result = runtime.block_on(portal_bot::run(cli.platform, config, stop_asked()));
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {

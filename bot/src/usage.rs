@@ -126,6 +126,19 @@ pub async fn report_forever(portal: Arc<Portal>, usage: Arc<Usage>, interval: Du
     }
 }
 
+/// How long a stopping bot waits for its last report.
+const LAST_REPORT_LIMIT: Duration = Duration::from_secs(5);
+
+/// The report of a bot that is stopping, once and for at most `LAST_REPORT_LIMIT`: what it has
+/// not reported by then is lost with the process.
+pub async fn report_last(portal: &Portal, usage: &Usage) {
+    match tokio::time::timeout(LAST_REPORT_LIMIT, report_once(portal, usage)).await {
+        Ok(Ok(())) => tracing::info!("the last report reached the portal"),
+        Ok(Err(error)) => tracing::warn!(%error, "the last report did not reach the portal"),
+        Err(_) => tracing::warn!("the last report was given up after {LAST_REPORT_LIMIT:?}"),
+    }
+}
+
 async fn report_once(portal: &Portal, usage: &Usage) -> Result<(), CallError> {
     portal.heartbeat(&usage.heartbeat()).await?;
     usage.latency_reported();

@@ -18,7 +18,7 @@ struct DiscordFront {
     discord: FakeDiscord,
     bot_id: i64,
     api_key: String,
-    _bot: RunningBot,
+    bot: RunningBot,
 }
 
 fn ann(id: u64) -> DiscordUser {
@@ -62,7 +62,7 @@ impl Front for DiscordFront {
             discord,
             bot_id,
             api_key,
-            _bot: bot,
+            bot,
         }
     }
 
@@ -90,6 +90,10 @@ impl Front for DiscordFront {
     fn bot_id(&self) -> i64 {
         self.bot_id
     }
+
+    async fn stop(self) {
+        self.bot.stop().await.expect("a bot stopped cleanly");
+    }
 }
 
 both_backends!(flow_a_web_login, scenarios::flow_a::<DiscordFront>);
@@ -103,6 +107,10 @@ both_backends!(cooldown_between_two_commands, scenarios::cooldown::<DiscordFront
 both_backends!(portal_down_then_back, scenarios::portal_down_then_back::<DiscordFront>);
 both_backends!(regenerated_key, scenarios::regenerated_key::<DiscordFront>);
 both_backends!(heartbeat_and_command_reports, scenarios::reports::<DiscordFront>);
+both_backends!(
+    a_stopped_bot_sends_its_last_report,
+    scenarios::last_report::<DiscordFront>
+);
 
 both_backends!(
     login_command_is_registered_at_start,

@@ -24,6 +24,9 @@ pub(crate) trait Front: Sized {
     fn api_key(&self) -> &str;
 
     fn bot_id(&self) -> i64;
+
+    /// Stops the bot as SIGTERM does and waits until it has.
+    async fn stop(self);
 }
 
 fn said(outcome: Outcome, platform: Platform) -> String {
@@ -177,6 +180,28 @@ pub async fn reports<F: Front>(portal: PortalServer) {
     assert!(me["last_activity_at"].is_string(), "{me}");
 }
 
+/// A bot stopped between two reports (as systemd stops it, with SIGTERM) reports the commands it
+/// counted since the last one before it ends, instead of losing them.
+pub async fn last_report<F: Front>(portal: PortalServer) {
+    let bot = F::start(&portal, |config| config.report_interval_s = 3600).await;
+    // The first report goes at start; the login comes after it, so only a last report can carry it.
+    last_heartbeat(&portal, &bot).await;
+    portal.user(F::PLATFORM.name(), "8010").await;
+    code_in(&bot.login(8010).await);
+    let api_key = bot.api_key().to_owned();
+    assert_eq!(
+        login_count_by_key(&portal, &api_key).await,
+        0,
+        "no report between the two"
+    );
+    bot.stop().await;
+    assert_eq!(
+        login_count_by_key(&portal, &api_key).await,
+        1,
+        "the login reported at the stop"
+    );
+}
+
 async fn last_heartbeat<F: Front>(portal: &PortalServer, bot: &F) -> chrono::DateTime<chrono::Utc> {
     eventually("a heartbeat", || async {
         let (_, me) = portal.get("/v1/bot/me", bot.api_key()).await;
@@ -188,7 +213,12 @@ async fn last_heartbeat<F: Front>(portal: &PortalServer, bot: &F) -> chrono::Dat
 
 /// `count` of the `login` command in the bot's statistics (50-bots §8.4).
 pub async fn login_count<F: Front>(portal: &PortalServer, bot: &F) -> i64 {
-    let (status, commands) = portal.get("/v1/bot/me/commands", bot.api_key()).await;
+    login_count_by_key(portal, bot.api_key()).await
+}
+
+/// The same for the bot whose key is `api_key`, which may have stopped.
+async fn login_count_by_key(portal: &PortalServer, api_key: &str) -> i64 {
+    let (status, commands) = portal.get("/v1/bot/me/commands", api_key).await;
     assert_eq!(status, 200, "{commands}");
     commands
         .as_array()

@@ -13,7 +13,7 @@ struct TelegramFront {
     telegram: FakeTelegram,
     bot_id: i64,
     api_key: String,
-    _bot: RunningBot,
+    bot: RunningBot,
 }
 
 fn ann(id: u64) -> TgUser {
@@ -34,7 +34,7 @@ impl Front for TelegramFront {
         config.telegram.api_url = telegram.server.url();
         configure(&mut config);
         TelegramFront {
-            _bot: RunningBot::start(Platform::Telegram, config),
+            bot: RunningBot::start(Platform::Telegram, config),
             telegram,
             bot_id,
             api_key,
@@ -58,6 +58,10 @@ impl Front for TelegramFront {
     fn bot_id(&self) -> i64 {
         self.bot_id
     }
+
+    async fn stop(self) {
+        self.bot.stop().await.expect("a bot stopped cleanly");
+    }
 }
 
 both_backends!(flow_a_web_login, scenarios::flow_a::<TelegramFront>);
@@ -71,6 +75,10 @@ both_backends!(cooldown_between_two_commands, scenarios::cooldown::<TelegramFron
 both_backends!(portal_down_then_back, scenarios::portal_down_then_back::<TelegramFront>);
 both_backends!(regenerated_key, scenarios::regenerated_key::<TelegramFront>);
 both_backends!(heartbeat_and_command_reports, scenarios::reports::<TelegramFront>);
+both_backends!(
+    a_stopped_bot_sends_its_last_report,
+    scenarios::last_report::<TelegramFront>
+);
 
 both_backends!(deep_link_starts_a_login, |portal: PortalServer| async move {
     let bot = TelegramFront::start(&portal, |_| {}).await;

@@ -17,6 +17,7 @@ use hyper_util::service::TowerToHyperService;
 use portal_bot::config::BotConfig;
 use portal_bot::Platform;
 use tokio::net::TcpListener;
+use tokio::sync::oneshot;
 use tokio::task::{JoinHandle, JoinSet};
 
 /// Long enough for the slowest wait of a test on a loaded 2-core machine (a gateway reconnect
@@ -140,8 +141,11 @@ pub fn bot_config(portal_url: &str, api_key: &str) -> BotConfig {
     }
 }
 
-/// The bot, running until the test ends.
-pub struct RunningBot(JoinHandle<Result<(), String>>);
+/// The bot, running until it is stopped or the test ends.
+pub struct RunningBot {
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<Result<(), String>>>,
+}
 
 impl RunningBot {
     pub fn start(platform: Platform, config: BotConfig) -> RunningBot {
@@ -151,13 +155,34 @@ impl RunningBot {
             .with_env_filter(filter)
             .with_test_writer()
             .try_init();
-        RunningBot(tokio::spawn(portal_bot::run(platform, config)))
+        let (stop, stopped) = oneshot::channel();
+        let stop_asked = async move {
+            let _ = stopped.await;
+        };
+        RunningBot {
+            stop: Some(stop),
+            task: Some(tokio::spawn(portal_bot::run(platform, config, stop_asked))),
+        }
+    }
+
+    /// Asks the bot to stop, as SIGTERM does, and waits until it has.
+    pub async fn stop(mut self) -> Result<(), String> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let task = self.task.take().expect("a running bot");
+        tokio::time::timeout(Duration::from_secs(10), task)
+            .await
+            .expect("the bot stops within 10 s")
+            .expect("the bot's task ends without a panic")
     }
 }
 
 impl Drop for RunningBot {
     fn drop(&mut self) {
-        self.0.abort();
+        if let Some(task) = &self.task {
+            task.abort();
+        }
     }
 }
 
