@@ -63,9 +63,7 @@ if [[ $BACKEND == postgres || $TWO_NODES != 0 ]]; then
 fi
 require_tools "${tools[@]}"
 
-echo "== building (release)" >&2
-cargo build --release --quiet --manifest-path "$ROOT/Cargo.toml"
-CARGO_TARGET_DIR=$TARGET cargo build --release --quiet --manifest-path "$ROOT/bench/Cargo.toml"
+build_release
 PORTAL=${BENCH_PORTAL:-$TARGET/release/portal}
 SEED=$TARGET/release/seed
 CHAT=$TARGET/release/chat
@@ -75,28 +73,7 @@ CHAT=$TARGET/release/chat
 # the client this script starts.
 ulimit -n "$(ulimit -Hn)"
 
-WORK=$(mktemp -d /tmp/portal-chat.XXXXXX)
-PIDS=()
-PG_DBS=()
-cleanup() {
-    local status=$? log
-    if [[ $status != 0 ]]; then
-        for log in "$WORK"/server-*.log; do
-            [[ -f $log ]] || continue
-            echo "== the last warnings of ${log##*/}" >&2
-            grep -v ' INFO ' "$log" | tail -5 >&2 || true
-        done
-    fi
-    for pid in "${PIDS[@]}"; do
-        kill "$pid" 2>/dev/null || true
-        wait "$pid" 2>/dev/null || true
-    done
-    for db in "${PG_DBS[@]}"; do
-        psql "$PG_URL/postgres" -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true
-    done
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
+start_work chat
 
 # Every connection comes from 127.0.0.1, so the per-address cap is lifted and the node-wide cap
 # raised; the message rates (30 a minute per user and chat, 60 per user) are lifted so that the

@@ -131,7 +131,7 @@ build_release() {
 
 # start_work name: a scratch folder ($WORK) and the lists of what the run starts (PIDS, PG_DBS),
 # all gone on exit: the servers stopped, the PostgreSQL databases at $PG_URL dropped, the folder
-# deleted.
+# deleted; a run that fails first shows the last warnings of each server started by start_node.
 start_work() {
     WORK=$(mktemp -d "/tmp/portal-$1.XXXXXX")
     PIDS=()
@@ -140,7 +140,14 @@ start_work() {
 }
 
 stop_work() {
-    local pid db
+    local status=$? pid db log
+    if [[ $status != 0 ]]; then
+        for log in "$WORK"/server-*.log; do
+            [[ -f $log ]] || continue
+            echo "== the last warnings of ${log##*/}" >&2
+            grep -v ' INFO ' "$log" | tail -5 >&2 || true
+        done
+    fi
     for pid in "${PIDS[@]}"; do
         kill "$pid" 2>/dev/null || true
         wait "$pid" 2>/dev/null || true

@@ -38,35 +38,12 @@ tools=(curl:curl python3:python3)
 [[ $BACKENDS == *postgres* ]] && tools+=(psql:postgresql-client)
 require_tools "${tools[@]}"
 
-echo "== building (release)" >&2
-cargo build --release --quiet --manifest-path "$ROOT/Cargo.toml"
-CARGO_TARGET_DIR=$TARGET cargo build --release --quiet --manifest-path "$ROOT/bench/Cargo.toml"
+build_release
 PORTAL=${BENCH_PORTAL:-$TARGET/release/portal}
 SEED=$TARGET/release/seed
 MATCH=$TARGET/release/match
 
-WORK=$(mktemp -d /tmp/portal-match.XXXXXX)
-PIDS=()
-PG_DBS=()
-cleanup() {
-    local status=$? log
-    if [[ $status != 0 ]]; then
-        for log in "$WORK"/server-*.log; do
-            [[ -f $log ]] || continue
-            echo "== the last warnings of ${log##*/}" >&2
-            grep -v ' INFO ' "$log" | tail -5 >&2 || true
-        done
-    fi
-    for pid in "${PIDS[@]}"; do
-        kill "$pid" 2>/dev/null || true
-        wait "$pid" 2>/dev/null || true
-    done
-    for db in "${PG_DBS[@]}"; do
-        psql "$PG_URL/postgres" -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true
-    done
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
+start_work match
 
 # The load client opens no realtime connection, so every caller is "away" from their enqueue: the
 # grace after which an away caller's entry is dropped (30 s) and the queue's deadline (600 s) are
