@@ -7,12 +7,12 @@ use axum::extract::connect_info::MockConnectInfo;
 use portal::action_type::ActionType;
 use portal::config::Config;
 use portal::domain::app::{App, AppState};
+use portal::domain::users::NewAccount;
 use portal::level::Level;
 use portal::store::history::NewModeration;
-use portal::store::users::{NewLink, NewUser, UserRow};
+use portal::store::users::UserRow;
 use portal::store::{self, Store};
 use portal::time::{Clock, SystemClock, Timestamp, MICROS_PER_SECOND};
-use portal::user_kind::UserKind;
 use serde_json::{json, Value};
 use sqlx::Connection;
 
@@ -201,36 +201,20 @@ async fn answer(request: reqwest::RequestBuilder) -> (u16, Value) {
     (status, response.json().await.unwrap_or(Value::Null))
 }
 
+/// A user at level 0 with one linked identity, made the one way an account comes to be.
 async fn insert_user(app: &AppState, platform: &str, platform_user_id: &str) -> UserRow {
-    let now = app.now();
-    let mut tx = app.store.begin().await.unwrap();
     let username = format!("u{}", platform_user_id.replace('-', ""));
-    let user = store::users::insert(
-        &mut tx,
-        NewUser {
-            username: &username,
-            permission_level: 0,
-            kind: UserKind::Registered,
-            created_from_group: None,
-            now,
-        },
-    )
-    .await
-    .unwrap();
-    store::users::insert_link(
-        &mut tx,
-        NewLink {
-            user_id: user.id,
-            platform,
-            platform_user_id,
-            platform_username: platform_user_id,
-            platform_avatar_url: None,
-            last_authenticated_at: None,
-            now,
-        },
-    )
-    .await
-    .unwrap();
+    let mut tx = app.store.begin().await.unwrap();
+    let account = NewAccount {
+        username: Some(&username),
+        platform,
+        platform_user_id,
+        platform_username: platform_user_id,
+        platform_avatar_url: None,
+    };
+    let user = portal::domain::users::create_account(&mut tx, account, app.now())
+        .await
+        .unwrap();
     tx.commit().await.unwrap();
     user
 }
