@@ -27,9 +27,10 @@ use crate::error::ApiError;
 
 /// RFC 6455 §1.3: appended to the client's key before hashing.
 const ACCEPT_GUID: &str = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
-/// Buffers come back to this size after a larger frame went through them.
+/// The free space the read buffer keeps for the next read; a write buffer larger than this is
+/// given back after its flush.
 const RESTING_CAPACITY: usize = 512;
-/// A buffer above this is given back after use.
+/// A read buffer above this is given back once it has been used up.
 const SHRINK_ABOVE: usize = 16 * 1024;
 
 const OP_CONTINUATION: u8 = 0x0;
@@ -322,7 +323,10 @@ impl WebSocket {
     pub async fn flush(&mut self) -> std::io::Result<()> {
         let written = self.io.write_all(&self.write).await;
         self.write.clear();
-        if self.write.capacity() > SHRINK_ABOVE {
+        // A batch of queued events can be ten kilobytes and more, and every connection of a join
+        // storm writes such batches; kept, they were most of an idle connection's memory. An
+        // allocation per larger write costs far less than its system call.
+        if self.write.capacity() > RESTING_CAPACITY {
             self.write = Vec::new();
         }
         written?;
