@@ -5,11 +5,11 @@ use std::time::Duration;
 use portal_bot::config::BotConfig;
 use portal_bot::{texts, Platform};
 
-use crate::both_backends;
 use crate::common::discord::{Call, DiscordUser, FakeDiscord, TOKEN};
 use crate::common::portal::PortalServer;
 use crate::common::{bot_config, code_in, eventually, RunningBot};
-use crate::scenarios::{self, Front};
+use crate::scenarios::Front;
+use crate::{both_backends, every_scenario};
 
 /// Discord drops an interaction that is not acknowledged within this time.
 const ACKNOWLEDGE_WITHIN: Duration = Duration::from_secs(3);
@@ -96,21 +96,7 @@ impl Front for DiscordFront {
     }
 }
 
-both_backends!(flow_a_web_login, scenarios::flow_a::<DiscordFront>);
-both_backends!(flow_b_sign_up, scenarios::flow_b::<DiscordFront>);
-both_backends!(
-    flow_c_quick_logins_until_the_website_is_required,
-    scenarios::flow_c::<DiscordFront>
-);
-both_backends!(banned_user_is_told_until_when, scenarios::banned::<DiscordFront>);
-both_backends!(cooldown_between_two_commands, scenarios::cooldown::<DiscordFront>);
-both_backends!(portal_down_then_back, scenarios::portal_down_then_back::<DiscordFront>);
-both_backends!(regenerated_key, scenarios::regenerated_key::<DiscordFront>);
-both_backends!(heartbeat_and_command_reports, scenarios::reports::<DiscordFront>);
-both_backends!(
-    a_stopped_bot_sends_its_last_report,
-    scenarios::last_report::<DiscordFront>
-);
+every_scenario!(DiscordFront);
 
 both_backends!(
     login_command_is_registered_at_start,

@@ -9,6 +9,41 @@ use serde_json::Value;
 use crate::common::portal::PortalServer;
 use crate::common::{code_in, eventually};
 
+/// Every scenario below, as tests of one platform's front on both backends: a scenario added here
+/// runs on every platform.
+#[macro_export]
+macro_rules! every_scenario {
+    ($front:ty) => {
+        $crate::both_backends!(flow_a_web_login, $crate::scenarios::flow_a::<$front>);
+        $crate::both_backends!(flow_b_sign_up, $crate::scenarios::flow_b::<$front>);
+        $crate::both_backends!(
+            flow_c_quick_logins_until_the_website_is_required,
+            $crate::scenarios::flow_c::<$front>
+        );
+        $crate::both_backends!(
+            banned_user_is_told_until_when,
+            $crate::scenarios::banned::<$front>
+        );
+        $crate::both_backends!(
+            cooldown_between_two_commands,
+            $crate::scenarios::cooldown::<$front>
+        );
+        $crate::both_backends!(
+            portal_down_then_back,
+            $crate::scenarios::portal_down_then_back::<$front>
+        );
+        $crate::both_backends!(regenerated_key, $crate::scenarios::regenerated_key::<$front>);
+        $crate::both_backends!(
+            heartbeat_and_command_reports,
+            $crate::scenarios::reports::<$front>
+        );
+        $crate::both_backends!(
+            a_stopped_bot_sends_its_last_report,
+            $crate::scenarios::last_report::<$front>
+        );
+    };
+}
+
 /// A platform's bot in front of a portal, seen from a user of that platform.
 pub(crate) trait Front: Sized {
     const PLATFORM: Platform;

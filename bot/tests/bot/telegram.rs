@@ -3,11 +3,11 @@
 use portal_bot::config::BotConfig;
 use portal_bot::{texts, Platform};
 
-use crate::both_backends;
 use crate::common::portal::PortalServer;
 use crate::common::telegram::{FakeTelegram, TgUser, BOT_USERNAME, TOKEN};
 use crate::common::{bot_config, code_in, RunningBot};
-use crate::scenarios::{self, Front};
+use crate::scenarios::Front;
+use crate::{both_backends, every_scenario};
 
 struct TelegramFront {
     telegram: FakeTelegram,
@@ -64,21 +64,7 @@ impl Front for TelegramFront {
     }
 }
 
-both_backends!(flow_a_web_login, scenarios::flow_a::<TelegramFront>);
-both_backends!(flow_b_sign_up, scenarios::flow_b::<TelegramFront>);
-both_backends!(
-    flow_c_quick_logins_until_the_website_is_required,
-    scenarios::flow_c::<TelegramFront>
-);
-both_backends!(banned_user_is_told_until_when, scenarios::banned::<TelegramFront>);
-both_backends!(cooldown_between_two_commands, scenarios::cooldown::<TelegramFront>);
-both_backends!(portal_down_then_back, scenarios::portal_down_then_back::<TelegramFront>);
-both_backends!(regenerated_key, scenarios::regenerated_key::<TelegramFront>);
-both_backends!(heartbeat_and_command_reports, scenarios::reports::<TelegramFront>);
-both_backends!(
-    a_stopped_bot_sends_its_last_report,
-    scenarios::last_report::<TelegramFront>
-);
+every_scenario!(TelegramFront);
 
 both_backends!(deep_link_starts_a_login, |portal: PortalServer| async move {
     let bot = TelegramFront::start(&portal, |_| {}).await;
