@@ -56,7 +56,6 @@ fn main() -> std::process::ExitCode {
     };
     // Before the runtime's threads exist, as SQLite requires.
     let sqlite_memory = portal::store::sqlite_memory::use_the_process_allocator();
-    purge_freed_memory_in_the_background();
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
@@ -68,6 +67,7 @@ fn main() -> std::process::ExitCode {
     let result = runtime.block_on(async move {
         match command {
             Command::Serve => {
+                purge_freed_memory_in_the_background();
                 let log = init_logging(config.log_format == "json");
                 if let Err(code) = sqlite_memory {
                     tracing::warn!(code, "SQLite keeps its own allocator: it refused the process's");
