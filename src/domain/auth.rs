@@ -19,8 +19,8 @@ use crate::error::ApiError;
 use crate::store::codes::{CodeRow, NewCode};
 use crate::store::keys::BotRow;
 use crate::store::sessions::LiveSession;
-use crate::store::users::{Restrictions, UserKey, UserRow, UserWithLinks};
-use crate::store::{self, Conn};
+use crate::store::users::{CodeLogin, LinkedPlatformRow, LoggedIn, Restrictions, UserKey, UserRow, UserWithLinks};
+use crate::store::{self, Backend, Conn};
 use crate::tier::Tier;
 use crate::time::{seconds_until, Timestamp, MICROS_PER_SECOND};
 use crate::user_kind::UserKind;
@@ -303,6 +303,26 @@ pub struct Verified {
     pub subscription_level: Tier,
 }
 
+impl Verified {
+    /// The answer for the user a code logged in, with the login counted in the metrics.
+    fn counted(
+        app: &App,
+        user: &UserRow,
+        links: &[LinkedPlatformRow],
+        restrictions: &Restrictions,
+        user_created: bool,
+        now: i64,
+    ) -> Verified {
+        app.metrics.login(if user_created { "signup" } else { "login" });
+        let user = views::private_view(user, &links.iter().collect::<Vec<_>>(), restrictions, now);
+        Verified {
+            user_created,
+            subscription_level: user.subscription_tier,
+            user,
+        }
+    }
+}
+
 fn lockout_key(app: &App, ip: IpAddr) -> String {
     format!("verify:{}", app.address_group(ip))
 }
@@ -359,6 +379,12 @@ async fn verify_code(
     now: i64,
 ) -> Result<(Verified, Opened), ApiError> {
     let well_formed = code.len() == 8 && code.bytes().all(|b| b.is_ascii_alphanumeric());
+    // PostgreSQL does an ordinary login in one statement; the general path below takes the rest.
+    if well_formed && current.is_none() && app.store.backend() == Backend::Postgres {
+        if let Some(done) = log_in_at_once(app, code, client_ip, user_agent, now).await? {
+            return Ok(done);
+        }
+    }
     let mut tx = app.store.begin().await?;
     let consumed = if well_formed {
         store::codes::consume(&mut tx, code, now).await?
@@ -393,21 +419,58 @@ async fn verify_code(
     let opened = sessions::open(app, &mut tx, user.id, ttl_s, client_ip, user_agent).await?;
     let links =
         store::users::mark_authenticated(&mut tx, user.id, &found.platform, &found.platform_user_id, now).await?;
-    let private = views::private_view(&user, &links.iter().collect::<Vec<_>>(), &restrictions, now);
     tx.commit().await?;
     if let Some(session) = current {
         strangers::session_ended(app, &session.user).await;
     }
-    let subscription_level = private.subscription_tier;
-    app.metrics.login(if created { "signup" } else { "login" });
     Ok((
-        Verified {
-            user_created: created,
-            user: private,
-            subscription_level,
-        },
+        Verified::counted(app, &user, &links, &restrictions, created, now),
         opened,
     ))
+}
+
+/// A login by a code whose identity's user exists and is not banned, by a caller with no session,
+/// in one statement (`store::users::log_in_with_code`); `None` when it did nothing.
+async fn log_in_at_once(
+    app: &App,
+    code: &str,
+    client_ip: IpAddr,
+    user_agent: Option<&str>,
+    now: i64,
+) -> Result<Option<(Verified, Opened)>, ApiError> {
+    let origin = sessions::Origin::of(app, client_ip, user_agent);
+    let token = crypto::new_session_token();
+    let mut conn = app.store.acquire().await?;
+    let Some(LoggedIn {
+        user,
+        restrictions,
+        links,
+    }) = store::users::log_in_with_code(
+        &mut conn,
+        CodeLogin {
+            code,
+            bot_origin: BOT,
+            now,
+            token_hash: &crypto::sha256_hex(&token),
+            token_suffix: crypto::token_suffix(&token),
+            lifetime_by_level: sessions::lifetime_by_level(app),
+            client_ip: &origin.client_ip,
+            user_agent: origin.user_agent.as_deref(),
+            geo: origin.geo.as_deref(),
+        },
+    )
+    .await?
+    else {
+        return Ok(None);
+    };
+    let opened = Opened {
+        token,
+        ttl_s: sessions::ttl_seconds(app, user.permission_level),
+    };
+    Ok(Some((
+        Verified::counted(app, &user, &links, &restrictions, false, now),
+        opened,
+    )))
 }
 
 /// Whom a consumed code logs in.

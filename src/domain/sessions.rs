@@ -26,6 +26,28 @@ pub struct Opened {
     pub ttl_s: i64,
 }
 
+/// A session's lifetime in microseconds for a user of each level, by level number.
+pub fn lifetime_by_level(app: &App) -> [i64; 4] {
+    [Level::User, Level::Moderator, Level::Admin, Level::Owner].map(|level| ttl_seconds(app, level) * MICROS_PER_SECOND)
+}
+
+/// Where a session is opened from, as its row keeps it.
+pub struct Origin {
+    pub client_ip: String,
+    pub user_agent: Option<String>,
+    pub geo: Option<String>,
+}
+
+impl Origin {
+    pub fn of(app: &App, client_ip: IpAddr, user_agent: Option<&str>) -> Origin {
+        Origin {
+            client_ip: client_ip.to_string(),
+            user_agent: user_agent.map(|ua| ua.chars().take(512).collect()),
+            geo: app.geo.lookup(client_ip).and_then(|g| serde_json::to_string(&g).ok()),
+        }
+    }
+}
+
 /// Opens a session of `ttl_s` seconds for `user_id` inside the caller's transaction.
 pub async fn open(
     app: &App,
@@ -36,9 +58,7 @@ pub async fn open(
     user_agent: Option<&str>,
 ) -> Result<Opened, ApiError> {
     let now = app.now();
-    let geo = app.geo.lookup(client_ip).and_then(|g| serde_json::to_string(&g).ok());
-    let user_agent: Option<String> = user_agent.map(|ua| ua.chars().take(512).collect());
-    let client_ip = client_ip.to_string();
+    let origin = Origin::of(app, client_ip, user_agent);
     // The suffix names the session to its user, so it must differ from their live sessions'.
     loop {
         let token = crypto::new_session_token();
@@ -49,9 +69,9 @@ pub async fn open(
                 token_hash: &crypto::sha256_hex(&token),
                 token_suffix: crypto::token_suffix(&token),
                 expires_at: now + ttl_s * MICROS_PER_SECOND,
-                client_ip: &client_ip,
-                user_agent: user_agent.as_deref(),
-                geo: geo.clone(),
+                client_ip: &origin.client_ip,
+                user_agent: origin.user_agent.as_deref(),
+                geo: origin.geo.clone(),
                 now,
             },
         )

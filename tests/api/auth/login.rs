@@ -511,6 +511,31 @@ both_backends!(verify_rejects_bad_codes_the_same_way, |t: TestApp| async move {
     assert_eq!(r.body["error"], "code must be a string");
 });
 
+// A code raced against itself: PostgreSQL logs in by one statement, and that statement must use a
+// code up exactly once, as the transaction of the general path does.
+both_backends!(
+    a_code_verified_eight_times_at_once_logs_in_once,
+    |t: TestApp| async move {
+        let bot = t.login_bot().await;
+        let user = t.user("7101", 0).await;
+        let code = t.web_code(&bot, report("7101")).await;
+        let answers = futures_util::future::join_all((0..8).map(|_| t.verify(&code))).await;
+        let logged_in = answers.iter().filter(|r| r.status.as_u16() == 200).count();
+        assert_eq!(
+            logged_in,
+            1,
+            "{:?}",
+            answers.iter().map(|r| &r.body).collect::<Vec<_>>()
+        );
+        for refused in answers.iter().filter(|r| r.status.as_u16() != 200) {
+            refused.assert_error(400, "ERR_INVALID_CODE");
+        }
+        let mut conn = t.conn().await;
+        let sessions = store::sessions::live_of(&mut conn, user.id, t.app.now()).await.unwrap();
+        assert_eq!(sessions.len(), 1);
+    }
+);
+
 both_backends!(a_thousand_wrong_codes_stay_locked_out, |t: TestApp| async move {
     let bot = t.login_bot().await;
     let good = t.web_code(&bot, report("7007")).await;
