@@ -1,5 +1,8 @@
 //! The only code that talks to the database. One dialect-neutral SQL text per query (sqlx's `Any`
 //! driver with `$n` placeholders), timestamps as integer microseconds, booleans as 0/1 integers.
+//! PostgreSQL has statements of its own only where it needs locks SQLite's single writer makes
+//! needless, and for the login, which it does in one statement (`users::log_in_with_code`) where
+//! the general path, which SQLite takes, needs a transaction of five.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
