@@ -134,6 +134,39 @@ both_backends!(the_view_matrix_holds, |t: TestApp| async move {
         .assert_error(401, "ERR_AUTH_REQUIRED");
 });
 
+// Public cards that miss the cache together are read by one statement with an id list of one of a
+// few lengths, padded with a repeated id; a key the statement did not return is read again by its
+// own reader. Whatever batches form, each answer is its own user's card and an unknown id a 404.
+both_backends!(cards_read_together_are_each_their_own_user, |t: TestApp| async move {
+    let bot = t.login_bot().await;
+    let mut users = Vec::new();
+    for i in 0..45 {
+        users.push(t.user(&format!("card{i}"), 0).await);
+    }
+    let unknown = users.iter().map(|u| u.id).max().unwrap() + 1_000;
+    // Rounds of 1, 3, 4, 5, 33 and 45 reads at once: every list length, its padding and a
+    // batch of more than one statement.
+    let mut next = 0;
+    for round in [1, 3, 4, 5, 33, 45] {
+        t.clock.advance_secs(2);
+        let ids: Vec<i64> = (0..round).map(|i| users[(next + i) % users.len()].id).collect();
+        next += round;
+        let reads = ids
+            .iter()
+            .chain(std::iter::once(&unknown))
+            .map(|id| t.get(&format!("/v1/users/{id}")).key(&bot).send());
+        let answers = futures_util::future::join_all(reads).await;
+        let (known, missing) = answers.split_at(ids.len());
+        for (id, answer) in ids.iter().zip(known) {
+            let body = answer.assert_ok();
+            let user = users.iter().find(|u| u.id == *id).unwrap();
+            assert_eq!(body["id"], *id);
+            assert_eq!(body["username"], user.username.as_str());
+        }
+        missing[0].assert_error(404, "ERR_USER_NOT_FOUND");
+    }
+});
+
 both_backends!(profile_bad_input, |t: TestApp| async move {
     let bot = t.login_bot().await;
     for bad in ["0", "-1", "abc", "99999999999999999999", "1.5"] {
