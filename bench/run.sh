@@ -11,7 +11,9 @@
 # BENCH_OUT (bench/last-run.md), BENCH_PORTAL (another server binary to measure, e.g. an older build),
 # BENCH_IDLE_WAIT_S (10: how long a started server stays quiet before its idle RSS is read),
 # BENCH_SERVER_CPUS and BENCH_LOAD_CPUS (taskset CPU lists: the servers, portal and the ceiling alike,
-# run on the first, wrk and the login client on the second; unset = no pinning).
+# run on the first, wrk and the login client on the second; unset = no pinning), BENCH_LIVE (1: then
+# the realtime scenarios, bench/realtime.sh, and the chat fan-out, bench/chat.sh, each with its own
+# settings and table; 0 skips them).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -258,3 +260,12 @@ done
     echo "| --- | ---: | ---: | ---: | ---: | ---: |"
     awk -F'\t' '{ printf "| %s | %s | %s | %s | %s | %s |\n", $1, $2, $3, $4, $5, $6 }' "$WORK/roundtrip.tsv"
 } | tee "$OUT"
+
+# The live scenarios after the HTTP ones, once this run's servers are gone: connection memory, the
+# join storm, broadcasts and two nodes, then the chat fan-out on one and two nodes.
+if [[ ${BENCH_LIVE:-1} != 0 ]]; then
+    cleanup
+    trap - EXIT
+    "$ROOT/bench/realtime.sh"
+    "$ROOT/bench/chat.sh"
+fi
