@@ -11,6 +11,9 @@ pub enum Level {
 }
 
 impl Level {
+    /// The ladder from the bottom: each level at the index of its number.
+    pub const ALL: [Level; 4] = [Level::User, Level::Moderator, Level::Admin, Level::Owner];
+
     pub fn from_i64(value: i64) -> Option<Level> {
         match value {
             0 => Some(Level::User),
@@ -84,8 +87,15 @@ mod tests {
     use super::*;
 
     #[test]
+    fn each_level_sits_at_its_number() {
+        for (number, level) in Level::ALL.iter().enumerate() {
+            assert_eq!(level.as_i64(), number as i64);
+        }
+    }
+
+    #[test]
     fn ladder_matches_the_contract_table() {
-        let levels = [Level::User, Level::Moderator, Level::Admin, Level::Owner];
+        let levels = Level::ALL;
         let expected = [
             [false, false, false, false],
             [true, false, false, false],

@@ -28,7 +28,7 @@ pub struct Opened {
 
 /// A session's lifetime in microseconds for a user of each level, by level number.
 pub fn lifetime_by_level(app: &App) -> [i64; 4] {
-    [Level::User, Level::Moderator, Level::Admin, Level::Owner].map(|level| ttl_seconds(app, level) * MICROS_PER_SECOND)
+    Level::ALL.map(|level| ttl_seconds(app, level) * MICROS_PER_SECOND)
 }
 
 /// Where a session is opened from, as its row keeps it.
